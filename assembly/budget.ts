@@ -1,0 +1,86 @@
+// Descriptor budget and admission control.
+//
+// The host passes the real limit (min of RLIMIT_NOFILE soft, fs.nr_open, fs.file-max share;
+// kern.maxfilesperproc on BSD). The budget keeps `fdReserve` back for the process itself
+// (logs, files, the poller, a reserve descriptor), so accepting stops *before* accept4 fails
+// with EMFILE rather than after. Admission closes when the descriptors open (plus connects in
+// flight) reach the budget, and reopens only once they are `fdHysteresis` below it, so a
+// server at its limit does not flap its listeners on every close.
+//
+// Every descriptor the host reports (listener, accepted, connect socket) is counted open here
+// exactly once, and closed exactly once when the core submits its CLOSE.
+
+import { config, metrics } from "./layout";
+import { countFree } from "./pool";
+
+export let fdsOpen: u32 = 0;
+export let connectsPending: u32 = 0;
+export let admissionOpen: bool = true;
+export let poolPaused: bool = false;
+let admissionChanged: bool = false;
+
+export function budgetInit(): void {
+  fdsOpen = 0; connectsPending = 0; queuedTotal = 0; admissionOpen = true; poolPaused = false; admissionChanged = false;
+  const c = config();
+  metrics().fdBudget = <f64>fdBudget();
+  if (DEBUG) assert(c.fdHysteresis <= fdBudget(), "hysteresis larger than the budget");
+}
+
+export function fdBudget(): u32 {
+  const c = config();
+  return c.fdLimit > c.fdReserve ? c.fdLimit - c.fdReserve : 0;
+}
+
+export function fdOpened(): void {
+  fdsOpen++;
+  const m = metrics();
+  m.fdOpens += 1;
+  if (<f64>fdsOpen > m.fdsHighWater) m.fdsHighWater = <f64>fdsOpen;
+}
+
+export function fdClosed(): void {
+  assert(fdsOpen > 0, "descriptor closed more often than opened");
+  fdsOpen--;
+  metrics().fdCloses += 1;
+}
+
+/** Descriptors that may still be opened (by accepts or connects) within the budget. */
+export function fdHeadroom(): u32 {
+  const used = fdsOpen + connectsPending;
+  const b = fdBudget();
+  return used < b ? b - used : 0;
+}
+
+/**
+ * Re-evaluates admission once per flush; returns true when it flipped (listeners must update
+ * their interest). Pool pressure closes admission too: accepting connections we cannot read
+ * from only moves the overload into the kernel's queues.
+ */
+export function admissionUpdate(): bool {
+  const c = config();
+  const b = fdBudget();
+  const used = fdsOpen + connectsPending;
+  const wasOpen = admissionOpen;
+  const wasPoolPaused = poolPaused;
+  // Pool: pause below the reserve, resume at twice the reserve (hysteresis).
+  if (!poolPaused && countFree < c.poolReserveChunks) { poolPaused = true; metrics().poolPauses += 1; }
+  else if (poolPaused && countFree >= c.poolReserveChunks * 2) poolPaused = false;
+  let fdOk = wasOpen ? used < b : used + c.fdHysteresis <= b;
+  if (wasOpen && !fdOk) metrics().admissionPauses += 1;
+  admissionOpen = fdOk;
+  admissionChanged = wasOpen != admissionOpen || wasPoolPaused != poolPaused;
+  return admissionChanged;
+}
+
+export function accepting(): bool { return admissionOpen && !poolPaused; }
+
+export function connectPendingInc(): void { connectsPending++; }
+export function connectPendingDec(): void {
+  assert(connectsPending > 0, "connect accounting underflow");
+  connectsPending--;
+}
+
+/** Bytes queued for writing over all connections (a gauge). */
+export let queuedTotal: u64 = 0;
+export function queuedTotalAdd(n: u32): void { queuedTotal += n; }
+export function queuedTotalSub(n: u32): void { assert(queuedTotal >= <u64>n, "queued bytes underflow"); queuedTotal -= n; }

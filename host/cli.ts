@@ -1,0 +1,1 @@
+console.log("wasm-reactor: CLI under construction");

@@ -1,0 +1,206 @@
+// Loads and instantiates the Wasm core on a shared memory the host creates, and gives the
+// host typed access to its header, rings, slots, chunks and metrics. Portable: no runtime-
+// specific API here (the module bytes are read with node:fs, which Node, Deno and Bun share).
+import { createWasi, type WasiHooks } from "../shims/wasi.ts";
+import {
+  Header, Config, EventRec, SubmitRec, NoteRec, ChunkMeta, Slot, K, LAYOUT_BASE, CONFIG_BASE,
+  EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES, ChunkMeta_BYTES, Slot_BYTES,
+  computeLayout, memoryBytes, type Capacities, type Regions,
+} from "./layout.ts";
+
+export type Build = "debug" | "release" | "broken";
+
+/** The core's exports (see assembly/index.ts). */
+export interface CoreExports {
+  init(): number;
+  configure(): void;
+  ingest(): number;
+  flush(): number;
+  listenerOpen(fd: number): number;
+  connectOpen(): number;
+  appAcquire(): number;
+  appRelease(c: number): void;
+  writeTail(slot: number, gen: number): number;
+  writeExtend(slot: number, gen: number, c: number, n: number): number;
+  writeQueue(slot: number, gen: number, c: number, start: number, len: number): number;
+  end(slot: number, gen: number): number;
+  close(slot: number, gen: number, reset: number): number;
+  pause(slot: number, gen: number): number;
+  resume(slot: number, gen: number): number;
+  setTag(slot: number, gen: number, tag: number): number;
+  queuedBytesOf(slot: number, gen: number): number;
+  closeAll(graceful: number): number;
+  timerArm(id: number, delayMs: number): number;
+  timerCancel(id: number): number;
+  stateOf(slot: number): number;
+  genOf(slot: number): number;
+  chunkState(c: number): number;
+  checkInvariants(): number;
+  dirtyCount: WebAssembly.Global;
+  [name: string]: any;
+}
+
+const modules = new Map<Build, Promise<WebAssembly.Module>>();
+
+/** Compiles the core once per process and build. */
+export function coreModule(build: Build): Promise<WebAssembly.Module> {
+  let m = modules.get(build);
+  if (!m) {
+    m = (async () => {
+      const url = new URL(`./core.${build}.wasm`, import.meta.url);
+      const { readFile } = await import("node:fs/promises");
+      let bytes: Uint8Array;
+      try {
+        bytes = await readFile(url);
+      } catch (err) {
+        throw new Error(`wasm-reactor: cannot read the core (${url.pathname}): run \`npm run build\` first (${(err as Error).message})`);
+      }
+      return WebAssembly.compile(bytes);
+    })();
+    modules.set(build, m);
+  }
+  return m;
+}
+
+/** Typed access to one instantiated core. */
+export class Core {
+  readonly exports: CoreExports;
+  readonly memory: WebAssembly.Memory;
+  readonly u8: Uint8Array;
+  readonly u16: Uint16Array;
+  readonly u32: Uint32Array;
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  readonly regions: Regions;
+  readonly caps: Capacities;
+  readonly chunkSize: number;
+
+  private constructor(exports: CoreExports, memory: WebAssembly.Memory, caps: Capacities, regions: Regions) {
+    this.exports = exports;
+    this.memory = memory;
+    const buf = memory.buffer;
+    this.u8 = new Uint8Array(buf);
+    this.u16 = new Uint16Array(buf);
+    this.u32 = new Uint32Array(buf);
+    this.i32 = new Int32Array(buf);
+    this.f64 = new Float64Array(buf);
+    this.caps = caps;
+    this.regions = regions;
+    this.chunkSize = caps.chunkSize;
+  }
+
+  /** Creates the memory, instantiates, writes capacities and config, runs init and configure. */
+  static async create(build: Build, caps: Capacities, config: Record<string, number>, hooks: WasiHooks): Promise<Core> {
+    const module = await coreModule(build);
+    const bytes = memoryBytes(caps);
+    if (bytes > 4 * 1024 ** 3) throw new RangeError(`wasm-reactor: the capacities need ${bytes} bytes of memory, over the 4 GiB a 32-bit Wasm memory holds`);
+    const pages = bytes / 65536;
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    const wasi = createWasi(hooks);
+    const instance = await WebAssembly.instantiate(module, { env: { memory }, wasi_snapshot_preview1: wasi.imports });
+    wasi.attach(memory);
+    const exports = instance.exports as unknown as CoreExports;
+    (exports._start as () => void)();
+    const regions = computeLayout(caps);
+    const core = new Core(exports, memory, caps, regions);
+    core.setHeader("slotCap", caps.slotCap);
+    core.setHeader("chunkSize", caps.chunkSize);
+    core.setHeader("chunkCount", caps.chunkCount);
+    core.setHeader("appTimerCap", caps.appTimerCap);
+    core.setHeader("eventCap", caps.eventCap);
+    core.setHeader("submitCap", caps.submitCap);
+    core.setHeader("noteCap", caps.noteCap);
+    core.setHeader("supplyCap", caps.supplyCap);
+    const end = exports.init() >>> 0;
+    if (end !== regions.endOff) throw new Error(`wasm-reactor: layout mirror out of date (core ends at ${end}, mirror at ${regions.endOff}): run \`npm run build\``);
+    for (const [name, value] of Object.entries(config)) core.setConfig(name as keyof typeof Config, value);
+    exports.configure();
+    return core;
+  }
+
+  header(field: keyof typeof Header): number { return this.u32[(LAYOUT_BASE + Header[field]) >> 2]; }
+  setHeader(field: keyof typeof Header, v: number): void { this.u32[(LAYOUT_BASE + Header[field]) >> 2] = v; }
+  config(field: keyof typeof Config): number { return this.u32[(CONFIG_BASE + Config[field]) >> 2]; }
+  setConfig(field: keyof typeof Config, v: number): void {
+    if (!(field in Config)) throw new Error(`wasm-reactor: unknown core config field ${String(field)}`);
+    this.u32[(CONFIG_BASE + Config[field]) >> 2] = v;
+  }
+  nextDeadlineMs(): number { return this.i32[(LAYOUT_BASE + Header.nextDeadlineMs) >> 2]; }
+
+  // ── events (host → core) ──────────────────────────────────────────────────────────────
+  eventSpace(): number { return this.caps.eventCap - ((this.header("eventTail") - this.header("eventHead")) >>> 0); }
+  /** Appends one event; the caller checked eventSpace(). */
+  pushEvent(type: number, slot: number, gen: number, fd: number, a: number, b: number, err = 0): void {
+    const tail = this.header("eventTail");
+    const p = (this.regions.eventsOff + (tail & (this.caps.eventCap - 1)) * EventRec_BYTES) >> 2;
+    const u32 = this.u32;
+    u32[p] = type | (err << 16);
+    u32[p + 1] = slot;
+    u32[p + 2] = gen;
+    this.i32[p + 3] = fd;
+    u32[p + 4] = a;
+    u32[p + 5] = b;
+    this.setHeader("eventTail", (tail + 1) >>> 0);
+  }
+
+  // ── submissions (core → host) ─────────────────────────────────────────────────────────
+  /** Calls fn(op, flags, slot, gen, fd, a, b) for each pending submission, then consumes them. */
+  drainSubmissions(fn: (op: number, flags: number, slot: number, gen: number, fd: number, a: number, b: number) => void): number {
+    let head = this.header("submitHead");
+    const tail = this.header("submitTail");
+    const cap = this.caps.submitCap;
+    const u32 = this.u32;
+    let n = 0;
+    while (head !== tail) {
+      const p = (this.regions.submitsOff + (head & (cap - 1)) * SubmitRec_BYTES) >> 2;
+      const w = u32[p];
+      fn(w & 0xff, (w >>> 8) & 0xff, u32[p + 1], u32[p + 2], this.i32[p + 3], u32[p + 4], u32[p + 5]);
+      head = (head + 1) >>> 0;
+      n++;
+    }
+    this.setHeader("submitHead", head);
+    return n;
+  }
+
+  // ── supply (core → host) ──────────────────────────────────────────────────────────────
+  supplyCount(): number { return (this.header("supplyTail") - this.header("supplyHead")) >>> 0; }
+  /** Takes a chunk from the supply ring, or NONE. */
+  supplyPop(): number {
+    const head = this.header("supplyHead");
+    if (head === this.header("supplyTail")) return K.NONE;
+    const c = this.u32[(this.regions.supplyOff >> 2) + (head & (this.caps.supplyCap - 1))];
+    this.setHeader("supplyHead", (head + 1) >>> 0);
+    return c;
+  }
+
+  // ── chunks ────────────────────────────────────────────────────────────────────────────
+  chunkDataOffset(c: number): number { return this.regions.chunkDataOff + c * this.chunkSize; }
+  chunkMeta(c: number, field: keyof typeof ChunkMeta): number {
+    const p = this.regions.chunkMetaOff + c * ChunkMeta_BYTES + ChunkMeta[field];
+    return field === "state" ? this.u8[p] : this.u32[p >> 2];
+  }
+  /** The valid bytes of a chunk, as a view into the shared memory (no copy). */
+  chunkView(c: number): Uint8Array {
+    const base = this.regions.chunkMetaOff + c * ChunkMeta_BYTES;
+    const start = this.u32[(base + ChunkMeta.start) >> 2];
+    const len = this.u32[(base + ChunkMeta.len) >> 2];
+    return this.u8.subarray(this.chunkDataOffset(c) + start, this.chunkDataOffset(c) + start + len);
+  }
+
+  // ── slots ─────────────────────────────────────────────────────────────────────────────
+  slotField(i: number, field: keyof typeof Slot): number {
+    const p = this.regions.slotsOff + i * Slot_BYTES + Slot[field];
+    switch (field) {
+      case "state": case "flags": case "interest": case "flags2": case "closeReason": case "timeoutKind": return this.u8[p];
+      case "closeErr": return this.u16[p >> 1];
+      case "fd": return this.i32[p >> 2];
+      default: return this.u32[p >> 2];
+    }
+  }
+
+  // ── notes (core → app) are read by the Reactor directly, see host/reactor.ts ─────────
+  noteBase(): number { return this.regions.notesOff >> 2; }
+  static readonly NOTE_WORDS = NoteRec_BYTES >> 2;
+}
+
+export { K };

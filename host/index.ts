@@ -1,0 +1,2 @@
+// Public API of wasm-reactor.
+export { Core, coreModule } from "./core.ts";

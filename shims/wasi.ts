@@ -1,0 +1,71 @@
+// The WASI shim: the only imports the core has besides its memory are four
+// wasi_snapshot_preview1 functions (clock_time_get, random_get, fd_write, proc_exit). We use
+// wasi-js for them, with our own bindings: the clock is whatever the host says time is (the
+// real monotonic clock, the simulator's virtual clock, or a recorded one for replay), random is
+// the host's (seeded in the simulator), and the core's log lines go to the host's logger.
+// wasi-js is pinned to 1.7.2 (1.7.3's preinstall runs `npx only-allow pnpm`; see docs/).
+import * as wasiJs from "wasi-js/dist/wasi.js";
+const WASI: any = (wasiJs as any).default?.default ?? (wasiJs as any).default ?? wasiJs;
+
+export interface WasiHooks {
+  /** Monotonic time in nanoseconds. */
+  clockNs(): bigint;
+  /** Fills `view` with random bytes. */
+  random(view: Uint8Array): void;
+  /** A line the core logged (stderr/stdout). */
+  log(line: string): void;
+}
+
+export interface WasiShim {
+  readonly imports: WebAssembly.ModuleImports;
+  /** Must be called once the instance exists (wasi-js reads the instance's memory). */
+  attach(memory: WebAssembly.Memory): void;
+}
+
+const decoder = new TextDecoder();
+
+export function createWasi(hooks: WasiHooks): WasiShim {
+  const exit = (code: number) => { throw new Error(`wasm-reactor core exited with code ${code} (an assertion failed; see the line above)`); };
+  let pending = "";
+  const out = (buf: Uint8Array) => {
+    // The core may write a line in pieces; split on newlines. Copy first: the view is shared.
+    pending += decoder.decode(buf.slice());
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) { hooks.log(pending.slice(0, nl)); pending = pending.slice(nl + 1); }
+  };
+  const wasi = new WASI({
+    args: [],
+    env: {},
+    bindings: {
+      hrtime: () => hooks.clockNs(),
+      randomFillSync: (buf: Uint8Array, offset: number, size: number) => {
+        const tmp = new Uint8Array(size);
+        hooks.random(tmp);
+        buf.set(tmp, offset);
+        return buf;
+      },
+      exit,
+      kill: (signal: string) => { throw new Error(`wasm-reactor core raised ${signal}`); },
+      isTTY: () => false,
+      fs: {},
+      path: {},
+    },
+    sendStdout: out,
+    sendStderr: out,
+  });
+  const imp = wasi.wasiImport as Record<string, Function>;
+  // proc_exit is how AssemblyScript's abort ends: surface the assertion as an exception.
+  const imports = {
+    clock_time_get: imp.clock_time_get,
+    random_get: imp.random_get,
+    fd_write: imp.fd_write,
+    proc_exit: (code: number) => exit(code),
+  };
+  return {
+    imports,
+    attach(memory: WebAssembly.Memory) {
+      // The memory never grows (sized once at init), so wasi-js's cached DataView stays valid.
+      wasi.setMemory(memory);
+    },
+  };
+}
