@@ -1,0 +1,94 @@
+// The host contract: what every backend (sim, epoll, kqueue, portable) does for the core.
+//
+// A host owns the descriptors and the syscalls; the core owns every decision. They talk only
+// through the rings in the core's shared memory (assembly/layout.ts), one batch per turn:
+//
+//  1. `execute()` consumes the whole submission ring, in order:
+//       INTEREST  register/modify/remove read/write interest for fd (coalesced by the core: it
+//                 sends one only when the wanted set changed);
+//       WRITE     write the chunk chain (ChunkMeta.next from chunk `a`, each chunk's
+//                 [start, start+len)) up to `b` bytes, with writev where there is one, and post
+//                 exactly one EV_WRITE_DONE with the bytes written and 0, EAGAIN (not all
+//                 written: wait for EV_WRITABLE), or the errno (EPIPE, ECONNRESET, ...);
+//                 a host never raises SIGPIPE;
+//       SHUTDOWN  shutdown(fd, SHUT_WR): our FIN;
+//       CLOSE     close(fd) once (SQF_RESET: abortive, SO_LINGER 0); after it the host posts
+//                 nothing more for that descriptor; slot NONE means "a descriptor the core
+//                 refused" (accepted past a closed listener, or after a stale connect);
+//       CONNECT   open a nonblocking socket for the address the host keeps under (slot, gen),
+//                 post EV_SOCKET_OPENED (fd, or err if socket() failed), then EV_CONNECTED or
+//                 EV_CONNECT_FAILED when the connect completes.
+//  2. `wait(timeoutMs)` blocks (or, on a thread that runs other JS, arranges to be woken) until
+//     I/O is ready or the timeout passes. The timeout is the core's nextDeadlineMs (header):
+//     -1 = no timer (wait for I/O only), 0 = do not wait. Never longer: timers and I/O wake
+//     together, and nothing busy-waits.
+//  3. `poll()` turns readiness into events, within the budgets the core published at flush:
+//       listeners with interest IN_READ: accept up to header.acceptBudget in total (nonblocking,
+//       cloexec), EV_ACCEPTED per descriptor; EAGAIN ends the loop quietly; EMFILE/ENFILE and
+//       other errors post one EV_ACCEPT_ERROR and stop accepting on that listener this turn;
+//       connections with IN_READ: read into chunks taken from the supply ring, at most
+//       header.readsPerConn chunks per connection per turn (fairness); EV_READ per chunk; a
+//       0-byte read posts EV_READ with chunk NONE and b = 0 (the peer's FIN); errors post
+//       EV_READ_ERROR. With HOST_READS_PAUSED or an empty supply ring, read nothing;
+//       connections with IN_WRITE that became writable: EV_WRITABLE.
+//     A host never posts more events than fit in the event ring; what does not fit waits for
+//     the next turn (level-triggered readiness comes back by itself; a host in edge-triggered
+//     mode keeps its own ready list).
+//
+// Descriptors: a host reports every descriptor it opens (EV_ACCEPTED, EV_SOCKET_OPENED, or the
+// return of `listen()`), and closes it only when the core submits CLOSE — so each is closed
+// exactly once, by one owner, on every path. Hosts translate their errors to Linux errno
+// numbers (K.E_* in the layout) at the edge.
+//
+// Listening is synchronous (`listen()` opens, binds and listens, and throws a ReactorError
+// naming the address and errno, e.g. EADDRINUSE), so the app learns of a port in use at once.
+
+import type { Core } from "./core.ts";
+
+export interface ListenSpec {
+  host: string;
+  port: number;
+  backlog: number;
+}
+
+export interface ConnectSpec {
+  host: string;
+  port: number;
+  /** Optional source address (127.0.0.N spreads connections over many source ports). */
+  localAddress?: string;
+}
+
+export interface BoundAddress {
+  host: string;
+  port: number;
+}
+
+export interface HostLimits {
+  /** The real descriptor limit the budget starts from (RLIMIT_NOFILE soft and its kin). */
+  fdLimit: number;
+  /** Where each part of the limit came from, for `doctor` and error messages. */
+  source: string;
+}
+
+export interface Host {
+  readonly kind: "sim" | "epoll" | "kqueue" | "portable";
+  /** Called once, after the core exists and before the first turn. */
+  attach(core: Core): void;
+  limits(): HostLimits;
+  /** Opens a listening socket; returns its descriptor and the bound address. */
+  listen(spec: ListenSpec): { fd: number; address: BoundAddress };
+  /** Remembers where (slot, gen) should connect; the core's CONNECT submission follows. */
+  prepareConnect(slot: number, gen: number, spec: ConnectSpec): void;
+  execute(): void;
+  /**
+   * Waits up to timeoutMs (-1: until I/O). Returns false when nothing can ever happen again
+   * (the simulator with no scheduled work and no timer): the reactor is idle.
+   */
+  wait(timeoutMs: number): boolean | Promise<boolean>;
+  poll(): void;
+  /** Closes a descriptor the core never took over (listenerOpen refused it). */
+  closeDescriptor?(fd: number): void;
+  /** The peer address of an accepted or connected descriptor, if the host knows it. */
+  remoteAddress(fd: number): BoundAddress | undefined;
+  close(): void;
+}

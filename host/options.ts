@@ -1,0 +1,130 @@
+// Reactor options: every option with its type, range, default, and why that default.
+// Validation names the option, what was given and what is allowed.
+import { ReactorError } from "./errors.ts";
+
+type Kind = "int" | "bool" | "enum" | "object" | "number";
+interface Spec { kind: Kind; def: unknown; min?: number; max?: number; pow2?: boolean; values?: readonly string[]; why: string }
+
+export const OPTION_SPECS = {
+  host: { kind: "enum", def: "sim", values: ["sim", "epoll", "kqueue", "portable", "auto"], why: "which backend drives the core; only 'sim' is built so far (epoll, kqueue and portable land next)" },
+  build: { kind: "enum", def: "release", values: ["release", "debug", "broken"], why: "which core: release for speed, debug asserts every invariant it guards (tests), broken is the fuzzer's self-test" },
+  maxConnections: { kind: "int", def: 10_000, min: 1, max: 4_000_000, why: "connection slots, fixed at init: 64 B each plus two 16 B timer nodes" },
+  chunkSize: { kind: "int", def: 16_384, min: 256, max: 1 << 20, pow2: true, why: "one read fills at most one chunk; 16 KiB matches a typical socket read and TLS record" },
+  poolChunks: { kind: "int", def: 1024, min: 4, max: 1 << 20, why: "the buffer pool (16 MiB by default); idle connections hold no chunk" },
+  timers: { kind: "int", def: 1024, min: 0, max: 1 << 24, why: "app timers (reactor.setTimeout), beside the two per connection" },
+  eventRing: { kind: "int", def: 4096, min: 16, max: 1 << 20, pow2: true, why: "events per turn at most; larger batches amortise the crossing, smaller ones bound a turn" },
+  submitRing: { kind: "int", def: 8192, min: 32, max: 1 << 20, pow2: true, why: "submissions per turn at most (writes, closes, interest changes)" },
+  noteRing: { kind: "int", def: 8192, min: 32, max: 1 << 20, pow2: true, why: "notifications to handlers per turn at most" },
+  supplyTarget: { kind: "int", def: 256, min: 1, max: 1 << 16, why: "chunks kept ready for the host's reads: enough for a turn's reads at the default budgets" },
+  idleTimeoutMs: { kind: "int", def: 0, min: 0, max: 0x7fffffff, why: "close connections with no traffic for this long (0: never); harvested gracefully" },
+  connectTimeoutMs: { kind: "int", def: 10_000, min: 0, max: 0x7fffffff, why: "outbound connects that take longer fail with ETIMEDOUT (0: never)" },
+  handshakeTimeoutMs: { kind: "int", def: 0, min: 0, max: 0x7fffffff, why: "accepted connections must send a first byte within this (0: off); cuts idle slowloris sockets" },
+  writeStallTimeoutMs: { kind: "int", def: 0, min: 0, max: 0x7fffffff, why: "queued bytes with no write progress for this long: the peer stopped reading, abort (0: off)" },
+  lingerMs: { kind: "int", def: 5_000, min: 0, max: 0x7fffffff, why: "after our FIN, wait this long for the peer's before giving up abortively" },
+  highWaterBytes: { kind: "int", def: 65_536, min: 1, max: 0x7fffffff, why: "per-connection queued bytes above which write() says wait and reading pauses" },
+  lowWaterBytes: { kind: "int", def: 16_384, min: 0, max: 0x7fffffff, why: "queued bytes at or below which reading resumes and drain fires" },
+  acceptsPerTurn: { kind: "int", def: 128, min: 1, max: 1 << 16, why: "accepts per turn over all listeners: an accept storm cannot starve established connections" },
+  readsPerConnPerTurn: { kind: "int", def: 4, min: 1, max: 1024, why: "chunks read per connection per turn (64 KiB at 16 KiB chunks): one fast peer cannot starve the rest" },
+  expiriesPerTurn: { kind: "int", def: 4096, min: 1, max: 1 << 20, why: "timers fired per turn; the rest carry over, so a clock jump is no avalanche" },
+  poolReserveChunks: { kind: "int", def: 0, min: 0, max: 1 << 20, why: "free chunks kept for writes: below it reads and accepts pause (0: poolChunks/16, at least 4)" },
+  fdLimit: { kind: "int", def: 0, min: 0, max: 1 << 30, why: "descriptor limit the budget starts from (0: ask the host: RLIMIT_NOFILE and kin)" },
+  fdReserve: { kind: "int", def: 32, min: 0, max: 1 << 20, why: "descriptors kept back for the process (logs, files, the poller)" },
+  fdHysteresis: { kind: "int", def: 16, min: 0, max: 1 << 20, why: "at the budget, accepting resumes only this far below it: no flapping" },
+  acceptBackoffMs: { kind: "int", def: 10, min: 1, max: 60_000, why: "first pause of a listener after EMFILE/ENFILE (doubles each time)" },
+  acceptBackoffMaxMs: { kind: "int", def: 1_000, min: 1, max: 600_000, why: "longest pause of a listener after EMFILE/ENFILE" },
+  allowHalfOpen: { kind: "bool", def: false, why: "keep our side open after the peer's FIN (default: end ours too, like node:net)" },
+  seed: { kind: "int", def: 1, min: 0, max: 0xffffffff, why: "the simulator's seed: same seed, same run" },
+  sim: { kind: "object", def: undefined, why: "simulator settings: fault odds, descriptor limit, latency (see host/sim.ts SimOptions)" },
+  log: { kind: "object", def: undefined, why: "a function(line) for the core's and the reactor's log lines (default: console.error)" },
+} as const satisfies Record<string, Spec>;
+
+export type OptionName = keyof typeof OPTION_SPECS;
+
+export interface ReactorOptions {
+  host?: "sim" | "epoll" | "kqueue" | "portable" | "auto";
+  build?: "release" | "debug" | "broken";
+  maxConnections?: number;
+  chunkSize?: number;
+  poolChunks?: number;
+  timers?: number;
+  eventRing?: number;
+  submitRing?: number;
+  noteRing?: number;
+  supplyTarget?: number;
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  writeStallTimeoutMs?: number;
+  lingerMs?: number;
+  highWaterBytes?: number;
+  lowWaterBytes?: number;
+  acceptsPerTurn?: number;
+  readsPerConnPerTurn?: number;
+  expiriesPerTurn?: number;
+  poolReserveChunks?: number;
+  fdLimit?: number;
+  fdReserve?: number;
+  fdHysteresis?: number;
+  acceptBackoffMs?: number;
+  acceptBackoffMaxMs?: number;
+  allowHalfOpen?: boolean;
+  seed?: number;
+  sim?: Record<string, unknown>;
+  log?: (line: string) => void;
+}
+
+export type ResolvedOptions = Required<Omit<ReactorOptions, "sim" | "log">> & Pick<ReactorOptions, "sim" | "log">;
+
+function invalid(name: string, given: unknown, allowed: string): never {
+  const shown = typeof given === "string" ? JSON.stringify(given) : typeof given === "function" ? "a function" : String(given);
+  throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: option '${name}' must be ${allowed}, got ${shown}`);
+}
+
+/** Checks every option; returns them with defaults filled in. Unknown names are an error too. */
+export function resolveOptions(input: ReactorOptions | undefined): ResolvedOptions {
+  if (input !== undefined && (typeof input !== "object" || input === null || Array.isArray(input))) {
+    throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: options must be an object, got ${Array.isArray(input) ? "an array" : String(input)}`);
+  }
+  const given = (input ?? {}) as Record<string, unknown>;
+  for (const name of Object.keys(given)) {
+    if (!(name in OPTION_SPECS)) {
+      const near = Object.keys(OPTION_SPECS).find((k) => k.toLowerCase() === name.toLowerCase());
+      throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: unknown option '${name}'${near ? ` (did you mean '${near}'?)` : ""}; known: ${Object.keys(OPTION_SPECS).join(", ")}`);
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(OPTION_SPECS) as [string, Spec][]) {
+    const v = given[name];
+    if (v === undefined) { out[name] = spec.def; continue; }
+    switch (spec.kind) {
+      case "int":
+        if (typeof v !== "number" || !Number.isInteger(v)) invalid(name, v, `an integer from ${spec.min} to ${spec.max}`);
+        if (v < spec.min! || v > spec.max!) invalid(name, v, `an integer from ${spec.min} to ${spec.max}`);
+        if (spec.pow2 && (v & (v - 1)) !== 0) invalid(name, v, `a power of two from ${spec.min} to ${spec.max}`);
+        break;
+      case "bool":
+        if (typeof v !== "boolean") invalid(name, v, "true or false");
+        break;
+      case "enum":
+        if (typeof v !== "string" || !spec.values!.includes(v)) invalid(name, v, `one of ${spec.values!.map((s) => `'${s}'`).join(", ")}`);
+        break;
+      case "object":
+        if (name === "log") { if (typeof v !== "function") invalid(name, v, "a function (line: string) => void"); }
+        else if (typeof v !== "object" || v === null) invalid(name, v, "an object");
+        break;
+    }
+    out[name] = v;
+  }
+  const o = out as ResolvedOptions;
+  if (o.lowWaterBytes > o.highWaterBytes) invalid("lowWaterBytes", o.lowWaterBytes, `at most highWaterBytes (${o.highWaterBytes})`);
+  if (o.acceptBackoffMaxMs < o.acceptBackoffMs) invalid("acceptBackoffMaxMs", o.acceptBackoffMaxMs, `at least acceptBackoffMs (${o.acceptBackoffMs})`);
+  if (o.poolReserveChunks === 0) o.poolReserveChunks = Math.max(4, Math.floor(o.poolChunks / 16));
+  if (o.poolReserveChunks >= o.poolChunks) invalid("poolReserveChunks", o.poolReserveChunks, `below poolChunks (${o.poolChunks})`);
+  if (o.supplyTarget > o.eventRing) invalid("supplyTarget", o.supplyTarget, `at most eventRing (${o.eventRing})`);
+  return o;
+}
+
+export function describeOptions(): string {
+  return Object.entries(OPTION_SPECS as Record<string, Spec>)
+    .map(([name, s]) => `  ${name.padEnd(22)} default ${JSON.stringify(s.def) ?? "-"}: ${s.why}`).join("\n");
+}
