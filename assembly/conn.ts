@@ -75,6 +75,8 @@ export const TRANSITIONS: StaticArray<u8> = [
 @inline export const G_AWAIT_SOCKET: u8 = 16;  // CONNECT submitted, EV_SOCKET_OPENED not yet seen
 // @ts-ignore: decorator
 @inline export const G_LISTENER: u8 = 32;
+// @ts-ignore: decorator
+@inline export const G_AUTO_END: u8 = 64;      // end gracefully at flush, after the app's handlers ran
 
 let slotsOff: u32 = 0;
 export let slotCap: u32 = 0;

@@ -61,6 +61,10 @@ export function poolInit(): void {
 
 /** Takes a free chunk for `owner` (any state but FREE); NONE when the pool is empty. */
 export function acquire(owner: u8): u32 {
+  // The pair of release's `from != CH_FREE`: acquiring "for FREE" would unlink the chunk from
+  // the free list while it still reads as free (leaked; checkPool then reports 4). Checked
+  // before the free list is touched so a trap leaves the pool intact.
+  if (DEBUG) assert(owner != CH_FREE && owner <= CH_APP, "acquire: owner must be a holding state");
   const c = freeHead;
   if (c == NONE) return NONE;
   const m = chunk(c);

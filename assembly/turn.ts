@@ -30,7 +30,7 @@ import {
   MAX_LISTENERS, activeCount, listenerCount,
   ST_LISTENING, ST_CONNECTING, ST_OPEN, ST_READ_ENDED, ST_CLOSING, ST_CLOSED,
   F_READ_EOF, F_FIN_SENT, F_USER_PAUSED, F_BP_PAUSED, F_WAIT_WRITABLE, F_WANT_DRAIN, F_HANDSHAKE,
-  G_CLOSE_REQ, G_RESET, G_ACCEPTED, G_CONNECT_WANTED, G_AWAIT_SOCKET, G_LISTENER,
+  G_CLOSE_REQ, G_RESET, G_ACCEPTED, G_CONNECT_WANTED, G_AWAIT_SOCKET, G_LISTENER, G_AUTO_END,
 } from "./conn";
 import { acquire, release, handOver, chunk, countFree, countSupply, countLent, countQueued, countWriting } from "./pool";
 import { node, wheelAdvance, wheelPopDue, wheelNextDeadline, wheelArm, wheelCancel, wheelIsArmed, fullWhen, pendingCount, dueCount } from "./wheel";
@@ -258,7 +258,9 @@ function onEof(i: u32): void {
   if (s.state == ST_OPEN) {
     transition(i, ST_READ_ENDED);
     note(NT_END, i, s.gen, 0, 0);
-    if (config().allowHalfOpen == 0) requestEnd(i, CR_NORMAL);
+    // Without half-open, our side ends too — at flush, so the app's handlers for this batch
+    // (data that came with the FIN, say) can still write their replies.
+    if (config().allowHalfOpen == 0) { s.flags2 |= G_AUTO_END; s.closeReason = CR_NORMAL; }
   } else if (s.state == ST_CLOSING) {
     note(NT_END, i, s.gen, 0, 0);
   }
@@ -427,9 +429,10 @@ function onTimer(n: u32): void {
     if (due > now) { wheelArm(n, due); return; }
     m.idleTimeouts += 1;
     note(NT_TIMEOUT, i, s.gen, TO_IDLE, 0);
-    // Idle connections are harvested gracefully: anything queued still flushes.
-    if (s.state == ST_CONNECTING || !requestEnd(i, CR_TIMEOUT)) requestClose(i, CR_TIMEOUT, E_TIMEDOUT, false);
-    else if (s.lingerDueMs == 0) { s.lingerDueMs = due32(c.lingerMs); refreshDeadline(i); }
+    // Idle connections are harvested gracefully, at flush (the timeout handler may write last
+    // words): anything queued still flushes, then FIN, then linger for the peer's.
+    if (s.state == ST_OPEN || s.state == ST_READ_ENDED) { s.flags2 |= G_AUTO_END; s.closeReason = CR_TIMEOUT; markDirty(i); }
+    else requestClose(i, CR_TIMEOUT, E_TIMEDOUT, false);
     return;
   }
   // Deadline node: connect/handshake, write stall, linger — whichever is due.
@@ -493,7 +496,11 @@ export function flush(): u32 {
 
   // Supply: keep the host stocked for reads, but never below the pool reserve (the reserve is
   // for writes, so a server under read pressure can still answer).
-  while (supplyCount() < c.supplyTarget && supplyCount() < h.supplyCap && countFree > c.poolReserveChunks) {
+  // At most a quarter of the pool waits in the supply ring: the rest is for data in flight.
+  let supplyMax = c.supplyTarget < h.supplyCap ? c.supplyTarget : h.supplyCap;
+  if (supplyMax > (h.chunkCount >> 2)) supplyMax = h.chunkCount >> 2;
+  if (supplyMax == 0) supplyMax = 1;
+  while (supplyCount() < supplyMax && countFree > c.poolReserveChunks) {
     supplyPush(acquire(CH_SUPPLY));
   }
 
@@ -532,6 +539,10 @@ function flushSlot(i: u32): void {
     s.flags2 |= G_AWAIT_SOCKET;
     if ((s.flags2 & G_CLOSE_REQ) == 0) { submit(SQ_CONNECT, 0, i, s.gen, -1, 0, 0); metrics().connectsStarted += 1; }
     else { s.flags2 &= ~G_AWAIT_SOCKET; connectPendingDec(); }
+  }
+  if ((s.flags2 & G_AUTO_END) != 0) {
+    s.flags2 &= ~G_AUTO_END;
+    if (s.state == ST_OPEN || s.state == ST_READ_ENDED) transition(i, ST_CLOSING);
   }
   if ((s.flags2 & G_CLOSE_REQ) != 0) {
     // Wait for what the host still holds: an in-flight write, or the socket of a connect.

@@ -99,7 +99,14 @@ export class Core {
     const wasi = createWasi(hooks);
     const instance = await WebAssembly.instantiate(module, { env: { memory }, wasi_snapshot_preview1: wasi.imports });
     wasi.attach(memory);
-    const exports = instance.exports as unknown as CoreExports;
+    const raw = instance.exports as unknown as CoreExports;
+    // Wasm has no unsigned returns: u32 results arrive as signed i32. Those that carry chunk
+    // indexes, NONE or generations are wrapped once here so the host compares them as u32.
+    const exports: CoreExports = { ...raw };
+    for (const name of ["appAcquire", "writeTail", "genOf", "init", "flush", "ingest", "checkInvariants"] as const) {
+      const f = raw[name] as (...a: number[]) => number;
+      (exports as any)[name] = (...a: number[]) => f(...a) >>> 0;
+    }
     (exports._start as () => void)();
     const regions = computeLayout(caps);
     const core = new Core(exports, memory, caps, regions);

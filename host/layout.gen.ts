@@ -292,6 +292,7 @@ export const K = {
   G_CONNECT_WANTED: 8,
   G_AWAIT_SOCKET: 16,
   G_LISTENER: 32,
+  G_AUTO_END: 64,
   MAX_LISTENERS: 64,
   R_OK: 0,
   R_WAIT: 1,

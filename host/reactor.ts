@@ -395,7 +395,7 @@ export class Reactor {
 
   private drainOverflow(): void {
     if (this.overflow.size === 0) return;
-    for (const [slot, ov] of this.overflow) {
+    for (const [slot, ov] of [...this.overflow]) { // a snapshot: copyIn may put a slot back
       if (this.core.exports.genOf(slot) !== ov.gen || this.core.exports.queuedBytesOf(slot, ov.gen) < 0) { this.overflow.delete(slot); continue; }
       const conn = new Connection(this, slot, ov.gen);
       this.overflow.delete(slot);
@@ -462,7 +462,7 @@ export class Reactor {
           const info: CloseInfo = { reason: CLOSE_REASONS[a] ?? "error" };
           if (err) { info.errno = err; info.code = errnoName(err); }
           this.overflow.delete(slot);
-          this.call(slot, gen, "close", info);
+          if (!this.listenersBySlot.has(slot)) this.call(slot, gen, "close", info); // a listener's end is not a connection's
           this.userData.delete(slot);
           this.slotHandlers[slot] = 0;
           this.listenersBySlot.delete(slot);

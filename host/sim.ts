@@ -271,6 +271,7 @@ export class SimNetwork implements Host {
 
   wait(timeoutMs: number): boolean {
     this.stats.turns++;
+    this.advanceTo(this.nowMs); // what is scheduled for now happens before we look
     if (this.hasImmediate()) return true;
     let next = Infinity;
     if (timeoutMs >= 0) next = this.nowMs + timeoutMs;
@@ -558,7 +559,6 @@ export class SimNetwork implements Host {
 
   private hasImmediate(): boolean {
     if (this.overflow.length) return true;
-    if (this.scheduled.length && this.scheduled[0].at <= this.nowMs) return true;
     const flags = this.core.header("hostFlags");
     for (const s of this.ready) {
       if (s.kind === "listener") { if ((s.interest & K.IN_READ) && s.backlog.length && !(flags & K.HOST_ACCEPTS_PAUSED) && this.core.header("acceptBudget") > 0) return true; continue; }

@@ -26,7 +26,7 @@ export async function checkProperty<T>(
   console.log(`[fc] ${suite} "${name}": seed=${seed} runs=${runs}; replay: ${replay}`);
   const path = env.FC_PATH || undefined;
   try {
-    await fc.assert(property as fc.IAsyncProperty<T>, { seed, numRuns: runs, path, endOnFailure: path !== undefined });
+    await fc.assert(property as fc.IAsyncProperty<T>, { seed, numRuns: runs, path, endOnFailure: path !== undefined, includeErrorInReport: true });
   } catch (err) {
     // fast-check's message names the seed and the shrunk path; add the exact replay command.
     (err as Error).message += `\n    replay: ${replay}  (add FC_PATH=<path above> for the shrunk case only)`;
