@@ -23,7 +23,7 @@ export function budgetInit(): void {
   fdsOpen = 0; connectsPending = 0; queuedTotal = 0; admissionOpen = true; poolPaused = false; admissionChanged = false;
   const c = config();
   metrics().fdBudget = <f64>fdBudget();
-  if (DEBUG) assert(c.fdHysteresis <= fdBudget(), "hysteresis larger than the budget");
+
 }
 
 export function fdBudget(): u32 {
@@ -62,10 +62,13 @@ export function admissionUpdate(): bool {
   const used = fdsOpen + connectsPending;
   const wasOpen = admissionOpen;
   const wasPoolPaused = poolPaused;
-  // Pool: pause below the reserve, resume at twice the reserve (hysteresis).
-  if (!poolPaused && countFree < c.poolReserveChunks) { poolPaused = true; metrics().poolPauses += 1; }
+  // Pool: at the reserve the supply ring is no longer refilled (reads stop) and accepts pause;
+  // both resume at twice the reserve (hysteresis). The reserve itself is for writes.
+  if (!poolPaused && countFree <= c.poolReserveChunks) { poolPaused = true; metrics().poolPauses += 1; }
   else if (poolPaused && countFree >= c.poolReserveChunks * 2) poolPaused = false;
-  let fdOk = wasOpen ? used < b : used + c.fdHysteresis <= b;
+  // Hysteresis is at most a quarter of the budget, so a small budget still reopens.
+  const hyst = c.fdHysteresis < (b >> 2) ? c.fdHysteresis : b >> 2;
+  let fdOk = wasOpen ? used < b : used + hyst <= b;
   if (wasOpen && !fdOk) metrics().admissionPauses += 1;
   admissionOpen = fdOk;
   admissionChanged = wasOpen != admissionOpen || wasPoolPaused != poolPaused;

@@ -505,7 +505,7 @@ export function flush(): u32 {
   }
 
   let flags: u32 = 0;
-  if (supplyCount() == 0) flags |= HOST_READS_PAUSED;
+  if (supplyCount() == 0) flags |= HOST_READS_PAUSED; // the pool is at its reserve: read nothing
   if (!accepting()) flags |= HOST_ACCEPTS_PAUSED;
   h.hostFlags = flags;
   const head = fdHeadroom();

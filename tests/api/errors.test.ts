@@ -1,0 +1,103 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Reactor, ReactorError } from "../../host/index.ts";
+import { simReactor, runUntil, closeClean } from "../helpers/sim.ts";
+
+const er = suite("api: bad input gets a clear error and loses nothing");
+
+async function rejects(options: unknown, pattern: RegExp): Promise<void> {
+  try {
+    await Reactor.create(options as never);
+  } catch (err) {
+    assert.instance(err, ReactorError);
+    assert.is((err as ReactorError).code, "ERR_INVALID_OPTION");
+    assert.match((err as Error).message, pattern);
+    return;
+  }
+  assert.unreachable(`Reactor.create(${JSON.stringify(options)}) should have thrown`);
+}
+
+er("invalid options name the option, the value and what is allowed", async () => {
+  await rejects({ host: "sim", maxConnections: 0 }, /option 'maxConnections' must be an integer from 1 to 4000000, got 0/);
+  await rejects({ host: "sim", chunkSize: 1000 }, /option 'chunkSize' must be a power of two from 256 to 1048576, got 1000/);
+  await rejects({ host: "sim", idleTimeoutMs: -5 }, /option 'idleTimeoutMs' must be an integer from 0 to 2147483647, got -5/);
+  await rejects({ host: "sim", allowHalfOpen: "yes" }, /option 'allowHalfOpen' must be true or false, got "yes"/);
+  await rejects({ host: "bogus" }, /option 'host' must be one of 'sim', 'epoll', 'kqueue', 'portable', 'auto', got "bogus"/);
+  await rejects({ host: "sim", maxconnections: 5 }, /unknown option 'maxconnections' \(did you mean 'maxConnections'\?\)/);
+  await rejects({ host: "sim", lowWaterBytes: 10, highWaterBytes: 5 }, /option 'lowWaterBytes' must be at most highWaterBytes \(5\), got 10/);
+  await rejects({ host: "sim", sim: { faults: { resetProbability: 2 } } }, /sim fault 'resetProbability' must be a probability from 0 to 1, got 2/);
+  await rejects("fast", /options must be an object/);
+});
+
+er("a host that is not built yet is refused with what to use instead", async () => {
+  try { await Reactor.create({ host: "epoll" }); assert.unreachable("should throw"); }
+  catch (err) { assert.is((err as ReactorError).code, "ERR_HOST_UNAVAILABLE"); assert.match((err as Error).message, /host 'epoll' is not available.*use host: 'sim'/); }
+});
+
+er("a port in use: EADDRINUSE, and the first listener keeps working", async () => {
+  const r = await simReactor();
+  r.listen({ port: 7 }, { data(c, d) { c.write(d); } });
+  try { r.listen({ port: 7 }, {}); assert.unreachable("should throw"); }
+  catch (err) { assert.is((err as ReactorError).errno, 98); assert.match((err as Error).message, /cannot listen on 127\.0\.0\.1:7: EADDRINUSE/); }
+  const p = r.sim!.connect(7);
+  p.send("still here");
+  runUntil(r, () => p.receivedText() === "still here", "echo on the first listener");
+  await closeClean(r);
+});
+
+er("listen/connect arguments and handlers are checked", async () => {
+  const r = await simReactor();
+  assert.throws(() => r.listen({ port: 70000 }, {}), /listen port must be an integer from 0 to 65535, got 70000/);
+  assert.throws(() => r.listen({ port: 1, backlog: 0 }, {}), /backlog must be an integer from 1 to 65535, got 0/);
+  assert.throws(() => r.listen({ port: 1 }, { dat() {} } as never), /unknown handler 'dat'/);
+  assert.throws(() => r.listen({ port: 1 }, { data: 5 } as never), /handler 'data' must be a function, got number/);
+  assert.throws(() => r.connect({ port: 0 }, {}), /connect port must be an integer from 1 to 65535, got 0/);
+  assert.throws(() => r.setTimeout(() => {}, -1), /setTimeout delay must be an integer/);
+  assert.equal(r.sim!.violations, []);
+  await closeClean(r);
+});
+
+er("write after end, write to a closed connection, and bad data are refused clearly", async () => {
+  const r = await simReactor();
+  let saved: import("../../host/index.ts").Connection | undefined;
+  const errors: string[] = [];
+  r.listen({ port: 7 }, {
+    open(c) {
+      saved = c;
+      c.end("bye");
+      try { c.write("more"); } catch (e) { errors.push((e as ReactorError).code as string); }
+      try { c.write(42 as never); } catch (e) { errors.push((e as ReactorError).code as string); }
+    },
+  });
+  const p = r.sim!.connect(7);
+  p.onend = (q) => q.end();
+  runUntil(r, () => r.metrics().connections === 0 && r.metrics().accepts === 1, "closed");
+  assert.equal(errors, ["ERR_WRITE_AFTER_END", "ERR_INVALID_OPTION"]);
+  assert.is(p.receivedText(), "bye", "what was queued before end() still went out");
+  assert.throws(() => saved!.write("late"), /connection is closed/);
+  saved!.close(); // closing what is gone is quiet
+  assert.is(saved!.state, "closed");
+  await closeClean(r);
+});
+
+er("a handler that throws closes only its connection; the reactor goes on", async () => {
+  const lines: string[] = [];
+  const r = await Reactor.create({ host: "sim", build: "debug", log: (l) => lines.push(l) });
+  r.listen({ port: 7 }, { data(c, d) { if (d[0] === 0x21) throw new Error("boom"); c.write(d); } });
+  const bad = r.sim!.connect(7), good = r.sim!.connect(7);
+  bad.send("!"); good.send("ok");
+  r.runUntil(() => good.receivedText() === "ok" && bad.state !== "open", { maxTurns: 1000 });
+  assert.is(good.receivedText(), "ok");
+  assert.is(bad.state, "reset");
+  assert.ok(lines.some((l) => l.includes("the data handler threw") && l.includes("boom")));
+  await r.close();
+});
+
+er("after close(), the API refuses new work", async () => {
+  const r = await simReactor();
+  await closeClean(r);
+  assert.throws(() => r.listen({ port: 7 }, {}), /listen\(\) after the reactor was closed/);
+  assert.throws(() => r.connect({ port: 7 }, {}), /connect\(\) after the reactor was closed/);
+});
+
+er.run();
