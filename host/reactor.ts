@@ -65,6 +65,8 @@ export class Connection {
   set data(v: unknown) { if (this.live) this.r.userData.set(this.slot, v); }
   get live(): boolean { return this.r.core.exports.genOf(this.slot) === this.gen && this.r.core.exports.stateOf(this.slot) !== 0; }
   get state(): ConnectionState { return this.live ? STATES[this.r.core.exports.stateOf(this.slot)] : "closed"; }
+  /** Whether write() is allowed: not ended by us (end(), idle harvest, reactor close) nor closed. */
+  get writable(): boolean { const s = this.state; return s === "open" || s === "readEnded" || s === "connecting"; }
   /** Bytes queued for writing (in the pool and, when it is full, waiting beside it). */
   get queuedBytes(): number { return this.r.queuedBytes(this); }
   get remoteAddress(): BoundAddress | undefined { return this.r.remoteAddress(this); }
