@@ -163,10 +163,11 @@
 
 /** A timer node: two per connection slot (idle, deadline), then the app's timers. */
 @unmanaged export class TimerNode {
-  next: u32;
-  prev: u32;
-  when: u32;    // low 32 bits of the expiry in core ms (pending timers are < 2^31 ms away)
-  bucket: u32;  // level * 64 + slot, BUCKET_DUE, or BUCKET_NONE when not armed
+  next: u32;    // 4
+  prev: u32;    // 4
+  bucket: u32;  // 4  level * 64 + slot, BUCKET_DUE, or BUCKET_NONE when not armed
+  pad: u32;     // 4
+  when: u64;    // 8  expiry in core ms (full width: a clock jump of any size stays exact)
 }
 
 /** Host → core. */

@@ -99,7 +99,8 @@ export function refreshDeadline(i: u32): void {
     if (t < best) best = t;
   }
   if (c.writeStallTimeoutMs != 0 && s.queuedBytes != 0 && (s.flags & F_WAIT_WRITABLE) != 0) {
-    const t = fullWhen(s.lastWriteMs, now) + c.writeStallTimeoutMs;
+    const stalled = now32() - s.lastWriteMs; // u32 wrapping: exact for gaps under 49 days
+    const t = now + (stalled < c.writeStallTimeoutMs ? c.writeStallTimeoutMs - stalled : 0);
     if (t < best) best = t;
   }
   if (s.lingerDueMs != 0) {
@@ -400,7 +401,7 @@ function expireTimers(): void {
     const n = wheelPopDue();
     if (n == NONE) break;
     fired++;
-    const when = fullWhen(node(n).when, now);
+    const when = node(n).when;
     // Never early: the wheel only hands out timers whose expiry the clock has reached.
     assert(when <= now, "timer fired early");
     const late = now - when;
@@ -425,8 +426,8 @@ function onTimer(n: u32): void {
     if (c.idleTimeoutMs == 0 || (s.flags2 & G_CLOSE_REQ) != 0) return;
     // Lazy: reads and writes only stamp lastActivityMs; the timer re-arms itself here, so the
     // hot path never touches the wheel.
-    const due = fullWhen(s.lastActivityMs, now) + c.idleTimeoutMs;
-    if (due > now) { wheelArm(n, due); return; }
+    const idleFor = now32() - s.lastActivityMs; // u32 wrapping: exact for gaps under 49 days
+    if (idleFor < c.idleTimeoutMs) { wheelArm(n, now + (c.idleTimeoutMs - idleFor)); return; }
     m.idleTimeouts += 1;
     note(NT_TIMEOUT, i, s.gen, TO_IDLE, 0);
     // Idle connections are harvested gracefully, at flush (the timeout handler may write last
@@ -450,7 +451,7 @@ function onTimer(n: u32): void {
     return;
   }
   if (c.writeStallTimeoutMs != 0 && s.queuedBytes != 0 && (s.flags & F_WAIT_WRITABLE) != 0
-      && fullWhen(s.lastWriteMs, now) + c.writeStallTimeoutMs <= now) {
+      && now32() - s.lastWriteMs >= c.writeStallTimeoutMs) {
     m.writeStallTimeouts += 1;
     note(NT_TIMEOUT, i, s.gen, TO_WRITE_STALL, 0);
     requestClose(i, CR_TIMEOUT, E_TIMEDOUT, true); // the peer stopped reading: abort

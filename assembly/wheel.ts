@@ -14,8 +14,8 @@
 // turn (which then asks the host not to wait). A clock jump of hours costs O(occupied slots),
 // never O(ms jumped).
 //
-// Range: delays up to WHEEL_MAX_DELAY_MS (~24.8 days) since expiries are stored as the low
-// 32 bits of the core's ms clock (pending timers are always within 2^31 ms of `elapsed`).
+// Range: expiries up to 2^36 ms (~2.2 years) past `elapsed` (the top level's slots act as a ring
+// beyond that); the API takes delays up to WHEEL_MAX_DELAY_MS (~24.8 days).
 
 import { header, TimerNode, NONE, TIMER_BYTES, WHEEL_LEVELS, WHEEL_SLOTS, WHEEL_HEADS_BYTES } from "./layout";
 
@@ -48,11 +48,13 @@ export let elapsed: u64 = 0;
 // @ts-ignore: decorator
 @inline function occAt(level: u32): usize { return occOff + (level << 3); }
 
-/** The full expiry of a pending timer, from its stored low 32 bits and a nearby time. */
+/** The full time of a u32 stamp (low 32 bits of core ms) taken within 2^31 ms of `near`. */
 // @ts-ignore: decorator
 @inline export function fullWhen(when32: u32, near: u64): u64 {
   return near + <u64><i64><i32>(when32 - <u32>near);
 }
+// @ts-ignore: decorator
+@inline const WHEEL_SPAN_MS: u64 = <u64>1 << 36;
 
 export function wheelInit(nodes: u32): void {
   const h = header();
@@ -84,7 +86,7 @@ export function wheelStart(now: u64): void {
 
 function insert(i: u32, when: u64): void {
   const n = node(i);
-  n.when = <u32>when;
+  n.when = when;
   if (when <= elapsed) {
     // Already due: straight onto the due list (fires on this or the next turn).
     n.bucket = BUCKET_DUE;
@@ -124,7 +126,7 @@ function unlink(i: u32): void {
 
 /** Arms (or re-arms) node `i` to expire at `when` (core ms). O(1). */
 export function wheelArm(i: u32, when: u64): void {
-  assert(when <= elapsed + WHEEL_MAX_DELAY_MS, "timer beyond the wheel's range");
+  assert(when < elapsed + WHEEL_SPAN_MS, "timer beyond the wheel's range");
   if (node(i).bucket != BUCKET_NONE) unlink(i); else pendingCount++;
   insert(i, when);
 }
@@ -178,7 +180,7 @@ export function wheelAdvance(now: u64, budget: u32): bool {
     while (i != NONE) {
       const n = node(i);
       const next = n.next;
-      const when = fullWhen(n.when, elapsed);
+      const when = n.when;
       n.next = NONE; n.prev = NONE; n.bucket = BUCKET_NONE;
       insert(i, when); // cascades down, or onto the due list when when <= elapsed
       i = next;
@@ -204,7 +206,7 @@ export function wheelNextDeadline(): u64 {
   return nextExpiration();
 }
 
-export function wheelWhen(i: u32): u64 { return fullWhen(node(i).when, elapsed); }
+export function wheelWhen(i: u32): u64 { return node(i).when; }
 
 /** O(n) audit: returns 0 or a code naming the broken invariant. */
 export function checkWheel(): u32 {
@@ -219,7 +221,7 @@ export function checkWheel(): u32 {
       const n = node(i);
       if (n.bucket != b) return 12;     // node thinks it is elsewhere
       if (n.prev != prev) return 13;    // broken back link
-      if (fullWhen(n.when, elapsed) <= elapsed) return 14; // due but still in the wheel: would fire late
+      if (n.when <= elapsed) return 14; // due but still in the wheel: would fire late
       if (++seen > nodeCount) return 15;
       prev = i; i = n.next;
     }

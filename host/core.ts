@@ -55,7 +55,7 @@ export function coreModule(build: Build): Promise<WebAssembly.Module> {
       } catch (err) {
         throw new Error(`wasm-reactor: cannot read the core (${url.pathname}): run \`npm run build\` first (${(err as Error).message})`);
       }
-      return WebAssembly.compile(bytes);
+      return WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
     })();
     modules.set(build, m);
   }

@@ -102,14 +102,15 @@ export const ChunkMeta = {
 } as const;
 export const ChunkMeta_BYTES = 16;
 
-/** TimerNode: 16 bytes. Field byte offsets. */
+/** TimerNode: 24 bytes. Field byte offsets. */
 export const TimerNode = {
   next: 0, // u32
   prev: 4, // u32
-  when: 8, // u32
-  bucket: 12, // u32
+  bucket: 8, // u32
+  pad: 12, // u32
+  when: 16, // u64
 } as const;
-export const TimerNode_BYTES = 16;
+export const TimerNode_BYTES = 24;
 
 /** EventRec: 24 bytes. Field byte offsets. */
 export const EventRec = {
@@ -296,11 +297,11 @@ export const K = {
   MAX_LISTENERS: 64,
   R_OK: 0,
   R_WAIT: 1,
-  R_STALE: 4294967295,
-  R_ENDED: 4294967294,
-  R_NO_SLOT: 4294967293,
-  R_BUDGET: 4294967292,
-  R_BAD_CHUNK: 4294967291,
-  R_BAD_ARG: 4294967290,
-  R_LISTENERS: 4294967289,
+  R_STALE: -1,
+  R_ENDED: -2,
+  R_NO_SLOT: -3,
+  R_BUDGET: -4,
+  R_BAD_CHUNK: -5,
+  R_BAD_ARG: -6,
+  R_LISTENERS: -7,
 } as const;

@@ -129,6 +129,7 @@ export class Reactor {
   private closed = false;
   private running: Promise<void> | undefined;
   private inTurn = false;
+  private dead: ReactorError | undefined;
 
   private constructor(options: ResolvedOptions, host: Host, sim: SimNetwork | undefined, core: Core, log: (line: string) => void) {
     this.options = options;
@@ -260,6 +261,7 @@ export class Reactor {
    */
   turn(): number {
     const e = this.core.exports;
+    if (this.dead) throw this.dead;
     this.inTurn = true;
     try {
       e.ingest();
@@ -267,6 +269,14 @@ export class Reactor {
       this.drainOverflow();
       e.flush();
       this.dispatch();
+    } catch (err) {
+      // A trap inside the core (a failed assertion) leaves its memory mid-update: the reactor
+      // is dead from here on, loudly, rather than running on corrupted state.
+      if (err instanceof WebAssembly.RuntimeError || /core exited/.test(String((err as Error)?.message))) {
+        this.dead = new ReactorError("ERR_CORE_ASSERTION", `wasm-reactor: the core stopped on a failed check and this reactor cannot continue: ${(err as Error).message}`);
+        throw this.dead;
+      }
+      throw err;
     } finally { this.inTurn = false; }
     this.host.execute();
     if (e.dirtyCount.value > 0) return 0;

@@ -145,7 +145,7 @@ class SimSocket {
   fd: number;
   kind: "listener" | "conn";
   interest = 0;
-  slot = K.NONE;
+  slot: number = K.NONE;
   gen = 0;
   // listener
   port = 0;

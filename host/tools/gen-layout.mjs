@@ -33,13 +33,14 @@ for (const file of SOURCES) {
     structs.push({ name: m[1], fields, size: offset });
   }
   // Inline constants with literal or earlier-constant expressions.
-  for (const m of src.matchAll(/@inline export const (\w+): \w+ = ([^;]+);/g)) {
-    const expr = m[2].replace(/\b([A-Z_][A-Z0-9_]*)\b/g, (n) => {
+  for (const m of src.matchAll(/@inline export const (\w+): (\w+) = ([^;]+);/g)) {
+    const signed = m[2].startsWith("i");
+    const expr = m[3].replace(/\b([A-Z_][A-Z0-9_]*)\b/g, (n) => {
       if (!(n in known)) throw new Error(`${file}: ${m[1]} uses unknown constant ${n}`);
       return String(known[n]);
     });
-    if (!/^[\d\sxa-fA-F()<>|&+*~-]+$/.test(expr)) throw new Error(`${file}: ${m[1]}: cannot evaluate ${m[2]}`);
-    const value = Function(`return (${expr}) >>> 0`)();
+    if (!/^[\d\sxa-fA-F()<>|&+*~-]+$/.test(expr)) throw new Error(`${file}: ${m[1]}: cannot evaluate ${m[3]}`);
+    const value = Function(`return (${expr}) ${signed ? "| 0" : ">>> 0"}`)();
     known[m[1]] = value;
     consts.push({ name: m[1], value });
   }
@@ -70,6 +71,6 @@ for (const s of structs) {
   for (const f of s.fields) as += `export const L_${s.name}_${f.name}: u32 = offsetof<${s.name}>("${f.name}");\n`;
   as += `export const L_${s.name}_BYTES: u32 = offsetof<${s.name}>();\n`;
 }
-for (const c of consts) as += `export const L_K_${c.name}: u32 = <u32>${c.name};\n`;
+for (const c of consts) as += c.value < 0 ? `export const L_K_${c.name}: i32 = <i32>${c.name};\n` : `export const L_K_${c.name}: u32 = <u32>${c.name};\n`;
 writeFileSync(join(root, "assembly/layout_exports.ts"), as);
 console.log(`layout: ${structs.length} structs, ${consts.length} constants → host/layout.gen.ts, assembly/layout_exports.ts`);
