@@ -1,0 +1,162 @@
+// `npm run bench` runs this after building: every benchmark module, each in its own process.
+//
+//   node tests/bench/run.mjs [--quick] [--only wheel,memory] [--rounds N] [--strict]
+//
+//   --quick    small sizes and short windows: a smoke run for CI (< 30 s); not figures to quote
+//   --only     run only these benchmarks (comma-separated names from BENCHES below)
+//   --rounds   repetitions per measurement (default 3; each figure is the median)
+//   --strict   exit 1 on a MISS too (by default only an error, a crash or a timeout fails)
+//
+// How it works:
+//   1. BENCHES below is the list, in order. Each module is forked with its node flags
+//      (`--expose-gc` where it reads memory), gets `--quick`/`--rounds`, and sends back one
+//      message: { type: "result", figures, params, extra, notes } or { type: "error" }.
+//      Modules call runBench() from lib.mjs, which does that and, run alone
+//      (`node --expose-gc tests/bench/wheel.mjs`), prints its own table instead.
+//   2. A figure is one comparison measured in one process: ours and its baseline, alternating
+//      rounds, medians, ratio = ours ÷ baseline, target, PASS/MISS (lib.mjs, figure()).
+//   3. Results go to bench-results/<timestamp>.json, bench-results/latest.json and
+//      bench-results/latest.md (git-ignored), and the table is printed. The machine is shared:
+//      the load average before and after is recorded next to the figures.
+//
+// Adding a benchmark: write tests/bench/<name>.mjs around runBench("<name>", async (ctx) => …)
+// and add a line to BENCHES. A tests/bench/*.mjs that is neither listed nor a helper gets a
+// warning, so a new module cannot be silently left out.
+import { fork, execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
+import { table, machine, root } from "./lib.mjs";
+
+const BENCHES = [
+  // Timing wheel vs a JS binary heap and setTimeout: churn and expiry at 1M pending, memory.
+  { name: "wheel", file: "wheel.mjs", nodeArgs: ["--expose-gc"], timeoutS: 150 },
+  // Bytes per connection: the layout at 1M connections and the RSS init really touches.
+  { name: "memory", file: "memory.mjs", nodeArgs: ["--expose-gc"], timeoutS: 60 },
+  // Events ingested per second by the core, driven by the simulated host (host/sim.ts).
+  // `optional`: reported as skipped, not failed, when its file is missing.
+  { name: "sim", file: "sim.mjs", nodeArgs: ["--expose-gc"], timeoutS: 90, optional: true },
+];
+const HELPERS = new Set(["run.mjs", "lib.mjs", "heap.mjs"]); // not benchmarks
+
+const here = new URL("./", import.meta.url);
+const argv = process.argv.slice(2);
+const quick = argv.includes("--quick");
+const strict = argv.includes("--strict");
+const value = (flag) => { const i = argv.indexOf(flag); return i >= 0 ? argv[i + 1] : undefined; };
+const only = value("--only")?.split(",").map((s) => s.trim()).filter(Boolean);
+const rounds = value("--rounds");
+
+for (const f of readdirSync(here)) {
+  if (f.endsWith(".mjs") && !HELPERS.has(f) && !BENCHES.some((b) => b.file === f)) {
+    console.error(`bench: warning: tests/bench/${f} is not listed in BENCHES (tests/bench/run.mjs); not run`);
+  }
+}
+if (only) {
+  const unknown = only.filter((n) => !BENCHES.some((b) => b.name === n));
+  if (unknown.length) {
+    console.error(`bench: unknown benchmark ${unknown.join(", ")}; known: ${BENCHES.map((b) => b.name).join(", ")}`);
+    process.exit(2);
+  }
+}
+const selected = BENCHES.filter((b) => !only || only.includes(b.name));
+
+/** Runs one module in a child process; resolves with its message (or an error record). */
+function runOne(bench) {
+  const file = fileURLToPath(new URL(bench.file, here));
+  if (!existsSync(file)) {
+    return Promise.resolve(bench.optional && !only?.includes(bench.name)
+      ? { type: "skipped", name: bench.name, reason: `tests/bench/${bench.file} not written yet` }
+      : { type: "error", name: bench.name, error: `tests/bench/${bench.file} does not exist` });
+  }
+  const args = [...(quick ? ["--quick"] : []), ...(rounds ? ["--rounds", rounds] : [])];
+  const timeoutS = quick ? Math.min(30, bench.timeoutS) : bench.timeoutS;
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    let msg = null;
+    const child = fork(file, args, { execArgv: bench.nodeArgs ?? [], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const timer = setTimeout(() => {
+      msg = { type: "error", name: bench.name, error: `timed out after ${timeoutS} s` };
+      child.kill("SIGKILL");
+    }, timeoutS * 1000);
+    child.on("message", (m) => { if (!msg) msg = m; });
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      if (!msg) msg = { type: "error", name: bench.name, error: `exited (${signal ?? code}) without a result` };
+      msg.wallMs = Math.round(performance.now() - t0);
+      resolve(msg);
+    });
+  });
+}
+
+function git() {
+  try {
+    const commit = execFileSync("git", ["rev-parse", "HEAD"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() !== "";
+    return { commit, dirty };
+  } catch {
+    return { commit: null, dirty: null };
+  }
+}
+
+const startedAt = new Date();
+const loadStart = loadavg().map((x) => +x.toFixed(2));
+console.error(`bench: ${selected.map((b) => b.name).join(", ")}${quick ? " (quick)" : ""}; load average ${loadStart.join(" ")}`);
+const results = [];
+for (const bench of selected) {
+  console.error(`bench: ${bench.name} …`);
+  const r = await runOne(bench);
+  results.push(r);
+  if (r.type === "error") console.error(`bench: ${bench.name} FAILED: ${r.error}`);
+  else if (r.type === "skipped") console.error(`bench: ${bench.name} skipped: ${r.reason}`);
+  else console.error(`bench: ${bench.name} done in ${(r.wallMs / 1000).toFixed(1)} s`);
+}
+const loadEnd = loadavg().map((x) => +x.toFixed(2));
+const finishedAt = new Date();
+
+const figures = results.flatMap((r) => (r.type === "result" ? r.figures : []));
+const report = {
+  format: 1,
+  startedAt: startedAt.toISOString(),
+  finishedAt: finishedAt.toISOString(),
+  durationMs: finishedAt - startedAt,
+  command: `node tests/bench/run.mjs ${argv.join(" ")}`.trim(),
+  quick,
+  git: git(),
+  machine: machine(),
+  loadavg: { start: loadStart, end: loadEnd },
+  benches: results,
+  figures,
+};
+
+const lines = [
+  `# Benchmarks${quick ? " (quick: reduced sizes, smoke run only)" : ""}`,
+  "",
+  `${report.startedAt} · \`${report.command}\` · ${report.machine.cpu}, ${report.machine.cores} cores · Node ${report.machine.node} · ` +
+    `commit ${report.git.commit?.slice(0, 10) ?? "?"}${report.git.dirty ? " (dirty)" : ""} · load average ${loadStart[0]} → ${loadEnd[0]}`,
+  "",
+  "ratio = ours ÷ baseline, both measured in the same process, medians of alternating rounds.",
+  "",
+  figures.length ? table(figures) : "(no figures)",
+  "",
+];
+for (const r of results) {
+  if (r.type === "result") for (const n of r.notes ?? []) lines.push(`- ${r.name}: ${n}`);
+  else if (r.type === "skipped") lines.push(`- ${r.name}: skipped (${r.reason})`);
+  else lines.push(`- ${r.name}: ERROR ${r.error.split("\n")[0]}`);
+}
+const md = lines.join("\n") + "\n";
+
+const outDir = fileURLToPath(new URL("bench-results/", root));
+mkdirSync(outDir, { recursive: true });
+const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
+const json = JSON.stringify(report, null, 2) + "\n";
+writeFileSync(`${outDir}${stamp}.json`, json);
+writeFileSync(`${outDir}latest.json`, json);
+writeFileSync(`${outDir}latest.md`, md);
+console.log("\n" + md);
+console.error(`bench: wrote bench-results/${stamp}.json, latest.json, latest.md (${(report.durationMs / 1000).toFixed(1)} s)`);
+
+const failed = results.some((r) => r.type === "error");
+const missed = figures.some((f) => f.result === "MISS");
+process.exit(failed || (strict && missed) ? 1 : 0);
