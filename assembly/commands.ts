@@ -7,7 +7,7 @@
 
 import { config, metrics, NONE, CH_APP, CH_LENT, CH_QUEUED, CR_ABORT, CR_NORMAL, CR_SHUTDOWN } from "./layout";
 import {
-  slot, live, slotAlloc, markDirty, slotCap, listenerCount, MAX_LISTENERS,
+  slot, live, slotAlloc, markDirty, slotCap, listenerCount, MAX_LISTENERS, activeCount,
   ST_LISTENING, ST_CONNECTING, ST_OPEN, ST_READ_ENDED, ST_CLOSING, ST_FREE,
   F_USER_PAUSED, F_BP_PAUSED, F_WANT_DRAIN, G_CONNECT_WANTED, G_CLOSE_REQ,
 } from "./conn";
@@ -53,6 +53,8 @@ export function listenerOpen(fd: i32): i32 {
 /** Starts an outbound connection; the host keeps the address, keyed by (slot, gen). */
 export function connectOpen(): i32 {
   if (fdHeadroom() == 0) return R_BUDGET;
+  const maxConns = config().maxConnections;
+  if (maxConns != 0 && activeCount >= maxConns) return R_NO_SLOT;
   const i = slotAlloc(ST_CONNECTING);
   if (i == NONE) return R_NO_SLOT;
   const s = slot(i);

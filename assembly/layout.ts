@@ -124,6 +124,7 @@
   acceptBackoffMs: u32;     // first back-off after EMFILE/ENFILE on accept (doubles)
   acceptBackoffMaxMs: u32;
   allowHalfOpen: u32;       // 0: end our side when the peer ends
+  maxConnections: u32;      // connections (not listeners) at most; the slot table has room for 64 listeners more
 }
 
 /** One connection (or listener). SLOT_BYTES = 64: 16 per cache line quarter; fields sized. */

@@ -34,7 +34,7 @@ import {
 } from "./conn";
 import { acquire, release, handOver, chunk, countFree, countSupply, countLent, countQueued, countWriting } from "./pool";
 import { node, wheelAdvance, wheelPopDue, wheelNextDeadline, wheelArm, wheelCancel, wheelIsArmed, fullWhen, pendingCount, dueCount } from "./wheel";
-import { fdOpened, fdClosed, fdsOpen, connectsPending, connectPendingDec, queuedTotal, admissionUpdate, accepting, fdHeadroom, fdBudget } from "./budget";
+import { fdOpened, fdClosed, fdsOpen, connectsPending, connectPendingDec, queuedTotal, poolPaused, admissionUpdate, accepting, fdHeadroom, fdBudget } from "./budget";
 import { histRecord, countErrno } from "./metrics";
 import { queuedTotalSub } from "./budget";
 import { eventsPending, eventAt, submit, submitSpace, note, noteSpace, supplyCount, supplyPush } from "./rings";
@@ -193,6 +193,7 @@ function onAccepted(e: EventRec): void {
     return;
   }
   m.accepts += 1;
+  slot(li).owner = 0; // an accept succeeded: the next EMFILE episode backs off from the start again
   const s = slot(i);
   s.fd = e.fd;
   s.owner = li;
@@ -501,7 +502,7 @@ export function flush(): u32 {
   let supplyMax = c.supplyTarget < h.supplyCap ? c.supplyTarget : h.supplyCap;
   if (supplyMax > (h.chunkCount >> 2)) supplyMax = h.chunkCount >> 2;
   if (supplyMax == 0) supplyMax = 1;
-  while (supplyCount() < supplyMax && countFree > c.poolReserveChunks) {
+  while (!poolPaused && supplyCount() < supplyMax && countFree > c.poolReserveChunks) {
     supplyPush(acquire(CH_SUPPLY));
   }
 
@@ -510,7 +511,8 @@ export function flush(): u32 {
   if (!accepting()) flags |= HOST_ACCEPTS_PAUSED;
   h.hostFlags = flags;
   const head = fdHeadroom();
-  const slotsFree = slotCap - activeCount - listenerCount;
+  const maxConns = c.maxConnections != 0 && c.maxConnections < slotCap ? c.maxConnections : slotCap;
+  const slotsFree = activeCount < maxConns ? maxConns - activeCount : 0;
   let allow = accepting() ? c.acceptsPerTurn : 0;
   if (allow > head) allow = head;
   if (allow > slotsFree) allow = slotsFree;

@@ -68,6 +68,7 @@ async function serve(argv: string[]): Promise<void> {
   const r = await Reactor.create({
     host: "sim", seed: a.seed, maxConnections: a.connections + 16, idleTimeoutMs: a.idleTimeoutMs,
     poolChunks: Math.max(256, Math.min(65536, a.connections)), chunkSize: 4096,
+    sim: { keepReceived: false }, // clients count what comes back; keeping it all would grow without bound
   });
   const sim = r.sim!;
   // Data can still arrive after the reactor began to close (its FIN crosses the client's last

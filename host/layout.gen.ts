@@ -42,7 +42,7 @@ export const Header = {
 } as const;
 export const Header_BYTES = 144;
 
-/** Config: 72 bytes. Field byte offsets. */
+/** Config: 76 bytes. Field byte offsets. */
 export const Config = {
   idleTimeoutMs: 0, // u32
   connectTimeoutMs: 4, // u32
@@ -62,8 +62,9 @@ export const Config = {
   acceptBackoffMs: 60, // u32
   acceptBackoffMaxMs: 64, // u32
   allowHalfOpen: 68, // u32
+  maxConnections: 72, // u32
 } as const;
-export const Config_BYTES = 72;
+export const Config_BYTES = 76;
 
 /** Slot: 64 bytes. Field byte offsets. */
 export const Slot = {

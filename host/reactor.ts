@@ -61,12 +61,16 @@ export class Connection {
   get id(): number { return this.gen * 4194304 + this.slot; }
   get reactor(): Reactor { return this.r; }
   /** Per-connection user data (kept off the connection slot; cleared at close). */
-  get data(): unknown { return this.r.userData.get(this.slot); }
-  set data(v: unknown) { if (this.live) this.r.userData.set(this.slot, v); }
+  get data(): unknown { const d = this.r.userData.get(this.slot); return d && d.gen === this.gen ? d.value : undefined; }
+  set data(v: unknown) { if (this.live) this.r.userData.set(this.slot, { gen: this.gen, value: v }); }
   get live(): boolean { return this.r.core.exports.genOf(this.slot) === this.gen && this.r.core.exports.stateOf(this.slot) !== 0; }
   get state(): ConnectionState { return this.live ? STATES[this.r.core.exports.stateOf(this.slot)] : "closed"; }
   /** Whether write() is allowed: not ended by us (end(), idle harvest, reactor close) nor closed. */
-  get writable(): boolean { const s = this.state; return s === "open" || s === "readEnded" || s === "connecting"; }
+  get writable(): boolean {
+    const s = this.state;
+    if ((this.r.core.slotField(this.slot, "flags2") & K.G_CLOSE_REQ) !== 0) return false; // close() was called
+    return s === "open" || s === "readEnded" || s === "connecting";
+  }
   /** Bytes queued for writing (in the pool and, when it is full, waiting beside it). */
   get queuedBytes(): number { return this.r.queuedBytes(this); }
   get remoteAddress(): BoundAddress | undefined { return this.r.remoteAddress(this); }
@@ -97,7 +101,7 @@ export class Listener {
   resume(): void { this.handle.resume(); }
 }
 
-export interface TimerHandle { readonly id: number }
+export interface TimerHandle { readonly id: number; readonly seq: number }
 
 const R_MESSAGES: Record<number, [string, string]> = {
   [-1]: ["ERR_CONNECTION_CLOSED", "the connection is closed"],
@@ -117,12 +121,16 @@ export class Reactor {
   /** The simulator, when options.host is "sim". */
   readonly sim: SimNetwork | undefined;
   /** @internal */ readonly core: Core;
-  /** @internal */ readonly userData = new Map<number, unknown>();
+  /** @internal */ readonly userData = new Map<number, { gen: number; value: unknown }>();
   private readonly handlerSets: Handlers[] = [{}];
   private readonly slotHandlers: Uint16Array;
+  /** The generation slotHandlers[slot] belongs to: a note for an earlier occupant calls nothing of the new one's. */
+  private readonly handlerGen: Uint32Array;
   private readonly overflow = new Map<number, Overflow>();
   private readonly timerFns: (((...a: unknown[]) => void) | undefined)[] = [];
   private readonly freeTimerIds: number[] = [];
+  private readonly timerSeq: number[] = [];
+  private timerSeqNext = 1;
   private readonly listenersBySlot = new Map<number, Listener>();
   private readonly log: (line: string) => void;
   private closing: Promise<CloseReport> | undefined;
@@ -138,6 +146,7 @@ export class Reactor {
     this.core = core;
     this.log = log;
     this.slotHandlers = new Uint16Array(core.caps.slotCap);
+    this.handlerGen = new Uint32Array(core.caps.slotCap);
     for (let i = options.timers - 1; i >= 0; i--) this.freeTimerIds.push(i);
   }
 
@@ -180,6 +189,7 @@ export class Reactor {
       acceptBackoffMs: o.acceptBackoffMs,
       acceptBackoffMaxMs: o.acceptBackoffMaxMs,
       allowHalfOpen: o.allowHalfOpen ? 1 : 0,
+      maxConnections: o.maxConnections,
     };
     const core = await Core.create(o.build as Build, caps, config, {
       clockNs: () => sim.clockNs(),
@@ -208,6 +218,7 @@ export class Reactor {
       throw new ReactorError(code, `wasm-reactor: cannot listen on ${host}:${address.port}: ${msg}`);
     }
     this.slotHandlers[slot] = this.addHandlers(handlers);
+    this.handlerGen[slot] = this.core.exports.genOf(slot);
     const l = new Listener(this, new Connection(this, slot, this.core.exports.genOf(slot)), address);
     this.listenersBySlot.set(slot, l);
     this.kick();
@@ -228,6 +239,7 @@ export class Reactor {
     if (opts.localAddress) spec.localAddress = opts.localAddress;
     this.host.prepareConnect(slot, gen, spec);
     this.slotHandlers[slot] = this.addHandlers(handlers);
+    this.handlerGen[slot] = gen;
     this.kick();
     return new Connection(this, slot, gen);
   }
@@ -240,13 +252,15 @@ export class Reactor {
     const id = this.freeTimerIds.pop();
     if (id === undefined) throw new ReactorError("ERR_TIMERS", `wasm-reactor: all ${this.options.timers} app timers are armed (raise the 'timers' option)`);
     this.timerFns[id] = fn;
+    const seq = this.timerSeqNext++;
+    this.timerSeq[id] = seq;
     this.core.exports.timerArm(id, ms);
     this.kick();
-    return { id };
+    return { id, seq };
   }
 
   clearTimeout(t: TimerHandle | undefined): void {
-    if (!t || this.timerFns[t.id] === undefined) return;
+    if (!t || this.timerFns[t.id] === undefined || this.timerSeq[t.id] !== t.seq) return; // fired or cleared already: the id may be someone else's now
     if (this.core.exports.timerCancel(t.id) === 1) { this.timerFns[t.id] = undefined; this.freeTimerIds.push(t.id); }
   }
 
@@ -461,7 +475,7 @@ export class Reactor {
       core.setHeader("noteHead", head);
       switch (kind) {
         case K.NT_OPEN:
-          if (a !== K.NONE) this.slotHandlers[slot] = this.slotHandlers[a]; // accepted: the listener's handlers
+          if (a !== K.NONE) { this.slotHandlers[slot] = this.slotHandlers[a]; this.handlerGen[slot] = gen; } // accepted: the listener's handlers
           this.call(slot, gen, "open");
           break;
         case K.NT_DATA: this.call(slot, gen, "data", core.chunkView(a)); break;
@@ -473,11 +487,14 @@ export class Reactor {
         case K.NT_CLOSE: {
           const info: CloseInfo = { reason: CLOSE_REASONS[a] ?? "error" };
           if (err) { info.errno = err; info.code = errnoName(err); }
-          this.overflow.delete(slot);
-          if (!this.listenersBySlot.has(slot)) this.call(slot, gen, "close", info); // a listener's end is not a connection's
-          this.userData.delete(slot);
-          this.slotHandlers[slot] = 0;
-          this.listenersBySlot.delete(slot);
+          const ov = this.overflow.get(slot);
+          if (ov && ov.gen === gen) this.overflow.delete(slot);
+          const isListener = this.listenersBySlot.get(slot)?.handle.gen === gen;
+          if (!isListener) this.call(slot, gen, "close", info); // a listener's end is not a connection's
+          // Forget this occupant, unless the handler already gave the slot to a new one (a reconnect).
+          if (this.userData.get(slot)?.gen === gen) this.userData.delete(slot);
+          if (this.handlerGen[slot] === gen) { this.slotHandlers[slot] = 0; this.handlerGen[slot] = 0; }
+          if (isListener) this.listenersBySlot.delete(slot);
           break;
         }
         case K.NT_TIMER: {
@@ -493,6 +510,7 @@ export class Reactor {
   }
 
   private call(slot: number, gen: number, name: keyof Handlers, arg?: unknown): void {
+    if (this.handlerGen[slot] !== gen) return; // a note for an earlier occupant of the slot
     const h = this.handlerSets[this.slotHandlers[slot]];
     const fn = h?.[name] as ((c: Connection, a?: unknown) => void) | undefined;
     if (!fn) return;
@@ -501,8 +519,12 @@ export class Reactor {
       fn.call(h, conn, arg);
     } catch (err) {
       // A throwing handler must not take the reactor down with it: report, then close that connection.
-      if (name !== "error" && h.error) { try { h.error.call(h, conn, err instanceof ReactorError ? err : wrapError(err, name)); } catch { /* reported below */ } }
-      else this.log(`wasm-reactor: the ${name} handler threw: ${(err as Error)?.stack ?? String(err)}`);
+      let reported = false;
+      if (name !== "error" && h.error) {
+        try { h.error.call(h, conn, err instanceof ReactorError ? err : wrapError(err, name)); reported = true; }
+        catch (err2) { this.log(`wasm-reactor: the error handler threw while reporting that the ${name} handler threw: ${(err2 as Error)?.stack ?? String(err2)}`); }
+      }
+      if (!reported) this.log(`wasm-reactor: the ${name} handler threw: ${(err as Error)?.stack ?? String(err)}`);
       if (conn.live && name !== "close") this.core.exports.close(slot, gen, 1);
     }
   }

@@ -28,7 +28,7 @@ const common = { bundle: true, format: "esm", platform: "neutral", target: "es20
   // wasi-js pulls in `debug` and `typedarray-to-buffer`; neither is reached on our paths.
   alias: {}, define: {} };
 
-rmSync(join(root, "dist"), { recursive: true, force: true });
+// dist/ is overwritten in place (not emptied): a --no-types build keeps the last declarations.
 mkdirSync(join(root, "dist"), { recursive: true });
 await esbuild.build({ ...common, entryPoints: { index: "host/index.ts" }, outdir: join(root, "dist"), absWorkingDir: root });
 await esbuild.build({ ...common, entryPoints: { cli: "host/cli.ts" }, outdir: join(root, "dist"), absWorkingDir: root,
