@@ -166,9 +166,8 @@
 @unmanaged export class TimerNode {
   next: u32;    // 4
   prev: u32;    // 4
-  bucket: u32;  // 4  level * 64 + slot, BUCKET_DUE, or BUCKET_NONE when not armed
-  pad: u32;     // 4
-  when: u64;    // 8  expiry in core ms (full width: a clock jump of any size stays exact)
+  key: u64;     // 8  expiry in core ms << 16 | bucket (level * 64 + slot, BUCKET_DUE, BUCKET_NONE):
+                //    48 bits of ms (8,900 years) keep any clock jump exact in 16 B a node
 }
 
 /** Host → core. */

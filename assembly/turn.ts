@@ -33,7 +33,7 @@ import {
   G_CLOSE_REQ, G_RESET, G_ACCEPTED, G_CONNECT_WANTED, G_AWAIT_SOCKET, G_LISTENER, G_AUTO_END,
 } from "./conn";
 import { acquire, release, handOver, chunk, countFree, countSupply, countLent, countQueued, countWriting } from "./pool";
-import { node, wheelAdvance, wheelPopDue, wheelNextDeadline, wheelArm, wheelCancel, wheelIsArmed, fullWhen, pendingCount, dueCount } from "./wheel";
+import { wheelWhen, wheelAdvance, wheelPopDue, wheelNextDeadline, wheelArm, wheelCancel, wheelIsArmed, fullWhen, pendingCount, dueCount } from "./wheel";
 import { fdOpened, fdClosed, fdsOpen, connectsPending, connectPendingDec, queuedTotal, poolPaused, admissionUpdate, accepting, fdHeadroom, fdBudget } from "./budget";
 import { histRecord, countErrno } from "./metrics";
 import { queuedTotalSub } from "./budget";
@@ -402,7 +402,7 @@ function expireTimers(): void {
     const n = wheelPopDue();
     if (n == NONE) break;
     fired++;
-    const when = node(n).when;
+    const when = wheelWhen(n);
     // Never early: the wheel only hands out timers whose expiry the clock has reached.
     assert(when <= now, "timer fired early");
     const late = now - when;

@@ -103,15 +103,13 @@ export const ChunkMeta = {
 } as const;
 export const ChunkMeta_BYTES = 16;
 
-/** TimerNode: 24 bytes. Field byte offsets. */
+/** TimerNode: 16 bytes. Field byte offsets. */
 export const TimerNode = {
   next: 0, // u32
   prev: 4, // u32
-  bucket: 8, // u32
-  pad: 12, // u32
-  when: 16, // u64
+  key: 8, // u64
 } as const;
-export const TimerNode_BYTES = 24;
+export const TimerNode_BYTES = 16;
 
 /** EventRec: 24 bytes. Field byte offsets. */
 export const EventRec = {
