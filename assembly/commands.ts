@@ -177,12 +177,6 @@ export function resume(i: u32, gen: u32): i32 {
   return R_OK;
 }
 
-export function setTag(i: u32, gen: u32, tag: u32): i32 {
-  if (!live(i, gen)) return R_STALE;
-  slot(i).userTag = tag;
-  return R_OK;
-}
-
 export function queuedBytesOf(i: u32, gen: u32): i32 {
   if (!live(i, gen)) return R_STALE;
   return <i32>slot(i).queuedBytes;

@@ -137,7 +137,7 @@ export function slotAlloc(to: u8): u32 {
   s.freeNext = NONE;
   s.fd = -1; s.flags = 0; s.flags2 = 0; s.interest = 0;
   s.queueHead = NONE; s.queueTail = NONE; s.queuedBytes = 0; s.inflightBytes = 0;
-  s.closeReason = 0; s.closeErr = 0; s.timeoutKind = 0; s.owner = NONE; s.userTag = 0;
+  s.closeReason = 0; s.closeErr = 0; s.owner = NONE;
   s.deadlineDueMs = 0; s.lingerDueMs = 0; s.lastActivityMs = 0; s.lastWriteMs = 0;
   transition(i, to);
   if (to == ST_LISTENING) {

@@ -14,7 +14,7 @@ export * from "./layout_exports";
 export { ingest, flush } from "./turn";
 export {
   listenerOpen, connectOpen, appAcquire, appRelease, writeTail, writeExtend, writeQueue,
-  end, close, pause, resume, setTag, queuedBytesOf, closeAll, timerArm, timerCancel,
+  end, close, pause, resume, queuedBytesOf, closeAll, timerArm, timerCancel,
 } from "./commands";
 export { stateOf, genOf } from "./conn";
 export { chunkState } from "./pool";

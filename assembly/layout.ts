@@ -144,9 +144,9 @@
   owner: u32;           // 4  accepted: the listener's slot; listener: backoff ms
   dirtyNext: u32;       // 4  intrusive link of the dirty list (valid when F_DIRTY)
   closeReason: u8;      // 1  CR_* once closing was decided
-  timeoutKind: u8;      // 1  TO_* pending notification
+  pad0: u8;             // 1
   closeErr: u16;        // 2  errno that caused the close
-  userTag: u32;         // 4  the app's numeric tag
+  pad1: u32;            // 4  free (user data lives beside the core: conn.data)
   freeNext: u32;        // 4  free-list link while FREE
   deadlineDueMs: u32;   // 4  connect or handshake deadline (low 32 bits; 0: none)
   lingerDueMs: u32;     // 4  graceful close: give up waiting for the peer's FIN (0: none)
@@ -239,7 +239,6 @@
   backpressureResumes: f64;
   poolPauses: f64;
   poolAcquireFails: f64;
-  notesDropped: f64;
   // gauges, refreshed at flush
   nowMs: f64;
   connections: f64;

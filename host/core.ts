@@ -27,7 +27,6 @@ export interface CoreExports {
   close(slot: number, gen: number, reset: number): number;
   pause(slot: number, gen: number): number;
   resume(slot: number, gen: number): number;
-  setTag(slot: number, gen: number, tag: number): number;
   queuedBytesOf(slot: number, gen: number): number;
   closeAll(graceful: number): number;
   timerArm(id: number, delayMs: number): number;
@@ -198,7 +197,7 @@ export class Core {
   slotField(i: number, field: keyof typeof Slot): number {
     const p = this.regions.slotsOff + i * Slot_BYTES + Slot[field];
     switch (field) {
-      case "state": case "flags": case "interest": case "flags2": case "closeReason": case "timeoutKind": return this.u8[p];
+      case "state": case "flags": case "interest": case "flags2": case "closeReason": case "pad0": return this.u8[p];
       case "closeErr": return this.u16[p >> 1];
       case "fd": return this.i32[p >> 2];
       default: return this.u32[p >> 2];

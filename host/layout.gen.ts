@@ -83,9 +83,9 @@ export const Slot = {
   owner: 36, // u32
   dirtyNext: 40, // u32
   closeReason: 44, // u8
-  timeoutKind: 45, // u8
+  pad0: 45, // u8
   closeErr: 46, // u16
-  userTag: 48, // u32
+  pad1: 48, // u32
   freeNext: 52, // u32
   deadlineDueMs: 56, // u32
   lingerDueMs: 60, // u32
@@ -148,7 +148,7 @@ export const NoteRec = {
 } as const;
 export const NoteRec_BYTES = 16;
 
-/** Metrics: 384 bytes. Field byte offsets. */
+/** Metrics: 376 bytes. Field byte offsets. */
 export const Metrics = {
   turns: 0, // f64
   eventsIn: 8, // f64
@@ -183,23 +183,22 @@ export const Metrics = {
   backpressureResumes: 240, // f64
   poolPauses: 248, // f64
   poolAcquireFails: 256, // f64
-  notesDropped: 264, // f64
-  nowMs: 272, // f64
-  connections: 280, // f64
-  listeners: 288, // f64
-  fdsOpen: 296, // f64
-  fdsHighWater: 304, // f64
-  fdBudget: 312, // f64
-  poolFree: 320, // f64
-  poolSupply: 328, // f64
-  poolLent: 336, // f64
-  poolQueued: 344, // f64
-  poolWriting: 352, // f64
-  timersPending: 360, // f64
-  queuedBytes: 368, // f64
-  connectsPending: 376, // f64
+  nowMs: 264, // f64
+  connections: 272, // f64
+  listeners: 280, // f64
+  fdsOpen: 288, // f64
+  fdsHighWater: 296, // f64
+  fdBudget: 304, // f64
+  poolFree: 312, // f64
+  poolSupply: 320, // f64
+  poolLent: 328, // f64
+  poolQueued: 336, // f64
+  poolWriting: 344, // f64
+  timersPending: 352, // f64
+  queuedBytes: 360, // f64
+  connectsPending: 368, // f64
 } as const;
-export const Metrics_BYTES = 384;
+export const Metrics_BYTES = 376;
 
 /** Constants shared with the core (states, flags, record types, codes). */
 export const K = {

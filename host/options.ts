@@ -8,7 +8,7 @@ interface Spec { kind: Kind; def: unknown; min?: number; max?: number; pow2?: bo
 export const OPTION_SPECS = {
   host: { kind: "enum", def: "sim", values: ["sim", "epoll", "kqueue", "portable", "auto"], why: "which backend drives the core; only 'sim' is built so far (epoll, kqueue and portable land next)" },
   build: { kind: "enum", def: "release", values: ["release", "debug", "broken"], why: "which core: release for speed, debug asserts every invariant it guards (tests), broken is the fuzzer's self-test" },
-  maxConnections: { kind: "int", def: 10_000, min: 1, max: 4_000_000, why: "connection slots, fixed at init: 64 B each plus two 24 B timer nodes (112 B per connection)" },
+  maxConnections: { kind: "int", def: 10_000, min: 1, max: 4_000_000, why: "connection slots, fixed at init: 64 B each plus two 16 B timer nodes (96 B per connection)" },
   chunkSize: { kind: "int", def: 16_384, min: 256, max: 1 << 20, pow2: true, why: "one read fills at most one chunk; 16 KiB matches a typical socket read and TLS record" },
   poolChunks: { kind: "int", def: 1024, min: 4, max: 1 << 20, why: "the buffer pool (16 MiB by default); idle connections hold no chunk" },
   timers: { kind: "int", def: 1024, min: 0, max: 1 << 24, why: "app timers (reactor.setTimeout), beside the two per connection" },

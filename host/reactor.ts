@@ -36,11 +36,12 @@ export interface Handlers {
   error?(conn: Connection, err: ReactorError): void;
 }
 
-export type TimeoutKind = "idle" | "connect" | "handshake" | "writeStall" | "linger";
+export type TimeoutKind = "idle" | "connect" | "handshake" | "writeStall";
 export type CloseReason = "normal" | "abort" | "reset" | "error" | "timeout" | "connectFailed" | "shutdown";
 export interface CloseInfo { reason: CloseReason; errno?: number; code?: string }
 
-const TIMEOUT_KINDS: TimeoutKind[] = ["idle", "idle", "connect", "handshake", "writeStall", "linger"];
+// Indexed by TO_*; TO_LINGER never reaches the app (a linger expiry closes with reason "timeout").
+const TIMEOUT_KINDS: TimeoutKind[] = ["idle", "idle", "connect", "handshake", "writeStall"];
 const CLOSE_REASONS: CloseReason[] = ["normal", "abort", "reset", "error", "timeout", "connectFailed", "shutdown"];
 const STATES = ["free", "listening", "connecting", "open", "readEnded", "closing", "closed"] as const;
 export type ConnectionState = (typeof STATES)[number];
