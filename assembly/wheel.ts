@@ -211,9 +211,31 @@ export function wheelPopDue(): u32 {
 }
 
 /** The earliest time anything is due: `elapsed` when the due list is not empty. */
+/** Timers read to make a higher-level deadline exact; beyond it the slot's start is returned. */
+// @ts-ignore: decorator
+@inline const EXACT_SCAN_MAX: u32 = 32;
+
+/**
+ * The earliest time anything is due: `elapsed` when the due list is not empty. At level 0 a slot's
+ * start is its timers' expiry. Higher up, the slot's start can be earlier than its first expiry,
+ * so when that slot holds a few timers we read them and return the exact earliest one (every
+ * timer in a later slot or level expires after all of this slot's), sparing the host a wake-up
+ * per level a timer cascades through; a crowded slot returns its start (at most one early wake).
+ */
 export function wheelNextDeadline(): u64 {
   if (dueCount > 0) return elapsed;
-  return nextExpiration();
+  const d = nextExpiration();
+  if (d == u64.MAX_VALUE || expLevel == 0) return d;
+  let i = load<u32>(headAt(expLevel * WHEEL_SLOTS + expSlot));
+  let best = u64.MAX_VALUE;
+  for (let k: u32 = 0; k < EXACT_SCAN_MAX; k++) {
+    if (i == NONE) return best;
+    const n = node(i);
+    const w = whenOf(n);
+    if (w < best) best = w;
+    i = n.next;
+  }
+  return d;
 }
 
 export function wheelWhen(i: u32): u64 { return whenOf(node(i)); }

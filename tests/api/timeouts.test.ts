@@ -108,4 +108,31 @@ to("reactor.setTimeout fires on the wheel, never early; clearTimeout cancels", a
   await closeClean(r);
 });
 
+to("the host waits exactly until the next expiry: a 30 s timer costs one wake-up", async () => {
+  const r = await simReactor();
+  let fired = -1;
+  r.setTimeout(() => { fired = r.nowMs(); }, 30_000);
+  const waits: number[] = [];
+  for (let i = 0; i < 10 && fired < 0; i++) { waits.push(r.turn()); r.host.wait(waits[waits.length - 1]); r.host.poll(); }
+  r.turn();
+  assert.is(fired, 30_000);
+  assert.equal(waits.filter((w) => w > 0), [30_000], `one wait of exactly 30 s (${waits.join(", ")})`);
+  await closeClean(r);
+});
+
+to("pause() stops reading (bytes wait in the kernel), resume() delivers them all", async () => {
+  const r = await simReactor();
+  let got = "";
+  let conn: import("../../host/index.ts").Connection | undefined;
+  r.listen({ port: 7 }, { open(c) { conn = c; c.pause(); }, data(_c, d) { got += new TextDecoder().decode(d); } });
+  const p = r.sim!.connect(7);
+  runUntil(r, () => conn !== undefined, "accept");
+  p.send("held back");
+  r.runFor(100);
+  assert.is(got, "", "nothing read while paused");
+  conn!.resume();
+  runUntil(r, () => got === "held back", "delivered after resume");
+  await closeClean(r);
+});
+
 to.run();
