@@ -9,7 +9,7 @@ import { config, metrics, NONE, CH_APP, CH_LENT, CH_QUEUED, CR_ABORT, CR_NORMAL,
 import {
   slot, live, slotAlloc, markDirty, slotCap, listenerCount, MAX_LISTENERS, activeCount,
   ST_LISTENING, ST_CONNECTING, ST_OPEN, ST_READ_ENDED, ST_CLOSING, ST_FREE,
-  F_USER_PAUSED, F_BP_PAUSED, F_WANT_DRAIN, G_CONNECT_WANTED, G_CLOSE_REQ,
+  F_USER_PAUSED, F_BP_PAUSED, F_WANT_DRAIN, F_FIN_SENT, G_CONNECT_WANTED, G_CLOSE_REQ, G_END_ON_OPEN, G_HOLD_FIN,
 } from "./conn";
 import { acquire, release, chunk, handOver, poolChunkSize } from "./pool";
 import { fdOpened, fdHeadroom, connectPendingInc, queuedTotalAdd } from "./budget";
@@ -60,6 +60,10 @@ export function connectOpen(): i32 {
   const s = slot(i);
   s.flags2 |= G_CONNECT_WANTED;
   connectPendingInc();
+  // Flush published an accept budget from the slots and descriptors free then; this connect
+  // takes one of each, so the host may accept one fewer this turn.
+  const h = header();
+  if (h.acceptBudget > 0) h.acceptBudget--;
   const t = config().connectTimeoutMs;
   if (t != 0) {
     const d = <u32>(refreshNow() + t);
@@ -75,8 +79,21 @@ function writable(i: u32, gen: u32): i32 {
   const s = slot(i);
   if ((s.flags2 & G_CLOSE_REQ) != 0) return R_ENDED;
   const st = s.state;
-  if (st == ST_OPEN || st == ST_READ_ENDED || st == ST_CONNECTING) return R_OK;
+  if (st == ST_OPEN || st == ST_READ_ENDED || (st == ST_CONNECTING && (s.flags2 & G_END_ON_OPEN) == 0)) return R_OK;
+  // Ended, but the host still holds bytes the app wrote before end(): they may still queue.
+  if (st == ST_CLOSING && (s.flags2 & G_HOLD_FIN) != 0 && (s.flags & F_FIN_SENT) == 0) return R_OK;
   return R_ENDED;
+}
+
+/**
+ * While the host keeps bytes beside a dry pool for this connection, FIN waits (on: 1); off (0)
+ * lets a pending graceful end proceed.
+ */
+export function holdFin(i: u32, gen: u32, on: u32): i32 {
+  if (!live(i, gen)) return R_STALE;
+  const s = slot(i);
+  if (on != 0) s.flags2 |= G_HOLD_FIN; else { s.flags2 &= ~G_HOLD_FIN; markDirty(i); }
+  return R_OK;
 }
 
 /** A chunk for the app to fill (state APP), or NONE when the pool is empty. */
@@ -152,7 +169,9 @@ export function writeQueue(i: u32, gen: u32, c: u32, start: u32, len: u32): i32 
 export function end(i: u32, gen: u32): i32 {
   if (!live(i, gen)) return R_STALE;
   const s = slot(i);
-  if (s.state == ST_LISTENING || s.state == ST_CONNECTING) { requestClose(i, CR_NORMAL, 0, false); return R_OK; }
+  if (s.state == ST_LISTENING) { requestClose(i, CR_NORMAL, 0, false); return R_OK; }
+  // Connecting: end once open, so what was queued still goes out.
+  if (s.state == ST_CONNECTING) { s.flags2 |= G_END_ON_OPEN; return R_OK; }
   return requestEnd(i, CR_NORMAL) ? R_OK : R_ENDED;
 }
 
@@ -204,6 +223,10 @@ export function timerArm(id: u32, delayMs: u32): i32 {
   // armed relative to it could fire early.
   wheelArm((slotCap << 1) + id, refreshNow() + delayMs);
   metrics().timersArmed += 1;
+  // Armed after flush (from a handler called after it, or between turns): the host's wait must
+  // not outlast it.
+  const h = header();
+  if (h.nextDeadlineMs < 0 || <u32>h.nextDeadlineMs > delayMs) h.nextDeadlineMs = <i32>delayMs;
   return R_OK;
 }
 

@@ -52,7 +52,7 @@ export const TRANSITIONS: StaticArray<u8> = [
 // @ts-ignore: decorator
 @inline export const F_FIN_SENT: u8 = 4;       // our SHUTDOWN was submitted
 // @ts-ignore: decorator
-@inline export const F_USER_PAUSED: u8 = 8;    // the app paused reading (listener: accepting)
+@inline export const F_USER_PAUSED: u8 = 8;    // the app paused reading (listener: accepting paused)
 // @ts-ignore: decorator
 @inline export const F_BP_PAUSED: u8 = 16;     // backpressure paused reading (listener: backing off)
 // @ts-ignore: decorator
@@ -68,7 +68,7 @@ export const TRANSITIONS: StaticArray<u8> = [
 // @ts-ignore: decorator
 @inline export const G_RESET: u8 = 2;          // close abortively (RST)
 // @ts-ignore: decorator
-@inline export const G_ACCEPTED: u8 = 4;       // came from a listener
+@inline export const G_END_ON_OPEN: u8 = 4;    // end() while connecting: end gracefully once open
 // @ts-ignore: decorator
 @inline export const G_CONNECT_WANTED: u8 = 8; // CONNECT not yet submitted
 // @ts-ignore: decorator
@@ -77,6 +77,8 @@ export const TRANSITIONS: StaticArray<u8> = [
 @inline export const G_LISTENER: u8 = 32;
 // @ts-ignore: decorator
 @inline export const G_AUTO_END: u8 = 64;      // end gracefully at flush, after the app's handlers ran
+// @ts-ignore: decorator
+@inline export const G_HOLD_FIN: u8 = 128;     // the host still has bytes for this connection: no FIN yet
 
 let slotsOff: u32 = 0;
 export let slotCap: u32 = 0;
@@ -209,8 +211,11 @@ export function checkSlots(): u32 {
   }
   if (dirty != dirtyCount) return 25;
   for (let k: u32 = 0; k < slotCap; k++) {
-    const st = slot(k).state;
+    const sk = slot(k);
+    const st = sk.state;
     if (st == ST_FREE) continue;
+    // A close decided with nothing in flight must be on the dirty list, or it never happens.
+    if ((sk.flags2 & G_CLOSE_REQ) != 0 && sk.inflightBytes == 0 && (sk.flags2 & G_AWAIT_SOCKET) == 0 && (sk.flags & F_DIRTY) == 0) return 29;
     if (st >= ST_COUNT || st == ST_CLOSED) return 26; // CLOSED never outlives a flush
     if (st == ST_LISTENING) lis++; else conns++;
   }

@@ -14,7 +14,7 @@ export * from "./layout_exports";
 export { ingest, flush } from "./turn";
 export {
   listenerOpen, connectOpen, appAcquire, appRelease, writeTail, writeExtend, writeQueue,
-  end, close, pause, resume, queuedBytesOf, closeAll, timerArm, timerCancel,
+  end, close, pause, resume, queuedBytesOf, holdFin, closeAll, timerArm, timerCancel,
 } from "./commands";
 export { stateOf, genOf } from "./conn";
 export { chunkState } from "./pool";
@@ -70,8 +70,8 @@ export function checkInvariants(): u32 {
   let r = checkPool(); if (r != 0) return r;
   r = checkWheel(); if (r != 0) return r;
   r = checkSlots(); if (r != 0) return r;
-  if (fdsOpen > fdBudget() + 0 && fdBudget() != 0) return 31;       // more descriptors than the budget
-  if (countLent != lentPending()) return 32;                        // a lent chunk outside the lent list
+  if (fdsOpen > fdBudget() && fdBudget() != 0) return 31;           // more descriptors than the budget
+  if (countLent > lentPending()) return 32;                         // a lent chunk outside the lent list
   return 0;
 }
 

@@ -276,7 +276,7 @@ export const HIST_OFFSET: u32 = ERRNO_OFFSET + ERRNO_SLOTS * 8;         // u32 �
 export const METRICS_BYTES: u32 = (HIST_OFFSET + HIST_COUNT * HIST_BUCKETS * 4 + 63) & ~63;
 // wheel: heads (u32 × levels × slots), occupancy (u64 × levels), due list head/tail/count, elapsed u64
 export const WHEEL_HEADS_BYTES: u32 = WHEEL_LEVELS * WHEEL_SLOTS * 4;
-export const WHEEL_BYTES: u32 = (WHEEL_HEADS_BYTES + WHEEL_LEVELS * 8 + 64 + 63) & ~63;
+export const WHEEL_BYTES: u32 = (2 * WHEEL_HEADS_BYTES + WHEEL_LEVELS * 8 + 64 + 63) & ~63; // heads, tails, bitmaps
 
 // Event types (host → core).
 // @ts-ignore: decorator

@@ -30,7 +30,7 @@ import {
   MAX_LISTENERS, activeCount, listenerCount,
   ST_LISTENING, ST_CONNECTING, ST_OPEN, ST_READ_ENDED, ST_CLOSING, ST_CLOSED,
   F_READ_EOF, F_FIN_SENT, F_USER_PAUSED, F_BP_PAUSED, F_WAIT_WRITABLE, F_WANT_DRAIN, F_HANDSHAKE,
-  G_CLOSE_REQ, G_RESET, G_ACCEPTED, G_CONNECT_WANTED, G_AWAIT_SOCKET, G_LISTENER, G_AUTO_END,
+  G_CLOSE_REQ, G_RESET, G_END_ON_OPEN, G_CONNECT_WANTED, G_AWAIT_SOCKET, G_AUTO_END, G_HOLD_FIN,
 } from "./conn";
 import { acquire, release, handOver, chunk, countFree, countSupply, countLent, countQueued, countWriting } from "./pool";
 import { wheelWhen, wheelAdvance, wheelPopDue, wheelNextDeadline, wheelArm, wheelCancel, wheelIsArmed, fullWhen, pendingCount, dueCount } from "./wheel";
@@ -69,12 +69,14 @@ export function refreshNow(): u64 { now = nowMs(); return now; }
 /** Decides an abortive close: flush tears the connection down and notifies. */
 export function requestClose(i: u32, reason: u8, err: u16, reset: bool): void {
   const s = slot(i);
-  if ((s.flags2 & G_CLOSE_REQ) != 0) return; // the first reason wins
+  // The first reason wins, but the slot is always (re)marked dirty: a close that waited for an
+  // in-flight write or a connect's socket must run once that completes.
+  markDirty(i);
+  if ((s.flags2 & G_CLOSE_REQ) != 0) return;
   s.flags2 |= G_CLOSE_REQ;
   if (reset) s.flags2 |= G_RESET;
   s.closeReason = reason;
   s.closeErr = err;
-  markDirty(i);
 }
 
 /** Graceful end: queued writes flush, then FIN; the close follows the peer's FIN or linger. */
@@ -140,7 +142,8 @@ export function ingest(): u32 {
   const h = header();
   let n: u32 = 0;
   while (eventsPending() > 0) {
-    if (noteSpace() < NOTES_PER_ITEM) { carried = true; break; }
+    // An event emits at most a few notes and one CLOSE (a refused accept, a stale socket).
+    if (noteSpace() < NOTES_PER_ITEM || submitSpace() < 1) { carried = true; break; }
     const e = eventAt(h.eventHead);
     onEvent(e);
     h.eventHead++;
@@ -197,7 +200,6 @@ function onAccepted(e: EventRec): void {
   const s = slot(i);
   s.fd = e.fd;
   s.owner = li;
-  s.flags2 |= G_ACCEPTED;
   setupOpen(i);
   const hs = config().handshakeTimeoutMs;
   if (hs != 0) { s.flags |= F_HANDSHAKE; s.deadlineDueMs = due32(hs); refreshDeadline(i); }
@@ -272,6 +274,7 @@ function onEof(i: u32): void {
 function onError(i: u32, err: u16): void {
   const s = slot(i);
   countErrno(err);
+  if ((s.flags2 & G_CLOSE_REQ) != 0) { markDirty(i); return; } // already closing: one error a connection
   const reset = err == E_CONNRESET || err == E_PIPE;
   if (reset) metrics().resets += 1; else metrics().errors += 1;
   note(NT_ERROR, i, s.gen, 0, err);
@@ -373,18 +376,22 @@ function connectsPendingDone(i: u32): void { connectPendingDec(); }
 function onConnected(i: u32): void {
   const s = slot(i);
   if (s.state != ST_CONNECTING) return;
+  if ((s.flags2 & G_CLOSE_REQ) != 0) { markDirty(i); return; } // the app gave up first: no open
   transition(i, ST_OPEN);
   s.deadlineDueMs = 0;
   metrics().connectsOk += 1;
   setupOpen(i);
   refreshDeadline(i);
   note(NT_OPEN, i, s.gen, NONE, 0);
+  // end() while connecting: what was queued goes out, then FIN.
+  if ((s.flags2 & G_END_ON_OPEN) != 0) { s.flags2 = (s.flags2 & ~G_END_ON_OPEN) | G_AUTO_END; s.closeReason = CR_NORMAL; }
 }
 
 function onConnectFailed(i: u32, err: u16): void {
   const s = slot(i);
   countErrno(err);
   metrics().connectsFailed += 1;
+  if ((s.flags2 & G_CLOSE_REQ) != 0) { markDirty(i); return; }
   note(NT_ERROR, i, s.gen, 0, err);
   requestClose(i, CR_CONNECT_FAILED, err, false);
 }
@@ -460,7 +467,7 @@ function onTimer(n: u32): void {
   }
   if (s.lingerDueMs != 0 && fullWhen(s.lingerDueMs, now) <= now) {
     m.lingerTimeouts += 1;
-    // The peer never sent its FIN (or our queue never drained): give up abortively.
+    // The peer never sent its FIN after ours: give up abortively.
     requestClose(i, s.closeReason == CR_NORMAL ? CR_TIMEOUT : s.closeReason, E_TIMEDOUT, true);
     return;
   }
@@ -563,7 +570,7 @@ function flushSlot(i: u32): void {
       submit(SQ_WRITE, 0, i, s.gen, s.fd, s.queueHead, s.queuedBytes);
     }
     // Graceful end: FIN once everything queued is written; close once the peer's FIN is in.
-    if (st == ST_CLOSING && s.queuedBytes == 0 && (s.flags & F_FIN_SENT) == 0) {
+    if (st == ST_CLOSING && s.queuedBytes == 0 && (s.flags & F_FIN_SENT) == 0 && (s.flags2 & G_HOLD_FIN) == 0) {
       submit(SQ_SHUTDOWN, 0, i, s.gen, s.fd, 0, 0);
       s.flags |= F_FIN_SENT;
       if ((s.flags & F_READ_EOF) == 0 && s.lingerDueMs == 0 && c.lingerMs != 0) {

@@ -41,6 +41,7 @@ import { header, TimerNode, NONE, TIMER_BYTES, WHEEL_LEVELS, WHEEL_SLOTS, WHEEL_
 let nodesOff: u32 = 0;
 let nodeCount: u32 = 0;
 let headsOff: u32 = 0;
+let tailsOff: u32 = 0;
 let occOff: u32 = 0;
 let dueHead: u32 = NONE;
 let dueTail: u32 = NONE;
@@ -55,6 +56,8 @@ export let elapsed: u64 = 0;
 }
 // @ts-ignore: decorator
 @inline function headAt(b: u32): usize { return headsOff + (b << 2); }
+// @ts-ignore: decorator
+@inline function tailAt(b: u32): usize { return tailsOff + (b << 2); }
 // @ts-ignore: decorator
 @inline function occAt(level: u32): usize { return occOff + (level << 3); }
 
@@ -71,8 +74,9 @@ export function wheelInit(nodes: u32): void {
   nodesOff = h.timersOff;
   nodeCount = nodes;
   headsOff = h.wheelOff;
-  occOff = h.wheelOff + WHEEL_HEADS_BYTES;
-  for (let b: u32 = 0; b < WHEEL_LEVELS * WHEEL_SLOTS; b++) store<u32>(headAt(b), NONE);
+  tailsOff = h.wheelOff + WHEEL_HEADS_BYTES;
+  occOff = h.wheelOff + 2 * WHEEL_HEADS_BYTES;
+  for (let b: u32 = 0; b < WHEEL_LEVELS * WHEEL_SLOTS; b++) { store<u32>(headAt(b), NONE); store<u32>(tailAt(b), NONE); }
   for (let l: u32 = 0; l < WHEEL_LEVELS; l++) store<u64>(occAt(l), 0);
   for (let i: u32 = 0; i < nodes; i++) {
     const n = node(i);
@@ -107,10 +111,11 @@ function insert(i: u32, when: u64): void {
   const level = levelFor(elapsed, when);
   const slot = <u32>((when >> (<u64>level * LEVEL_BITS)) & 63);
   const b = level * WHEEL_SLOTS + slot;
-  const head = load<u32>(headAt(b));
-  setKey(n, when, b); n.prev = NONE; n.next = head;
-  if (head != NONE) node(head).prev = i;
-  store<u32>(headAt(b), i);
+  // Appended at the tail: timers of the same ms fire in the order they were armed, at any level.
+  const tail = load<u32>(tailAt(b));
+  setKey(n, when, b); n.next = NONE; n.prev = tail;
+  if (tail != NONE) node(tail).next = i; else store<u32>(headAt(b), i);
+  store<u32>(tailAt(b), i);
   store<u64>(occAt(level), load<u64>(occAt(level)) | (<u64>1 << slot));
 }
 
@@ -124,7 +129,7 @@ function unlink(i: u32): void {
   } else {
     if (DEBUG) assert(b < WHEEL_LEVELS * WHEEL_SLOTS, "unlink: node not in a bucket");
     if (n.prev != NONE) node(n.prev).next = n.next; else store<u32>(headAt(b), n.next);
-    if (n.next != NONE) node(n.next).prev = n.prev;
+    if (n.next != NONE) node(n.next).prev = n.prev; else store<u32>(tailAt(b), n.prev);
     if (load<u32>(headAt(b)) == NONE) {
       const level = b / WHEEL_SLOTS, slot = b % WHEEL_SLOTS;
       store<u64>(occAt(level), load<u64>(occAt(level)) & ~(<u64>1 << slot));
@@ -151,9 +156,9 @@ export function wheelCancel(i: u32): bool {
 
 export function wheelIsArmed(i: u32): bool { return bucketOf(node(i)) != BUCKET_NONE; }
 
-/** The earliest slot deadline in the wheel (not the due list), or NONE_U64. */
 let expLevel: u32 = 0;
 let expSlot: u32 = 0;
+/** The earliest slot deadline in the wheel (not the due list), or u64.MAX_VALUE; sets expLevel/expSlot. */
 function nextExpiration(): u64 {
   for (let level: u32 = 0; level < WHEEL_LEVELS; level++) {
     const occ = load<u64>(occAt(level));
@@ -165,7 +170,9 @@ function nextExpiration(): u64 {
     const levelRange: u64 = <u64>1 << (shift + LEVEL_BITS);
     const levelStart = elapsed & ~(levelRange - 1);
     let deadline = levelStart + (<u64>slot << shift);
-    // Only the top level wraps (its slots act as a ring): a slot "before" now is a lap ahead.
+    // A slot "before" the current one is a lap ahead. Below the top level that cannot happen (a
+    // timer is placed in the lowest level whose window holds both elapsed and its expiry); at the
+    // top level the slots act as a ring.
     if (deadline <= elapsed && level > 0) deadline += levelRange;
     expLevel = level; expSlot = slot;
     return deadline;
@@ -184,6 +191,7 @@ export function wheelAdvance(now: u64, budget: u32): bool {
     const b = expLevel * WHEEL_SLOTS + expSlot;
     let i = load<u32>(headAt(b));
     store<u32>(headAt(b), NONE);
+    store<u32>(tailAt(b), NONE);
     store<u64>(occAt(expLevel), load<u64>(occAt(expLevel)) & ~(<u64>1 << expSlot));
     if (DEBUG) assert(deadline >= elapsed, "wheel went backwards");
     elapsed = deadline;
@@ -210,7 +218,6 @@ export function wheelPopDue(): u32 {
   return i;
 }
 
-/** The earliest time anything is due: `elapsed` when the due list is not empty. */
 /** Timers read to make a higher-level deadline exact; beyond it the slot's start is returned. */
 // @ts-ignore: decorator
 @inline const EXACT_SCAN_MAX: u32 = 32;
@@ -257,6 +264,7 @@ export function checkWheel(): u32 {
       if (++seen > nodeCount) return 15;
       prev = i; i = n.next;
     }
+    if (load<u32>(tailAt(b)) != prev) return 13; // the tail is not the last node
   }
   let d: u32 = 0, i = dueHead, prev = NONE;
   while (i != NONE) {

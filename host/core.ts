@@ -28,6 +28,7 @@ export interface CoreExports {
   pause(slot: number, gen: number): number;
   resume(slot: number, gen: number): number;
   queuedBytesOf(slot: number, gen: number): number;
+  holdFin(slot: number, gen: number, on: number): number;
   closeAll(graceful: number): number;
   timerArm(id: number, delayMs: number): number;
   timerCancel(id: number): number;
@@ -102,10 +103,15 @@ export class Core {
     // Wasm has no unsigned returns: u32 results arrive as signed i32. Those that carry chunk
     // indexes, NONE or generations are wrapped once here so the host compares them as u32.
     const exports: CoreExports = { ...raw };
-    for (const name of ["appAcquire", "writeTail", "genOf", "init", "flush", "ingest", "checkInvariants"] as const) {
-      const f = raw[name] as (...a: number[]) => number;
-      (exports as any)[name] = (...a: number[]) => f(...a) >>> 0;
-    }
+    // Fixed arity: these sit on the write path, and a rest-args wrapper allocates per call.
+    const { appAcquire, writeTail, genOf, init, flush, ingest, checkInvariants } = raw;
+    exports.appAcquire = () => appAcquire() >>> 0;
+    exports.writeTail = (s: number, g: number) => writeTail(s, g) >>> 0;
+    exports.genOf = (s: number) => genOf(s) >>> 0;
+    exports.init = () => init() >>> 0;
+    exports.flush = () => flush() >>> 0;
+    exports.ingest = () => ingest() >>> 0;
+    exports.checkInvariants = () => checkInvariants() >>> 0;
     (exports._start as () => void)();
     const regions = computeLayout(caps);
     const core = new Core(exports, memory, caps, regions);
@@ -204,9 +210,7 @@ export class Core {
     }
   }
 
-  // ── notes (core → app) are read by the Reactor directly, see host/reactor.ts ─────────
-  noteBase(): number { return this.regions.notesOff >> 2; }
-  static readonly NOTE_WORDS = NoteRec_BYTES >> 2;
+  // notes (core → app) are read by the Reactor directly: see dispatch() in host/reactor.ts
 }
 
 export { K };

@@ -20,7 +20,7 @@ export const NONE = K.NONE;
 export const ERRNO_OFFSET = Metrics_BYTES;
 export const HIST_OFFSET = ERRNO_OFFSET + K.ERRNO_SLOTS * 8;
 export const METRICS_BYTES = align64(HIST_OFFSET + K.HIST_COUNT * K.HIST_BUCKETS * 4);
-export const WHEEL_BYTES = align64(K.WHEEL_LEVELS * K.WHEEL_SLOTS * 4 + K.WHEEL_LEVELS * 8 + 64);
+export const WHEEL_BYTES = align64(2 * K.WHEEL_LEVELS * K.WHEEL_SLOTS * 4 + K.WHEEL_LEVELS * 8 + 64); // heads, tails, bitmaps
 
 /** Capacities fixed at init. Ring capacities are powers of two. */
 export interface Capacities {

@@ -12,7 +12,7 @@ import type { Host, ConnectSpec, BoundAddress } from "./contract.ts";
 import { SimNetwork, type SimOptions } from "./sim.ts";
 import { resolveOptions, type ReactorOptions, type ResolvedOptions } from "./options.ts";
 import { ReactorError, socketError, errnoName, ERRNO } from "./errors.ts";
-import { Metrics, NoteRec_BYTES, ERRNO_OFFSET, HIST_OFFSET } from "./layout.ts";
+import { Metrics, Header, NoteRec_BYTES, ERRNO_OFFSET, HIST_OFFSET, LAYOUT_BASE } from "./layout.ts";
 import { metricsSnapshot, prometheusText, type MetricsSnapshot } from "./metrics.ts";
 
 export interface Handlers {
@@ -104,6 +104,8 @@ export class Listener {
 
 export interface TimerHandle { readonly id: number; readonly seq: number }
 
+const encoder = new TextEncoder();
+
 const R_MESSAGES: Record<number, [string, string]> = {
   [-1]: ["ERR_CONNECTION_CLOSED", "the connection is closed"],
   [-2]: ["ERR_WRITE_AFTER_END", "the connection was ended or closed"],
@@ -137,7 +139,6 @@ export class Reactor {
   private closing: Promise<CloseReport> | undefined;
   private closed = false;
   private running: Promise<void> | undefined;
-  private inTurn = false;
   private dead: ReactorError | undefined;
 
   private constructor(options: ResolvedOptions, host: Host, sim: SimNetwork | undefined, core: Core, log: (line: string) => void) {
@@ -262,7 +263,10 @@ export class Reactor {
 
   clearTimeout(t: TimerHandle | undefined): void {
     if (!t || this.timerFns[t.id] === undefined || this.timerSeq[t.id] !== t.seq) return; // fired or cleared already: the id may be someone else's now
-    if (this.core.exports.timerCancel(t.id) === 1) { this.timerFns[t.id] = undefined; this.freeTimerIds.push(t.id); }
+    this.timerFns[t.id] = undefined;
+    // Cancelled in the wheel: the id is free now. Already expired (its note waits in the ring,
+    // behind the callback that clears it): the note frees the id and calls nothing.
+    if (this.core.exports.timerCancel(t.id) === 1) this.freeTimerIds.push(t.id);
   }
 
   // ── metrics ───────────────────────────────────────────────────────────────────────────
@@ -277,7 +281,6 @@ export class Reactor {
   turn(): number {
     const e = this.core.exports;
     if (this.dead) throw this.dead;
-    this.inTurn = true;
     try {
       e.ingest();
       this.dispatch();
@@ -292,7 +295,7 @@ export class Reactor {
         throw this.dead;
       }
       throw err;
-    } finally { this.inTurn = false; }
+    }
     this.host.execute();
     if (e.dirtyCount.value > 0) return 0;
     return this.core.nextDeadlineMs();
@@ -362,11 +365,13 @@ export class Reactor {
   }
 
   /** @internal */ write(conn: Connection, data: Uint8Array | string): boolean {
-    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (!(bytes instanceof Uint8Array)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: write() takes a Uint8Array or a string, got ${data === null ? "null" : typeof data}`);
     const core = this.core, e = core.exports, slot = conn.slot, gen = conn.gen;
     if (bytes.length === 0) { this.command(conn, e.queuedBytesOf(slot, gen) >= 0 ? 0 : -1, "write"); return true; }
-    const ov = this.overflow.get(slot);
+    // After end() the core still takes the bytes that waited beside a dry pool, but not new ones.
+    if (e.genOf(slot) === gen && e.stateOf(slot) === K.ST_CLOSING) this.command(conn, -2, "write");
+    const ov = this.overflow.size ? this.overflow.get(slot) : undefined;
     if (ov && ov.gen === gen) { // keep order: behind what already waits
       const check = e.queuedBytesOf(slot, gen);
       if (check < 0) this.command(conn, check, "write");
@@ -386,8 +391,13 @@ export class Reactor {
     return this.copyIn(conn, bytes, 0);
   }
 
-  /** Copies bytes[from..] into pool chunks; what does not fit waits in `overflow`. */
-  private copyIn(conn: Connection, bytes: Uint8Array, from: number): boolean {
+  /**
+   * Copies bytes[from..] into pool chunks; what does not fit waits in `overflow` (and FIN waits
+   * for it). Returns whether the caller may go on writing; a refused write throws, unless
+   * `quiet` (draining the overflow inside a turn), which returns false and drops the bytes of a
+   * connection that is gone.
+   */
+  private copyIn(conn: Connection, bytes: Uint8Array, from: number, quiet = false): boolean {
     const core = this.core, e = core.exports, slot = conn.slot, gen = conn.gen;
     const size = core.chunkSize;
     let off = from;
@@ -399,22 +409,24 @@ export class Reactor {
         const n = Math.min(size - start - len, bytes.length - off);
         core.u8.set(bytes.subarray(off, off + n), core.chunkDataOffset(t) + start + len);
         r = e.writeExtend(slot, gen, t, n);
-        this.command(conn, r, "write");
+        if (r < 0) { if (quiet) return false; this.command(conn, r, "write"); }
         off += n;
         continue;
       }
       const c = e.appAcquire();
       if (c === K.NONE) {
-        // The pool is dry: keep the rest beside it, in order, and say "wait for drain".
+        // The pool is dry: keep the rest beside it, in order, say "wait for drain", and hold
+        // the connection's FIN until these bytes are in the queue.
         const check = e.queuedBytesOf(slot, gen);
-        if (check < 0) this.command(conn, check, "write");
+        if (check < 0) { if (quiet) return false; this.command(conn, check, "write"); }
         this.overflow.set(slot, { gen, parts: [bytes.slice(off)], bytes: bytes.length - off, wantDrain: true });
+        e.holdFin(slot, gen, 1);
         return false;
       }
       const n = Math.min(size, bytes.length - off);
       core.u8.set(bytes.subarray(off, off + n), core.chunkDataOffset(c));
       r = e.writeQueue(slot, gen, c, 0, n);
-      this.command(conn, r, "write");
+      if (r < 0) { if (quiet) return false; this.command(conn, r, "write"); }
       off += n;
     }
     return r === 0;
@@ -422,20 +434,23 @@ export class Reactor {
 
   private drainOverflow(): void {
     if (this.overflow.size === 0) return;
+    const e = this.core.exports;
     for (const [slot, ov] of [...this.overflow]) { // a snapshot: copyIn may put a slot back
-      if (this.core.exports.genOf(slot) !== ov.gen || this.core.exports.queuedBytesOf(slot, ov.gen) < 0) { this.overflow.delete(slot); continue; }
-      const conn = new Connection(this, slot, ov.gen);
       this.overflow.delete(slot);
+      if (e.genOf(slot) !== ov.gen || e.queuedBytesOf(slot, ov.gen) < 0) continue; // gone: its bytes go with it
+      const conn = new Connection(this, slot, ov.gen);
       let ok = true;
       while (ov.parts.length) {
         const part = ov.parts.shift()!;
         ov.bytes -= part.length;
-        ok = this.copyIn(conn, part, 0);
+        ok = this.copyIn(conn, part, 0, true);
         const again = this.overflow.get(slot);
         if (again) { again.parts.push(...ov.parts); again.bytes += ov.bytes; again.wantDrain = true; break; }
       }
-      // All of it is in the pool now: if the queue is already low, drain is due from us.
-      if (!this.overflow.has(slot) && ok && ov.wantDrain) this.call(slot, ov.gen, "drain");
+      if (this.overflow.has(slot)) continue;
+      e.holdFin(slot, ov.gen, 0); // all of it is queued: a pending end() may send its FIN
+      // If the queue is already low, drain is due from us.
+      if (ok && ov.wantDrain && e.stateOf(slot) !== K.ST_CLOSING) this.call(slot, ov.gen, "drain");
     }
   }
 
@@ -467,13 +482,14 @@ export class Reactor {
     const u32 = core.u32, u8 = core.u8;
     const cap = core.caps.noteCap;
     const base = core.regions.notesOff;
-    let head = core.header("noteHead");
+    const headWord = (LAYOUT_BASE + Header.noteHead) >> 2;
+    let head = u32[headWord];
     const tail = core.header("noteTail");
     while (head !== tail) {
       const p = base + (head & (cap - 1)) * NoteRec_BYTES;
       const kind = u8[p], err = u32[p >> 2] >>> 16, slot = u32[(p >> 2) + 1], gen = u32[(p >> 2) + 2], a = u32[(p >> 2) + 3];
       head = (head + 1) >>> 0;
-      core.setHeader("noteHead", head);
+      u32[headWord] = head; // before the handler: a throw below must not deliver this note twice
       switch (kind) {
         case K.NT_OPEN:
           if (a !== K.NONE) { this.slotHandlers[slot] = this.slotHandlers[a]; this.handlerGen[slot] = gen; } // accepted: the listener's handlers

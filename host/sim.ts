@@ -196,7 +196,7 @@ export class SimNetwork implements Host {
   private readonly servers = new Map<number, SimServer>();
   private readonly ready = new Set<SimSocket>();
   private readonly slowPeers = new Set<SimPeer>();
-  private readonly pendingConnects = new Map<string, ConnectSpec>();
+  private readonly pendingConnects = new Map<number, { gen: number; spec: ConnectSpec }>(); // by slot
   private readonly overflow: number[][] = [];
   private scheduled: Scheduled[] = [];
   private seq = 0;
@@ -239,7 +239,7 @@ export class SimNetwork implements Host {
 
   closeDescriptor(fd: number): void { this.closeFd(fd, false); }
 
-  prepareConnect(slot: number, gen: number, spec: ConnectSpec): void { this.pendingConnects.set(`${slot}:${gen}`, spec); }
+  prepareConnect(slot: number, gen: number, spec: ConnectSpec): void { this.pendingConnects.set(slot, { gen, spec }); }
   remoteAddress(fd: number): BoundAddress | undefined { return this.fds.get(fd)?.remote; }
 
   execute(): void {
@@ -276,7 +276,7 @@ export class SimNetwork implements Host {
     let next = Infinity;
     if (timeoutMs >= 0) next = this.nowMs + timeoutMs;
     if (this.scheduled.length) next = Math.min(next, this.scheduled[0].at);
-    if (this.slowPeers.size) next = Math.min(next, this.nowMs + 1);
+    for (const p of this.slowPeers) if (p.readRateBytesPerMs > 0) { next = Math.min(next, this.nowMs + 1); break; } // a peer that reads nothing wakes nobody
     if (next === Infinity) return false;
     if (this.prng.chance(this.faults.clockJumpProbability)) {
       next += 1 + this.prng.int(Math.max(1, this.faults.clockJumpMaxMs));
@@ -302,7 +302,9 @@ export class SimNetwork implements Host {
       if (!this.fds.has(s.fd) || this.fds.get(s.fd) !== s) { this.ready.delete(s); continue; }
       if (s.kind === "listener") {
         if (!(s.interest & K.IN_READ) || acceptsPaused) continue;
-        while (s.backlog.length && acceptBudget > 0) {
+        // Accept only what can be reported this turn: a descriptor the core has not heard of
+        // would escape its budget (the contract: never more events than fit in the ring).
+        while (s.backlog.length && acceptBudget > 0 && this.canPost()) {
           if (this.prng.chance(this.faults.acceptEmfileProbability)) { this.stats.acceptFaults++; this.post(K.EV_ACCEPT_ERROR, s.slot, s.gen, s.fd, 0, 0, K.E_MFILE); break; }
           if (this.prng.chance(this.faults.acceptEnfileProbability)) { this.stats.acceptFaults++; this.post(K.EV_ACCEPT_ERROR, s.slot, s.gen, s.fd, 0, 0, K.E_NFILE); break; }
           if (this.fds.size >= this.fdLimit) { this.post(K.EV_ACCEPT_ERROR, s.slot, s.gen, s.fd, 0, 0, K.E_MFILE); break; }
@@ -321,6 +323,7 @@ export class SimNetwork implements Host {
         continue;
       }
       let pending = false;
+      if (!this.canPost()) continue; // the ring is full: this socket stays ready for the next turn
       if (s.interest & K.IN_READ) {
         if (s.resetPending && !s.resetDelivered) {
           s.resetDelivered = true;
@@ -329,7 +332,7 @@ export class SimNetwork implements Host {
           continue;
         }
         let reads = 0;
-        while (s.inboundBytes > 0 && reads < readsPerConn && !readsPaused) {
+        while (s.inboundBytes > 0 && reads < readsPerConn && !readsPaused && this.canPost()) {
           if (this.prng.chance(this.faults.resetProbability)) { this.stats.resets++; this.peerReset(s.peer!); break; }
           const c = core.supplyPop();
           if (c === K.NONE) break;
@@ -341,6 +344,7 @@ export class SimNetwork implements Host {
         }
         if (s.resetPending && !s.resetDelivered) pending = true;
         else if (s.inboundBytes > 0) pending = true;
+        else if (s.peerFin && !s.eofDelivered && !this.canPost()) pending = true;
         else if (s.peerFin && !s.eofDelivered) {
           s.eofDelivered = true;
           this.post(K.EV_READ, s.slot, s.gen, s.fd, K.NONE, 0, 0);
@@ -349,7 +353,7 @@ export class SimNetwork implements Host {
         pending = true; // readable, but nobody asked: stays ready for when interest returns
       }
       if (s.interest & K.IN_WRITE) {
-        if (this.writeRoom(s) > 0 || s.resetPending || !s.peer || s.peer.state !== "open") this.post(K.EV_WRITABLE, s.slot, s.gen, s.fd, 0, 0, 0);
+        if ((this.writeRoom(s) > 0 || s.resetPending || !s.peer || s.peer.state !== "open") && this.canPost()) this.post(K.EV_WRITABLE, s.slot, s.gen, s.fd, 0, 0, 0);
         else pending = true;
       }
       if (!pending) this.ready.delete(s);
@@ -465,10 +469,10 @@ export class SimNetwork implements Host {
   }
 
   private startConnect(slot: number, gen: number): void {
-    const key = `${slot}:${gen}`;
-    const spec = this.pendingConnects.get(key);
-    this.pendingConnects.delete(key);
-    if (!spec) { this.violations.push(`CONNECT for ${key} with no address prepared`); this.post(K.EV_SOCKET_OPENED, slot, gen, -1, 0, 0, 22); return; }
+    const prepared = this.pendingConnects.get(slot);
+    this.pendingConnects.delete(slot);
+    const spec = prepared && prepared.gen === gen ? prepared.spec : undefined;
+    if (!spec) { this.violations.push(`CONNECT for slot ${slot} gen ${gen} with no address prepared`); this.post(K.EV_SOCKET_OPENED, slot, gen, -1, 0, 0, 22); return; }
     if (this.fds.size >= this.fdLimit) { this.post(K.EV_SOCKET_OPENED, slot, gen, -1, 0, 0, K.E_MFILE); return; }
     const c = new SimSocket(this.allocFd(), "conn");
     this.fds.set(c.fd, c);
@@ -552,6 +556,10 @@ export class SimNetwork implements Host {
     s.inboundBytes -= n;
   }
 
+  /** Whether an event posted now goes straight into the ring (nothing waits before it). */
+  private canPost(): boolean { return this.overflow.length === 0 && this.core.eventSpace() > 0; }
+
+  /** Posts an event; completions of submissions that do not fit wait in `overflow`, in order. */
   private post(type: number, slot: number, gen: number, fd: number, a: number, b: number, err: number): void {
     if (this.overflow.length === 0 && this.core.eventSpace() > 0) this.core.pushEvent(type, slot, gen, fd, a, b, err);
     else this.overflow.push([type, slot, gen, fd, a, b, err]);

@@ -16,7 +16,6 @@ bp("a large write to a slow reader says wait, drains, and arrives whole", async 
   r.sim!.setReadRate(p, 2_000); // 2 KB per virtual ms
   runUntil(r, () => p.receivedBytes === payload.length, "the whole payload");
   assert.is(firstWrite, false, "write() of 1 MB over a 32 KB high-water mark says wait");
-  assert.ok(maxQueued >= payload.length - 65_536, "the bytes were queued, not dropped");
   assert.ok(equalBytes(p.received(), payload), "bytes intact and in order");
   runUntil(r, () => drains === 1, "drain once the queue fell to the low-water mark");
   assert.ok(r.nowMs() >= 400, `a slow reader takes virtual time (${r.nowMs()} ms)`);

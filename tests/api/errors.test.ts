@@ -86,11 +86,13 @@ er("a handler that throws closes only its connection; the reactor goes on", asyn
   r.listen({ port: 7 }, { data(c, d) { if (d[0] === 0x21) throw new Error("boom"); c.write(d); } });
   const bad = r.sim!.connect(7), good = r.sim!.connect(7);
   bad.send("!"); good.send("ok");
-  r.runUntil(() => good.receivedText() === "ok" && bad.state !== "open", { maxTurns: 1000 });
+  assert.ok(r.runUntil(() => good.receivedText() === "ok" && bad.state !== "open", { maxTurns: 1000 }), "both settled");
   assert.is(good.receivedText(), "ok");
   assert.is(bad.state, "reset");
   assert.ok(lines.some((l) => l.includes("the data handler threw") && l.includes("boom")));
-  await r.close();
+  const report = await r.close();
+  assert.is(report.leakedDescriptors, 0);
+  assert.equal(r.sim!.violations, []);
 });
 
 er("after close(), the API refuses new work", async () => {

@@ -64,13 +64,23 @@ lc("maxConnections is a hard cap: accepts wait and connect() says no slot", asyn
   await closeClean(r);
 });
 
-lc("after EMFILE back-off and a successful accept, the next episode starts from acceptBackoffMs", async () => {
+lc("EMFILE back-off doubles, and after a successful accept starts again from acceptBackoffMs", async () => {
   const r = await simReactor({ acceptBackoffMs: 10, acceptBackoffMaxMs: 10_000, sim: { faults: { acceptEmfileProbability: 1 } } });
-  r.listen({ port: 7 }, {});
+  const errorsAt: number[] = [];
+  let opened = 0;
+  r.listen({ port: 7 }, { error() { errorsAt.push(r.nowMs()); }, open() { opened++; } });
   r.sim!.connect(7);
-  r.runFor(200); // EMFILE after EMFILE: 10, 20, 40, 80 ms ...
-  const backoffs = r.metrics().acceptBackoffs;
-  assert.ok(backoffs >= 3 && backoffs <= 6, `backed off ${backoffs} times in 200 ms (doubling)`);
+  r.runFor(200);
+  const gaps = errorsAt.slice(1).map((t, i) => t - errorsAt[i]);
+  assert.equal(gaps.slice(0, 3), [10, 20, 40], `doubling: ${gaps.join(", ")}`);
+  r.sim!.faults.acceptEmfileProbability = 0; // the descriptors came back
+  runUntil(r, () => opened === 1, "accepted once the back-off ends", 1_000_000);
+  r.sim!.faults.acceptEmfileProbability = 1;
+  const mark = errorsAt.length;
+  r.sim!.connect(7);
+  r.runFor(100);
+  const again = errorsAt.slice(mark);
+  assert.ok(again.length >= 2 && again[1] - again[0] === 10, `a new episode backs off from 10 ms again: ${again.map((t) => t - again[0]).join(", ")}`);
   await r.close({ drainMs: 10 });
 });
 

@@ -45,7 +45,8 @@ pr("writes larger than the whole pool wait beside it, in order, and drain", asyn
 
 pr("admission stops at the descriptor budget and resumes below it", async () => {
   // fdLimit 40, reserve 4 → budget 36 descriptors: the listener plus 35 connections.
-  const r = await simReactor({ fdLimit: 40, fdReserve: 4, fdHysteresis: 5, maxConnections: 200 });
+  // The simulated process really has 40 descriptors: without admission, accept4 would fail with EMFILE.
+  const r = await simReactor({ fdReserve: 4, fdHysteresis: 5, maxConnections: 200, sim: { fdLimit: 40 } });
   let open = 0, maxOpen = 0, served = 0;
   r.listen({ port: 7 }, {
     open() { open++; maxOpen = Math.max(maxOpen, open); },
