@@ -17,11 +17,9 @@ export let fdsOpen: u32 = 0;
 export let connectsPending: u32 = 0;
 export let admissionOpen: bool = true;
 export let poolPaused: bool = false;
-let admissionChanged: bool = false;
 
 export function budgetInit(): void {
-  fdsOpen = 0; connectsPending = 0; queuedTotal = 0; admissionOpen = true; poolPaused = false; admissionChanged = false;
-  const c = config();
+  fdsOpen = 0; connectsPending = 0; queuedTotal = 0; admissionOpen = true; poolPaused = false;
   metrics().fdBudget = <f64>fdBudget();
 
 }
@@ -71,8 +69,7 @@ export function admissionUpdate(): bool {
   let fdOk = wasOpen ? used < b : used + hyst <= b;
   if (wasOpen && !fdOk) metrics().admissionPauses += 1;
   admissionOpen = fdOk;
-  admissionChanged = wasOpen != admissionOpen || wasPoolPaused != poolPaused;
-  return admissionChanged;
+  return wasOpen != admissionOpen || wasPoolPaused != poolPaused;
 }
 
 export function accepting(): bool { return admissionOpen && !poolPaused; }

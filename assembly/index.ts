@@ -59,7 +59,7 @@ export function configure(): void {
   budgetInit();
 }
 
-/** A random u32 from the host (WASI random_get): used to jitter nothing deterministic. */
+/** A random u32 from the WASI random source (the host's; seeded in the simulator). */
 export function hostRandom(): u32 { return random32(); }
 
 /**

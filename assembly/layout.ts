@@ -127,7 +127,7 @@
   maxConnections: u32;      // connections (not listeners) at most; the slot table has room for 64 listeners more
 }
 
-/** One connection (or listener). SLOT_BYTES = 64: 16 per cache line quarter; fields sized. */
+/** One connection (or listener): 64 bytes, one cache line; each field's size in the comment. */
 @unmanaged export class Slot {
   gen: u32;             // 4  bumped when the slot is freed; stale events carry the old one
   fd: i32;              // 4  host descriptor (-1: none)

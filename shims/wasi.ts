@@ -1,5 +1,6 @@
-// The WASI shim: the only imports the core has besides its memory are four
-// wasi_snapshot_preview1 functions (clock_time_get, random_get, fd_write, proc_exit). We use
+// The WASI shim: besides its memory the core imports only wasi_snapshot_preview1 functions:
+// clock_time_get and random_get, plus fd_write and proc_exit in builds that keep assertions
+// (a failed check prints its message and exits). We use
 // wasi-js for them, with our own bindings: the clock is whatever the host says time is (the
 // real monotonic clock, the simulator's virtual clock, or a recorded one for replay), random is
 // the host's (seeded in the simulator), and the core's log lines go to the host's logger.
