@@ -17,8 +17,10 @@ export function clockInit(): void { epochNs = clockNs(); }
 
 /** Milliseconds since init. A clock that goes backwards reads as no time passing. */
 let lastMs: u64 = 0;
-export function nowMs(): u64 {
-  const ns = clockNs();
+export function nowMs(): u64 { return msAt(clockNs()); }
+
+/** Core ms for a clock reading already taken (one WASI call serves the turn's timing and its time). */
+export function msAt(ns: u64): u64 {
   const ms = ns > epochNs ? (ns - epochNs) / 1_000_000 : 0;
   if (ms > lastMs) lastMs = ms;
   return lastMs;

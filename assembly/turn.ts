@@ -38,7 +38,7 @@ import { fdOpened, fdClosed, fdsOpen, connectsPending, connectPendingDec, queued
 import { histRecord, countErrno } from "./metrics";
 import { queuedTotalSub } from "./budget";
 import { eventsPending, eventAt, submit, submitSpace, note, noteSpace, supplyCount, supplyPush } from "./rings";
-import { nowMs, clockNs } from "./clock";
+import { nowMs, msAt, clockNs } from "./clock";
 
 /** Worst-case notes one event or timer can emit (ERROR + TIMEOUT + CLOSE + slack). */
 // @ts-ignore: decorator
@@ -135,7 +135,7 @@ function setupOpen(i: u32): void {
 /** Consumes the event batch and due timers; returns the number of notes pending for the app. */
 export function ingest(): u32 {
   turnStartNs = clockNs();
-  now = nowMs();
+  now = msAt(turnStartNs);
   carried = false;
   const m = metrics();
   m.turns += 1;
