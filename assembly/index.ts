@@ -1,10 +1,10 @@
 // The core's exports: init and configure, the two halves of a turn, the app's commands, and
 // audits for tests and the fuzzer. Imports: only wasi_snapshot_preview1 and env.memory.
 
-import { header, config, computeLayout, LAYOUT_MAGIC, LAYOUT_VERSION, LAYOUT_BASE, NONE, HEADER_BYTES } from "./layout";
+import { header, config, computeLayout, LAYOUT_MAGIC, LAYOUT_VERSION, LAYOUT_BASE } from "./layout";
 import { poolInit, checkPool, countLent } from "./pool";
 import { slotsInit, checkSlots, slotCap } from "./conn";
-import { wheelInit, wheelStart, checkWheel } from "./wheel";
+import { wheelInit, checkWheel } from "./wheel";
 import { budgetInit, fdsOpen, fdBudget } from "./budget";
 import { metricsInit } from "./metrics";
 import { clockInit, clockReset, random32 } from "./clock";
@@ -46,7 +46,6 @@ export function init(): u32 {
   wheelInit(2 * h.slotCap + h.appTimerCap);
   clockReset();
   clockInit();
-  wheelStart(0);
   turnReset();
   return end;
 }
@@ -75,8 +74,6 @@ export function checkInvariants(): u32 {
   return 0;
 }
 
-export function layoutBase(): u32 { return LAYOUT_BASE; }
-export function headerBytes(): u32 { return HEADER_BYTES; }
 
 // ── unit-test entry points (tests/core/*): the modules' own functions, nothing more ───────
 import { acquire, release, handOver } from "./pool";

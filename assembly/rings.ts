@@ -2,7 +2,7 @@
 // submissions and notes, and produces supply chunks. Single producer, single consumer per
 // ring; cursors are free-running u32 counters in the header.
 
-import { header, EventRec, SubmitRec, NoteRec, EVENT_BYTES, SUBMIT_BYTES, NOTE_BYTES, metrics } from "./layout";
+import { header, EventRec, SubmitRec, NoteRec, EVENT_BYTES, SUBMIT_BYTES, NOTE_BYTES } from "./layout";
 
 // ── events (host → core) ─────────────────────────────────────────────────────────────────
 // @ts-ignore: decorator
@@ -24,7 +24,6 @@ export function submit(op: u8, flags: u8, slot: u32, gen: u32, fd: i32, a: u32, 
   const r = changetype<SubmitRec>(h.submitsOff + (h.submitTail & (h.submitCap - 1)) * SUBMIT_BYTES);
   r.op = op; r.flags = flags; r.pad = 0; r.slot = slot; r.gen = gen; r.fd = fd; r.a = a; r.b = b;
   h.submitTail++;
-  metrics().submissions += 1;
 }
 
 // ── notes (core → app) ───────────────────────────────────────────────────────────────────
@@ -37,7 +36,6 @@ export function note(kind: u8, slot: u32, gen: u32, a: u32, err: u16): void {
   const r = changetype<NoteRec>(h.notesOff + (h.noteTail & (h.noteCap - 1)) * NOTE_BYTES);
   r.kind = kind; r.flags = 0; r.err = err; r.slot = slot; r.gen = gen; r.a = a;
   h.noteTail++;
-  metrics().notesOut += 1;
 }
 
 // ── supply (core → host): free chunks the host may read into ─────────────────────────────

@@ -19,7 +19,7 @@ import {
   EV_CONNECT_FAILED, EV_SOCKET_OPENED,
   SQ_INTEREST, SQ_WRITE, SQ_SHUTDOWN, SQ_CLOSE, SQ_CONNECT, SQF_RESET, IN_READ, IN_WRITE,
   NT_OPEN, NT_DATA, NT_END, NT_DRAIN, NT_TIMEOUT, NT_ERROR, NT_CLOSE, NT_TIMER, NT_LISTEN_ERROR,
-  TO_IDLE, TO_CONNECT, TO_HANDSHAKE, TO_WRITE_STALL, TO_LINGER,
+  TO_IDLE, TO_CONNECT, TO_HANDSHAKE, TO_WRITE_STALL,
   CR_NORMAL, CR_RESET, CR_ERROR, CR_TIMEOUT, CR_CONNECT_FAILED,
   CH_SUPPLY, CH_LENT, CH_QUEUED, CH_WRITING,
   E_AGAIN, E_PIPE, E_CONNRESET, E_MFILE, E_NFILE, E_TIMEDOUT,
@@ -33,10 +33,9 @@ import {
   G_CLOSE_REQ, G_RESET, G_END_ON_OPEN, G_CONNECT_WANTED, G_AWAIT_SOCKET, G_AUTO_END, G_HOLD_FIN,
 } from "./conn";
 import { acquire, release, handOver, chunk, countFree, countSupply, countLent, countQueued, countWriting } from "./pool";
-import { wheelWhen, wheelAdvance, wheelPopDue, wheelNextDeadline, wheelArm, wheelCancel, wheelIsArmed, fullWhen, pendingCount, dueCount } from "./wheel";
-import { fdOpened, fdClosed, fdsOpen, connectsPending, connectPendingDec, queuedTotal, poolPaused, admissionUpdate, accepting, fdHeadroom, fdBudget } from "./budget";
+import { wheelWhen, wheelAdvance, wheelPopDue, wheelNextDeadline, wheelArm, wheelCancel, fullWhen, pendingCount, dueCount } from "./wheel";
+import { fdOpened, fdClosed, fdsOpen, connectsPending, connectPendingDec, queuedTotal, queuedTotalSub, poolPaused, admissionUpdate, accepting, fdHeadroom, fdBudget } from "./budget";
 import { histRecord, countErrno } from "./metrics";
-import { queuedTotalSub } from "./budget";
 import { eventsPending, eventAt, submit, submitSpace, note, noteSpace, supplyCount, supplyPush } from "./rings";
 import { nowMs, msAt, clockNs } from "./clock";
 
@@ -51,6 +50,10 @@ export let now: u64 = 0;
 let turnStartNs: u64 = 0;
 let lentCount: u32 = 0;
 let carried: bool = false; // work left over this turn: do not let the host sleep
+// Ring cursors at the last flush: the submissions and notes counters add the difference once a
+// turn instead of once a record (u32 differences, exact across wrap-around).
+let countedSubmitTail: u32 = 0;
+let countedNoteTail: u32 = 0;
 
 /** Re-reads the clock (for commands issued between turns). */
 export function refreshNow(): u64 { now = nowMs(); return now; }
@@ -535,6 +538,9 @@ export function flush(): u32 {
   }
 
   refreshGauges();
+  const m = metrics();
+  m.submissions += <f64>(h.submitTail - countedSubmitTail); countedSubmitTail = h.submitTail;
+  m.notesOut += <f64>(h.noteTail - countedNoteTail); countedNoteTail = h.noteTail;
   h.turn++;
   const us = (clockNs() - turnStartNs) / 1000;
   histRecord(HIST_TURN_US, <u32>(us > 0xffffffff ? 0xffffffff : us));
@@ -638,5 +644,5 @@ function refreshGauges(): void {
   m.queuedBytes = <f64>queuedTotal;
 }
 
-export function turnReset(): void { lentCount = 0; carried = false; now = 0; }
+export function turnReset(): void { lentCount = 0; carried = false; now = 0; countedSubmitTail = 0; countedNoteTail = 0; }
 export function lentPending(): u32 { return lentCount; }

@@ -85,12 +85,6 @@ export function wheelInit(nodes: u32): void {
   dueHead = NONE; dueTail = NONE; dueCount = 0; pendingCount = 0; elapsed = 0;
 }
 
-/** Sets the wheel's time (at init, before anything is armed). */
-export function wheelStart(now: u64): void {
-  assert(pendingCount == 0, "wheelStart with timers armed");
-  elapsed = now;
-}
-
 // @ts-ignore: decorator
 @inline function levelFor(from: u64, when: u64): u32 {
   const masked = (from ^ when) | 63;

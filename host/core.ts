@@ -42,6 +42,14 @@ export interface CoreExports {
 
 const modules = new Map<Build, Promise<WebAssembly.Module>>();
 
+// Ring cursors as u32 word indexes, computed once: they are read and written per event.
+const W_EVENT_HEAD = (LAYOUT_BASE + Header.eventHead) >> 2;
+const W_EVENT_TAIL = (LAYOUT_BASE + Header.eventTail) >> 2;
+const W_SUBMIT_HEAD = (LAYOUT_BASE + Header.submitHead) >> 2;
+const W_SUBMIT_TAIL = (LAYOUT_BASE + Header.submitTail) >> 2;
+const W_SUPPLY_HEAD = (LAYOUT_BASE + Header.supplyHead) >> 2;
+const W_SUPPLY_TAIL = (LAYOUT_BASE + Header.supplyTail) >> 2;
+
 /** Compiles the core once per process and build. */
 export function coreModule(build: Build): Promise<WebAssembly.Module> {
   let m = modules.get(build);
@@ -140,10 +148,10 @@ export class Core {
   nextDeadlineMs(): number { return this.i32[(LAYOUT_BASE + Header.nextDeadlineMs) >> 2]; }
 
   // ── events (host → core) ──────────────────────────────────────────────────────────────
-  eventSpace(): number { return this.caps.eventCap - ((this.header("eventTail") - this.header("eventHead")) >>> 0); }
+  eventSpace(): number { const u = this.u32; return this.caps.eventCap - ((u[W_EVENT_TAIL] - u[W_EVENT_HEAD]) >>> 0); }
   /** Appends one event; the caller checked eventSpace(). */
   pushEvent(type: number, slot: number, gen: number, fd: number, a: number, b: number, err = 0): void {
-    const tail = this.header("eventTail");
+    const tail = this.u32[W_EVENT_TAIL];
     const p = (this.regions.eventsOff + (tail & (this.caps.eventCap - 1)) * EventRec_BYTES) >> 2;
     const u32 = this.u32;
     u32[p] = type | (err << 16);
@@ -152,14 +160,14 @@ export class Core {
     this.i32[p + 3] = fd;
     u32[p + 4] = a;
     u32[p + 5] = b;
-    this.setHeader("eventTail", (tail + 1) >>> 0);
+    u32[W_EVENT_TAIL] = (tail + 1) >>> 0;
   }
 
   // ── submissions (core → host) ─────────────────────────────────────────────────────────
   /** Calls fn(op, flags, slot, gen, fd, a, b) for each pending submission, then consumes them. */
   drainSubmissions(fn: (op: number, flags: number, slot: number, gen: number, fd: number, a: number, b: number) => void): number {
-    let head = this.header("submitHead");
-    const tail = this.header("submitTail");
+    let head = this.u32[W_SUBMIT_HEAD];
+    const tail = this.u32[W_SUBMIT_TAIL];
     const cap = this.caps.submitCap;
     const u32 = this.u32;
     let n = 0;
@@ -170,18 +178,18 @@ export class Core {
       head = (head + 1) >>> 0;
       n++;
     }
-    this.setHeader("submitHead", head);
+    this.u32[W_SUBMIT_HEAD] = head;
     return n;
   }
 
   // ── supply (core → host) ──────────────────────────────────────────────────────────────
-  supplyCount(): number { return (this.header("supplyTail") - this.header("supplyHead")) >>> 0; }
+  supplyCount(): number { const u = this.u32; return (u[W_SUPPLY_TAIL] - u[W_SUPPLY_HEAD]) >>> 0; }
   /** Takes a chunk from the supply ring, or NONE. */
   supplyPop(): number {
-    const head = this.header("supplyHead");
-    if (head === this.header("supplyTail")) return K.NONE;
+    const head = this.u32[W_SUPPLY_HEAD];
+    if (head === this.u32[W_SUPPLY_TAIL]) return K.NONE;
     const c = this.u32[(this.regions.supplyOff >> 2) + (head & (this.caps.supplyCap - 1))];
-    this.setHeader("supplyHead", (head + 1) >>> 0);
+    this.u32[W_SUPPLY_HEAD] = (head + 1) >>> 0;
     return c;
   }
 

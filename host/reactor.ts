@@ -223,7 +223,6 @@ export class Reactor {
     this.handlerGen[slot] = this.core.exports.genOf(slot);
     const l = new Listener(this, new Connection(this, slot, this.core.exports.genOf(slot)), address);
     this.listenersBySlot.set(slot, l);
-    this.kick();
     return l;
   }
 
@@ -242,7 +241,6 @@ export class Reactor {
     this.host.prepareConnect(slot, gen, spec);
     this.slotHandlers[slot] = this.addHandlers(handlers);
     this.handlerGen[slot] = gen;
-    this.kick();
     return new Connection(this, slot, gen);
   }
 
@@ -257,7 +255,6 @@ export class Reactor {
     const seq = this.timerSeqNext++;
     this.timerSeq[id] = seq;
     this.core.exports.timerArm(id, ms);
-    this.kick();
     return { id, seq };
   }
 
@@ -358,7 +355,7 @@ export class Reactor {
 
   // ── internals ─────────────────────────────────────────────────────────────────────────
   /** @internal */ command(conn: Connection, r: number, what: string, quietIfGone = false): void {
-    if (r >= 0) { this.kick(); return; }
+    if (r >= 0) return;
     if (r === -1 && quietIfGone) return; // closing what is already gone is not an error
     const [code, msg] = R_MESSAGES[r] ?? ["ERR_SOCKET", `error ${r}`];
     throw new ReactorError(code, `wasm-reactor: ${what}() on connection ${conn.id}: ${msg}`);
@@ -548,10 +545,6 @@ export class Reactor {
 
   private busy(): boolean {
     return this.core.exports.dirtyCount.value > 0 || this.core.header("eventTail") !== this.core.header("eventHead") || this.core.header("noteTail") !== this.core.header("noteHead");
-  }
-
-  private kick(): void {
-    // The simulator runs when driven (runUntil/step/run); real hosts (next issue) wake their wait here.
   }
 
   private assertOpen(what: string): void {

@@ -80,4 +80,17 @@ echo("connect() to a simulated server, exchange, and close", async () => {
   await closeClean(r);
 });
 
+echo("run() drives the loop on its own until close() resolves it", async () => {
+  const r = await simReactor();
+  r.listen({ port: 7 }, { data(c, d) { c.write(d); } });
+  const p = r.sim!.connect(7);
+  p.send("by the loop");
+  const done = r.run();
+  for (let i = 0; i < 50 && p.receivedText() !== "by the loop"; i++) await new Promise((res) => setTimeout(res, 2));
+  assert.is(p.receivedText(), "by the loop");
+  p.end();
+  await closeClean(r);
+  await done; // the loop ends with the reactor
+});
+
 echo.run();
