@@ -40,6 +40,10 @@
 // exactly once, by one owner, on every path. Hosts translate their errors to Linux errno
 // numbers (K.E_* in the layout) at the edge.
 //
+// A native host may do execute, wait and poll in one call (the epoll host does: one crossing
+// per turn, whatever the number of ready sockets): the reactor always calls them in that
+// order, so `execute()` may leave the submissions for `wait()` to run first.
+//
 // Listening is synchronous (`listen()` opens, binds and listens, and throws a ReactorError
 // naming the address and errno, e.g. EADDRINUSE), so the app learns of a port in use at once.
 
@@ -49,6 +53,8 @@ export interface ListenSpec {
   host: string;
   port: number;
   backlog: number;
+  /** SO_REUSEPORT: several reactors (processes or workers) share one port. */
+  reusePort?: boolean;
 }
 
 export interface ConnectSpec {
@@ -77,6 +83,8 @@ export interface Host {
   limits(): HostLimits;
   /** Opens a listening socket; returns its descriptor and the bound address. */
   listen(spec: ListenSpec): { fd: number; address: BoundAddress };
+  /** Throws a ReactorError if the host cannot connect there (before the core spends a slot). */
+  checkConnect?(spec: ConnectSpec): void;
   /** Remembers where (slot, gen) should connect; the core's CONNECT submission follows. */
   prepareConnect(slot: number, gen: number, spec: ConnectSpec): void;
   execute(): void;
@@ -86,6 +94,8 @@ export interface Host {
    */
   wait(timeoutMs: number): boolean | Promise<boolean>;
   poll(): void;
+  /** The app acted between turns (a write from a timer, say): end a wait in progress early. */
+  wake?(): void;
   /** Closes a descriptor the core never took over (listenerOpen refused it). */
   closeDescriptor?(fd: number): void;
   /** The peer address of an accepted or connected descriptor, if the host knows it. */

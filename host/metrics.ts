@@ -11,6 +11,12 @@ export type MetricsSnapshot = { [K in keyof typeof Metrics]: number } & {
   turnUs: Percentiles;
   batchSize: Percentiles;
   timerLatenessMs: Percentiles;
+  /**
+   * The host's own counters, when it has any (the epoll host: native calls, turns, epoll_ctl,
+   * read/write syscalls, EMFILE and shed accepts, sampled kernel queue depths).
+   * `crossingsPerTurn` is JS→native calls per turn: it must not grow with ready sockets.
+   */
+  host?: Record<string, number>;
 };
 
 /** Lower bound of histogram bucket i (the inverse of histIndex in assembly/metrics.ts). */
@@ -20,9 +26,19 @@ export function bucketLow(i: number): number {
   return (8 + sub) * 2 ** (e - 3);
 }
 
+/** A copy of one histogram's bucket counts (diff two copies for a window's percentiles). */
+export function histogramCounts(core: Core, hist: number): Uint32Array {
+  const base = (core.regions.metricsOff + HIST_OFFSET) / 4 + hist * K.HIST_BUCKETS;
+  return core.u32.slice(base, base + K.HIST_BUCKETS);
+}
+
 function percentiles(core: Core, hist: number): Percentiles {
   const base = (core.regions.metricsOff + HIST_OFFSET) / 4 + hist * K.HIST_BUCKETS;
-  const b = core.u32.subarray(base, base + K.HIST_BUCKETS);
+  return percentilesOf(core.u32.subarray(base, base + K.HIST_BUCKETS));
+}
+
+/** Percentiles of a histogram's bucket counts (bucket lower bounds). */
+export function percentilesOf(b: ArrayLike<number>): Percentiles {
   let count = 0, maxI = -1;
   for (let i = 0; i < b.length; i++) if (b[i]) { count += b[i]; maxI = i; }
   const at = (q: number) => {
@@ -35,7 +51,7 @@ function percentiles(core: Core, hist: number): Percentiles {
   return { count, p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999), max: maxI < 0 ? 0 : bucketLow(maxI) };
 }
 
-export function metricsSnapshot(core: Core, overflowBytes = 0): MetricsSnapshot {
+export function metricsSnapshot(core: Core, overflowBytes = 0, host?: Record<string, number>): MetricsSnapshot {
   const f64 = core.f64;
   const base = core.regions.metricsOff;
   const out: Record<string, unknown> = {};
@@ -50,6 +66,7 @@ export function metricsSnapshot(core: Core, overflowBytes = 0): MetricsSnapshot 
   out.turnUs = percentiles(core, K.HIST_TURN_US);
   out.batchSize = percentiles(core, K.HIST_BATCH);
   out.timerLatenessMs = percentiles(core, K.HIST_LATENESS_MS);
+  if (host) out.host = host;
   return out as MetricsSnapshot;
 }
 
@@ -72,6 +89,13 @@ export function prometheusText(m: MetricsSnapshot): string {
     lines.push(`# TYPE wasm_reactor_${name} summary`);
     for (const [q, v] of [["0.5", p.p50], ["0.9", p.p90], ["0.99", p.p99], ["0.999", p.p999]] as const) lines.push(`wasm_reactor_${name}{quantile="${q}"} ${v}`);
     lines.push(`wasm_reactor_${name}_count ${p.count}`);
+  }
+  if (m.host) {
+    for (const [name, v] of Object.entries(m.host)) {
+      const gauge = /Queue|fdsOpen|PerTurn|queueSockets/.test(name);
+      const metric = `wasm_reactor_host_${snake(name)}${gauge ? "" : "_total"}`;
+      lines.push(`# TYPE ${metric} ${gauge ? "gauge" : "counter"}`, `${metric} ${v}`);
+    }
   }
   return lines.join("\n") + "\n";
 }

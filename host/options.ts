@@ -6,7 +6,11 @@ type Kind = "int" | "bool" | "enum" | "object" | "number";
 interface Spec { kind: Kind; def: unknown; min?: number; max?: number; pow2?: boolean; values?: readonly string[]; why: string }
 
 export const OPTION_SPECS = {
-  host: { kind: "enum", def: "sim", values: ["sim", "epoll", "kqueue", "portable", "auto"], why: "which backend drives the core; only 'sim' is built so far (epoll, kqueue and portable land next)" },
+  host: { kind: "enum", def: "auto", values: ["sim", "epoll", "kqueue", "portable", "auto"], why: "which backend drives the core: 'auto' picks epoll on Linux (the native shim); 'sim' is the seeded simulated network; kqueue and portable land later" },
+  wait: { kind: "enum", def: "thread", values: ["thread", "block"], why: "real hosts: 'thread' never blocks the JS thread (a poller thread wakes it); 'block' waits in epoll_wait itself: for a worker or a process that only serves" },
+  edgeTriggered: { kind: "bool", def: false, why: "epoll: register each socket once with EPOLLET and keep a ready list (fewer epoll_ctl calls); level-triggered is the default" },
+  noDelay: { kind: "bool", def: true, why: "TCP_NODELAY on every socket: small messages leave at once (latency over packet count)" },
+  shedOnEmfile: { kind: "bool", def: false, why: "keep one descriptor in reserve; on EMFILE accept-and-reset one pending client instead of leaving it hanging in the queue" },
   build: { kind: "enum", def: "release", values: ["release", "debug", "broken"], why: "which core: release for speed, debug asserts every invariant it guards (tests), broken is the fuzzer's self-test" },
   maxConnections: { kind: "int", def: 10_000, min: 1, max: 4_000_000, why: "connection slots, fixed at init: 64 B each plus two 16 B timer nodes (96 B per connection)" },
   chunkSize: { kind: "int", def: 16_384, min: 256, max: 1 << 20, pow2: true, why: "one read fills at most one chunk; 16 KiB matches a typical socket read and TLS record" },
@@ -42,6 +46,10 @@ export type OptionName = keyof typeof OPTION_SPECS;
 
 export interface ReactorOptions {
   host?: "sim" | "epoll" | "kqueue" | "portable" | "auto";
+  wait?: "thread" | "block";
+  edgeTriggered?: boolean;
+  noDelay?: boolean;
+  shedOnEmfile?: boolean;
   build?: "release" | "debug" | "broken";
   maxConnections?: number;
   chunkSize?: number;

@@ -10,6 +10,7 @@
 import { Core, K, type Build } from "./core.ts";
 import type { Host, ConnectSpec, BoundAddress } from "./contract.ts";
 import { SimNetwork, type SimOptions } from "./sim.ts";
+import { EpollHost } from "./epoll.ts";
 import { resolveOptions, type ReactorOptions, type ResolvedOptions } from "./options.ts";
 import { ReactorError, socketError, errnoName, ERRNO } from "./errors.ts";
 import { Metrics, Header, NoteRec_BYTES, ERRNO_OFFSET, HIST_OFFSET, LAYOUT_BASE } from "./layout.ts";
@@ -46,7 +47,7 @@ const CLOSE_REASONS: CloseReason[] = ["normal", "abort", "reset", "error", "time
 const STATES = ["free", "listening", "connecting", "open", "readEnded", "closing", "closed"] as const;
 export type ConnectionState = (typeof STATES)[number];
 
-export interface ListenOptions { port?: number; host?: string; backlog?: number }
+export interface ListenOptions { port?: number; host?: string; backlog?: number; /** SO_REUSEPORT (several reactors on one port) */ reusePort?: boolean }
 export interface ConnectOptions { port: number; host?: string; localAddress?: string }
 export interface CloseOptions { drainMs?: number }
 export interface CloseReport { graceful: number; aborted: number; ms: number; leakedDescriptors: number }
@@ -123,6 +124,8 @@ export class Reactor {
   readonly host: Host;
   /** The simulator, when options.host is "sim". */
   readonly sim: SimNetwork | undefined;
+  /** The epoll host, when options.host is "epoll" (or "auto" on Linux). */
+  readonly epoll: EpollHost | undefined;
   /** @internal */ readonly core: Core;
   /** @internal */ readonly userData = new Map<number, { gen: number; value: unknown }>();
   private readonly handlerSets: Handlers[] = [{}];
@@ -140,11 +143,13 @@ export class Reactor {
   private closed = false;
   private running: Promise<void> | undefined;
   private dead: ReactorError | undefined;
+  private inTurn = false;
 
   private constructor(options: ResolvedOptions, host: Host, sim: SimNetwork | undefined, core: Core, log: (line: string) => void) {
     this.options = options;
     this.host = host;
     this.sim = sim;
+    this.epoll = host instanceof EpollHost ? host : undefined;
     this.core = core;
     this.log = log;
     this.slotHandlers = new Uint16Array(core.caps.slotCap);
@@ -156,11 +161,13 @@ export class Reactor {
   static async create(options?: ReactorOptions): Promise<Reactor> {
     const o = resolveOptions(options);
     const log = o.log ?? ((line: string) => console.error(line));
-    if (o.host !== "sim") {
-      throw new ReactorError("ERR_HOST_UNAVAILABLE", `wasm-reactor: host '${o.host}' is not available in this build yet; use host: 'sim' (the simulated network). The epoll host lands next.`);
+    let kind = o.host;
+    if (kind === "auto") kind = "epoll"; // the only real host so far; it explains itself if it cannot load
+    if (kind === "kqueue" || kind === "portable") {
+      throw new ReactorError("ERR_HOST_UNAVAILABLE", `wasm-reactor: host '${kind}' is not available in this build yet; use host: 'epoll' (Linux) or 'sim' (the simulated network)`);
     }
-    const sim = new SimNetwork(o.seed, (o.sim ?? {}) as SimOptions);
-    const host: Host = sim;
+    const sim = kind === "sim" ? new SimNetwork(o.seed, (o.sim ?? {}) as SimOptions) : undefined;
+    const host: Host = sim ?? new EpollHost({ wait: o.wait, edgeTriggered: o.edgeTriggered, noDelay: o.noDelay, shedOnEmfile: o.shedOnEmfile, maxEvents: o.eventRing, log });
     const limits = host.limits();
     const caps = {
       slotCap: o.maxConnections + 64, // + the listeners' slots
@@ -193,11 +200,17 @@ export class Reactor {
       allowHalfOpen: o.allowHalfOpen ? 1 : 0,
       maxConnections: o.maxConnections,
     };
-    const core = await Core.create(o.build as Build, caps, config, {
+    const t0 = performance.now();
+    const core = await Core.create(o.build as Build, caps, config, sim ? {
       clockNs: () => sim.clockNs(),
       random: (v) => { for (let i = 0; i < v.length; i++) v[i] = sim.prng.next() & 0xff; },
       log,
-    });
+    } : {
+      // Real hosts: monotonic time since the reactor was made (the core keeps 48-bit ms).
+      clockNs: () => BigInt(Math.round((performance.now() - t0) * 1e6)) + 1_000_000n,
+      random: (v) => { crypto.getRandomValues(v as Uint8Array<ArrayBuffer>); },
+      log,
+    }).catch((err) => { host.close(); throw err; });
     host.attach(core);
     return new Reactor(o, host, sim, core, log);
   }
@@ -211,7 +224,7 @@ export class Reactor {
     const backlog = opts.backlog ?? 4096;
     if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: listen backlog must be an integer from 1 to 65535, got ${String(backlog)}`);
     const host = opts.host ?? "127.0.0.1";
-    const { fd, address } = this.host.listen({ host, port, backlog });
+    const { fd, address } = this.host.listen({ host, port, backlog, reusePort: opts.reusePort === true });
     const slot = this.core.exports.listenerOpen(fd);
     if (slot < 0) {
       // The core did not take the descriptor over: it is ours to close, now.
@@ -223,6 +236,7 @@ export class Reactor {
     this.handlerGen[slot] = this.core.exports.genOf(slot);
     const l = new Listener(this, new Connection(this, slot, this.core.exports.genOf(slot)), address);
     this.listenersBySlot.set(slot, l);
+    this.poke();
     return l;
   }
 
@@ -230,17 +244,19 @@ export class Reactor {
     this.assertOpen("connect");
     checkHandlers(handlers);
     if (!opts || !Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: connect port must be an integer from 1 to 65535, got ${String(opts?.port)}`);
+    const target: ConnectSpec = { host: opts.host ?? "127.0.0.1", port: opts.port };
+    if (opts.localAddress !== undefined) target.localAddress = opts.localAddress;
+    this.host.checkConnect?.(target);
     const slot = this.core.exports.connectOpen();
     if (slot < 0) {
       const [code, msg] = R_MESSAGES[slot] ?? ["ERR_SOCKET", `error ${slot}`];
       throw new ReactorError(code, `wasm-reactor: cannot connect to ${opts.host ?? "127.0.0.1"}:${opts.port}: ${msg}`);
     }
     const gen = this.core.exports.genOf(slot);
-    const spec: ConnectSpec = { host: opts.host ?? "127.0.0.1", port: opts.port };
-    if (opts.localAddress) spec.localAddress = opts.localAddress;
-    this.host.prepareConnect(slot, gen, spec);
+    this.host.prepareConnect(slot, gen, target);
     this.slotHandlers[slot] = this.addHandlers(handlers);
     this.handlerGen[slot] = gen;
+    this.poke();
     return new Connection(this, slot, gen);
   }
 
@@ -255,6 +271,7 @@ export class Reactor {
     const seq = this.timerSeqNext++;
     this.timerSeq[id] = seq;
     this.core.exports.timerArm(id, ms);
+    this.poke();
     return { id, seq };
   }
 
@@ -267,7 +284,14 @@ export class Reactor {
   }
 
   // ── metrics ───────────────────────────────────────────────────────────────────────────
-  metrics(): MetricsSnapshot { return metricsSnapshot(this.core, this.overflowBytes()); }
+  metrics(): MetricsSnapshot {
+    let host: Record<string, number> | undefined;
+    if (this.epoll) {
+      const s = this.epoll.stats(4096) as unknown as Record<string, number>;
+      host = { ...s, crossingsPerTurn: s.turns ? +(s.calls / s.turns).toFixed(3) : 0 };
+    }
+    return metricsSnapshot(this.core, this.overflowBytes(), host);
+  }
   prometheus(): string { return prometheusText(this.metrics()); }
 
   // ── driving ───────────────────────────────────────────────────────────────────────────
@@ -278,6 +302,7 @@ export class Reactor {
   turn(): number {
     const e = this.core.exports;
     if (this.dead) throw this.dead;
+    this.inTurn = true;
     try {
       e.ingest();
       this.dispatch();
@@ -292,6 +317,8 @@ export class Reactor {
         throw this.dead;
       }
       throw err;
+    } finally {
+      this.inTurn = false;
     }
     this.host.execute();
     if (e.dirtyCount.value > 0) return 0;
@@ -335,7 +362,7 @@ export class Reactor {
   /** Runs the loop until the reactor closes (any host). Resolves when it has closed. */
   run(): Promise<void> {
     if (!this.running) this.running = this.loop();
-    return this.running;
+    return this.running.then(() => this.closing).then(() => undefined);
   }
 
   /** Graceful close: stop accepting, let connections flush and end within drainMs, then abort the rest. */
@@ -355,13 +382,14 @@ export class Reactor {
 
   // ── internals ─────────────────────────────────────────────────────────────────────────
   /** @internal */ command(conn: Connection, r: number, what: string, quietIfGone = false): void {
-    if (r >= 0) return;
+    if (r >= 0) { this.poke(); return; }
     if (r === -1 && quietIfGone) return; // closing what is already gone is not an error
     const [code, msg] = R_MESSAGES[r] ?? ["ERR_SOCKET", `error ${r}`];
     throw new ReactorError(code, `wasm-reactor: ${what}() on connection ${conn.id}: ${msg}`);
   }
 
   /** @internal */ write(conn: Connection, data: Uint8Array | string): boolean {
+    this.poke();
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (!(bytes instanceof Uint8Array)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: write() takes a Uint8Array or a string, got ${data === null ? "null" : typeof data}`);
     const core = this.core, e = core.exports, slot = conn.slot, gen = conn.gen;
@@ -452,6 +480,8 @@ export class Reactor {
   }
 
   /** @internal */ dropOverflow(slot: number): void { this.overflow.delete(slot); }
+  /** The app acted outside a turn: a host waiting on another thread must come back for it. */
+  private poke(): void { if (!this.inTurn) this.host.wake?.(); }
   /** @internal */ queuedBytes(conn: Connection): number {
     const q = this.core.exports.queuedBytesOf(conn.slot, conn.gen);
     if (q < 0) return 0;
@@ -553,16 +583,22 @@ export class Reactor {
 
   private async loop(): Promise<void> {
     let turns = 0;
-    while (!this.closed) {
-      const d = this.turn();
+    const blocking = this.epoll !== undefined && this.options.wait === "block";
+    while (!this.closed && !this.closing) {
+      let d = this.turn();
+      // A blocking wait holds the thread: bound it, so signals and messages get a look in.
+      if (blocking && (d < 0 || d > 1000)) d = 1000;
       const alive = await this.host.wait(d);
       this.host.poll();
       if (!alive && !this.busy()) await new Promise((r) => setTimeout(r, 1)); // idle sim: let the app act
-      else if (++turns % 256 === 0) await new Promise((r) => setTimeout(r, 0)); // let other JS run
+      else if (++turns % 256 === 0 || (blocking && (this.epoll!.woken || d !== 0))) await new Promise((r) => setTimeout(r, 0)); // let other JS run
     }
   }
 
   private async shutdown(drainMs: number): Promise<CloseReport> {
+    // run()'s loop stops at its next turn (woken if it waits on another thread); from here on
+    // this drives the turns.
+    if (this.running) { this.host.wake?.(); await this.running; }
     const t0 = this.nowMs();
     const e = this.core.exports;
     const m = () => this.metrics();
@@ -586,7 +622,8 @@ export class Reactor {
     this.closed = true;
     const s = m();
     this.host.close();
-    return { graceful: before - stillOpen, aborted: stillOpen, ms: this.nowMs() - t0, leakedDescriptors: s.fdsOpen };
+    const hostLeaks = this.epoll ? this.epoll.leakedAtClose : 0;
+    return { graceful: before - stillOpen, aborted: stillOpen, ms: this.nowMs() - t0, leakedDescriptors: Math.max(s.fdsOpen, hostLeaks) };
   }
 }
 

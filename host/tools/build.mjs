@@ -1,5 +1,8 @@
 // `npm run build` (also run by `npm ci` through `prepare`, and by `npm test`):
-//   1. generate the layout mirror from assembly/layout.ts
+//   1. generate the layout mirror from assembly/layout.ts (TS, and C for the shim)
+//   1b. compile the native shim (shims/epoll.c → build/wasm_reactor.node) with the system C
+//      compiler against node-api-headers; without a compiler, say so loudly and go on: the
+//      sim host still works, and host 'epoll' then fails with a message that says why
 //   2. compile the core with asc: debug (assertions on; tests), release (benchmarks, default),
 //      broken (debug plus a deliberately reintroduced bug, for the fuzzer's own test)
 //   3. bundle the host (public API, CLI) with esbuild to ESM in dist/, with the cores beside it
@@ -17,6 +20,7 @@ const t0 = Date.now();
 const run = (cmd, argv) => execFileSync(cmd, argv, { cwd: root, stdio: "inherit" });
 
 run(process.execPath, ["host/tools/gen-layout.mjs"]);
+const shim = buildShim();
 const asc = join(root, "node_modules/assemblyscript/bin/asc.js");
 for (const target of ["debug", "release", "broken"]) run(process.execPath, [asc, "--config", "asconfig.json", "--target", target]);
 if (args.has("--core-only")) process.exit(0);
@@ -34,6 +38,7 @@ await esbuild.build({ ...common, entryPoints: { index: "host/index.ts" }, outdir
 await esbuild.build({ ...common, entryPoints: { cli: "host/cli.ts" }, outdir: join(root, "dist"), absWorkingDir: root,
   banner: { js: "#!/usr/bin/env node" } });
 for (const c of cores) copyFileSync(c, join(root, "dist", c.split("/").pop()));
+if (shim) copyFileSync(shim, join(root, "dist/wasm_reactor.node"));
 
 // Tests: every tests/**/*.test.ts becomes build/tests/<dir>__<name>.mjs.
 const suites = [];
@@ -45,9 +50,33 @@ mkdirSync(testOut, { recursive: true });
 const entries = Object.fromEntries(suites.map((p) => [relative(join(root, "tests"), p).replace(/\.test\.ts$/, "").replaceAll("/", "__"), p]));
 if (suites.length) await esbuild.build({ ...common, entryPoints: entries, outdir: testOut, outExtension: { ".js": ".mjs" }, absWorkingDir: root });
 for (const c of cores) copyFileSync(c, join(testOut, c.split("/").pop()));
+if (shim) copyFileSync(shim, join(testOut, "wasm_reactor.node"));
 
 if (!args.has("--no-types")) {
   run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "host/tsconfig.json"]);
   writeFileSync(join(root, "dist/index.d.ts"), 'export * from "./types/host/index.js";\n');
 }
 console.log(`build: ${suites.length} test suites, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+/** Compiles the Node-API shim when its sources changed; returns its path, or null (no compiler, not Linux). */
+function buildShim() {
+  const out = join(root, "build/wasm_reactor.node");
+  if (process.platform !== "linux") { console.warn(`build: native shim skipped: the epoll shim is Linux-only (this is ${process.platform}); host 'sim' works`); return null; }
+  const srcs = ["shims/epoll.c", "shims/layout.gen.h"].map((f) => join(root, f));
+  mkdirSync(join(root, "build"), { recursive: true });
+  if (existsSync(out) && srcs.every((s) => statSync(s).mtimeMs <= statSync(out).mtimeMs)) return out;
+  const cc = process.env.CC || "cc";
+  const argv = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-shared", "-fPIC", "-DNAPI_VERSION=8",
+    "-I", join(root, "node_modules/node-api-headers/include"), join(root, "shims/epoll.c"), "-o", out, "-lpthread"];
+  try {
+    execFileSync(cc, argv, { cwd: root, stdio: "inherit" });
+    return out;
+  } catch (err) {
+    const why = err.code === "ENOENT" ? `no C compiler found ('${cc}'; set CC or install gcc/clang)` : `the C compiler failed (${err.message.split("\n")[0]})`;
+    console.warn(`\nbuild: WARNING: the native epoll shim was NOT built: ${why}.\n` +
+      "build: host 'epoll' (and `wasm-reactor serve` on real sockets) will refuse to start and say so; host 'sim' works.\n" +
+      "build: fix the compiler, then run `npm run build`.\n");
+    rmSync(out, { force: true });
+    return null;
+  }
+}

@@ -1,5 +1,5 @@
-// Generates the TypeScript mirror of the core's memory layout (host/layout.gen.ts) and the
-// core-side exports a test compares it against (assembly/layout_exports.ts), from the one
+// Generates the TypeScript mirror of the core's memory layout (host/layout.gen.ts), the C one
+// for the native shim (shims/layout.gen.h), and the core-side exports a test compares it against (assembly/layout_exports.ts), from the one
 // place the layout is written: the @unmanaged classes and `@inline export const`s of
 // assembly/layout.ts, conn.ts and commands.ts. Run by `npm run build` before asc and esbuild.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -73,4 +73,15 @@ for (const s of structs) {
 }
 for (const c of consts) as += c.value < 0 ? `export const L_K_${c.name}: i32 = <i32>${c.name};\n` : `export const L_K_${c.name}: u32 = <u32>${c.name};\n`;
 writeFileSync(join(root, "assembly/layout_exports.ts"), as);
-console.log(`layout: ${structs.length} structs, ${consts.length} constants → host/layout.gen.ts, assembly/layout_exports.ts`);
+
+// The native shim's view of the same layout: byte offsets and constants as C macros.
+let h = banner.replaceAll("// ", "/* ").replaceAll("\n", " */\n") + "#ifndef WR_LAYOUT_GEN_H\n#define WR_LAYOUT_GEN_H\n\n";
+for (const s of structs) {
+  h += `/* ${s.name}: ${s.size} bytes */\n`;
+  for (const f of s.fields) h += `#define L_${s.name}_${f.name} ${f.offset} /* ${f.type} */\n`;
+  h += `#define L_${s.name}_BYTES ${s.size}\n\n`;
+}
+for (const c of consts) h += `#define K_${c.name} (${c.value < 0 ? c.value : c.value + "u"})\n`;
+h += "\n#endif\n";
+writeFileSync(join(root, "shims/layout.gen.h"), h);
+console.log(`layout: ${structs.length} structs, ${consts.length} constants → host/layout.gen.ts, assembly/layout_exports.ts, shims/layout.gen.h`);

@@ -1,0 +1,169 @@
+// The epoll host: real sockets on Linux through the native shim (shims/epoll.c).
+//
+// The shim does the whole host side of a turn natively — execute the submission ring, wait in
+// epoll_wait, accept and read into pool chunks, fill the event ring — in ONE crossing. So here
+// `execute()` and `poll()` do nothing and `wait()` makes that call: the reactor always calls
+// execute → wait → poll in that order (host/contract.ts), and the shim keeps it.
+//
+// Two ways to wait (option `wait`):
+//   "block"  — the call blocks in epoll_wait until I/O, the core's next deadline, or the
+//              eventfd (`wake`). For a thread that runs only the reactor: a worker, or a
+//              process like `wasm-reactor serve`. Fastest: no thread hop.
+//   "thread" — never blocks the JS thread: the call polls with timeout 0, and when nothing is
+//              ready a poller thread waits on the epoll descriptor and wakes JS through a
+//              thread-safe function. Writes made between turns wake the poller (the reactor
+//              calls wake()). Works in Node, Deno and Bun alike (Bun has no uv_poll).
+import type { Host, HostLimits, ListenSpec, ConnectSpec, BoundAddress } from "./contract.ts";
+import type { Core } from "./core.ts";
+import { loadNative, NATIVE_STATS, TURN_COUNT, TURN_MORE, TURN_WOKEN, type NativeHandle, type NativeShim, type NativeStats } from "./native.ts";
+import { ReactorError, errnoName } from "./errors.ts";
+import { readFileSync } from "node:fs";
+
+export interface EpollOptions {
+  wait: "block" | "thread";
+  edgeTriggered: boolean;
+  noDelay: boolean;
+  /** Keep one descriptor in reserve and, on EMFILE/ENFILE, accept-and-close one pending connection. */
+  shedOnEmfile: boolean;
+  maxEvents: number;
+  log: (line: string) => void;
+}
+
+const ERR_TEXT: Record<string, string> = {
+  EADDRINUSE: "the address is already in use (another server on that port?)",
+  EACCES: "permission denied (ports below 1024 need privileges)",
+  EADDRNOTAVAIL: "that address is not one of this machine's",
+  EINVAL: "invalid address",
+};
+
+function somaxconn(): number | undefined {
+  try {
+    const n = Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8").trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch { return undefined; }
+}
+
+export class EpollHost implements Host {
+  readonly kind = "epoll" as const;
+  private readonly n: NativeShim;
+  private readonly h: NativeHandle;
+  private readonly o: EpollOptions;
+  private readonly wakeFd: number;
+  private waiting = false;
+  private resolveWait: (() => void) | undefined;
+  private readonly onReady = () => { const r = this.resolveWait; this.resolveWait = undefined; r?.(); };
+  private readonly statsBuf = new Float64Array(NATIVE_STATS.length);
+  private closed = false;
+  /** Descriptors still open when the host closed (each one a leak; they were closed then). */
+  leakedAtClose = 0;
+  /** Set when the last wait was ended by wake(). */
+  woken = false;
+
+  constructor(o: EpollOptions) {
+    this.o = o;
+    this.n = loadNative();
+    this.h = this.n.create(o.edgeTriggered ? 1 : 0, o.maxEvents, o.noDelay ? 1 : 0, o.shedOnEmfile ? 1 : 0);
+    this.wakeFd = this.n.wakeFd(this.h);
+  }
+
+  attach(core: Core): void { this.n.attach(this.h, core.u8, core.caps.slotCap); }
+
+  limits(): HostLimits {
+    const [soft, hard] = this.n.limits();
+    return { fdLimit: soft, source: `RLIMIT_NOFILE soft ${soft} (hard ${hard})` };
+  }
+
+  listen(spec: ListenSpec): { fd: number; address: BoundAddress } {
+    const host = normalizeHost(spec.host);
+    let backlog = spec.backlog;
+    const max = somaxconn();
+    if (max !== undefined && backlog > max) {
+      this.o.log(`wasm-reactor: listen backlog ${backlog} is above net.core.somaxconn (${max}); the kernel clamps it to ${max} (raise it with sysctl -w net.core.somaxconn=${backlog})`);
+      backlog = max;
+    }
+    try {
+      const [fd, port] = this.n.listen(this.h, host, spec.port, backlog, spec.reusePort ? 1 : 0);
+      return { fd, address: { host, port } };
+    } catch (err) {
+      const errno = (err as { errno?: number }).errno;
+      if (errno === undefined) throw err;
+      const name = errnoName(errno);
+      throw new ReactorError(name, `wasm-reactor: cannot listen on ${host}:${spec.port}: ${name} (${ERR_TEXT[name] ?? (err as Error).message})`, { errno, syscall: "listen" });
+    }
+  }
+
+  checkConnect(spec: ConnectSpec): void {
+    if (!isIp(normalizeHost(spec.host))) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: connect host must be an IPv4 or IPv6 address (or 'localhost'), got ${JSON.stringify(spec.host)}; resolve names first`);
+    if (spec.localAddress !== undefined && !isIp(spec.localAddress)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: connect localAddress must be an IPv4 or IPv6 address, got ${JSON.stringify(spec.localAddress)}`);
+  }
+
+  prepareConnect(slot: number, gen: number, spec: ConnectSpec): void {
+    this.n.prepareConnect(this.h, slot, gen, normalizeHost(spec.host), spec.port, spec.localAddress ?? null);
+  }
+
+  execute(): void { /* done natively at the start of wait(): one crossing per turn */ }
+  poll(): void { /* done natively at the end of wait() */ }
+
+  wait(timeoutMs: number): boolean | Promise<boolean> {
+    if (this.closed) return false;
+    if (this.o.wait === "block" || timeoutMs === 0) {
+      const r = this.n.turn(this.h, timeoutMs);
+      this.woken = (r & TURN_WOKEN) !== 0;
+      return true;
+    }
+    const r = this.n.turn(this.h, 0);
+    if ((r & (TURN_COUNT | TURN_MORE)) !== 0) { this.woken = (r & TURN_WOKEN) !== 0; return true; }
+    // Nothing ready: the poller thread waits; JS stays free.
+    this.waiting = true;
+    return new Promise<boolean>((resolve) => {
+      this.resolveWait = () => {
+        this.waiting = false;
+        if (this.closed) { resolve(false); return; }
+        this.n.unref(this.h);
+        const r2 = this.n.turn(this.h, 0);
+        this.woken = (r2 & TURN_WOKEN) !== 0;
+        resolve(true);
+      };
+      this.n.waitAsync(this.h, timeoutMs, this.onReady);
+    });
+  }
+
+  /** Wakes a wait in progress (the app acted between turns). Cheap when nothing waits. */
+  wake(): void { if (this.waiting) this.n.wake(this.wakeFd); }
+  /** The eventfd another thread may pass to the shim's wake() to stop a blocked turn. */
+  get wakeHandle(): number { return this.wakeFd; }
+
+  closeDescriptor(fd: number): void { this.n.closeFd(this.h, fd); }
+
+  remoteAddress(fd: number): BoundAddress | undefined {
+    const p = this.n.peerName(this.h, fd);
+    return p ? { host: p[0], port: p[1] } : undefined;
+  }
+
+  /** The shim's counters; `queues` samples kernel queue depths of up to that many sockets first. */
+  stats(queues = 0): NativeStats {
+    if (!this.closed) {
+      if (queues > 0) this.n.sampleQueues(this.h, queues);
+      this.n.stats(this.h, this.statsBuf);
+    }
+    const out = {} as NativeStats;
+    NATIVE_STATS.forEach((k, i) => { out[k] = this.statsBuf[i]; });
+    return out;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.n.turn(this.h, 0); // what the last turn submitted (the final CLOSEs) runs now
+    this.n.stats(this.h, this.statsBuf);
+    this.closed = true;
+    this.leakedAtClose = this.n.destroy(this.h);
+    const r = this.resolveWait;
+    this.resolveWait = undefined;
+    r?.();
+  }
+}
+
+function normalizeHost(h: string): string { return h === "localhost" ? "127.0.0.1" : h; }
+function isIp(h: string): boolean {
+  return /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(h) ? h.split(".").every((x) => Number(x) <= 255) : /^[0-9a-fA-F:.]+$/.test(h) && h.includes(":");
+}

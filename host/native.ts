@@ -1,0 +1,71 @@
+// Loads the native shim (shims/epoll.c, built to wasm_reactor.node beside the bundle by
+// `npm run build`). Node, Deno and Bun all load a Node-API addon through createRequire.
+// When it is missing (no C compiler at install, or not Linux) the error says so and what to do.
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { ReactorError } from "./errors.ts";
+
+/** The shim's exports (see NAPI_MODULE_INIT in shims/epoll.c). */
+export interface NativeShim {
+  create(edge: number, maxEvents: number, nodelay: number, shed: number): NativeHandle;
+  attach(h: NativeHandle, memory: Uint8Array, slotCap: number): void;
+  listen(h: NativeHandle, host: string, port: number, backlog: number, reusePort: number): [number, number];
+  prepareConnect(h: NativeHandle, slot: number, gen: number, host: string, port: number, localAddress: string | null): void;
+  /** Executes submissions, waits up to timeoutMs, polls. Returns events posted | WOKEN | MORE bits. */
+  turn(h: NativeHandle, timeoutMs: number): number;
+  /** The poller thread calls cb (the one given first) once the epoll set is ready or timeoutMs passed. */
+  waitAsync(h: NativeHandle, timeoutMs: number, cb: () => void): void;
+  unref(h: NativeHandle): void;
+  wakeFd(h: NativeHandle): number;
+  /** Any thread: wakes a turn blocked in epoll_wait, or the poller thread. */
+  wake(eventFd: number): boolean;
+  closeFd(h: NativeHandle, fd: number): void;
+  peerName(h: NativeHandle, fd: number): [string, number] | undefined;
+  sampleQueues(h: NativeHandle, maxSockets: number): void;
+  stats(h: NativeHandle, out: Float64Array): void;
+  limits(): [number, number];
+  destroy(h: NativeHandle): number;
+}
+export type NativeHandle = { readonly __brand: "wasm-reactor native handle" };
+
+export const TURN_WOKEN = 0x40000000;
+export const TURN_MORE = 0x20000000;
+export const TURN_COUNT = 0x1fffffff;
+
+/** The shim's stats, in the order of shims/epoll.c's S_* enum. */
+export const NATIVE_STATS = [
+  "calls", "turns", "waits", "events", "epollCtl", "accepts", "acceptEmfile", "acceptShed",
+  "readCalls", "writeCalls", "wakeups", "overflowEvents", "starved", "asyncWaits",
+  "queueSockets", "recvQueueBytes", "sendQueueBytes", "recvQueueMax", "sendQueueMax", "fdsOpen",
+] as const;
+export type NativeStats = Record<(typeof NATIVE_STATS)[number], number>;
+
+let cached: NativeShim | undefined;
+let failure: string | undefined;
+
+/** The shim, or a ReactorError saying why it cannot be loaded. */
+export function loadNative(): NativeShim {
+  if (cached) return cached;
+  if (failure) throw new ReactorError("ERR_HOST_UNAVAILABLE", failure);
+  const url = new URL("./wasm_reactor.node", import.meta.url);
+  const path = fileURLToPath(url);
+  const g = globalThis as { process?: { platform?: string } };
+  const platform = g.process?.platform ?? "unknown";
+  if (platform !== "linux") failure = `wasm-reactor: host 'epoll' needs Linux (this is ${platform}); use host 'sim' (kqueue and portable hosts land later)`;
+  else if (!existsSync(path)) failure = `wasm-reactor: the native shim is not built (${path} is missing): install a C compiler (gcc or clang) and run \`npm run build\`; host 'sim' works without it`;
+  else {
+    try {
+      cached = createRequire(import.meta.url)(path) as NativeShim;
+      return cached;
+    } catch (err) {
+      failure = `wasm-reactor: cannot load the native shim ${path}: ${(err as Error).message} (rebuild it with \`npm run build\`; Deno needs --allow-ffi)`;
+    }
+  }
+  throw new ReactorError("ERR_HOST_UNAVAILABLE", failure);
+}
+
+/** Whether the shim loads here (for host: 'auto'). */
+export function nativeAvailable(): boolean {
+  try { loadNative(); return true; } catch { return false; }
+}
