@@ -10,6 +10,7 @@ export const OPTION_SPECS = {
   wait: { kind: "enum", def: "thread", values: ["thread", "block"], why: "real hosts: 'thread' never blocks the JS thread (a poller thread wakes it); 'block' waits in epoll_wait itself: for a worker or a process that only serves" },
   edgeTriggered: { kind: "bool", def: false, why: "epoll: register each socket once with EPOLLET and keep a ready list (fewer epoll_ctl calls); level-triggered is the default" },
   noDelay: { kind: "bool", def: true, why: "TCP_NODELAY on every socket: small messages leave at once (latency over packet count)" },
+  prefaultPool: { kind: "bool", def: false, why: "touch every pool page at create: the pool's RSS is paid up front (predictable memory) and the hot path never page-faults" },
   shedOnEmfile: { kind: "bool", def: false, why: "keep one descriptor in reserve; on EMFILE accept-and-reset one pending client instead of leaving it hanging in the queue" },
   build: { kind: "enum", def: "release", values: ["release", "debug", "broken"], why: "which core: release for speed, debug asserts every invariant it guards (tests), broken is the fuzzer's self-test" },
   maxConnections: { kind: "int", def: 10_000, min: 1, max: 4_000_000, why: "connection slots, fixed at init: 64 B each plus two 16 B timer nodes (96 B per connection)" },
@@ -50,6 +51,7 @@ export interface ReactorOptions {
   edgeTriggered?: boolean;
   noDelay?: boolean;
   shedOnEmfile?: boolean;
+  prefaultPool?: boolean;
   build?: "release" | "debug" | "broken";
   maxConnections?: number;
   chunkSize?: number;

@@ -211,6 +211,11 @@ export class Reactor {
       random: (v) => { crypto.getRandomValues(v as Uint8Array<ArrayBuffer>); },
       log,
     }).catch((err) => { host.close(); throw err; });
+    if (o.prefaultPool) {
+      // One write per page: the kernel backs the whole pool now rather than on first use.
+      const u8 = core.u8, end = core.regions.chunkDataOff + o.chunkSize * o.poolChunks;
+      for (let p = core.regions.chunkDataOff; p < end; p += 4096) u8[p] = 0;
+    }
     host.attach(core);
     return new Reactor(o, host, sim, core, log);
   }
@@ -591,7 +596,9 @@ export class Reactor {
       const alive = await this.host.wait(d);
       this.host.poll();
       if (!alive && !this.busy()) await new Promise((r) => setTimeout(r, 1)); // idle sim: let the app act
-      else if (++turns % 256 === 0 || (blocking && (this.epoll!.woken || d !== 0))) await new Promise((r) => setTimeout(r, 0)); // let other JS run
+      // Let other JS run: every 256 turns, and at once when another thread woke us (a message waits).
+      // setImmediate where there is one: setTimeout(0) sleeps a whole millisecond in Node.
+      else if (++turns % 256 === 0 || (blocking && this.epoll!.woken)) await yieldToLoop();
     }
   }
 
@@ -639,6 +646,11 @@ function wrapError(err: unknown, where: string): ReactorError {
   const e = new ReactorError("ERR_HANDLER", `wasm-reactor: the ${where} handler threw: ${(err as Error)?.message ?? String(err)}`);
   (e as { cause?: unknown }).cause = err;
   return e;
+}
+
+const setImmediateFn = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+function yieldToLoop(): Promise<void> {
+  return new Promise((r) => { if (setImmediateFn) setImmediateFn(r); else setTimeout(r, 0); });
 }
 
 function nextPow2(n: number): number { let p = 1; while (p < n) p *= 2; return p; }

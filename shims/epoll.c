@@ -115,6 +115,7 @@ typedef struct reactor {
   ovrec *ov; int ovHead, ovN, ovCap;
   pending_connect *pc; uint32_t pcCap;
   uint32_t acceptLeft;
+  int readsBlockedAtStart; /* the pool was at its reserve when this poll began: real pressure */
   int woken;
   int openFds; /* descriptors this shim opened and the core has not closed yet */
   double stats[S_COUNT];
@@ -421,7 +422,13 @@ static void read_some(reactor *r, int fd, fdent *f) {
   uint32_t scap = HDR(r, supplyCap), soff = HDR(r, supplyOff);
   for (uint32_t n = 0; n < budget; n++) {
     if (event_room(r) == 0) return;                    /* next turn: level mode sees it again, edge keeps P_READ */
-    if (reads_blocked(r)) { starve(r, fd, f); return; }
+    if (reads_blocked(r)) {
+      /* Pool pressure (no chunk at the start of the poll): park the socket so level mode does
+       * not spin. A supply used up by this turn's reads is only the turn's budget: leave the
+       * registration alone, the socket is reported again next turn. */
+      if (r->readsBlockedAtStart) starve(r, fd, f);
+      return;
+    }
     uint32_t sh = HDR(r, supplyHead);
     uint32_t c = U32(r, soff + (sh & (scap - 1)) * 4);
     ssize_t got = recv(fd, r->mem + dataOff + c * csize, csize, MSG_DONTWAIT);
@@ -480,6 +487,7 @@ static int service(reactor *r, int fd) {
 
 static void poll_events(reactor *r, int n) {
   r->acceptLeft = HDR(r, acceptBudget);
+  r->readsBlockedAtStart = reads_blocked(r);
   ov_flush(r);
   /* edge mode: what was left over from earlier turns goes first */
   if (r->edge && r->rdyN) {
@@ -517,9 +525,20 @@ static int turn(reactor *r, int timeoutMs) {
   unstarve(r);
   execute(r);
   r->stats[S_TURNS]++;
-  if (r->ovN || (r->edge && r->rdyN)) timeoutMs = 0;
+  /* Never sleep on work in hand: completions execute just posted (a write done frees chunks
+   * that starved reads wait for), overflow, or an edge-mode ready list. */
+  if (r->ovN || (r->edge && r->rdyN) || HDR(r, eventTail) != before) timeoutMs = 0;
+  /* Ask only for what this turn can serve (event ring room; a chunk per read, plus slack for
+   * accepts, writables and FINs). Sockets epoll reports but we cannot serve would lose their
+   * place in its ready list; those not reported keep it: first come, first served. */
+  int want = r->maxEvents;
+  uint32_t room = HDR(r, eventCap) - (HDR(r, eventTail) - HDR(r, eventHead));
+  uint32_t supply = HDR(r, supplyTail) - HDR(r, supplyHead);
+  if ((uint32_t)want > room) want = (int)room;
+  if ((uint32_t)want > supply + 64) want = (int)(supply + 64);
+  if (want < 1) want = 1;
   int n;
-  do n = epoll_wait(r->epfd, r->evs, r->maxEvents, timeoutMs); while (n < 0 && errno == EINTR && timeoutMs == 0);
+  do n = epoll_wait(r->epfd, r->evs, want, timeoutMs); while (n < 0 && errno == EINTR && timeoutMs == 0);
   if (n < 0) n = 0; /* EINTR while blocking: a signal; the caller runs a turn and comes back */
   r->stats[S_WAITS]++;
   poll_events(r, n);
