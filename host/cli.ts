@@ -192,7 +192,7 @@ async function serveWorker(a: ServeArgs): Promise<void> {
   } catch (err) {
     parentPort!.postMessage({ type: "error", message: err instanceof ReactorError ? err.message : String((err as Error)?.stack ?? err) });
   }
-  parentPort!.close();
+  // The main thread exits once it has the report; nothing else to do here.
 }
 
 async function serveSim(a: ServeArgs): Promise<void> {

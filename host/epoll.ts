@@ -88,7 +88,8 @@ export class EpollHost implements Host {
       const errno = (err as { errno?: number }).errno;
       if (errno === undefined) throw err;
       const name = errnoName(errno);
-      throw new ReactorError(name, `wasm-reactor: cannot listen on ${host}:${spec.port}: ${name} (${ERR_TEXT[name] ?? (err as Error).message})`, { errno, syscall: "listen" });
+      const syscall = String((err as Error).message).split(":")[0] || "listen";
+      throw new ReactorError("ERR_LISTEN", `wasm-reactor: cannot listen on ${host}:${spec.port}: ${name} (${ERR_TEXT[name] ?? (err as Error).message})`, { errno, syscall });
     }
   }
 

@@ -591,6 +591,7 @@ export class Reactor {
     const blocking = this.epoll !== undefined && this.options.wait === "block";
     while (!this.closed && !this.closing) {
       let d = this.turn();
+      if (this.closing) break; // close() from a handler: shutdown takes over now, not after a wait
       // A blocking wait holds the thread: bound it, so signals and messages get a look in.
       if (blocking && (d < 0 || d > 1000)) d = 1000;
       const alive = await this.host.wait(d);
@@ -618,6 +619,8 @@ export class Reactor {
       let d = this.turn();
       if (live() === 0) break;
       if (d < 0 || d > left) d = left;
+      // Closes post no event: a real host would sleep out the whole drain after the last one.
+      if (!this.sim && d > 25) d = 25;
       const alive = await this.host.wait(d);
       this.host.poll();
       if (!alive && !this.busy()) break;
