@@ -10,7 +10,7 @@
 //   5. emit dist/index.d.ts with tsc (types only; esbuild does not type-check)
 // Flags: --no-types skips 5, --core-only stops after 2.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readdirSync, statSync, rmSync, existsSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, statSync, rmSync, existsSync, writeFileSync, readFileSync, renameSync } from "node:fs";
 import { join, dirname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -38,7 +38,7 @@ await esbuild.build({ ...common, entryPoints: { index: "host/index.ts" }, outdir
 await esbuild.build({ ...common, entryPoints: { cli: "host/cli.ts" }, outdir: join(root, "dist"), absWorkingDir: root,
   banner: { js: "#!/usr/bin/env node" } });
 for (const c of cores) copyFileSync(c, join(root, "dist", c.split("/").pop()));
-if (shim) copyFileSync(shim, join(root, "dist/wasm_reactor.node"));
+if (shim) replaceFile(shim, join(root, "dist/wasm_reactor.node"));
 
 // Tests: every tests/**/*.test.ts becomes build/tests/<dir>__<name>.mjs.
 const suites = [];
@@ -50,7 +50,7 @@ mkdirSync(testOut, { recursive: true });
 const entries = Object.fromEntries(suites.map((p) => [relative(join(root, "tests"), p).replace(/\.test\.ts$/, "").replaceAll("/", "__"), p]));
 if (suites.length) await esbuild.build({ ...common, entryPoints: entries, outdir: testOut, outExtension: { ".js": ".mjs" }, absWorkingDir: root });
 for (const c of cores) copyFileSync(c, join(testOut, c.split("/").pop()));
-if (shim) copyFileSync(shim, join(testOut, "wasm_reactor.node"));
+if (shim) replaceFile(shim, join(testOut, "wasm_reactor.node"));
 
 if (!args.has("--no-types")) {
   run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "host/tsconfig.json"]);
@@ -67,9 +67,10 @@ function buildShim() {
   if (existsSync(out) && srcs.every((s) => statSync(s).mtimeMs <= statSync(out).mtimeMs)) return out;
   const cc = process.env.CC || "cc";
   const argv = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-shared", "-fPIC", "-DNAPI_VERSION=8",
-    "-I", join(root, "node_modules/node-api-headers/include"), join(root, "shims/epoll.c"), "-o", out, "-lpthread"];
+    "-I", join(root, "node_modules/node-api-headers/include"), join(root, "shims/epoll.c"), "-o", out + ".tmp", "-lpthread"];
   try {
     execFileSync(cc, argv, { cwd: root, stdio: "inherit" });
+    renameSync(out + ".tmp", out); // a new inode: processes running the old shim keep theirs
     return out;
   } catch (err) {
     const why = err.code === "ENOENT" ? `no C compiler found ('${cc}'; set CC or install gcc/clang)` : `the C compiler failed (${err.message.split("\n")[0]})`;
@@ -79,4 +80,15 @@ function buildShim() {
     rmSync(out, { force: true });
     return null;
   }
+}
+
+/**
+ * Puts a native module in place without writing into the old file: a running process has it
+ * mapped, and rewriting those pages under it ends in SIGBUS (seen: a server died mid-benchmark
+ * when a build copied over dist/wasm_reactor.node). Unchanged files are left alone.
+ */
+function replaceFile(from, to) {
+  if (existsSync(to) && readFileSync(from).equals(readFileSync(to))) return;
+  copyFileSync(from, to + ".tmp");
+  renameSync(to + ".tmp", to);
 }
