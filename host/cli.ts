@@ -158,7 +158,7 @@ async function serve(argv: string[]): Promise<void> {
   }
   // Worker mode: the reactor blocks in epoll_wait on a worker; this thread only waits for
   // signals and wakes it (the shim's eventfd) to drain.
-  const w = new Worker(new URL(import.meta.url), { workerData: { serve: a } });
+  const w = new Worker(new URL(import.meta.url), { workerData: { serve: a }, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
   let wakeFd = -1, stopping = false;
   const native = loadNative();
   const onSignal = () => {
