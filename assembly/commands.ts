@@ -126,7 +126,7 @@ function afterQueue(i: u32, n: u32): i32 {
   markDirty(i);
   if (s.queuedBytes > config().highWaterBytes) {
     s.flags |= F_WANT_DRAIN;
-    if ((s.flags & F_BP_PAUSED) == 0) { s.flags |= F_BP_PAUSED; metrics().backpressurePauses += 1; }
+    if (config().pauseReadsAtHighWater != 0 && (s.flags & F_BP_PAUSED) == 0) { s.flags |= F_BP_PAUSED; metrics().backpressurePauses += 1; }
     return R_WAIT;
   }
   return R_OK;

@@ -125,6 +125,7 @@
   acceptBackoffMaxMs: u32;
   allowHalfOpen: u32;       // 0: end our side when the peer ends
   maxConnections: u32;      // connections (not listeners) at most; the slot table has room for 64 listeners more
+  pauseReadsAtHighWater: u32; // 1: stop reading a connection while its own write queue is above high water (echo-like)
 }
 
 /** One connection (or listener): 64 bytes, one cache line; each field's size in the comment. */

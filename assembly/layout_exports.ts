@@ -61,6 +61,7 @@ export const L_Config_acceptBackoffMs: u32 = offsetof<Config>("acceptBackoffMs")
 export const L_Config_acceptBackoffMaxMs: u32 = offsetof<Config>("acceptBackoffMaxMs");
 export const L_Config_allowHalfOpen: u32 = offsetof<Config>("allowHalfOpen");
 export const L_Config_maxConnections: u32 = offsetof<Config>("maxConnections");
+export const L_Config_pauseReadsAtHighWater: u32 = offsetof<Config>("pauseReadsAtHighWater");
 export const L_Config_BYTES: u32 = offsetof<Config>();
 export const L_Slot_gen: u32 = offsetof<Slot>("gen");
 export const L_Slot_fd: u32 = offsetof<Slot>("fd");

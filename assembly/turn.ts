@@ -505,6 +505,15 @@ export function flush(): u32 {
     if (i == NONE) break;
     flushSlot(i);
   }
+  // Teardowns above may have freed descriptors and chunks: admission can reopen now. No event
+  // would come to tell a later turn (a close posts none), so the listeners go dirty for the
+  // next turn, and a dirty slot makes that turn come at once (nextDeadlineMs 0).
+  if (admissionUpdate()) {
+    for (let k: u32 = 0; k < MAX_LISTENERS; k++) {
+      const li = unchecked(listeners[k]);
+      if (li != NONE) markDirty(li);
+    }
+  }
 
   // Supply: keep the host stocked for reads, but never below the pool reserve (the reserve is
   // for writes, so a server under read pressure can still answer).
@@ -589,10 +598,12 @@ function flushSlot(i: u32): void {
       teardown(i);
       return;
     }
-    // Backpressure: pause reading while the queue is above the high-water mark.
-    if ((s.flags & F_BP_PAUSED) == 0 && s.queuedBytes > c.highWaterBytes) {
-      s.flags |= F_BP_PAUSED | F_WANT_DRAIN;
-      metrics().backpressurePauses += 1;
+    // Backpressure: above the high-water mark `drain` is owed; with pauseReadsAtHighWater
+    // (echo-like connections, whose reads feed their own writes) reading pauses too. Off by
+    // default: a connection that streams both ways at once would wait on itself.
+    if (s.queuedBytes > c.highWaterBytes) {
+      s.flags |= F_WANT_DRAIN;
+      if (c.pauseReadsAtHighWater != 0 && (s.flags & F_BP_PAUSED) == 0) { s.flags |= F_BP_PAUSED; metrics().backpressurePauses += 1; }
     }
   }
   // Interest: what we want now vs what the host has; one INTEREST only when they differ.

@@ -100,6 +100,7 @@ async function runEcho(a: ServeArgs, onListening: (port: number, budget: number,
     // 32 MiB of pool, paid at start (prefault): memory does not creep as load comes, and a
     // turn reads up to 512 chunks (supply) before the next one refills it.
     poolChunks: 2048, chunkSize: 16384, supplyTarget: 512, prefaultPool: true,
+    pauseReadsAtHighWater: true, // echo: what we read is what we queue; a peer that stops reading stops being read
   });
   let l;
   try { l = r.listen({ host: a.host, port: a.port, backlog: a.backlog }, { data(c, d) { if (c.writable) c.write(d); } }); }
@@ -200,6 +201,7 @@ async function serveSim(a: ServeArgs): Promise<void> {
     host: "sim", seed: a.seed, maxConnections: a.connections + 16, idleTimeoutMs: a.idleTimeoutMs,
     poolChunks: Math.max(256, Math.min(65536, a.connections)), chunkSize: 4096,
     sim: { keepReceived: false }, // clients count what comes back; keeping it all would grow without bound
+    pauseReadsAtHighWater: true,
   });
   const sim = r.sim!;
   // Data can still arrive after the reactor began to close (its FIN crosses the client's last

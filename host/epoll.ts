@@ -94,12 +94,21 @@ export class EpollHost implements Host {
   }
 
   checkConnect(spec: ConnectSpec): void {
-    if (!isIp(normalizeHost(spec.host))) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: connect host must be an IPv4 or IPv6 address (or 'localhost'), got ${JSON.stringify(spec.host)}; resolve names first`);
-    if (spec.localAddress !== undefined && !isIp(spec.localAddress)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: connect localAddress must be an IPv4 or IPv6 address, got ${JSON.stringify(spec.localAddress)}`);
+    const fam = ipFamily(normalizeHost(spec.host));
+    if (!fam) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: connect host must be an IPv4 or IPv6 address (or 'localhost'), got ${JSON.stringify(spec.host)}; resolve names first`);
+    if (spec.localAddress !== undefined) {
+      const lfam = ipFamily(spec.localAddress);
+      if (!lfam) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: connect localAddress must be an IPv4 or IPv6 address, got ${JSON.stringify(spec.localAddress)}`);
+      if (lfam !== fam) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: connect localAddress ${spec.localAddress} is IPv${lfam} but host ${spec.host} is IPv${fam}`);
+    }
   }
 
   prepareConnect(slot: number, gen: number, spec: ConnectSpec): void {
-    this.n.prepareConnect(this.h, slot, gen, normalizeHost(spec.host), spec.port, spec.localAddress ?? null);
+    try {
+      this.n.prepareConnect(this.h, slot, gen, normalizeHost(spec.host), spec.port, spec.localAddress ?? null);
+    } catch (err) { // checkConnect lets nothing through that inet_pton refuses; if it ever does, say so plainly
+      throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: cannot connect to ${spec.host}:${spec.port}: ${(err as Error).message}`);
+    }
   }
 
   execute(): void { /* done natively at the start of wait(): one crossing per turn */ }
@@ -165,6 +174,11 @@ export class EpollHost implements Host {
 }
 
 function normalizeHost(h: string): string { return h === "localhost" ? "127.0.0.1" : h; }
-function isIp(h: string): boolean {
-  return /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(h) ? h.split(".").every((x) => Number(x) <= 255) : /^[0-9a-fA-F:.]+$/.test(h) && h.includes(":");
+/** 4 or 6 when `h` is an address inet_pton takes (dotted quad; RFC 4291 text), else 0. */
+function ipFamily(h: string): 0 | 4 | 6 {
+  if (typeof h !== "string") return 0;
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(h)) return h.split(".").every((x) => Number(x) <= 255 && (x === "0" || !x.startsWith("0"))) ? 4 : 0;
+  if (!h.includes(":") || !/^[0-9a-fA-F:.]+$/.test(h)) return 0;
+  // The WHATWG URL parser implements the IPv6 text grammar in Node, Deno and Bun alike.
+  try { new URL(`http://[${h}]/`); return 6; } catch { return 0; }
 }

@@ -42,7 +42,7 @@ export const Header = {
 } as const;
 export const Header_BYTES = 144;
 
-/** Config: 76 bytes. Field byte offsets. */
+/** Config: 80 bytes. Field byte offsets. */
 export const Config = {
   idleTimeoutMs: 0, // u32
   connectTimeoutMs: 4, // u32
@@ -63,8 +63,9 @@ export const Config = {
   acceptBackoffMaxMs: 64, // u32
   allowHalfOpen: 68, // u32
   maxConnections: 72, // u32
+  pauseReadsAtHighWater: 76, // u32
 } as const;
-export const Config_BYTES = 76;
+export const Config_BYTES = 80;
 
 /** Slot: 64 bytes. Field byte offsets. */
 export const Slot = {

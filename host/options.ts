@@ -27,6 +27,7 @@ export const OPTION_SPECS = {
   writeStallTimeoutMs: { kind: "int", def: 0, min: 0, max: 0x7fffffff, why: "queued bytes with no write progress for this long: the peer stopped reading, abort (0: off)" },
   lingerMs: { kind: "int", def: 5_000, min: 0, max: 0x7fffffff, why: "after our FIN, wait this long for the peer's before giving up abortively" },
   highWaterBytes: { kind: "int", def: 65_536, min: 1, max: 0x7fffffff, why: "per-connection queued bytes above which write() says wait and reading pauses" },
+  pauseReadsAtHighWater: { kind: "bool", def: false, why: "stop reading a connection while its own write queue is above highWaterBytes: right for echo-like protocols, where reads feed that queue; off by default, because a connection streaming both ways at once would then wait on itself (use pause()/resume() to couple two connections, as a proxy does)" },
   lowWaterBytes: { kind: "int", def: 16_384, min: 0, max: 0x7fffffff, why: "queued bytes at or below which reading resumes and drain fires" },
   acceptsPerTurn: { kind: "int", def: 128, min: 1, max: 1 << 16, why: "accepts per turn over all listeners: an accept storm cannot starve established connections" },
   readsPerConnPerTurn: { kind: "int", def: 4, min: 1, max: 1024, why: "chunks read per connection per turn (64 KiB at 16 KiB chunks): one fast peer cannot starve the rest" },
@@ -78,6 +79,7 @@ export interface ReactorOptions {
   acceptBackoffMs?: number;
   acceptBackoffMaxMs?: number;
   allowHalfOpen?: boolean;
+  pauseReadsAtHighWater?: boolean;
   seed?: number;
   sim?: Record<string, unknown>;
   log?: (line: string) => void;

@@ -145,7 +145,11 @@ export class Reactor {
   private dead: ReactorError | undefined;
   private inTurn = false;
 
-  private constructor(options: ResolvedOptions, host: Host, sim: SimNetwork | undefined, core: Core, log: (line: string) => void) {
+  /** Real hosts: the core's clock, read now (ms since the reactor was made). */
+  private readonly liveMs: () => number;
+
+  private constructor(options: ResolvedOptions, host: Host, sim: SimNetwork | undefined, core: Core, log: (line: string) => void, liveMs: () => number) {
+    this.liveMs = liveMs;
     this.options = options;
     this.host = host;
     this.sim = sim;
@@ -198,6 +202,7 @@ export class Reactor {
       acceptBackoffMs: o.acceptBackoffMs,
       acceptBackoffMaxMs: o.acceptBackoffMaxMs,
       allowHalfOpen: o.allowHalfOpen ? 1 : 0,
+      pauseReadsAtHighWater: o.pauseReadsAtHighWater ? 1 : 0,
       maxConnections: o.maxConnections,
     };
     const t0 = performance.now();
@@ -217,7 +222,7 @@ export class Reactor {
       for (let p = core.regions.chunkDataOff; p < end; p += 4096) u8[p] = 0;
     }
     host.attach(core);
-    return new Reactor(o, host, sim, core, log);
+    return new Reactor(o, host, sim, core, log, () => performance.now() - t0 + 1);
   }
 
   // ── listen / connect ──────────────────────────────────────────────────────────────────
@@ -352,7 +357,15 @@ export class Reactor {
       if (until()) return true;
       const left = maxMs - (this.nowMs() - start);
       if (left <= 0) return until();
-      const alive = this.step(left === Infinity ? -1 : left);
+      // A step, with `until` checked between the turn and the wait: when a handler (or the
+      // simulator's execute) made it true, return now rather than after sleeping to the next
+      // deadline, or in block mode until more I/O comes.
+      let d = this.turn();
+      if (until()) return true;
+      if (left !== Infinity && (d < 0 || d > left)) d = left;
+      const alive = this.host.wait(d);
+      if (alive instanceof Promise) throw new ReactorError("ERR_HOST_UNAVAILABLE", "wasm-reactor: runUntil() needs a synchronous host (the simulator, or wait: 'block'); use run() with wait: 'thread'");
+      this.host.poll();
       if (!alive && !this.busy()) { this.turn(); return until(); }
     }
     return until();
@@ -379,8 +392,8 @@ export class Reactor {
     return this.closing;
   }
 
-  /** Virtual (sim) or core time in ms. */
-  nowMs(): number { return this.sim ? this.sim.nowMs : this.core.f64[(this.core.regions.metricsOff + Metrics.nowMs) >> 3]; }
+  /** Virtual ms in the simulator; on real hosts the core's monotonic clock read now (ms since create, from 1). */
+  nowMs(): number { return this.sim ? this.sim.nowMs : this.liveMs(); }
 
   /** Runs the core's full audit; returns 0 or the code of the first broken invariant. */
   checkInvariants(): number { return this.core.exports.checkInvariants(); }

@@ -567,6 +567,8 @@ export class SimNetwork implements Host {
 
   private hasImmediate(): boolean {
     if (this.overflow.length) return true;
+    // Completions execute() just posted (a write done) are work for the very next turn.
+    if (this.core.eventSpace() < this.core.caps.eventCap) return true;
     const flags = this.core.header("hostFlags");
     for (const s of this.ready) {
       if (s.kind === "listener") { if ((s.interest & K.IN_READ) && s.backlog.length && !(flags & K.HOST_ACCEPTS_PAUSED) && this.core.header("acceptBudget") > 0) return true; continue; }

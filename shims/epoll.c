@@ -64,6 +64,7 @@
 
 #define P_READ 1    /* readable, not yet read to EAGAIN (edge mode) */
 #define P_WRITE 2   /* writable, not yet reported */
+#define P_HUP 4     /* the peer's FIN (or an error) is pending: a short read is not the end */
 #define F_READY 1   /* in the ready list (membership: survives a close, the entry drops itself) */
 #define F_IN_STV 2  /* in the starved list (membership) */
 #define F_CHG 4     /* in the interest-change list (membership) */
@@ -436,14 +437,16 @@ static void read_some(reactor *r, int fd, fdent *f) {
     if (got > 0) {
       __atomic_store_n((uint32_t *)(r->mem + K_LAYOUT_BASE + L_Header_supplyHead), sh + 1, __ATOMIC_RELEASE);
       post(r, K_EV_READ, f->slot, f->gen, fd, c, (uint32_t)got, 0);
-      if ((uint32_t)got < csize) { f->pend &= ~P_READ; return; } /* a short read: the queue is empty */
+      /* A short read empties the queue, unless a FIN came with the data: read on to the 0 (in
+       * edge mode no new edge would ever report it). */
+      if ((uint32_t)got < csize && !(f->pend & P_HUP)) { f->pend &= ~P_READ; return; }
       continue;
     }
-    if (got == 0) { post(r, K_EV_READ, f->slot, f->gen, fd, K_NONE, 0, 0); f->pend &= ~P_READ; return; }
+    if (got == 0) { post(r, K_EV_READ, f->slot, f->gen, fd, K_NONE, 0, 0); f->pend &= ~(P_READ | P_HUP); return; }
     if (errno == EINTR) { n--; continue; }
     if (errno == EAGAIN || errno == EWOULDBLOCK) { f->pend &= ~P_READ; return; }
     post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, (uint32_t)errno);
-    f->pend &= ~P_READ;
+    f->pend &= ~(P_READ | P_HUP);
     return;
   }
 }
@@ -512,6 +515,7 @@ static void poll_events(reactor *r, int n) {
     fdent *f = &r->fds[fd];
     if (f->kind == KIND_NONE) continue;
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) f->pend |= P_READ;
+    if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) f->pend |= P_HUP;
     if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) f->pend |= P_WRITE;
     if (event_room(r) == 0) { if (r->edge) mark_ready(r, fd); else f->pend = 0; continue; }
     if (service(r, fd) && r->edge) mark_ready(r, fd);

@@ -42,7 +42,7 @@
 #define L_Header_endOff 140 /* u32 */
 #define L_Header_BYTES 144
 
-/* Config: 76 bytes */
+/* Config: 80 bytes */
 #define L_Config_idleTimeoutMs 0 /* u32 */
 #define L_Config_connectTimeoutMs 4 /* u32 */
 #define L_Config_handshakeTimeoutMs 8 /* u32 */
@@ -62,7 +62,8 @@
 #define L_Config_acceptBackoffMaxMs 64 /* u32 */
 #define L_Config_allowHalfOpen 68 /* u32 */
 #define L_Config_maxConnections 72 /* u32 */
-#define L_Config_BYTES 76
+#define L_Config_pauseReadsAtHighWater 76 /* u32 */
+#define L_Config_BYTES 80
 
 /* Slot: 64 bytes */
 #define L_Slot_gen 0 /* u32 */

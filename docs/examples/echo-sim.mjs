@@ -3,7 +3,9 @@
 //   node host/tools/build.mjs --no-types && node docs/examples/echo-sim.mjs
 import { Reactor } from "../../dist/index.js";
 
-const reactor = await Reactor.create({ host: "sim", seed: 42, maxConnections: 1000 });
+// pauseReadsAtHighWater: an echo's reads feed its own write queue, so stop reading a connection
+// whose queue is above highWaterBytes until it drains (off by default: see the option).
+const reactor = await Reactor.create({ host: "sim", seed: 42, maxConnections: 1000, pauseReadsAtHighWater: true });
 
 const listener = reactor.listen({ port: 7 }, {
   open(conn) { conn.data = { bytes: 0 }; },
@@ -11,7 +13,7 @@ const listener = reactor.listen({ port: 7 }, {
     conn.data.bytes += bytes.length;
     // `bytes` views the reactor's buffer pool and is valid only during this call. Writing it
     // back queues that same pool chunk, without a copy. Above highWaterBytes the reactor stops
-    // reading this connection by itself until the queue drains.
+    // reading this connection until the queue drains (pauseReadsAtHighWater).
     conn.write(bytes);
   },
   end(conn) { console.log(`server: ${conn.id} got the peer's FIN after ${conn.data.bytes} bytes`); },

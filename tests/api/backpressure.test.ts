@@ -25,7 +25,7 @@ bp("a large write to a slow reader says wait, drains, and arrives whole", async 
 });
 
 bp("an echo server pauses reading while its queue is above high water", async () => {
-  const r = await simReactor({ highWaterBytes: 16_384, lowWaterBytes: 4_096, poolChunks: 256 });
+  const r = await simReactor({ highWaterBytes: 16_384, lowWaterBytes: 4_096, poolChunks: 256, pauseReadsAtHighWater: true });
   let maxQueued = 0;
   r.listen({ port: 7 }, { data(c, d) { c.write(d); maxQueued = Math.max(maxQueued, c.queuedBytes); } });
   const p = r.sim!.connect(7);
