@@ -35,7 +35,9 @@ Options:
   --backlog N          listen backlog (default 4096; clamped to net.core.somaxconn)
   --mode MODE          worker (default): the reactor blocks in epoll_wait on a worker thread;
                        main: it shares the main thread and never blocks it
-  --edge               edge-triggered epoll (default: level-triggered)
+  --level              level-triggered epoll (default: edge-triggered, which keeps tail latency
+                       flat at 10,000 busy connections: see docs/benchmarks.md)
+  --edge               edge-triggered epoll (the default)
   --max-connections N  connection slots (default 20000; 96 bytes each)
   --idle-timeout-ms N  close connections idle this long (default 0: never)
   --drain-ms N         how long shutdown waits for connections to finish (default 2000)
@@ -61,7 +63,7 @@ function fail(msg: string): never {
 }
 
 function parseServe(argv: string[]): ServeArgs {
-  const a: ServeArgs = { backend: "epoll", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", edge: false, maxConnections: 20_000,
+  const a: ServeArgs = { backend: "epoll", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", edge: true, maxConnections: 20_000,
     connections: 1000, messageBytes: 64, seconds: 0, seed: 1, idleTimeoutMs: 0, drainMs: 2000, statusMs: 1000, json: false };
   const ints: Record<string, [keyof ServeArgs, number, number]> = {
     "--port": ["port", 0, 65535], "--backlog": ["backlog", 1, 65535], "--max-connections": ["maxConnections", 1, 4_000_000],
@@ -75,6 +77,7 @@ function parseServe(argv: string[]): ServeArgs {
     if (arg === "-h" || arg === "--help") { process.stdout.write(SERVE_HELP); process.exit(0); }
     if (arg === "--json") { a.json = true; continue; }
     if (arg === "--edge") { a.edge = true; continue; }
+    if (arg === "--level") { a.edge = false; continue; }
     if (arg === "--backend") { a.backend = value(++i, "a value (epoll or sim)"); if (a.backend !== "sim" && a.backend !== "epoll") fail(`serve: --backend must be epoll or sim, got ${JSON.stringify(a.backend)}`); continue; }
     if (arg === "--mode") { const m = value(++i, "a value (worker or main)"); if (m !== "worker" && m !== "main") fail(`serve: --mode must be worker or main, got ${JSON.stringify(m)}`); a.mode = m; continue; }
     if (arg === "--host") { a.host = value(++i, "an address"); continue; }
