@@ -30,7 +30,7 @@ export interface EpollOptions {
 }
 
 const ERR_TEXT: Record<string, string> = {
-  EADDRINUSE: "the address is already in use (another server on that port?)",
+  EADDRINUSE: "the address is already in use; is another server on that port?",
   EACCES: "permission denied (ports below 1024 need privileges)",
   EADDRNOTAVAIL: "that address is not one of this machine's",
   EINVAL: "invalid address",
