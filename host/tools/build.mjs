@@ -39,6 +39,7 @@ await esbuild.build({ ...common, entryPoints: { cli: "host/cli.ts" }, outdir: jo
   banner: { js: "#!/usr/bin/env node" } });
 for (const c of cores) copyFileSync(c, join(root, "dist", c.split("/").pop()));
 if (shim) replaceFile(shim, join(root, "dist/wasm_reactor.node"));
+else rmSync(join(root, "dist/wasm_reactor.node"), { force: true }); // never a stale shim beside a new core
 
 // Tests: every tests/**/*.test.ts becomes build/tests/<dir>__<name>.mjs.
 const suites = [];
