@@ -9,7 +9,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import * as net from "node:net";
 import type { CloseInfo, Connection, Handlers, ReactorError, TimeoutKind } from "../../host/index.ts";
-import { netReactor, until, closeClean, openFds, abandonAll, bytes, equalBytes, sleep } from "../helpers/net.ts";
+import { netReactor, until, closeClean, openFds, abandonAll, bytes, equalBytes, sleep, logLines } from "../helpers/net.ts";
 
 const test = suite("net: real sockets");
 test.after(abandonAll);
@@ -221,6 +221,38 @@ test("connect with localAddress 127.0.0.2: the server sees that source address (
   assert.is(seen!.host, "127.0.0.2");
   assert.ok(seen!.port > 0);
   await until(r, () => !c.live && r.metrics().connections === 0, "closed");
+  await closeClean(r);
+});
+
+test("reusePort: two reactors share one port and both accept; without it the second gets EADDRINUSE (block)", async () => {
+  const a = await netReactor({ wait: "block" }), b = await netReactor({ wait: "block" });
+  const la = a.listen({ port: 0, reusePort: true }, echo);
+  const lb = b.listen({ port: la.port, reusePort: true }, echo);
+  assert.is(lb.port, la.port);
+  let err: ReactorError | undefined;
+  try { b.listen({ port: la.port }, echo); } catch (e) { err = e as ReactorError; }
+  assert.is(err?.code, "ERR_LISTEN");
+  assert.is(err?.errno, 98);
+  // Clients from a third reactor: the kernel spreads them over both listeners.
+  const c = await netReactor({ wait: "block" });
+  let echoed = 0;
+  for (let i = 0; i < 64; i++) c.connect({ port: la.port }, { open(conn) { conn.write("x"); }, data(conn) { echoed++; conn.end(); } });
+  for (let t = 0; t < 2000 && echoed < 64; t++) { c.step(0); a.step(0); b.step(0); }
+  assert.is(echoed, 64);
+  const acceptedA = a.metrics().accepts, acceptedB = b.metrics().accepts;
+  assert.is(acceptedA + acceptedB, 64);
+  assert.ok(acceptedA > 0 && acceptedB > 0, `both accepted (${acceptedA} + ${acceptedB})`);
+  for (let t = 0; t < 200; t++) { c.step(0); a.step(0); b.step(0); }
+  await closeClean(c); await closeClean(a); await closeClean(b);
+});
+
+test("a listen backlog above net.core.somaxconn is clamped, with a log line that says so (block)", async () => {
+  const r = await netReactor({ wait: "block" });
+  let max = 0;
+  try { max = Number((await import("node:fs")).readFileSync("/proc/sys/net/core/somaxconn", "utf8").trim()); } catch { /* not Linux */ }
+  if (!(max > 0 && max < 65535)) { await closeClean(r); return; }
+  r.listen({ port: 0, backlog: 65535 }, echo);
+  assert.ok(logLines(r).some((l) => l.includes(`above net.core.somaxconn (${max})`)), logLines(r).join("\n"));
   await closeClean(r);
 });
 
