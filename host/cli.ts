@@ -35,10 +35,12 @@ Options:
   --backlog N          listen backlog (default 4096; clamped to net.core.somaxconn)
   --mode MODE          worker (default): the reactor blocks in epoll_wait on a worker thread;
                        main: it shares the main thread and never blocks it
+  --workers N          N reactors on N worker threads, one port (SO_REUSEPORT: the kernel
+                       spreads connections); one per core is the usual choice (default 1)
   --level              level-triggered epoll (default: edge-triggered, which keeps tail latency
                        flat at 10,000 busy connections: see docs/benchmarks.md)
   --edge               edge-triggered epoll (the default)
-  --max-connections N  connection slots (default 20000; 96 bytes each)
+  --max-connections N  connection slots per reactor (default 20000; 96 bytes each)
   --idle-timeout-ms N  close connections idle this long (default 0: never)
   --drain-ms N         how long shutdown waits for connections to finish (default 2000)
   --seconds N          stop by itself after N seconds (default 0: run until a signal)
@@ -53,7 +55,7 @@ port cannot be listened on (in use, not permitted), with one line saying why.
 `;
 
 interface ServeArgs {
-  backend: string; host: string; port: number; backlog: number; mode: "worker" | "main"; edge: boolean; maxConnections: number;
+  backend: string; host: string; port: number; backlog: number; mode: "worker" | "main"; workers: number; edge: boolean; maxConnections: number;
   connections: number; messageBytes: number; seconds: number; seed: number; idleTimeoutMs: number; drainMs: number; statusMs: number; json: boolean;
 }
 
@@ -63,10 +65,10 @@ function fail(msg: string): never {
 }
 
 function parseServe(argv: string[]): ServeArgs {
-  const a: ServeArgs = { backend: "epoll", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", edge: true, maxConnections: 20_000,
+  const a: ServeArgs = { backend: "epoll", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, maxConnections: 20_000,
     connections: 1000, messageBytes: 64, seconds: 0, seed: 1, idleTimeoutMs: 0, drainMs: 2000, statusMs: 1000, json: false };
   const ints: Record<string, [keyof ServeArgs, number, number]> = {
-    "--port": ["port", 0, 65535], "--backlog": ["backlog", 1, 65535], "--max-connections": ["maxConnections", 1, 4_000_000],
+    "--port": ["port", 0, 65535], "--backlog": ["backlog", 1, 65535], "--workers": ["workers", 1, 64], "--max-connections": ["maxConnections", 1, 4_000_000],
     "--connections": ["connections", 1, 1_000_000], "--message-bytes": ["messageBytes", 1, 1 << 20],
     "--seconds": ["seconds", 0, 1e9], "--seed": ["seed", 0, 0xffffffff], "--idle-timeout-ms": ["idleTimeoutMs", 0, 0x7fffffff],
     "--drain-ms": ["drainMs", 0, 0x7fffffff], "--status-ms": ["statusMs", 0, 3_600_000],
@@ -88,15 +90,28 @@ function parseServe(argv: string[]): ServeArgs {
     if (raw === undefined || !Number.isInteger(v) || v < spec[1] || v > spec[2]) fail(`serve: ${arg} must be an integer from ${spec[1]} to ${spec[2]}, got ${raw === undefined ? "nothing" : JSON.stringify(raw)}`);
     (a as unknown as Record<string, number>)[spec[0]] = v;
   }
+  if (a.mode === "main" && a.workers > 1) fail("serve: --workers needs worker mode (drop --mode main)");
   return a;
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
 interface ServeReport { seconds: number; messages: number; msgsPerSecond: number; graceful: number; aborted: number; leakedDescriptors: number; accepts: number; fdOpens: number; fdCloses: number; host?: Record<string, number> }
+/** One reactor's status over the last interval (summed over workers by the main thread). */
+interface StatusSample { tick: number; seconds: number; connections: number; fdsOpen: number; fdBudget: number; rate: number; p99: number; poolFree: number }
+
+function statusLine(s: StatusSample): string {
+  return `[${s.seconds.toFixed(0).padStart(4)} s] connections ${fmt(s.connections)} | descriptors ${fmt(s.fdsOpen)}/${fmt(s.fdBudget)} | ${fmt(s.rate)} msgs/s | turn p99 ${s.p99} µs | pool free ${s.poolFree}`;
+}
+
+interface EchoHooks {
+  onListening(port: number, budget: number, wakeFd: number): void;
+  onStatus(s: StatusSample): void;
+  stopSignal(stop: () => void): void;
+}
 
 /** The echo server on one reactor (main thread or worker); resolves with the report after a stop. */
-async function runEcho(a: ServeArgs, onListening: (port: number, budget: number, wakeFd: number) => void, stopSignal: (stop: () => void) => void): Promise<ServeReport> {
+async function runEcho(a: ServeArgs, hooks: EchoHooks, share: { fdLimit?: number; reusePort?: boolean } = {}): Promise<ServeReport> {
   const r = await Reactor.create({
     host: "epoll", wait: a.mode === "worker" ? "block" : "thread", edgeTriggered: a.edge,
     maxConnections: a.maxConnections, idleTimeoutMs: a.idleTimeoutMs, timers: 16,
@@ -104,12 +119,13 @@ async function runEcho(a: ServeArgs, onListening: (port: number, budget: number,
     // turn reads up to 512 chunks (supply) before the next one refills it.
     poolChunks: 2048, chunkSize: 16384, supplyTarget: 512, prefaultPool: true,
     pauseReadsAtHighWater: true, // echo: what we read is what we queue; a peer that stops reading stops being read
+    ...(share.fdLimit ? { fdLimit: share.fdLimit } : {}),
   });
   let l;
-  try { l = r.listen({ host: a.host, port: a.port, backlog: a.backlog }, { data(c, d) { if (c.writable) c.write(d); } }); }
+  try { l = r.listen({ host: a.host, port: a.port, backlog: a.backlog, reusePort: share.reusePort === true }, { data(c, d) { if (c.writable) c.write(d); } }); }
   catch (err) { await r.close({ drainMs: 0 }); throw err; }
   const t0 = Date.now();
-  let stopped = false;
+  let stopped = false, ticks = 0;
   let last = { t: t0, reads: 0, hist: histogramCounts(r.core, K.HIST_TURN_US) };
   const status = () => {
     if (stopped) return;
@@ -118,7 +134,7 @@ async function runEcho(a: ServeArgs, onListening: (port: number, budget: number,
     const hist = histogramCounts(r.core, K.HIST_TURN_US);
     const p = percentilesOf(hist.map((v, i) => v - last.hist[i]));
     const rate = ((m.reads - last.reads) * 1000) / Math.max(1, now - last.t);
-    console.log(`[${((now - t0) / 1000).toFixed(0).padStart(4)} s] connections ${fmt(m.connections)} | descriptors ${fmt(m.fdsOpen)}/${fmt(m.fdBudget)} | ${fmt(rate)} msgs/s | turn p99 ${p.p99} µs | pool free ${m.poolFree}`);
+    hooks.onStatus({ tick: ++ticks, seconds: (now - t0) / 1000, connections: m.connections, fdsOpen: m.fdsOpen, fdBudget: m.fdBudget, rate, p99: p.p99, poolFree: m.poolFree });
     last = { t: now, reads: m.reads, hist };
   };
   const tick = () => { status(); if (!stopped) r.setTimeout(tick, a.statusMs); };
@@ -136,8 +152,8 @@ async function runEcho(a: ServeArgs, onListening: (port: number, budget: number,
     })();
     return closing;
   };
-  stopSignal(() => { void stop(); });
-  onListening(l.port, r.metrics().fdBudget, r.epoll!.wakeHandle);
+  hooks.stopSignal(() => { void stop(); });
+  hooks.onListening(l.port, r.metrics().fdBudget, r.epoll!.wakeHandle);
   await r.run();
   return stop();
 }
@@ -148,55 +164,102 @@ function printReport(a: ServeArgs, rep: ServeReport): never {
   process.exit(rep.leakedDescriptors ? 1 : 0);
 }
 
+/** Several workers' reports as one. */
+function sumReports(reps: ServeReport[]): ServeReport {
+  const out: ServeReport = { seconds: Math.max(...reps.map((r) => r.seconds)), messages: 0, msgsPerSecond: 0, graceful: 0, aborted: 0, leakedDescriptors: 0, accepts: 0, fdOpens: 0, fdCloses: 0 };
+  for (const r of reps) {
+    out.messages += r.messages; out.msgsPerSecond += r.msgsPerSecond; out.graceful += r.graceful; out.aborted += r.aborted;
+    out.leakedDescriptors += r.leakedDescriptors; out.accepts += r.accepts; out.fdOpens += r.fdOpens; out.fdCloses += r.fdCloses;
+  }
+  if (reps.length === 1) out.host = reps[0].host;
+  return out;
+}
+
 async function serve(argv: string[]): Promise<void> {
   const a = parseServe(argv);
   if (a.backend === "sim") return serveSim(a);
   loadNative(); // no shim: say so now, with what to do, before any thread starts
   const banner = (port: number, budget: number) => {
     console.log(`listening on ${a.host}:${port}`);
-    console.log(`wasm-reactor serve: echo on ${a.host}:${port} (epoll, ${a.edge ? "edge" : "level"}-triggered, ${a.mode} mode); backlog ${a.backlog}, ${fmt(a.maxConnections)} connection slots, descriptor budget ${fmt(budget)}; drain ${a.drainMs} ms; Ctrl-C to stop`);
+    const how = a.mode === "main" ? "main-thread mode" : a.workers > 1 ? `${a.workers} workers sharing the port (SO_REUSEPORT)` : "worker mode";
+    console.log(`wasm-reactor serve: echo on ${a.host}:${port} (epoll, ${a.edge ? "edge" : "level"}-triggered, ${how}); backlog ${a.backlog}, ${fmt(a.maxConnections * a.workers)} connection slots, descriptor budget ${fmt(budget)}; drain ${a.drainMs} ms; Ctrl-C to stop`);
   };
   if (a.mode === "main") {
-    const rep = await runEcho(a, (port, budget) => banner(port, budget), (stop) => { process.on("SIGINT", stop); process.on("SIGTERM", stop); });
+    const rep = await runEcho(a, {
+      onListening: (port, budget) => banner(port, budget),
+      onStatus: (st) => console.log(statusLine(st)),
+      stopSignal: (stop) => { process.on("SIGINT", stop); process.on("SIGTERM", stop); },
+    });
     printReport(a, rep);
   }
-  // Worker mode: the reactor blocks in epoll_wait on a worker; this thread only waits for
-  // signals and wakes it (the shim's eventfd) to drain.
-  const w = new Worker(new URL(import.meta.url), { workerData: { serve: a }, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
-  let wakeFd = -1, stopping = false;
+  // Worker mode: each reactor blocks in epoll_wait on its own worker; this thread only waits for
+  // signals, wakes them (the shim's eventfd) to drain, and sums their status lines and reports.
+  // With --workers N the listeners share the port through SO_REUSEPORT (the kernel spreads the
+  // connections) and the process's descriptor limit is split between them.
   const native = loadNative();
+  const n = a.workers;
+  const fdShare = n > 1 ? Math.floor((native.limits()[0]) / n) : 0;
+  const workers: Worker[] = [];
+  const wakeFds: number[] = [];
+  const budgets: number[] = [];
+  const reports: ServeReport[] = [];
+  const samples = new Map<number, StatusSample[]>();
+  let stopping = false;
   const onSignal = () => {
     if (stopping) return;
     stopping = true;
-    w.postMessage({ type: "stop" });
-    if (wakeFd >= 0) native.wake(wakeFd);
+    for (const w of workers) w.postMessage({ type: "stop" });
+    for (const fd of wakeFds) if (fd >= 0) native.wake(fd);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  await new Promise<void>((resolve) => {
-    w.on("message", (m: { type: string; port?: number; budget?: number; wakeFd?: number; message?: string; report?: ServeReport }) => {
-      if (m.type === "listening") { wakeFd = m.wakeFd!; banner(m.port!, m.budget!); if (stopping) native.wake(wakeFd); }
+  const start = (i: number, port: number) => new Promise<number>((listening) => {
+    const args: ServeArgs = { ...a, port };
+    const w = new Worker(new URL(import.meta.url), { workerData: { serve: args, share: { fdLimit: fdShare, reusePort: n > 1 } },
+      resourceLimits: { maxYoungGenerationSizeMb: 2 } }); // per-callback handles die young: a small nursery keeps RSS flat
+    workers.push(w);
+    w.on("message", (m: { type: string; port?: number; budget?: number; wakeFd?: number; message?: string; report?: ServeReport; status?: StatusSample }) => {
+      if (m.type === "listening") { wakeFds[i] = m.wakeFd!; budgets[i] = m.budget!; if (stopping) native.wake(m.wakeFd!); listening(m.port!); }
       else if (m.type === "error") fail(m.message!.replace(/^wasm-reactor: /, ""));
-      else if (m.type === "report") printReport(a, m.report!);
+      else if (m.type === "status") {
+        const st = m.status!;
+        const got = samples.get(st.tick) ?? [];
+        got.push(st);
+        samples.set(st.tick, got);
+        if (got.length === n) {
+          samples.delete(st.tick);
+          console.log(statusLine({ tick: st.tick, seconds: Math.max(...got.map((x) => x.seconds)), connections: got.reduce((s, x) => s + x.connections, 0),
+            fdsOpen: got.reduce((s, x) => s + x.fdsOpen, 0), fdBudget: got.reduce((s, x) => s + x.fdBudget, 0), rate: got.reduce((s, x) => s + x.rate, 0),
+            p99: Math.max(...got.map((x) => x.p99)), poolFree: got.reduce((s, x) => s + x.poolFree, 0) }));
+        }
+      } else if (m.type === "report") {
+        reports.push(m.report!);
+        if (reports.length === n) printReport(a, sumReports(reports));
+      }
     });
     w.on("error", (err) => { console.error(err); process.exit(1); });
-    w.on("exit", () => resolve());
+    w.on("exit", () => { if (reports.length < n) { console.error("wasm-reactor: a server worker exited without a report"); process.exit(1); } });
   });
-  console.error("wasm-reactor: the server's worker exited without a report");
-  process.exit(1);
+  // The first worker binds (port 0 picks one); the others join it on that port.
+  const port = await start(0, a.port);
+  for (let i = 1; i < n; i++) await start(i, port);
+  banner(port, budgets.reduce((s, b) => s + b, 0));
+  await new Promise(() => {}); // the workers' reports end the process
 }
 
 /** Inside serve's worker thread. */
-async function serveWorker(a: ServeArgs): Promise<void> {
+async function serveWorker(a: ServeArgs, share: { fdLimit?: number; reusePort?: boolean }): Promise<void> {
   try {
-    const rep = await runEcho(a,
-      (port, budget, wakeFd) => parentPort!.postMessage({ type: "listening", port, budget, wakeFd }),
-      (stop) => parentPort!.on("message", (m: { type: string }) => { if (m.type === "stop") stop(); }));
+    const rep = await runEcho(a, {
+      onListening: (port, budget, wakeFd) => parentPort!.postMessage({ type: "listening", port, budget, wakeFd }),
+      onStatus: (status) => parentPort!.postMessage({ type: "status", status }),
+      stopSignal: (stop) => parentPort!.on("message", (m: { type: string }) => { if (m.type === "stop") stop(); }),
+    }, share);
     parentPort!.postMessage({ type: "report", report: rep });
   } catch (err) {
     parentPort!.postMessage({ type: "error", message: err instanceof ReactorError ? err.message : String((err as Error)?.stack ?? err) });
   }
-  // The main thread exits once it has the report; nothing else to do here.
+  // The main thread exits once it has every report; nothing else to do here.
 }
 
 async function serveSim(a: ServeArgs): Promise<void> {
@@ -270,4 +333,7 @@ if (isMainThread) main().catch((err) => {
   console.error(err);
   process.exit(1);
 });
-else if ((workerData as { serve?: ServeArgs })?.serve) void serveWorker((workerData as { serve: ServeArgs }).serve);
+else if ((workerData as { serve?: ServeArgs })?.serve) {
+  const wd = workerData as { serve: ServeArgs; share?: { fdLimit?: number; reusePort?: boolean } };
+  void serveWorker(wd.serve, wd.share ?? {});
+}

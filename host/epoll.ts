@@ -36,12 +36,13 @@ const ERR_TEXT: Record<string, string> = {
   EINVAL: "invalid address",
 };
 
-function somaxconn(): number | undefined {
+function readProcNumber(file: string): number | undefined {
   try {
-    const n = Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8").trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
+    const n = Number(readFileSync(file, "utf8").trim().split(/\s+/)[0]);
+    return Number.isFinite(n) && n > 0 ? n : undefined;
   } catch { return undefined; }
 }
+const somaxconn = () => readProcNumber("/proc/sys/net/core/somaxconn");
 
 export class EpollHost implements Host {
   readonly kind = "epoll" as const;
@@ -68,9 +69,21 @@ export class EpollHost implements Host {
 
   attach(core: Core): void { this.n.attach(this.h, core.u8, core.caps.slotCap); }
 
+  /**
+   * The descriptor limit the budget starts from: the smallest of RLIMIT_NOFILE's soft limit,
+   * fs.nr_open (the most any process may have) and fs.file-max (the whole system's, shared).
+   */
   limits(): HostLimits {
     const [soft, hard] = this.n.limits();
-    return { fdLimit: soft, source: `RLIMIT_NOFILE soft ${soft} (hard ${hard})` };
+    const parts = [`RLIMIT_NOFILE soft ${soft} (hard ${hard})`];
+    let limit = soft;
+    for (const [name, file] of [["fs.nr_open", "/proc/sys/fs/nr_open"], ["fs.file-max", "/proc/sys/fs/file-max"]] as const) {
+      const v = readProcNumber(file);
+      if (v === undefined) continue;
+      parts.push(`${name} ${v}`);
+      if (v < limit) limit = v;
+    }
+    return { fdLimit: limit, source: parts.join(", ") };
   }
 
   listen(spec: ListenSpec): { fd: number; address: BoundAddress } {

@@ -1,0 +1,136 @@
+// runtimes: node
+// `wasm-reactor serve` (what `npm start` runs), as a user runs it: a child process on real
+// sockets. --help, bad options and a port in use exit with one clear line; a running server
+// echoes, prints its status, drains on SIGTERM/SIGINT and reports no leak; --workers shares the
+// port. Node only: the CLI is started with node (its shebang), whatever runtime runs the tests.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as net from "node:net";
+import { fileURLToPath } from "node:url";
+import { existsSync } from "node:fs";
+
+const test = suite("net: wasm-reactor serve (the CLI)");
+const CLI = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
+const children = new Set<ChildProcess>();
+test.after(() => { for (const c of children) { try { process.kill(c.pid!, "SIGKILL"); } catch { /* gone */ } } });
+
+function runSync(args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 20_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+interface Server { child: ChildProcess; port: number; out: () => string; exited: Promise<number | null> }
+async function startServer(args: string[]): Promise<Server> {
+  const child = spawn(process.execPath, [CLI, "serve", "--port", "0", "--status-ms", "200", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  let out = "";
+  child.stdout!.on("data", (b) => { out += b; });
+  child.stderr!.on("data", (b) => { out += b; });
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => { children.delete(child); r(code); }));
+  const t0 = Date.now();
+  while (!/listening on 127\.0\.0\.1:(\d+)\n.*echo on/.test(out)) { // the banner's two lines
+    if (Date.now() - t0 > 10_000) throw new Error(`no "listening on" line in 10 s: ${out}`);
+    if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { child, port: Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out)![1]), out: () => out, exited };
+}
+
+/** n node:net clients, each echoes `rounds` messages; resolves with the bytes they got back. */
+function clients(port: number, n: number, rounds: number): Promise<number> {
+  return Promise.all(Array.from({ length: n }, () => new Promise<number>((resolve, reject) => {
+    const s = net.connect(port, "127.0.0.1");
+    let got = 0, sent = 1;
+    s.on("connect", () => s.write("ping-pong-64-bytes".padEnd(64, ".")));
+    s.on("data", (b) => {
+      got += b.length;
+      if (got === sent * 64) { if (sent < rounds) { sent++; s.write("x".repeat(64)); } else s.end(); }
+    });
+    s.on("close", () => resolve(got));
+    s.on("error", reject);
+    setTimeout(() => { s.destroy(); reject(new Error("client timed out")); }, 10_000);
+  }))).then((xs) => xs.reduce((a, b) => a + b, 0));
+}
+
+test("the CLI is built (npm test builds it first)", () => {
+  assert.ok(existsSync(CLI), `${CLI} exists`);
+});
+
+test("serve --help explains every option and exits 0", () => {
+  const r = runSync(["serve", "--help"]);
+  assert.is(r.code, 0);
+  for (const opt of ["--host", "--port", "--backlog", "--mode", "--workers", "--level", "--edge", "--max-connections", "--idle-timeout-ms", "--drain-ms", "--seconds", "--status-ms", "--json", "--backend"]) {
+    assert.ok(r.out.includes(opt), `--help mentions ${opt}`);
+  }
+});
+
+test("a bad option or value exits 2 with one line naming it", () => {
+  for (const [args, re] of [
+    [["serve", "--bogus"], /unknown option '--bogus'/],
+    [["serve", "--port", "70000"], /--port must be an integer from 0 to 65535, got "70000"/],
+    [["serve", "--mode", "fast"], /--mode must be worker or main, got "fast"/],
+    [["serve", "--workers", "2", "--mode", "main"], /--workers needs worker mode/],
+    [["serve", "--host", "1.2.3.4", "--port", "0"], /cannot listen on 1\.2\.3\.4:0: EADDRNOTAVAIL/],
+    [["frobnicate"], /unknown command 'frobnicate'/],
+  ] as const) {
+    const r = runSync([...args]);
+    assert.is(r.code, 2, `${args.join(" ")}: exit 2 (${r.err})`);
+    assert.match(r.err, re);
+    assert.is(r.err.trim().split("\n").length, 1, `one line: ${r.err}`);
+  }
+});
+
+test("a port in use exits 2 with EADDRINUSE in one line; the first server is unharmed", async () => {
+  const s = await startServer([]);
+  const r = runSync(["serve", "--port", String(s.port)]);
+  assert.is(r.code, 2);
+  assert.match(r.err, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${s.port}: EADDRINUSE`));
+  assert.is(r.err.trim().split("\n").length, 1);
+  assert.is(await clients(s.port, 5, 3), 5 * 3 * 64);
+  s.child.kill("SIGTERM");
+  assert.is(await s.exited, 0);
+});
+
+for (const [name, args] of [["worker mode (default)", []], ["main-thread mode", ["--mode", "main"]], ["level-triggered", ["--level"]]] as const) {
+  test(`serve echoes, prints status lines, and drains on SIGTERM with no leak (${name})`, async () => {
+    const s = await startServer([...args, "--json"]);
+    assert.is(await clients(s.port, 50, 20), 50 * 20 * 64, "every byte echoed");
+    await new Promise((r) => setTimeout(r, 450));
+    assert.match(s.out(), /\[ +\d+ s\] connections \d+ \| descriptors [\d,]+\/[\d,]+ \| [\d,]+ msgs\/s \| turn p99 \d+ µs/);
+    s.child.kill("SIGTERM");
+    assert.is(await s.exited, 0, s.out());
+    const report = JSON.parse(s.out().trim().split("\n").pop()!);
+    assert.is(report.leakedDescriptors, 0);
+    assert.is(report.fdOpens, report.fdCloses);
+    assert.is(report.accepts, 50);
+    assert.ok(report.messages >= 50 * 20, `messages ${report.messages}`);
+  });
+}
+
+test("SIGINT while clients are connected: they are drained gracefully, then the report", async () => {
+  const s = await startServer(["--json", "--drain-ms", "3000"]);
+  const socks = await Promise.all(Array.from({ length: 20 }, () => new Promise<net.Socket>((res) => { const c = net.connect(s.port, "127.0.0.1", () => res(c)); c.on("data", () => {}); c.on("end", () => c.end()); })));
+  await new Promise((r) => setTimeout(r, 100));
+  s.child.kill("SIGINT");
+  assert.is(await s.exited, 0, s.out());
+  const report = JSON.parse(s.out().trim().split("\n").pop()!);
+  assert.is(report.graceful, 20, "every connection ended gracefully (our FIN, their FIN)");
+  assert.is(report.aborted, 0);
+  assert.is(report.leakedDescriptors, 0);
+  for (const c of socks) c.destroy();
+});
+
+test("--workers 2: two reactors share the port (SO_REUSEPORT); both serve; one summed report", async () => {
+  const s = await startServer(["--workers", "2", "--json"]);
+  assert.match(s.out(), /2 workers sharing the port/);
+  assert.is(await clients(s.port, 64, 5), 64 * 5 * 64);
+  s.child.kill("SIGTERM");
+  assert.is(await s.exited, 0, s.out());
+  const report = JSON.parse(s.out().trim().split("\n").pop()!);
+  assert.is(report.accepts, 64);
+  assert.is(report.leakedDescriptors, 0);
+  assert.is(report.fdOpens, report.fdCloses);
+});
+
+test.run();
