@@ -5,7 +5,7 @@
 // handles signals and wakes it through the shim's eventfd to drain; `--mode main` runs it on
 // the main thread without ever blocking it (the poller-thread wait). `--backend sim` keeps
 // the simulated network with simulated ping-pong clients, to watch the core without sockets.
-import { Reactor } from "./reactor.ts";
+import { Reactor, type Handlers } from "./reactor.ts";
 import { ReactorError } from "./errors.ts";
 import type { SimPeer } from "./sim.ts";
 import { loadNative } from "./native.ts";
@@ -41,6 +41,9 @@ Options:
                        flat at 10,000 busy connections: see docs/benchmarks.md)
   --edge               edge-triggered epoll (the default)
   --max-connections N  connection slots per reactor (default 20000; 96 bytes each)
+  --warmup N           before announcing itself, echo N 64-byte messages through its own
+                       listener so the JIT has compiled the hot path (default 4000; 0: off;
+                       worker mode)
   --idle-timeout-ms N  close connections idle this long (default 0: never)
   --drain-ms N         how long shutdown waits for connections to finish (default 2000)
   --seconds N          stop by itself after N seconds (default 0: run until a signal)
@@ -55,7 +58,7 @@ port cannot be listened on (in use, not permitted), with one line saying why.
 `;
 
 interface ServeArgs {
-  backend: string; host: string; port: number; backlog: number; mode: "worker" | "main"; workers: number; edge: boolean; maxConnections: number;
+  backend: string; host: string; port: number; backlog: number; mode: "worker" | "main"; workers: number; edge: boolean; maxConnections: number; warmup: number;
   connections: number; messageBytes: number; seconds: number; seed: number; idleTimeoutMs: number; drainMs: number; statusMs: number; json: boolean;
 }
 
@@ -65,10 +68,10 @@ function fail(msg: string): never {
 }
 
 function parseServe(argv: string[]): ServeArgs {
-  const a: ServeArgs = { backend: "epoll", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, maxConnections: 20_000,
+  const a: ServeArgs = { backend: "epoll", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, maxConnections: 20_000, warmup: 4000,
     connections: 1000, messageBytes: 64, seconds: 0, seed: 1, idleTimeoutMs: 0, drainMs: 2000, statusMs: 1000, json: false };
   const ints: Record<string, [keyof ServeArgs, number, number]> = {
-    "--port": ["port", 0, 65535], "--backlog": ["backlog", 1, 65535], "--workers": ["workers", 1, 64], "--max-connections": ["maxConnections", 1, 4_000_000],
+    "--port": ["port", 0, 65535], "--backlog": ["backlog", 1, 65535], "--workers": ["workers", 1, 64], "--warmup": ["warmup", 0, 1_000_000], "--max-connections": ["maxConnections", 1, 4_000_000],
     "--connections": ["connections", 1, 1_000_000], "--message-bytes": ["messageBytes", 1, 1 << 20],
     "--seconds": ["seconds", 0, 1e9], "--seed": ["seed", 0, 0xffffffff], "--idle-timeout-ms": ["idleTimeoutMs", 0, 0x7fffffff],
     "--drain-ms": ["drainMs", 0, 0x7fffffff], "--status-ms": ["statusMs", 0, 3_600_000],
@@ -121,12 +124,15 @@ async function runEcho(a: ServeArgs, hooks: EchoHooks, share: { fdLimit?: number
     pauseReadsAtHighWater: true, // echo: what we read is what we queue; a peer that stops reading stops being read
     ...(share.fdLimit ? { fdLimit: share.fdLimit } : {}),
   });
+  const echo: Handlers = { data(c, d) { if (c.writable) c.write(d); } };
+  if (a.warmup > 0 && a.mode === "worker") warmUp(r, echo, a.warmup);
   let l;
-  try { l = r.listen({ host: a.host, port: a.port, backlog: a.backlog, reusePort: share.reusePort === true }, { data(c, d) { if (c.writable) c.write(d); } }); }
+  try { l = r.listen({ host: a.host, port: a.port, backlog: a.backlog, reusePort: share.reusePort === true }, echo); }
   catch (err) { await r.close({ drainMs: 0 }); throw err; }
+  const base = r.metrics(); // what the warm-up did is not the clients'
   const t0 = Date.now();
   let stopped = false, ticks = 0;
-  let last = { t: t0, reads: 0, hist: histogramCounts(r.core, K.HIST_TURN_US) };
+  let last = { t: t0, reads: base.reads, hist: histogramCounts(r.core, K.HIST_TURN_US) };
   const status = () => {
     if (stopped) return;
     const now = Date.now();
@@ -147,8 +153,9 @@ async function runEcho(a: ServeArgs, hooks: EchoHooks, share: { fdLimit?: number
       const before = r.metrics();
       const report = await r.close({ drainMs: a.drainMs });
       const secs = (Date.now() - t0) / 1000;
-      return { seconds: +secs.toFixed(2), messages: before.reads, msgsPerSecond: Math.round(before.reads / secs), ...report,
-        accepts: before.accepts, fdOpens: r.metrics().fdOpens, fdCloses: r.metrics().fdCloses, host: r.metrics().host };
+      const messages = before.reads - base.reads;
+      return { seconds: +secs.toFixed(2), messages, msgsPerSecond: Math.round(messages / secs), ...report,
+        accepts: before.accepts - base.accepts, fdOpens: r.metrics().fdOpens, fdCloses: r.metrics().fdCloses, host: r.metrics().host };
     })();
     return closing;
   };
@@ -156,6 +163,39 @@ async function runEcho(a: ServeArgs, hooks: EchoHooks, share: { fdLimit?: number
   hooks.onListening(l.port, r.metrics().fdBudget, r.epoll!.wakeHandle);
   await r.run();
   return stop();
+}
+
+/**
+ * Runs `messages` 64-byte echoes through a listener of the reactor before it announces itself,
+ * so the JIT has compiled the hot path (and V8's compiler threads have their memory) before the
+ * first real client: no warm-up stalls under the first load. Block mode only (runUntil).
+ */
+function warmUp(r: Reactor, echo: Handlers, messages: number): void {
+  // Its own listener on a free loopback port: the real one may share its port with other
+  // workers (SO_REUSEPORT), which must not see these connections.
+  const l = r.listen({ host: "127.0.0.1", port: 0 }, echo);
+  const port = l.port;
+  const conns = Math.min(64, messages);
+  const rounds = Math.ceil(messages / conns);
+  const ping = new Uint8Array(64).fill(0x77);
+  let done = 0, closed = 0;
+  const handlers: Handlers = {
+    open(c) { c.data = 0; c.write(ping); },
+    data(c, d) {
+      let got = (c.data as number) + d.length;
+      while (got >= 64) {
+        got -= 64;
+        if (++done < messages) c.write(ping);
+        else { c.end(); break; } // enough: every connection ends at its next echo
+      }
+      c.data = got;
+    },
+    close() { closed++; },
+  };
+  for (let i = 0; i < conns; i++) r.connect({ port }, handlers);
+  r.runUntil(() => closed === conns, { maxMs: 5_000 });
+  l.close();
+  r.runUntil(() => r.metrics().listeners === 0, { maxMs: 1_000 });
 }
 
 function printReport(a: ServeArgs, rep: ServeReport): never {
