@@ -258,8 +258,9 @@ static void do_write(reactor *r, uint32_t slot, uint32_t gen, int fd, uint32_t h
       cc = U32(r, m + L_ChunkMeta_next);
     }
     if (n == 0) { err = EINVAL; break; } /* the chain is shorter than the byte count: a core bug */
-    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n };
-    ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w;
+    if (n == 1) w = send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT); /* one chunk: no msghdr to import */
+    else { struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n }; w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT); }
     r->stats[S_WRITE_CALLS]++;
     if (w < 0) {
       if (errno == EINTR) continue;
