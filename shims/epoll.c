@@ -611,6 +611,24 @@ static reactor *get_r(napi_env env, napi_value v) {
 
 static int32_t arg_i32(napi_env env, napi_value v) { int32_t x = 0; napi_get_value_int32(env, v, &x); return x; }
 
+/* [a, b] as a JS array. */
+static napi_value pair(napi_env env, napi_value a, napi_value b) {
+  napi_value out;
+  napi_create_array_with_length(env, 2, &out);
+  napi_set_element(env, out, 0, a); napi_set_element(env, out, 1, b);
+  return out;
+}
+
+/* The data of a typed array of the given type, or NULL (an error thrown) when it is not one. */
+static void *arg_typed(napi_env env, napi_value v, napi_typedarray_type want, size_t *len, const char *what) {
+  napi_typedarray_type t; void *data; napi_value ab; size_t off;
+  if (napi_get_typedarray_info(env, v, &t, len, &data, &ab, &off) != napi_ok || t != want) {
+    napi_throw_error(env, "ERR_NATIVE", what);
+    return NULL;
+  }
+  return data;
+}
+
 static int parse_addr(napi_env env, napi_value v, int port, struct sockaddr_storage *ss, socklen_t *len) {
   char host[128];
   size_t n = 0;
@@ -661,9 +679,11 @@ static napi_value n_attach(napi_env env, napi_callback_info info) {
   size_t argc = 3; napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   reactor *r = get_r(env, argv[0]); if (!r) return NULL;
-  napi_typedarray_type t; size_t len; void *data; napi_value ab; size_t off;
-  CHECK(napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &off));
-  if (t != napi_uint8_array || len < K_LAYOUT_BASE + 1024) { napi_throw_error(env, "ERR_NATIVE", "wasm-reactor native shim: attach needs a Uint8Array over the core's whole memory"); return NULL; }
+  const char *need = "wasm-reactor native shim: attach needs a Uint8Array over the core's whole memory";
+  size_t len;
+  void *data = arg_typed(env, argv[1], napi_uint8_array, &len, need);
+  if (!data) return NULL;
+  if (len < K_LAYOUT_BASE + 1024) { napi_throw_error(env, "ERR_NATIVE", need); return NULL; }
   r->mem = data; r->memLen = len;
   if (HDR(r, magic) != K_LAYOUT_MAGIC || HDR(r, version) != K_LAYOUT_VERSION) {
     napi_throw_error(env, "ERR_NATIVE", "wasm-reactor native shim: the core's layout does not match the one this shim was built for (rebuild: npm run build)");
@@ -698,11 +718,9 @@ static napi_value n_listen(napi_env env, napi_callback_info info) {
   fdent *f = ent(r, fd);
   f->kind = KIND_LISTENER; f->slot = K_NONE; f->gen = 0; f->want = 0; f->pend = 0; f->reg = 0;
   r->openFds++;
-  napi_value out, a, b;
-  napi_create_array_with_length(env, 2, &out);
+  napi_value a, b;
   napi_create_int32(env, fd, &a); napi_create_int32(env, port, &b);
-  napi_set_element(env, out, 0, a); napi_set_element(env, out, 1, b);
-  return out;
+  return pair(env, a, b);
 }
 
 /* prepareConnect(h, slot, gen, host, port, localHost|null) → 0, or throws EINVAL */
@@ -805,10 +823,8 @@ static napi_value n_peer_name(napi_env env, napi_callback_info info) {
   if (ss.ss_family == AF_INET) { inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, sizeof buf); port = ntohs(((struct sockaddr_in *)&ss)->sin_port); }
   else { inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, sizeof buf); port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port); }
   napi_value a, b;
-  napi_create_array_with_length(env, 2, &out);
   napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &a); napi_create_int32(env, port, &b);
-  napi_set_element(env, out, 0, a); napi_set_element(env, out, 1, b);
-  return out;
+  return pair(env, a, b);
 }
 
 /* sampleQueues(h, maxSockets): kernel send/receive queue depths of up to maxSockets
@@ -842,9 +858,9 @@ static napi_value n_stats(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   reactor *r = get_r(env, argv[0]); if (!r) return NULL;
-  napi_typedarray_type t; size_t len; void *data; napi_value ab; size_t off;
-  CHECK(napi_get_typedarray_info(env, argv[1], &t, &len, &data, &ab, &off));
-  if (t != napi_float64_array) { napi_throw_error(env, "ERR_NATIVE", "stats needs a Float64Array"); return NULL; }
+  size_t len;
+  void *data = arg_typed(env, argv[1], napi_float64_array, &len, "wasm-reactor native shim: stats needs a Float64Array");
+  if (!data) return NULL;
   r->stats[S_CALLS]--; /* observing is not a turn's crossing */
   r->stats[S_FDS_OPEN] = r->openFds;
   memcpy(data, r->stats, sizeof(double) * (len < S_COUNT ? len : S_COUNT));
@@ -856,12 +872,10 @@ static napi_value n_limits(napi_env env, napi_callback_info info) {
   (void)info;
   struct rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);
-  napi_value out, a, b;
-  napi_create_array_with_length(env, 2, &out);
+  napi_value a, b;
   napi_create_double(env, rl.rlim_cur == RLIM_INFINITY ? 1e9 : (double)rl.rlim_cur, &a);
   napi_create_double(env, rl.rlim_max == RLIM_INFINITY ? 1e9 : (double)rl.rlim_max, &b);
-  napi_set_element(env, out, 0, a); napi_set_element(env, out, 1, b);
-  return out;
+  return pair(env, a, b);
 }
 
 /* destroy(h) → descriptors that were still open (closed now: a leak the caller reports) */
