@@ -9,7 +9,8 @@ import { Reactor, type Handlers } from "./reactor.ts";
 import { ReactorError } from "./errors.ts";
 import type { SimPeer } from "./sim.ts";
 import { loadNative } from "./native.ts";
-import { histogramCounts, percentilesOf } from "./metrics.ts";
+import { histogramCounts, percentilesOf, metricsSnapshot } from "./metrics.ts";
+import { replayFile } from "./trace.ts";
 import { K } from "./layout.ts";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 
@@ -19,6 +20,7 @@ Usage: wasm-reactor <command> [options]
 
 Commands:
   serve     run the echo server (what \`npm start\` runs)
+  replay    run a recorded trace again and check it turn by turn
   help      show this text; \`wasm-reactor serve --help\` shows serve's options
 `;
 
@@ -48,6 +50,8 @@ Options:
   --drain-ms N         how long shutdown waits for connections to finish (default 2000)
   --seconds N          stop by itself after N seconds (default 0: run until a signal)
   --status-ms N        status line interval (default 1000; 0: none)
+  --record FILE        write a trace of everything the core sees (wasm-reactor replay FILE runs
+                       it again; with --workers N, FILE.0 … FILE.N-1)
   --json               print the final report as JSON
   --backend NAME       epoll (default) or sim (a simulated network with simulated clients;
                        then --connections N, --message-bytes N and --seed N apply)
@@ -58,7 +62,7 @@ port cannot be listened on (in use, not permitted), with one line saying why.
 `;
 
 interface ServeArgs {
-  backend: string; host: string; port: number; backlog: number; mode: "worker" | "main"; workers: number; edge: boolean; maxConnections: number; warmup: number;
+  backend: string; host: string; port: number; backlog: number; mode: "worker" | "main"; workers: number; edge: boolean; maxConnections: number; warmup: number; record: string;
   connections: number; messageBytes: number; seconds: number; seed: number; idleTimeoutMs: number; drainMs: number; statusMs: number; json: boolean;
 }
 
@@ -68,7 +72,7 @@ function fail(msg: string): never {
 }
 
 function parseServe(argv: string[]): ServeArgs {
-  const a: ServeArgs = { backend: "epoll", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, maxConnections: 20_000, warmup: 4000,
+  const a: ServeArgs = { backend: "epoll", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, maxConnections: 20_000, warmup: 4000, record: "",
     connections: 1000, messageBytes: 64, seconds: 0, seed: 1, idleTimeoutMs: 0, drainMs: 2000, statusMs: 1000, json: false };
   const ints: Record<string, [keyof ServeArgs, number, number]> = {
     "--port": ["port", 0, 65535], "--backlog": ["backlog", 1, 65535], "--workers": ["workers", 1, 64], "--warmup": ["warmup", 0, 1_000_000], "--max-connections": ["maxConnections", 1, 4_000_000],
@@ -86,6 +90,7 @@ function parseServe(argv: string[]): ServeArgs {
     if (arg === "--backend") { a.backend = value(++i, "a value (epoll or sim)"); if (a.backend !== "sim" && a.backend !== "epoll") fail(`serve: --backend must be epoll or sim, got ${JSON.stringify(a.backend)}`); continue; }
     if (arg === "--mode") { const m = value(++i, "a value (worker or main)"); if (m !== "worker" && m !== "main") fail(`serve: --mode must be worker or main, got ${JSON.stringify(m)}`); a.mode = m; continue; }
     if (arg === "--host") { a.host = value(++i, "an address"); continue; }
+    if (arg === "--record") { a.record = value(++i, "a file name"); continue; }
     const spec = ints[arg];
     if (!spec) fail(`serve: unknown option '${arg}' (see wasm-reactor serve --help)`);
     const raw = argv[++i];
@@ -114,7 +119,7 @@ interface EchoHooks {
 }
 
 /** The echo server on one reactor (main thread or worker); resolves with the report after a stop. */
-async function runEcho(a: ServeArgs, hooks: EchoHooks, share: { fdLimit?: number; reusePort?: boolean } = {}): Promise<ServeReport> {
+async function runEcho(a: ServeArgs, hooks: EchoHooks, share: { fdLimit?: number; reusePort?: boolean; index?: number } = {}): Promise<ServeReport> {
   const r = await Reactor.create({
     host: "epoll", wait: a.mode === "worker" ? "block" : "thread", edgeTriggered: a.edge,
     maxConnections: a.maxConnections, idleTimeoutMs: a.idleTimeoutMs, timers: 16,
@@ -123,6 +128,7 @@ async function runEcho(a: ServeArgs, hooks: EchoHooks, share: { fdLimit?: number
     poolChunks: 2048, chunkSize: 16384, supplyTarget: 512, prefaultPool: true,
     pauseReadsAtHighWater: true, // echo: what we read is what we queue; a peer that stops reading stops being read
     ...(share.fdLimit ? { fdLimit: share.fdLimit } : {}),
+    ...(a.record ? { record: { path: a.workers > 1 ? `${a.record}.${share.index ?? 0}` : a.record } } : {}),
   });
   const echo: Handlers = { data(c, d) { if (c.writable) c.write(d); } };
   if (a.warmup > 0 && a.mode === "worker") warmUp(r, echo, a.warmup);
@@ -255,7 +261,7 @@ async function serve(argv: string[]): Promise<void> {
   process.on("SIGTERM", onSignal);
   const start = (i: number, port: number) => new Promise<number>((listening) => {
     const args: ServeArgs = { ...a, port };
-    const w = new Worker(new URL(import.meta.url), { workerData: { serve: args, share: { fdLimit: fdShare, reusePort: n > 1 } },
+    const w = new Worker(new URL(import.meta.url), { workerData: { serve: args, share: { fdLimit: fdShare, reusePort: n > 1, index: i } },
       resourceLimits: { maxYoungGenerationSizeMb: 2 } }); // per-callback handles die young: a small nursery keeps RSS flat
     workers.push(w);
     w.on("message", (m: { type: string; port?: number; budget?: number; wakeFd?: number; message?: string; report?: ServeReport; status?: StatusSample }) => {
@@ -288,7 +294,7 @@ async function serve(argv: string[]): Promise<void> {
 }
 
 /** Inside serve's worker thread. */
-async function serveWorker(a: ServeArgs, share: { fdLimit?: number; reusePort?: boolean }): Promise<void> {
+async function serveWorker(a: ServeArgs, share: { fdLimit?: number; reusePort?: boolean; index?: number }): Promise<void> {
   try {
     const rep = await runEcho(a, {
       onListening: (port, budget, wakeFd) => parentPort!.postMessage({ type: "listening", port, budget, wakeFd }),
@@ -359,12 +365,61 @@ async function serveSim(a: ServeArgs): Promise<void> {
   process.exit(report.leakedDescriptors || sim.violations.length ? 1 : 0);
 }
 
+const REPLAY_HELP = `wasm-reactor replay — run a recorded trace again on a fresh core
+
+Usage: wasm-reactor replay FILE [options]
+
+Replays the inputs a core saw (events, the app's commands, clock and random readings), with no
+app and no network, and checks the hash of what each turn produced against the recorded one.
+Record with Reactor.create({ record: { path } }) or \`wasm-reactor serve --record FILE\`.
+
+Options:
+  --until TURN   stop after this turn
+  --dump         print the core's state (metrics, invariant check) as JSON at the end
+  --force        replay even if the trace names a different core build
+  --json         print the result as JSON
+  -h, --help     this text
+
+Exit status: 0 identical, 1 diverged (the first differing turn is printed), 2 the file is not a
+readable trace (truncated, corrupt, another format version: the message names the byte offset).
+`;
+
+async function replay(argv: string[]): Promise<void> {
+  let file: string | undefined, until: number | undefined, dump = false, force = false, json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "-h" || arg === "--help") { process.stdout.write(REPLAY_HELP); process.exit(0); }
+    else if (arg === "--dump") dump = true;
+    else if (arg === "--force") force = true;
+    else if (arg === "--json") json = true;
+    else if (arg === "--until") {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 1) fail(`replay: --until must be a turn number of at least 1, got ${JSON.stringify(argv[i] ?? "nothing")}`);
+      until = v;
+    } else if (arg.startsWith("-")) fail(`replay: unknown option '${arg}' (see wasm-reactor replay --help)`);
+    else if (file === undefined) file = arg;
+    else fail(`replay: one trace file at a time (got ${file} and ${arg})`);
+  }
+  if (!file) fail("replay: which trace? usage: wasm-reactor replay FILE [--until TURN] [--dump]");
+  const r = await replayFile(file, { untilTurn: until, force });
+  const out: Record<string, unknown> = { identical: r.identical, turns: r.turns, calls: r.calls, ms: +r.ms.toFixed(1), bytes: r.bytes, build: r.header.build, host: r.header.host, recordedAt: r.header.createdAt };
+  if (r.divergence) out.divergence = r.divergence;
+  if (dump) out.state = { metrics: metricsSnapshot(r.core), invariants: r.core.exports.checkInvariants() };
+  if (json || dump) console.log(JSON.stringify(out, null, json ? 0 : 2));
+  if (!json) {
+    if (r.identical) console.log(`identical, ${r.turns} turns (${r.calls} core calls) in ${r.ms.toFixed(1)} ms${until ? ` (stopped at turn ${until})` : ""}`);
+    else console.log(`diverged at turn ${r.divergence!.turn} (trace byte ${r.divergence!.offset}): ${r.divergence!.what}`);
+  }
+  process.exit(r.identical ? 0 : 1);
+}
+
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   switch (cmd) {
     case "serve": return serve(rest);
+    case "replay": return replay(rest);
     case undefined: case "help": case "-h": case "--help": process.stdout.write(HELP); return;
-    default: fail(`unknown command '${cmd}' (commands: serve, help)`);
+    default: fail(`unknown command '${cmd}' (commands: serve, replay, help)`);
   }
 }
 
@@ -374,6 +429,6 @@ if (isMainThread) main().catch((err) => {
   process.exit(1);
 });
 else if ((workerData as { serve?: ServeArgs })?.serve) {
-  const wd = workerData as { serve: ServeArgs; share?: { fdLimit?: number; reusePort?: boolean } };
+  const wd = workerData as { serve: ServeArgs; share?: { fdLimit?: number; reusePort?: boolean; index?: number } };
   void serveWorker(wd.serve, wd.share ?? {});
 }

@@ -50,21 +50,31 @@ const W_SUBMIT_TAIL = (LAYOUT_BASE + Header.submitTail) >> 2;
 const W_SUPPLY_HEAD = (LAYOUT_BASE + Header.supplyHead) >> 2;
 const W_SUPPLY_TAIL = (LAYOUT_BASE + Header.supplyTail) >> 2;
 
+const moduleBytes = new Map<Build, Promise<Uint8Array>>();
+
+/** The core module's bytes (read once per process and build; traces name the core by their hash). */
+export function coreBytes(build: Build): Promise<Uint8Array> {
+  let b = moduleBytes.get(build);
+  if (!b) {
+    b = (async () => {
+      const url = new URL(`./core.${build}.wasm`, import.meta.url);
+      const { readFile } = await import("node:fs/promises");
+      try {
+        return new Uint8Array(await readFile(url));
+      } catch (err) {
+        throw new Error(`wasm-reactor: cannot read the core (${url.pathname}): run \`npm run build\` first (${(err as Error).message})`);
+      }
+    })();
+    moduleBytes.set(build, b);
+  }
+  return b;
+}
+
 /** Compiles the core once per process and build. */
 export function coreModule(build: Build): Promise<WebAssembly.Module> {
   let m = modules.get(build);
   if (!m) {
-    m = (async () => {
-      const url = new URL(`./core.${build}.wasm`, import.meta.url);
-      const { readFile } = await import("node:fs/promises");
-      let bytes: Uint8Array;
-      try {
-        bytes = await readFile(url);
-      } catch (err) {
-        throw new Error(`wasm-reactor: cannot read the core (${url.pathname}): run \`npm run build\` first (${(err as Error).message})`);
-      }
-      return WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-    })();
+    m = coreBytes(build).then((bytes) => WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>));
     modules.set(build, m);
   }
   return m;
@@ -82,6 +92,8 @@ export class Core {
   readonly regions: Regions;
   readonly caps: Capacities;
   readonly chunkSize: number;
+  /** The instance's own exports (the Wasm functions themselves: their arity, for traces). */
+  rawExports: Record<string, { length: number }> = {};
 
   private constructor(exports: CoreExports, memory: WebAssembly.Memory, caps: Capacities, regions: Regions) {
     this.exports = exports;
@@ -123,6 +135,7 @@ export class Core {
     (exports._start as () => void)();
     const regions = computeLayout(caps);
     const core = new Core(exports, memory, caps, regions);
+    core.rawExports = raw as unknown as Record<string, { length: number }>;
     core.setHeader("slotCap", caps.slotCap);
     core.setHeader("chunkSize", caps.chunkSize);
     core.setHeader("chunkCount", caps.chunkCount);

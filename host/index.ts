@@ -9,3 +9,5 @@ export type { SimFaults, SimOptions, SimServer } from "./sim.ts";
 export type { MetricsSnapshot, Percentiles } from "./metrics.ts";
 export { Core, coreModule } from "./core.ts";
 export { BYTES_PER_CONNECTION, computeLayout, memoryBytes } from "./layout.ts";
+export { Recorder, readTrace, replayTrace, replayFile, TraceFormatError, TRACE_VERSION } from "./trace.ts";
+export type { TraceHeader, ReplayResult, ReplayFileResult, RecordOptions } from "./trace.ts";

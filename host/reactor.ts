@@ -7,7 +7,9 @@
 // idle connections needs no JS object each. `conn.id` is stable for a connection's life and
 // `conn.data` keeps per-connection user data.
 
-import { Core, K, type Build } from "./core.ts";
+import { Core, K, coreBytes, type Build } from "./core.ts";
+import { Recorder, coreHash, type RecordOptions } from "./trace.ts";
+import type { WasiHooks } from "../shims/wasi.ts";
 import type { Host, ConnectSpec, BoundAddress, HostLimits } from "./contract.ts";
 import { SimNetwork, type SimOptions } from "./sim.ts";
 import { EpollHost } from "./epoll.ts";
@@ -128,6 +130,8 @@ export class Reactor {
   readonly epoll: EpollHost | undefined;
   /** Where the descriptor budget came from: the host's limit and what it is made of. */
   limits!: HostLimits;
+  /** The trace being written (option `record`), if any. */
+  recorder: Recorder | undefined;
   /** @internal */ readonly core: Core;
   /** @internal */ readonly userData = new Map<number, { gen: number; value: unknown }>();
   private readonly handlerSets: Handlers[] = [{}];
@@ -208,7 +212,7 @@ export class Reactor {
       maxConnections: o.maxConnections,
     };
     const t0 = performance.now();
-    const core = await Core.create(o.build as Build, caps, config, sim ? {
+    let hooks: WasiHooks = sim ? {
       clockNs: () => sim.clockNs(),
       random: (v) => { for (let i = 0; i < v.length; i++) v[i] = sim.prng.next() & 0xff; },
       log,
@@ -217,7 +221,19 @@ export class Reactor {
       clockNs: () => BigInt(Math.round((performance.now() - t0) * 1e6)) + 1_000_000n,
       random: (v) => { crypto.getRandomValues(v as Uint8Array<ArrayBuffer>); },
       log,
-    }).catch((err) => { host.close(); throw err; });
+    };
+    let recorder: Recorder | undefined;
+    if (o.record) {
+      const rec = o.record as RecordOptions;
+      if (typeof rec.path !== "string" || !rec.path) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: option 'record' needs { path: string, maxBytes?: number }, got ${JSON.stringify(o.record)}`);
+      if (rec.maxBytes !== undefined && (!Number.isInteger(rec.maxBytes) || rec.maxBytes < 1024)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: record.maxBytes must be an integer of at least 1024, got ${String(rec.maxBytes)}`);
+      recorder = new Recorder(await import("node:fs"), rec, log);
+      hooks = recorder.wrapHooks(hooks);
+    }
+    const core = await Core.create(o.build as Build, caps, config, hooks).catch((err) => { host.close(); recorder?.close(); throw err; });
+    if (recorder) {
+      recorder.attach(core, { coreHash: await coreHash(await coreBytes(o.build as Build)), build: o.build, caps, config, host: kind, createdAt: new Date().toISOString() });
+    }
     if (o.prefaultPool) {
       // One write per page: the kernel backs the whole pool now rather than on first use.
       const u8 = core.u8, end = core.regions.chunkDataOff + o.chunkSize * o.poolChunks;
@@ -225,6 +241,7 @@ export class Reactor {
     }
     host.attach(core);
     const r = new Reactor(o, host, sim, core, log, () => performance.now() - t0 + 1);
+    r.recorder = recorder;
     r.limits = o.fdLimit ? { fdLimit: o.fdLimit, source: `option fdLimit ${o.fdLimit} (host: ${limits.source})` } : limits;
     return r;
   }
@@ -651,6 +668,7 @@ export class Reactor {
     this.closed = true;
     const s = m();
     this.host.close();
+    this.recorder?.close();
     const hostLeaks = this.epoll ? this.epoll.leakedAtClose : 0;
     return { graceful: before - stillOpen, aborted: stillOpen, ms: this.nowMs() - t0, leakedDescriptors: Math.max(s.fdsOpen, hostLeaks) };
   }
