@@ -32,7 +32,7 @@ import {
   F_READ_EOF, F_FIN_SENT, F_USER_PAUSED, F_BP_PAUSED, F_WAIT_WRITABLE, F_WANT_DRAIN, F_HANDSHAKE,
   G_CLOSE_REQ, G_RESET, G_END_ON_OPEN, G_CONNECT_WANTED, G_AWAIT_SOCKET, G_AUTO_END, G_HOLD_FIN,
 } from "./conn";
-import { acquire, release, handOver, chunk, countFree, countSupply, countLent, countQueued, countWriting } from "./pool";
+import { acquire, release, handOver, chunk, countFree, countSupply, countLent, countQueued, countWriting, unguardedRelease } from "./pool";
 import { wheelWhen, wheelAdvance, wheelPopDue, wheelNextDeadline, wheelArm, wheelCancel, fullWhen, pendingCount, dueCount } from "./wheel";
 import { fdOpened, fdClosed, fdsOpen, connectsPending, connectPendingDec, queuedTotal, queuedTotalSub, poolPaused, admissionUpdate, accepting, fdHeadroom, fdBudget } from "./budget";
 import { histRecord, countErrno } from "./metrics";
@@ -624,7 +624,12 @@ function flushSlot(i: u32): void {
 function teardown(i: u32): void {
   const s = slot(i);
   let j = s.queueHead;
+  // The `broken` build's deliberate bug, for the fuzzer's self-test: a connection torn down by a
+  // reset with two or more chunks queued gives its first chunk back to the pool twice (as if a
+  // guard were forgotten). The pool's conservation check catches it a turn later, not here.
+  const twice = BROKEN_DOUBLE_RELEASE && j != NONE && chunk(j).next != NONE && ((s.flags2 & G_RESET) != 0 || s.closeReason == CR_RESET) ? j : NONE;
   while (j != NONE) { const nx = chunk(j).next; release(j, CH_QUEUED); j = nx; }
+  if (BROKEN_DOUBLE_RELEASE && twice != NONE) unguardedRelease(twice);
   queuedTotalSub(s.queuedBytes);
   s.queueHead = NONE; s.queueTail = NONE; s.queuedBytes = 0;
   wheelCancel(idleNode(i));

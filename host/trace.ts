@@ -313,6 +313,8 @@ export function readInputs(body: DataView, off: number): { clocks: bigint[]; ran
 
 export interface ReplayResult {
   identical: boolean;
+  /** With checkInvariants: the first turn after which the core's audit failed, and its code. */
+  broken?: { turn: number; invariant: number };
   turns: number;
   calls: number;
   /** The first turn whose outputs differ, with what differed. */
@@ -325,7 +327,7 @@ export interface ReplayResult {
  * difference, or after `untilTurn` turns.
  */
 export async function replayTrace(parsed: { header: TraceHeader; records: TraceRecord[] },
-  makeCore: (hooks: WasiHooks) => Promise<Core>, opts: { untilTurn?: number; log?: (l: string) => void } = {}): Promise<ReplayResult> {
+  makeCore: (hooks: WasiHooks) => Promise<Core>, opts: { untilTurn?: number; checkInvariants?: boolean; log?: (l: string) => void } = {}): Promise<ReplayResult> {
   const { records } = parsed;
   let clocks: bigint[] = [], rands: number[] = [];
   let current = "INIT";
@@ -342,6 +344,7 @@ export async function replayTrace(parsed: { header: TraceHeader; records: TraceR
   const ex = core.exports as unknown as Record<string, (...a: number[]) => number>;
   const u32 = core.u32;
   let turns = 0, calls = 0;
+  let broken: ReplayResult["broken"];
   for (let i = 1; i < records.length; i++) {
     const { tag, body, offset } = records[i];
     if (tag === T_INPUT) {
@@ -376,13 +379,17 @@ export async function replayTrace(parsed: { header: TraceHeader; records: TraceR
       const turn = body.getUint32(0, true), want = body.getUint32(4, true);
       const got = hasher.take();
       turns = turn;
-      if (got !== want) return { identical: false, turns: turn - 1, calls, core, divergence: { turn, offset, what: `the turn's outputs hash to ${hex(got)}; the recorded run's to ${hex(want)}` } };
+      if (got !== want) return { identical: false, turns: turn - 1, calls, core, broken, divergence: { turn, offset, what: `the turn's outputs hash to ${hex(got)}; the recorded run's to ${hex(want)}` } };
+      if (opts.checkInvariants && !broken) {
+        const inv = core.exports.checkInvariants();
+        if (inv !== 0) broken = { turn, invariant: inv };
+      }
       if (opts.untilTurn !== undefined && turn >= opts.untilTurn) break;
     } else if (tag === T_INIT) {
       throw new TraceFormatError(`wasm-reactor: the trace is corrupt at byte ${offset}: a second INIT record`, offset);
     }
   }
-  return { identical: true, turns, calls, core };
+  return { identical: true, turns, calls, core, broken };
 }
 
 /** The raw Wasm export behind a (possibly wrapped) core function, for its arity. */
@@ -406,7 +413,7 @@ export interface ReplayFileResult extends ReplayResult { header: TraceHeader; ms
  * Reads a trace file and replays it on a fresh core of the build it names. Refuses a trace
  * recorded with a different core unless `force` (it would diverge, or worse, not say why).
  */
-export async function replayFile(path: string, opts: { untilTurn?: number; force?: boolean; log?: (l: string) => void } = {}): Promise<ReplayFileResult> {
+export async function replayFile(path: string, opts: { untilTurn?: number; force?: boolean; checkInvariants?: boolean; log?: (l: string) => void } = {}): Promise<ReplayFileResult> {
   const fs = await import("node:fs");
   let bytes: Uint8Array;
   try { bytes = fs.readFileSync(path); }

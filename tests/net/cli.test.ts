@@ -8,7 +8,9 @@ import * as assert from "uvu/assert";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as net from "node:net";
 import { fileURLToPath } from "node:url";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const test = suite("net: wasm-reactor serve (the CLI)");
 const CLI = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
@@ -131,6 +133,50 @@ test("--workers 2: two reactors share the port (SO_REUSEPORT); both serve; one s
   assert.is(report.accepts, 64);
   assert.is(report.leakedDescriptors, 0);
   assert.is(report.fdOpens, report.fdCloses);
+});
+
+// ── replay and fuzz ──────────────────────────────────────────────────────────────────────
+const TRACE = fileURLToPath(new URL("../../tests/traces/fault-storm.trace", import.meta.url));
+
+test("replay: a committed regression trace replays as identical (exit 0)", () => {
+  const r = runSync(["replay", TRACE, "--force"]);
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /^identical, \d+ turns \(\d+ core calls\)/);
+});
+
+test("replay: a truncated copy is refused with one line naming the byte offset (exit 2)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "wr-cli-"));
+  try {
+    const cut = join(dir, "cut.trace");
+    const bytes = readFileSync(TRACE);
+    writeFileSync(cut, bytes.subarray(0, bytes.length - 7));
+    const r = runSync(["replay", cut]);
+    assert.is(r.code, 2);
+    assert.match(r.err, new RegExp(`cut\\.trace is truncated at byte ${bytes.length - 7}: record \\d+ \\(tag \\d\\) needs bytes`));
+    assert.is(r.err.trim().split("\n").length, 1, r.err);
+    assert.is(r.out, "");
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test("fuzz --seeds 30 passes and says how to reproduce", () => {
+  const r = runSync(["fuzz", "--seed", "5", "--seeds", "30"]);
+  assert.is(r.code, 0, r.out + r.err);
+  assert.match(r.out, /reproduce: wasm-reactor fuzz --seed 5 --seeds 30/);
+  assert.match(r.out, /passed: 30 scenarios, [\d,]+ turns/);
+});
+
+test("fuzz --build broken: caught, shrunk, recorded, and the printed command replays it (exit 1)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "wr-cli-"));
+  try {
+    const r = runSync(["fuzz", "--seed", "1", "--seeds", "200", "--build", "broken", "--out", dir]);
+    assert.is(r.code, 1, r.out + r.err);
+    assert.match(r.out, /FAILED: core (invariant|assertion)/);
+    const cmd = /replay it: wasm-reactor (replay \S+)/.exec(r.out);
+    assert.ok(cmd, r.out);
+    const again = runSync(cmd![1].split(" "));
+    assert.is(again.code, 0, again.err);
+    assert.match(again.out, /identical, \d+ turns .*invariant \d+ is broken after turn \d+/);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
 test.run();
