@@ -491,11 +491,16 @@ async function fuzzCommand(argv: string[]): Promise<void> {
     const base = `${out.replace(/\/$/, "")}/fuzz-${seed}-${build}`;
     writeFileSync(`${base}.json`, JSON.stringify(rep.counterexample, null, 2) + "\n");
     const again = await runScenario(rep.counterexample, { build, record: `${base}.trace` });
+    if (rep.original) { // the failure as first found, before shrinking: kept beside the shrunk one
+      writeFileSync(`${base}-original.json`, JSON.stringify(rep.original, null, 2) + "\n");
+      await runScenario(rep.original, { build, record: `${base}-original.trace` });
+    }
     Object.assign(result, { failure: rep.failure, shrinks: rep.shrinks, scenario: rep.counterexample, trace: `${base}.trace`, traceBytes: statSync(`${base}.trace`).size, traceTurns: again.turns });
     if (!json) {
       console.log(`FAILED: ${rep.failure}`);
       console.log(`shrunk ${rep.shrinks} times to: ${JSON.stringify(rep.counterexample)}`);
       console.log(`trace: ${base}.trace (${statSync(`${base}.trace`).size} bytes, ${again.turns} turns); scenario: ${base}.json`);
+      if (rep.original) console.log(`before shrinking: ${base}-original.trace (${statSync(`${base}-original.trace`).size} bytes, ${rep.original.conns} connections)`);
       console.log(`replay it: wasm-reactor replay ${base}.trace`);
     }
   } else if (!json) console.log(`passed: ${rep.runs} scenarios, ${fmt(rep.turns)} turns in ${(rep.ms / 1000).toFixed(1)} s (${fmt(rep.turns / (rep.ms / 1000))} turns/s); ${fmt(rep.accepts)} connections, ${fmt(rep.bytesIn)} bytes read, ${fmt(rep.faults)} faults injected`);

@@ -157,6 +157,8 @@ export interface FuzzReport {
   seed: number;
   failure?: string;
   counterexample?: Scenario;
+  /** The first failing scenario, before shrinking. */
+  original?: Scenario;
   shrinks?: number;
   turns: number;
   ms: number;
@@ -173,18 +175,20 @@ export interface FuzzReport {
 export async function fuzz(opts: { seed: number; runs: number; build?: "debug" | "broken" | "release"; timeLimitMs?: number; onRun?: (i: number, r: RunResult) => void }): Promise<FuzzReport> {
   const t0 = performance.now();
   let turns = 0, i = 0, lastFailure = "", accepts = 0, bytesIn = 0, faults = 0;
+  let original: Scenario | undefined;
   const prop = fc.asyncProperty(scenarioArb, async (sc) => {
     const res = await runScenario(sc, { build: opts.build });
     turns += res.turns;
     accepts += res.accepts ?? 0; bytesIn += res.bytesIn ?? 0; faults += res.faults ?? 0;
     opts.onRun?.(i++, res);
-    if (!res.ok) lastFailure = res.failure!;
+    if (!res.ok) { lastFailure = res.failure!; original ??= structuredClone(sc); }
     return res.ok;
   });
   const out = await fc.check(prop, { seed: opts.seed, numRuns: opts.runs, interruptAfterTimeLimit: opts.timeLimitMs, markInterruptAsFailure: false });
   const report: FuzzReport = { runs: out.numRuns, failed: out.failed, seed: opts.seed, turns, ms: performance.now() - t0, accepts, bytesIn, faults };
   if (out.failed && out.counterexample) {
     report.counterexample = out.counterexample[0];
+    report.original = original;
     report.shrinks = out.numShrinks;
     // The failure of the smallest scenario, not of the last one tried while shrinking.
     const again = await runScenario(report.counterexample, { build: opts.build });

@@ -34,7 +34,7 @@ const common = { bundle: true, format: "esm", platform: "neutral", target: "es20
 
 // dist/ is overwritten in place (not emptied): a --no-types build keeps the last declarations.
 mkdirSync(join(root, "dist"), { recursive: true });
-await esbuild.build({ ...common, entryPoints: { index: "host/index.ts" }, outdir: join(root, "dist"), absWorkingDir: root });
+await esbuild.build({ ...common, entryPoints: { index: "host/index.ts", fuzz: "host/fuzz.ts" }, outdir: join(root, "dist"), absWorkingDir: root });
 await esbuild.build({ ...common, entryPoints: { cli: "host/cli.ts" }, outdir: join(root, "dist"), absWorkingDir: root,
   banner: { js: "#!/usr/bin/env node" } });
 for (const c of cores) copyFileSync(c, join(root, "dist", c.split("/").pop()));
