@@ -74,7 +74,7 @@ export async function runScenario(sc: Scenario, opts: { build?: "debug" | "broke
     idleTimeoutMs: sc.idleTimeoutMs, writeStallTimeoutMs: sc.writeStallTimeoutMs, lingerMs: 300, connectTimeoutMs: 500,
     fdReserve: 4, fdHysteresis: 2, log: () => {}, pauseReadsAtHighWater: true,
     sim: { fdLimit: sc.fdLimit, windowBytes: 8192, faults: { ...sc.faults, clockJumpMaxMs: 400 } },
-    ...(opts.record ? { record: { path: opts.record } } : {}),
+    ...(opts.record ? { record: { path: opts.record, outputs: true } } : {}),
   });
   const sim = r.sim!;
   const fail = (why: string): RunResult => ({ ok: false, failure: why, turns, virtualMs: r.nowMs() });

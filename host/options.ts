@@ -41,7 +41,7 @@ export const OPTION_SPECS = {
   allowHalfOpen: { kind: "bool", def: false, why: "keep our side open after the peer's FIN (default: end ours too, like node:net)" },
   seed: { kind: "int", def: 1, min: 0, max: 0xffffffff, why: "the simulator's seed: same seed, same run" },
   sim: { kind: "object", def: undefined, why: "simulator settings: fault odds, descriptor limit, latency (see host/sim.ts SimOptions)" },
-  record: { kind: "object", def: undefined, why: "{ path, maxBytes? }: write a trace of everything the core sees, for `wasm-reactor replay` (recording stops with a log line past maxBytes, default 256 MiB)" },
+  record: { kind: "object", def: undefined, why: "{ path, maxBytes?, outputs? }: write a trace of everything the core sees, for `wasm-reactor replay` (recording stops with a log line past maxBytes, default 256 MiB)" },
   log: { kind: "object", def: undefined, why: "a function(line) for the core's and the reactor's log lines (default: console.error)" },
 } as const satisfies Record<string, Spec>;
 
@@ -83,7 +83,7 @@ export interface ReactorOptions {
   pauseReadsAtHighWater?: boolean;
   seed?: number;
   sim?: Record<string, unknown>;
-  record?: { path: string; maxBytes?: number };
+  record?: { path: string; maxBytes?: number; outputs?: boolean };
   log?: (line: string) => void;
 }
 

@@ -15,7 +15,8 @@
 //     CALL  (1)  u8 function · u8 argc · u32 args · u32 result · clock values · random bytes
 //                (every argument and result of the recorded functions is a 32-bit integer)
 //     TURN  (3)  u32 turn · u32 hash (FNV-1a over words) of what the turn produced (submissions, notes,
-//                results, the budgets and deadline flush published)
+//                results, the budgets and deadline flush published) · with `outputs`: u32 n,
+//                n words of submissions, u32 m, m words of notes (for a readable diff)
 //   clock values: u16 n · n × i64 ns; random bytes: u16 n · n bytes.
 import { Core, coreBytes, type Build } from "./core.ts";
 import type { WasiHooks } from "../shims/wasi.ts";
@@ -55,18 +56,21 @@ class OutputHasher {
   private submitTail = 0;
   private noteTail = 0;
   h = 0x811c9dc5;
-  constructor(private readonly core: Core) { this.submitTail = core.u32[W_SUBMIT_TAIL]; this.noteTail = core.u32[W_NOTE_TAIL]; }
+  /** With `keep`: this turn's output records as words (6 per submission, 4 per note), for a readable diff. */
+  subs: number[] = [];
+  notes: number[] = [];
+  constructor(private readonly core: Core, private readonly keep = false) { this.submitTail = core.u32[W_SUBMIT_TAIL]; this.noteTail = core.u32[W_NOTE_TAIL]; }
   afterCall(fn: number, ret: number): void {
     const u32 = this.core.u32, c = this.core;
     let h = fnv(this.h, fn);
     h = fnv(h, ret | 0);
     for (let t = this.submitTail; t !== u32[W_SUBMIT_TAIL]; t = (t + 1) >>> 0) {
       const p = (c.regions.submitsOff + (t & (c.caps.submitCap - 1)) * SubmitRec_BYTES) >> 2;
-      for (let k = 0; k < SubmitRec_BYTES / 4; k++) h = fnv(h, u32[p + k]);
+      for (let k = 0; k < SubmitRec_BYTES / 4; k++) { h = fnv(h, u32[p + k]); if (this.keep) this.subs.push(u32[p + k]); }
     }
     for (let t = this.noteTail; t !== u32[W_NOTE_TAIL]; t = (t + 1) >>> 0) {
       const p = (c.regions.notesOff + (t & (c.caps.noteCap - 1)) * NoteRec_BYTES) >> 2;
-      for (let k = 0; k < NoteRec_BYTES / 4; k++) h = fnv(h, u32[p + k]);
+      for (let k = 0; k < NoteRec_BYTES / 4; k++) { h = fnv(h, u32[p + k]); if (this.keep) this.notes.push(u32[p + k]); }
     }
     this.submitTail = u32[W_SUBMIT_TAIL];
     this.noteTail = u32[W_NOTE_TAIL];
@@ -74,6 +78,29 @@ class OutputHasher {
     this.h = h;
   }
   take(): number { const h = this.h; this.h = 0x811c9dc5; return h; }
+  takeOutputs(): { subs: number[]; notes: number[] } { const o = { subs: this.subs, notes: this.notes }; this.subs = []; this.notes = []; return o; }
+}
+
+const SQ_NAMES = ["?", "INTEREST", "WRITE", "SHUTDOWN", "CLOSE", "CONNECT"];
+const NT_NAMES = ["?", "OPEN", "DATA", "END", "DRAIN", "TIMEOUT", "ERROR", "CLOSE", "TIMER", "LISTEN_ERROR"];
+/** One output record as a line a person can read. */
+function describe(kind: "submit" | "note", w: number[]): string {
+  if (kind === "submit") return `submit ${SQ_NAMES[w[0] & 0xff] ?? w[0] & 0xff}${(w[0] >>> 8) & 0xff ? ` flags ${(w[0] >>> 8) & 0xff}` : ""} slot ${w[1]} gen ${w[2]} fd ${w[3] | 0} a ${w[4] | 0} b ${w[5]}`;
+  return `note ${NT_NAMES[w[0] & 0xff] ?? w[0] & 0xff}${w[0] >>> 16 ? ` err ${w[0] >>> 16}` : ""} slot ${w[1]} gen ${w[2]} a ${w[3] | 0}`;
+}
+
+/** The first difference between two turns' outputs, readably. */
+function outputDiff(want: { subs: number[]; notes: number[] }, got: { subs: number[]; notes: number[] }): string {
+  for (const [kind, size, a, b] of [["submit", 6, want.subs, got.subs], ["note", 4, want.notes, got.notes]] as const) {
+    const n = Math.max(a.length, b.length) / size;
+    for (let i = 0; i < n; i++) {
+      const x = a.slice(i * size, i * size + size), y = b.slice(i * size, i * size + size);
+      if (x.join() === y.join()) continue;
+      const rec = (r: number[]) => (r.length ? describe(kind, r) : "nothing");
+      return `${kind} #${i + 1} of the turn: recorded ${rec(x)}; replayed ${rec(y)} (recorded ${a.length / size} ${kind}s, replayed ${b.length / size})`;
+    }
+  }
+  return "the same submissions and notes; a result or a published budget differs";
 }
 
 /** A growable little-endian byte buffer. */
@@ -100,6 +127,8 @@ class Bytes {
 export interface RecordOptions {
   /** File to write. */
   path: string;
+  /** Also keep each turn's submissions and notes, so a divergence shows what differed (bigger traces). */
+  outputs?: boolean;
   /** Stop recording (with one log line) past this many bytes (default 256 MiB). */
   maxBytes?: number;
 }
@@ -121,12 +150,14 @@ export class Recorder {
   private cursors = [0, 0, 0, 0];
   private turn = 0;
   private stopped = false;
+  private readonly outputs: boolean;
   readonly path: string;
 
   constructor(fs: typeof import("node:fs"), opts: RecordOptions, private readonly log: (line: string) => void) {
     this.fs = fs;
     this.path = opts.path;
     this.maxBytes = opts.maxBytes ?? 256 * 1024 * 1024;
+    this.outputs = opts.outputs === true;
     try { this.fd = fs.openSync(opts.path, "w"); }
     catch (err) { throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: cannot open the trace file ${opts.path}: ${(err as Error).message}`); }
   }
@@ -150,7 +181,7 @@ export class Recorder {
     b.u32(json.length);
     b.bytes(json);
     this.record(T_INIT, () => this.inputsRead());
-    this.hasher = new OutputHasher(core);
+    this.hasher = new OutputHasher(core, this.outputs);
     const u32 = core.u32;
     this.cursors = [u32[W_EVENT_TAIL], u32[W_SUBMIT_HEAD], u32[W_SUPPLY_HEAD], u32[W_NOTE_HEAD]];
     const ex = core.exports as unknown as Record<string, (...a: number[]) => number>;
@@ -174,7 +205,15 @@ export class Recorder {
         this.inputsRead();
         this.end();
         this.hasher.afterCall(fn, r);
-        if (fn === FLUSH && this.begin(T_TURN)) { b.u32(++this.turn); b.u32(this.hasher.take()); this.end(); }
+        if (fn === FLUSH && this.begin(T_TURN)) {
+          b.u32(++this.turn); b.u32(this.hasher.take());
+          if (this.outputs) {
+            const o = this.hasher.takeOutputs();
+            b.u32(o.subs.length); for (const w of o.subs) b.u32(w);
+            b.u32(o.notes.length); for (const w of o.notes) b.u32(w);
+          }
+          this.end();
+        }
         return ret;
       };
     });
@@ -340,7 +379,8 @@ export async function replayTrace(parsed: { header: TraceHeader; records: TraceR
   if (!records.length || records[0].tag !== T_INIT) throw new TraceFormatError("wasm-reactor: the trace has no INIT record after its header", records[0]?.offset ?? 16);
   ({ clocks, rands } = readInputs(records[0].body, 0));
   const core = await makeCore(hooks);
-  const hasher = new OutputHasher(core);
+  const withOutputs = records.some((r) => r.tag === T_TURN && r.body.byteLength > 8);
+  const hasher = new OutputHasher(core, withOutputs);
   const ex = core.exports as unknown as Record<string, (...a: number[]) => number>;
   const u32 = core.u32;
   let turns = 0, calls = 0;
@@ -378,8 +418,17 @@ export async function replayTrace(parsed: { header: TraceHeader; records: TraceR
     } else if (tag === T_TURN) {
       const turn = body.getUint32(0, true), want = body.getUint32(4, true);
       const got = hasher.take();
+      const mine = hasher.takeOutputs();
       turns = turn;
-      if (got !== want) return { identical: false, turns: turn - 1, calls, core, broken, divergence: { turn, offset, what: `the turn's outputs hash to ${hex(got)}; the recorded run's to ${hex(want)}` } };
+      if (got !== want) {
+        let what = `the turn's outputs hash to ${hex(got)}; the recorded run's to ${hex(want)}`;
+        if (body.byteLength > 8) {
+          const words = (at: number) => { const n = body.getUint32(at, true); const w: number[] = []; for (let k = 0; k < n; k++) w.push(body.getUint32(at + 4 + k * 4, true)); return w; };
+          const subs = words(8), notes = words(12 + subs.length * 4);
+          what += `: ${outputDiff({ subs, notes }, mine)}`;
+        } else what += ` (record with { outputs: true } to see which submission or note differs)`;
+        return { identical: false, turns: turn - 1, calls, core, broken, divergence: { turn, offset, what } };
+      }
       if (opts.checkInvariants && !broken) {
         const inv = core.exports.checkInvariants();
         if (inv !== 0) broken = { turn, invariant: inv };

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Reactor, replayFile, readTrace, type ReactorError } from "../../host/index.ts";
-import { T_CALL, T_INPUT } from "../../host/trace.ts";
+import { T_CALL, T_INPUT, T_TURN } from "../../host/trace.ts";
 
 const test = suite("api: record and replay");
 const dir = mkdtempSync(join(tmpdir(), "wr-trace-"));
@@ -128,6 +128,25 @@ test("a tampered trace diverges at the turn it changed, and says what differed",
   const r2 = await replayFile(join(dir, "t2.trace"));
   assert.not.ok(r2.identical);
   assert.ok(r2.divergence!.turn >= 1);
+});
+
+test("with outputs recorded, a divergence says which submission or note differed", async () => {
+  const { path } = await recordRun("outputs.trace", { outputs: true });
+  assert.ok((await replayFile(path)).identical);
+  const bytes = new Uint8Array(readFileSync(path));
+  const { records } = readTrace(bytes);
+  // A turn whose recorded notes we alter (as if the recorded core had behaved differently).
+  const turn = records.find((r) => r.tag === T_TURN && r.body.byteLength > 12 && r.body.getUint32(12 + r.body.getUint32(8, true) * 4, true) > 0)!;
+  const b = bytes.slice();
+  const dv = new DataView(b.buffer, turn.offset + 5);
+  const subsWords = dv.getUint32(8, true);
+  const note0 = 12 + subsWords * 4 + 4;
+  dv.setUint32(4, 0, true); // the recorded hash no longer matches
+  dv.setUint8(note0, 6); // its first note was an ERROR
+  writeFileSync(join(dir, "outputs-tampered.trace"), b);
+  const r = await replayFile(join(dir, "outputs-tampered.trace"));
+  assert.not.ok(r.identical);
+  assert.match(r.divergence!.what, /note #1 of the turn: recorded note ERROR .*; replayed note \w+ slot \d+ gen \d+/, r.divergence!.what);
 });
 
 test("recording stops at maxBytes with a log line; what was written still replays", async () => {

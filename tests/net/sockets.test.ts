@@ -256,6 +256,28 @@ test("a listen backlog above net.core.somaxconn is clamped, with a log line that
   await closeClean(r);
 });
 
+test("a run on real sockets records a trace that replays identically, without the sockets (block)", async () => {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { replayFile } = await import("../../host/index.ts");
+  const dir = mkdtempSync(join(tmpdir(), "wr-epoll-trace-"));
+  try {
+    const path = join(dir, "epoll.trace");
+    const r = await netReactor({ wait: "block", record: { path, outputs: true } });
+    const l = r.listen({ port: 0 }, echo);
+    let done = 0;
+    for (let i = 0; i < 40; i++) r.connect({ port: l.port }, { open(c) { c.write(`hello ${i}`.repeat(1 + (i % 50))); }, data(c) { c.end(); }, close() { done++; } });
+    await until(r, () => done === 40, "40 echoes and closes");
+    await closeClean(r);
+    const res = await replayFile(path, { checkInvariants: true });
+    assert.ok(res.identical, JSON.stringify(res.divergence));
+    assert.is(res.header.host, "epoll");
+    assert.ok(res.turns > 2);
+    assert.is(res.broken, undefined);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
 test("IPv6 loopback ::1: listen, connect, echo, remoteAddress (block)", async () => {
   const r = await netReactor({ wait: "block" });
   let seen: { host: string; port: number } | undefined;
