@@ -7,12 +7,15 @@
 // submitHead, supplyHead, noteHead); and the clock and random values it read through WASI.
 // Payload bytes are not inputs: the core never reads them, so a trace does not hold them.
 //
-// File format (little-endian), version 1:
+// File format (little-endian), version 2:
 //   magic "WRTRACE\0" (8 bytes) · u32 format version · u32 header length · header (UTF-8 JSON:
 //   core hash, build, capacities, config, host, time) · records, each u8 tag · u32 length · body:
 //     INIT  (4)  the clock and random values the core read while it was created
-//     INPUT (2)  u32 eventTail, submitHead, supplyHead, noteHead · u32 n · n event records (24 B)
-//     CALL  (1)  u8 function · u8 argc · u32 args · u32 result · clock values · random bytes
+//     INPUT (2)  u8 mask of the cursors that moved (1 eventTail, 2 submitHead, 4 supplyHead,
+//                8 noteHead) · their new values (u32 each, in that order) · if eventTail moved,
+//                the new event records (24 B each; as many as it moved)
+//     CALL  (1)  u8 function (| 0x80 when clock or random values follow) · u8 argc · u32 args ·
+//                u32 result · [clock values · random bytes]
 //                (every argument and result of the recorded functions is a 32-bit integer)
 //     TURN  (3)  u32 turn · u32 hash (FNV-1a over words) of what the turn produced (submissions, notes,
 //                results, the budgets and deadline flush published) · with `outputs`: u32 n,
@@ -24,7 +27,7 @@ import { Header, LAYOUT_BASE, EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES } f
 import { ReactorError } from "./errors.ts";
 
 export const TRACE_MAGIC = "WRTRACE\0";
-export const TRACE_VERSION = 1;
+export const TRACE_VERSION = 2;
 export const T_CALL = 1, T_INPUT = 2, T_TURN = 3, T_INIT = 4;
 
 /** The core functions whose calls change its state: what a trace records and a replay calls. */
@@ -195,14 +198,15 @@ export class Recorder {
         const ret = orig(a0, a1, a2, a3, a4);
         const r = typeof ret === "number" ? ret : ret ? 1 : 0;
         if (!this.begin(T_CALL)) return ret;
-        b.u8(fn); b.u8(argc);
+        const read = this.clocks.length > 0 || this.rands.length > 0;
+        b.u8(read ? fn | 0x80 : fn); b.u8(argc);
         if (argc > 0) b.u32(a0);
         if (argc > 1) b.u32(a1);
         if (argc > 2) b.u32(a2);
         if (argc > 3) b.u32(a3);
         if (argc > 4) b.u32(a4);
         b.u32(r);
-        this.inputsRead();
+        if (read) this.inputsRead();
         this.end();
         this.hasher.afterCall(fn, r);
         if (fn === FLUSH && this.begin(T_TURN)) {
@@ -224,12 +228,16 @@ export class Recorder {
   private inputs(): void {
     const u32 = this.core.u32, c = this.core, cur = this.cursors;
     const et = u32[W_EVENT_TAIL], sh = u32[W_SUBMIT_HEAD], sp = u32[W_SUPPLY_HEAD], nh = u32[W_NOTE_HEAD];
-    if (et === cur[0] && sh === cur[1] && sp === cur[2] && nh === cur[3]) return;
+    const mask = (et !== cur[0] ? 1 : 0) | (sh !== cur[1] ? 2 : 0) | (sp !== cur[2] ? 4 : 0) | (nh !== cur[3] ? 8 : 0);
+    if (mask === 0) return;
     if (!this.begin(T_INPUT)) return;
     const b = this.out;
-    b.u32(et); b.u32(sh); b.u32(sp); b.u32(nh);
+    b.u8(mask);
+    if (mask & 1) b.u32(et);
+    if (mask & 2) b.u32(sh);
+    if (mask & 4) b.u32(sp);
+    if (mask & 8) b.u32(nh);
     const n = (et - cur[0]) >>> 0;
-    b.u32(n);
     // The new event records, in at most two runs (the ring may wrap).
     const cap = c.caps.eventCap, base = c.regions.eventsOff;
     let from = cur[0] & (cap - 1), left = n;
@@ -388,20 +396,30 @@ export async function replayTrace(parsed: { header: TraceHeader; records: TraceR
   for (let i = 1; i < records.length; i++) {
     const { tag, body, offset } = records[i];
     if (tag === T_INPUT) {
-      const now = [body.getUint32(0, true), body.getUint32(4, true), body.getUint32(8, true), body.getUint32(12, true)];
-      const n = body.getUint32(16, true);
-      let t = (now[0] - n) >>> 0;
-      for (let k = 0; k < n; k++, t = (t + 1) >>> 0) {
-        const p = core.regions.eventsOff + (t & (core.caps.eventCap - 1)) * EventRec_BYTES;
-        for (let j = 0; j < EventRec_BYTES; j++) core.u8[p + j] = body.getUint8(20 + k * EventRec_BYTES + j);
+      const mask = body.getUint8(0);
+      let at = 1;
+      const next = (w: number) => { if (mask & w) { const v = body.getUint32(at, true); at += 4; return v; } return undefined; };
+      const et = next(1), sh = next(2), sp = next(4), nh = next(8);
+      if (et !== undefined) {
+        const n = (et - u32[W_EVENT_TAIL]) >>> 0;
+        if (at + n * EventRec_BYTES > body.byteLength) throw new TraceFormatError(`wasm-reactor: the trace is corrupt at byte ${offset}: ${n} events announced, ${Math.floor((body.byteLength - at) / EventRec_BYTES)} present`, offset);
+        let t = u32[W_EVENT_TAIL];
+        for (let k = 0; k < n; k++, t = (t + 1) >>> 0) {
+          const p = core.regions.eventsOff + (t & (core.caps.eventCap - 1)) * EventRec_BYTES;
+          for (let j = 0; j < EventRec_BYTES; j++) core.u8[p + j] = body.getUint8(at + k * EventRec_BYTES + j);
+        }
+        u32[W_EVENT_TAIL] = et;
       }
-      u32[W_EVENT_TAIL] = now[0]; u32[W_SUBMIT_HEAD] = now[1]; u32[W_SUPPLY_HEAD] = now[2]; u32[W_NOTE_HEAD] = now[3];
+      if (sh !== undefined) u32[W_SUBMIT_HEAD] = sh;
+      if (sp !== undefined) u32[W_SUPPLY_HEAD] = sp;
+      if (nh !== undefined) u32[W_NOTE_HEAD] = nh;
     } else if (tag === T_CALL) {
-      const fn = body.getUint8(0), argc = body.getUint8(1);
+      const fnByte = body.getUint8(0), fn = fnByte & 0x7f, argc = body.getUint8(1);
       const args: number[] = [];
       for (let k = 0; k < argc; k++) args.push(body.getUint32(2 + k * 4, true));
       const want = body.getUint32(2 + argc * 4, true);
-      ({ clocks, rands } = readInputs(body, 2 + argc * 4 + 4));
+      if (fnByte & 0x80) ({ clocks, rands } = readInputs(body, 2 + argc * 4 + 4));
+      else { clocks = []; rands = []; }
       const name = RECORDED[fn];
       if (!name) throw new TraceFormatError(`wasm-reactor: the trace is corrupt at byte ${offset}: unknown core function ${fn}`, offset);
       current = `${name}() in turn ${turns + 1} (byte ${offset})`;

@@ -73,7 +73,7 @@ test("another format version, bad magic, a corrupt header or record tag: each na
   const { path } = await recordRun("v.trace");
   const bytes = new Uint8Array(readFileSync(path));
   const cases: [string, (b: Uint8Array) => void, RegExp][] = [
-    ["version", (b) => { new DataView(b.buffer).setUint32(8, 9, true); }, /is trace format version 9; this build reads version 1/],
+    ["version", (b) => { new DataView(b.buffer).setUint32(8, 9, true); }, /is trace format version 9; this build reads version 2/],
     ["magic", (b) => { b[0] = 0x58; }, /is not a wasm-reactor trace \(bad magic at byte 0\)/],
     ["header", (b) => { b[16] = 0xff; }, /has a corrupt header at byte 16/],
     ["tag", (b) => { const h = new DataView(b.buffer).getUint32(12, true); b[16 + h] = 99; }, /is corrupt at byte \d+: unknown record tag 99/],
@@ -110,7 +110,7 @@ test("a tampered trace diverges at the turn it changed, and says what differed",
   const bytes = new Uint8Array(readFileSync(path));
   const { records } = readTrace(bytes);
   // 1. A recorded result: the replay's call returns something else.
-  const call = records.find((r) => r.tag === T_CALL && r.body.getUint8(0) === 4 /* appAcquire */) ?? records.filter((r) => r.tag === T_CALL)[40];
+  const call = records.find((r) => r.tag === T_CALL && (r.body.getUint8(0) & 0x7f) === 4 /* appAcquire */) ?? records.filter((r) => r.tag === T_CALL)[40];
   const b1 = bytes.slice();
   const argc = call.body.getUint8(1);
   new DataView(b1.buffer).setUint32(call.offset + 5 + 2 + argc * 4, 12345, true);
@@ -119,9 +119,12 @@ test("a tampered trace diverges at the turn it changed, and says what differed",
   assert.not.ok(r1.identical);
   assert.match(r1.divergence!.what, /returned .*; the recorded run got 12345/);
   // 2. An event the host reported: a read error instead of what happened.
-  const input = records.find((r) => r.tag === T_INPUT && r.body.getUint32(16, true) > 0)!;
+  // The first INPUT that brings events (mask bit 1); its events follow the cursors it lists.
+  const input = records.find((r) => r.tag === T_INPUT && (r.body.getUint8(0) & 1) !== 0)!;
+  const mask = input.body.getUint8(0);
+  const cursors = [1, 2, 4, 8].filter((w) => mask & w).length;
   const b2 = bytes.slice();
-  const ev = input.offset + 5 + 20;
+  const ev = input.offset + 5 + 1 + cursors * 4;
   b2[ev] = 4; // EV_READ_ERROR
   new DataView(b2.buffer).setUint16(ev + 2, 104, true); // ECONNRESET
   writeFileSync(join(dir, "t2.trace"), b2);
