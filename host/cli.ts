@@ -484,7 +484,7 @@ async function fuzzCommand(argv: string[]): Promise<void> {
   let done = 0;
   const rep = await fuzz({ seed, runs, build, timeLimitMs: minutes ? minutes * 60_000 : undefined,
     onRun: () => { if (!json && ++done % 25 === 0) console.log(`  ${done} runs (shrinking included)`); } });
-  const result: Record<string, unknown> = { seed, build, scenarios: rep.runs, failed: rep.failed, turns: rep.turns, accepts: rep.accepts, bytesIn: rep.bytesIn, faults: rep.faults, seconds: +(rep.ms / 1000).toFixed(1), turnsPerSecond: Math.round(rep.turns / (rep.ms / 1000)) };
+  const result: Record<string, unknown> = { seed, build, scenarios: rep.runs, failed: rep.failed, turns: rep.turns, accepts: rep.accepts, connects: rep.connects, bytesIn: rep.bytesIn, faults: rep.faults, seconds: +(rep.ms / 1000).toFixed(1), turnsPerSecond: Math.round(rep.turns / (rep.ms / 1000)) };
   if (rep.failed && rep.counterexample) {
     const { mkdirSync, writeFileSync, statSync } = await import("node:fs");
     mkdirSync(out, { recursive: true });
@@ -503,7 +503,7 @@ async function fuzzCommand(argv: string[]): Promise<void> {
       if (rep.original) console.log(`before shrinking: ${base}-original.trace (${statSync(`${base}-original.trace`).size} bytes, ${rep.original.conns} connections)`);
       console.log(`replay it: wasm-reactor replay ${base}.trace`);
     }
-  } else if (!json) console.log(`passed: ${rep.runs} scenarios, ${fmt(rep.turns)} turns in ${(rep.ms / 1000).toFixed(1)} s (${fmt(rep.turns / (rep.ms / 1000))} turns/s); ${fmt(rep.accepts)} connections, ${fmt(rep.bytesIn)} bytes read, ${fmt(rep.faults)} faults injected`);
+  } else if (!json) console.log(`passed: ${rep.runs} scenarios, ${fmt(rep.turns)} turns in ${(rep.ms / 1000).toFixed(1)} s (${fmt(rep.turns / (rep.ms / 1000))} turns/s); ${fmt(rep.accepts)} connections accepted and ${fmt(rep.connects)} made, ${fmt(rep.bytesIn)} bytes read, ${fmt(rep.faults)} faults injected`);
   if (json) console.log(JSON.stringify(result));
   process.exit(rep.failed ? 1 : 0);
 }

@@ -20,6 +20,9 @@ export interface Scenario {
   resetEvery: number;
   abortEvery: number;
   serverEndEvery: number;
+  /** Outbound: connections the app opens to simulated servers (accepting, refusing, blackholing). */
+  outbound: number;
+  outboundModes: ("accept" | "refuse" | "blackhole")[];
   poolChunks: number;
   chunkSize: number;
   fdLimit: number;
@@ -35,7 +38,8 @@ export interface Scenario {
 /** A slow reader's pace (simulated peers reading their replies). */
 const SLOW_BYTES_PER_MS = 16;
 
-const p = (max: number) => fc.double({ min: 0, max, noNaN: true, noDefaultInfinity: true });
+/** A probability in steps of 1/10,000: shrinks to exactly 0 (a double stops at 5e-324). */
+const p = (max: number) => fc.integer({ min: 0, max: Math.round(max * 10_000) }).map((x) => x / 10_000);
 
 /** Every field shrinks toward the plainest run: one connection, one small message, no faults. */
 export const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
@@ -49,6 +53,8 @@ export const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   resetEvery: fc.integer({ min: 0, max: 4 }),
   abortEvery: fc.integer({ min: 0, max: 6 }),
   serverEndEvery: fc.integer({ min: 0, max: 6 }),
+  outbound: fc.integer({ min: 0, max: 20 }),
+  outboundModes: fc.array(fc.constantFrom<"accept" | "refuse" | "blackhole">("accept", "refuse", "blackhole"), { minLength: 1, maxLength: 3 }),
   poolChunks: fc.integer({ min: 16, max: 128 }),
   chunkSize: fc.constantFrom(1024, 512, 4096),
   fdLimit: fc.integer({ min: 12, max: 200 }),
@@ -61,7 +67,7 @@ export const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   }),
 });
 
-export interface RunResult { ok: boolean; failure?: string; turns: number; virtualMs: number; accepts?: number; bytesIn?: number; faults?: number }
+export interface RunResult { ok: boolean; failure?: string; turns: number; virtualMs: number; accepts?: number; connects?: number; bytesIn?: number; faults?: number }
 
 /**
  * Runs one scenario on the simulator (debug core by default: every guarded invariant is
@@ -88,6 +94,23 @@ export async function runScenario(sc: Scenario, opts: { build?: "debug" | "broke
       if (sc.serverEndEvery && ++served % sc.serverEndEvery === 0) c.end();
     },
   });
+  // Outbound: simulated servers on ports 100.., one per mode; each app connection writes a
+  // request, the server echoes it, and the app ends once it has the reply (or gives up on error).
+  // Scenarios saved before these fields existed run without outbound connections.
+  const outboundModes = sc.outboundModes ?? ["accept"], outbound = sc.outbound ?? 0;
+  outboundModes.forEach((mode, k) => sim.serve(100 + k, { mode, onconnection(peer) { peer.ondata = (b, q) => { if (q.state === "open") q.send(b); }; } }));
+  for (let i = 0; i < outbound; i++) {
+    sim.schedule(Math.floor((i * (sc.arrivalSpreadMs + 1)) / Math.max(1, outbound)), () => {
+      try {
+        r.connect({ port: 100 + (i % outboundModes.length) }, {
+          open(c) { c.write(new Uint8Array(sc.sizes[i % sc.sizes.length]).fill(0x55)); c.data = 0; },
+          data(c, d) { c.data = (c.data as number) + d.length; if ((c.data as number) >= sc.sizes[i % sc.sizes.length] && c.writable) c.end(); },
+        });
+      } catch (err) {
+        if (!(err instanceof ReactorError) || (err.code !== "ERR_FD_BUDGET" && err.code !== "ERR_NO_SLOT")) throw err; // at the limit: refused, as it should be
+      }
+    });
+  }
   const peers: SimPeer[] = [];
   for (let i = 0; i < sc.conns; i++) {
     const at = sc.arrivalSpreadMs ? Math.floor((i * sc.arrivalSpreadMs) / sc.conns) : 0;
@@ -142,7 +165,7 @@ export async function runScenario(sc: Scenario, opts: { build?: "debug" | "broke
     if (bad) return fail(bad);
     const st = sim.stats as unknown as Record<string, number>;
     const faults = ["acceptFaults", "readFaults", "writeFaults", "resets", "clockJumps"].reduce((n, k) => n + (st[k] ?? 0), 0);
-    return { ok: true, turns, virtualMs: r.nowMs(), accepts: after.accepts, bytesIn: after.bytesIn, faults };
+    return { ok: true, turns, virtualMs: r.nowMs(), accepts: after.accepts, connects: after.connectsStarted, bytesIn: after.bytesIn, faults };
   } catch (err) {
     if (err instanceof ReactorError && err.code === "ERR_CORE_ASSERTION") return fail(`core assertion: ${err.message.replace(/^wasm-reactor: /, "")}`);
     throw err;
@@ -164,6 +187,8 @@ export interface FuzzReport {
   ms: number;
   /** Over the passing runs: connections accepted, bytes read, faults the simulator injected. */
   accepts: number;
+  /** Outbound connects the app started (to accepting, refusing and blackholing servers). */
+  connects: number;
   bytesIn: number;
   faults: number;
 }
@@ -174,18 +199,18 @@ export interface FuzzReport {
  */
 export async function fuzz(opts: { seed: number; runs: number; build?: "debug" | "broken" | "release"; timeLimitMs?: number; onRun?: (i: number, r: RunResult) => void }): Promise<FuzzReport> {
   const t0 = performance.now();
-  let turns = 0, i = 0, lastFailure = "", accepts = 0, bytesIn = 0, faults = 0;
+  let turns = 0, i = 0, lastFailure = "", accepts = 0, connects = 0, bytesIn = 0, faults = 0;
   let original: Scenario | undefined;
   const prop = fc.asyncProperty(scenarioArb, async (sc) => {
     const res = await runScenario(sc, { build: opts.build });
     turns += res.turns;
-    accepts += res.accepts ?? 0; bytesIn += res.bytesIn ?? 0; faults += res.faults ?? 0;
+    accepts += res.accepts ?? 0; connects += res.connects ?? 0; bytesIn += res.bytesIn ?? 0; faults += res.faults ?? 0;
     opts.onRun?.(i++, res);
     if (!res.ok) { lastFailure = res.failure!; original ??= structuredClone(sc); }
     return res.ok;
   });
   const out = await fc.check(prop, { seed: opts.seed, numRuns: opts.runs, interruptAfterTimeLimit: opts.timeLimitMs, markInterruptAsFailure: false });
-  const report: FuzzReport = { runs: out.numRuns, failed: out.failed, seed: opts.seed, turns, ms: performance.now() - t0, accepts, bytesIn, faults };
+  const report: FuzzReport = { runs: out.numRuns, failed: out.failed, seed: opts.seed, turns, ms: performance.now() - t0, accepts, connects, bytesIn, faults };
   if (out.failed && out.counterexample) {
     report.counterexample = out.counterexample[0];
     report.original = original;

@@ -80,7 +80,11 @@ export class Prng {
   }
   float(): number { return this.next() / 4294967296; }
   int(n: number): number { return Math.floor(this.float() * n); }
-  chance(p: number): boolean { return p > 0 && this.float() < p; }
+  /**
+   * One draw whatever p is: a fault turned down to 0 takes its draw all the same, so the rest of
+   * the run keeps its random stream (the fuzzer's shrinking relies on this).
+   */
+  chance(p: number): boolean { const x = this.float(); return x < p; }
 }
 
 type PeerState = "connecting" | "open" | "closed" | "refused" | "reset";

@@ -20,6 +20,7 @@ test("30 scenarios from a fixed seed pass on the debug core, and they do real wo
   assert.not.ok(rep.failed, `${rep.failure} ${JSON.stringify(rep.counterexample)}`);
   assert.is(rep.runs, 30);
   assert.ok(rep.accepts > 100, `connections: ${rep.accepts}`);
+  assert.ok(rep.connects > 20, `outbound connects: ${rep.connects}`);
   assert.ok(rep.faults > 0, `faults injected: ${rep.faults}`);
   assert.ok(rep.bytesIn > 100_000, `bytes: ${rep.bytesIn}`);
 });
@@ -31,13 +32,14 @@ test("fresh seeds (different every run; the seed is in the failure)", async () =
 });
 
 test("the deliberately broken core is caught and shrunk to a small trace that replays exactly", async () => {
-  const rep = await fuzz({ seed: 1, runs: 200, build: "broken" });
+  const rep = await fuzz({ seed: 1, runs: 300, build: "broken" });
   assert.ok(rep.failed, "the fuzzer must catch the double release");
   assert.match(rep.failure!, /invariant|assertion/);
   const sc = rep.counterexample!;
   assert.ok(sc.conns <= 2, `shrunk to ${sc.conns} connections`);
   assert.ok(sc.messages <= 3, `shrunk to ${sc.messages} messages`);
-  assert.ok(Object.values(sc.faults).every((p) => p === 0), "shrunk to no faults");
+  assert.ok(Object.values(sc.faults).every((p) => p === 0), `shrunk to no faults: ${JSON.stringify(sc.faults)}`);
+  assert.is(sc.outbound, 0, "shrunk to no outbound connections");
   const path = join(dir, "shrunk.trace");
   const run = await runScenario(sc, { build: "broken", record: path });
   assert.not.ok(run.ok);

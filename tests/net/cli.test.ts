@@ -168,7 +168,7 @@ test("fuzz --seeds 30 passes and says how to reproduce", () => {
 test("fuzz --build broken: caught, shrunk, recorded, and the printed command replays it (exit 1)", () => {
   const dir = mkdtempSync(join(tmpdir(), "wr-cli-"));
   try {
-    const r = runSync(["fuzz", "--seed", "1", "--seeds", "200", "--build", "broken", "--out", dir]);
+    const r = runSync(["fuzz", "--seed", "1", "--seeds", "300", "--build", "broken", "--out", dir]);
     assert.is(r.code, 1, r.out + r.err);
     assert.match(r.out, /FAILED: core (invariant|assertion)/);
     const cmd = /replay it: wasm-reactor (replay \S+)/.exec(r.out);
