@@ -183,6 +183,12 @@ interface Scheduled { at: number; seq: number; fn: () => void }
 export class SimNetwork implements Host {
   readonly kind = "sim" as const;
   readonly prng: Prng;
+  /**
+   * One stream per fault kind, each seeded from `seed`: whether a kind fires (and how big its
+   * partial read or write is) does not move any other kind's draws. So turning one fault off
+   * leaves the rest of the run as it was, which is what lets the fuzzer shrink a failure.
+   */
+  private readonly fault: Record<"clockJump" | "acceptEmfile" | "acceptEnfile" | "reset" | "readPartial" | "connectRefused" | "epipe" | "writeEagain" | "writePartial", Prng>;
   readonly faults: SimFaults;
   readonly violations: string[] = [];
   /** Virtual time in ms (integer). */
@@ -209,6 +215,8 @@ export class SimNetwork implements Host {
 
   constructor(seed: number, options: SimOptions = {}) {
     this.prng = new Prng(seed);
+    const kinds = ["clockJump", "acceptEmfile", "acceptEnfile", "reset", "readPartial", "connectRefused", "epipe", "writeEagain", "writePartial"] as const;
+    this.fault = Object.fromEntries(kinds.map((k, i) => [k, new Prng((seed ^ Math.imul(i + 1, 0x9e3779b1)) >>> 0)])) as SimNetwork["fault"];
     this.faults = { ...NO_FAULTS, ...(options.faults ?? {}) };
     for (const [k, v] of Object.entries(this.faults)) {
       if (!(k in NO_FAULTS)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: unknown sim fault '${k}'; known: ${Object.keys(NO_FAULTS).join(", ")}`);
@@ -282,8 +290,8 @@ export class SimNetwork implements Host {
     if (this.scheduled.length) next = Math.min(next, this.scheduled[0].at);
     for (const p of this.slowPeers) if (p.readRateBytesPerMs > 0) { next = Math.min(next, this.nowMs + 1); break; } // a peer that reads nothing wakes nobody
     if (next === Infinity) return false;
-    if (this.prng.chance(this.faults.clockJumpProbability)) {
-      next += 1 + this.prng.int(Math.max(1, this.faults.clockJumpMaxMs));
+    if (this.fault.clockJump.chance(this.faults.clockJumpProbability)) {
+      next += 1 + this.fault.clockJump.int(Math.max(1, this.faults.clockJumpMaxMs));
       this.stats.clockJumps++;
     }
     this.advanceTo(next);
@@ -309,8 +317,8 @@ export class SimNetwork implements Host {
         // Accept only what can be reported this turn: a descriptor the core has not heard of
         // would escape its budget (the contract: never more events than fit in the ring).
         while (s.backlog.length && acceptBudget > 0 && this.canPost()) {
-          if (this.prng.chance(this.faults.acceptEmfileProbability)) { this.stats.acceptFaults++; this.post(K.EV_ACCEPT_ERROR, s.slot, s.gen, s.fd, 0, 0, K.E_MFILE); break; }
-          if (this.prng.chance(this.faults.acceptEnfileProbability)) { this.stats.acceptFaults++; this.post(K.EV_ACCEPT_ERROR, s.slot, s.gen, s.fd, 0, 0, K.E_NFILE); break; }
+          if (this.fault.acceptEmfile.chance(this.faults.acceptEmfileProbability)) { this.stats.acceptFaults++; this.post(K.EV_ACCEPT_ERROR, s.slot, s.gen, s.fd, 0, 0, K.E_MFILE); break; }
+          if (this.fault.acceptEnfile.chance(this.faults.acceptEnfileProbability)) { this.stats.acceptFaults++; this.post(K.EV_ACCEPT_ERROR, s.slot, s.gen, s.fd, 0, 0, K.E_NFILE); break; }
           if (this.fds.size >= this.fdLimit) { this.post(K.EV_ACCEPT_ERROR, s.slot, s.gen, s.fd, 0, 0, K.E_MFILE); break; }
           const peer = s.backlog.shift()!;
           if (peer.state !== "connecting") continue; // the client gave up while queued
@@ -337,11 +345,11 @@ export class SimNetwork implements Host {
         }
         let reads = 0;
         while (s.inboundBytes > 0 && reads < readsPerConn && !readsPaused && this.canPost()) {
-          if (this.prng.chance(this.faults.resetProbability)) { this.stats.resets++; this.peerReset(s.peer!); break; }
+          if (this.fault.reset.chance(this.faults.resetProbability)) { this.stats.resets++; this.peerReset(s.peer!); break; }
           const c = core.supplyPop();
           if (c === K.NONE) break;
           let n = Math.min(core.chunkSize, s.inboundBytes);
-          if (n > 1 && this.prng.chance(this.faults.readPartialProbability)) { n = 1 + this.prng.int(n - 1); this.stats.readFaults++; }
+          if (n > 1 && this.fault.readPartial.chance(this.faults.readPartialProbability)) { n = 1 + this.fault.readPartial.int(n - 1); this.stats.readFaults++; }
           this.copyInbound(s, core.chunkDataOffset(c), n);
           this.post(K.EV_READ, s.slot, s.gen, s.fd, c, n, 0);
           reads++;
@@ -485,7 +493,7 @@ export class SimNetwork implements Host {
     this.stats.connects++;
     this.post(K.EV_SOCKET_OPENED, slot, gen, c.fd, 0, 0, 0);
     const server = this.servers.get(spec.port);
-    const refused = !server || server.mode === "refuse" || this.prng.chance(this.faults.connectRefusedProbability);
+    const refused = !server || server.mode === "refuse" || this.fault.connectRefused.chance(this.faults.connectRefusedProbability);
     if (server?.mode === "blackhole") return;
     this.schedule(this.nowMs + this.connectLatencyMs, () => {
       if (this.fds.get(c.fd) !== c) return; // closed meanwhile (timeout, abort)
@@ -510,10 +518,10 @@ export class SimNetwork implements Host {
     if (s.finSent) this.violations.push(`WRITE after SHUTDOWN on fd ${fd}`);
     const p = s.peer;
     if (s.resetPending || !p || p.state === "reset") { this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, 0, K.E_PIPE); return; }
-    if (this.prng.chance(this.faults.epipeProbability)) { this.stats.writeFaults++; this.peerReset(p); this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, 0, K.E_PIPE); return; }
+    if (this.fault.epipe.chance(this.faults.epipeProbability)) { this.stats.writeFaults++; this.peerReset(p); this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, 0, K.E_PIPE); return; }
     let room = Math.min(bytes, this.writeRoom(s));
-    if (room > 0 && this.prng.chance(this.faults.writeEagainProbability)) { room = 0; this.stats.writeFaults++; }
-    if (room > 1 && this.prng.chance(this.faults.writePartialProbability)) { room = 1 + this.prng.int(room - 1); this.stats.writeFaults++; }
+    if (room > 0 && this.fault.writeEagain.chance(this.faults.writeEagainProbability)) { room = 0; this.stats.writeFaults++; }
+    if (room > 1 && this.fault.writePartial.chance(this.faults.writePartialProbability)) { room = 1 + this.fault.writePartial.int(room - 1); this.stats.writeFaults++; }
     // writev over the chunk chain, straight out of pool memory.
     const core = this.core;
     const out = new Uint8Array(room);
