@@ -43,12 +43,14 @@ export interface CoreExports {
 const modules = new Map<Build, Promise<WebAssembly.Module>>();
 
 // Ring cursors as u32 word indexes, computed once: they are read and written per event.
-const W_EVENT_HEAD = (LAYOUT_BASE + Header.eventHead) >> 2;
-const W_EVENT_TAIL = (LAYOUT_BASE + Header.eventTail) >> 2;
-const W_SUBMIT_HEAD = (LAYOUT_BASE + Header.submitHead) >> 2;
-const W_SUBMIT_TAIL = (LAYOUT_BASE + Header.submitTail) >> 2;
-const W_SUPPLY_HEAD = (LAYOUT_BASE + Header.supplyHead) >> 2;
-const W_SUPPLY_TAIL = (LAYOUT_BASE + Header.supplyTail) >> 2;
+/** A header field's index in the core's Uint32Array (computed once, at module load, by callers). */
+export function headerWord(field: keyof typeof Header): number { return (LAYOUT_BASE + Header[field]) >> 2; }
+const W_EVENT_HEAD = headerWord("eventHead");
+const W_EVENT_TAIL = headerWord("eventTail");
+const W_SUBMIT_HEAD = headerWord("submitHead");
+const W_SUBMIT_TAIL = headerWord("submitTail");
+const W_SUPPLY_HEAD = headerWord("supplyHead");
+const W_SUPPLY_TAIL = headerWord("supplyTail");
 
 const moduleBytes = new Map<Build, Promise<Uint8Array>>();
 

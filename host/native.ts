@@ -64,8 +64,3 @@ export function loadNative(): NativeShim {
   }
   throw new ReactorError("ERR_HOST_UNAVAILABLE", failure);
 }
-
-/** Whether the shim loads here (for host: 'auto'). */
-export function nativeAvailable(): boolean {
-  try { loadNative(); return true; } catch { return false; }
-}

@@ -7,7 +7,7 @@
 // idle connections needs no JS object each. `conn.id` is stable for a connection's life and
 // `conn.data` keeps per-connection user data.
 
-import { Core, K, coreBytes, type Build } from "./core.ts";
+import { Core, K, coreBytes, headerWord, type Build } from "./core.ts";
 import { Recorder, coreHash, type RecordOptions } from "./trace.ts";
 import type { WasiHooks } from "../shims/wasi.ts";
 import type { Host, ConnectSpec, BoundAddress, HostLimits } from "./contract.ts";
@@ -15,7 +15,7 @@ import { SimNetwork, type SimOptions } from "./sim.ts";
 import { EpollHost } from "./epoll.ts";
 import { resolveOptions, type ReactorOptions, type ResolvedOptions } from "./options.ts";
 import { ReactorError, socketError, errnoName, ERRNO } from "./errors.ts";
-import { Metrics, Header, NoteRec_BYTES, ERRNO_OFFSET, HIST_OFFSET, LAYOUT_BASE } from "./layout.ts";
+import { NoteRec_BYTES, ERRNO_OFFSET, HIST_OFFSET } from "./layout.ts";
 import { metricsSnapshot, prometheusText, type MetricsSnapshot } from "./metrics.ts";
 
 export interface Handlers {
@@ -108,6 +108,7 @@ export class Listener {
 export interface TimerHandle { readonly id: number; readonly seq: number }
 
 const encoder = new TextEncoder();
+const W_NOTE_HEAD = headerWord("noteHead");
 
 const R_MESSAGES: Record<number, [string, string]> = {
   [-1]: ["ERR_CONNECTION_CLOSED", "the connection is closed"],
@@ -150,6 +151,7 @@ export class Reactor {
   private running: Promise<void> | undefined;
   private dead: ReactorError | undefined;
   private inTurn = false;
+  private queuesSampledAt = -Infinity;
 
   /** Real hosts: the core's clock, read now (ms since the reactor was made). */
   private readonly liveMs: () => number;
@@ -318,7 +320,12 @@ export class Reactor {
   metrics(): MetricsSnapshot {
     let host: Record<string, number> | undefined;
     if (this.epoll) {
-      const s = this.epoll.stats(4096) as unknown as Record<string, number>;
+      // Kernel queue depths cost two ioctls a socket: sampled at most once a second, however
+      // often metrics() is read (a runUntil predicate may read it every turn).
+      const now = performance.now();
+      const sample = now - this.queuesSampledAt >= 1000;
+      if (sample) this.queuesSampledAt = now;
+      const s = this.epoll.stats(sample ? 4096 : 0) as unknown as Record<string, number>;
       host = { ...s, crossingsPerTurn: s.turns ? +(s.calls / s.turns).toFixed(3) : 0 };
     }
     return metricsSnapshot(this.core, this.overflowBytes(), host);
@@ -548,7 +555,7 @@ export class Reactor {
     const u32 = core.u32, u8 = core.u8;
     const cap = core.caps.noteCap;
     const base = core.regions.notesOff;
-    const headWord = (LAYOUT_BASE + Header.noteHead) >> 2;
+    const headWord = W_NOTE_HEAD;
     let head = u32[headWord];
     const tail = core.header("noteTail");
     while (head !== tail) {
@@ -655,8 +662,6 @@ export class Reactor {
       let d = this.turn();
       if (live() === 0) break;
       if (d < 0 || d > left) d = left;
-      // Closes post no event: a real host would sleep out the whole drain after the last one.
-      if (!this.sim && d > 25) d = 25;
       const alive = await this.host.wait(d);
       this.host.poll();
       if (!alive && !this.busy()) break;

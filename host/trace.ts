@@ -21,9 +21,9 @@
 //                results, the budgets and deadline flush published) · with `outputs`: u32 n,
 //                n words of submissions, u32 m, m words of notes (for a readable diff)
 //   clock values: u16 n · n × i64 ns; random bytes: u16 n · n bytes.
-import { Core, coreBytes, type Build } from "./core.ts";
+import { Core, coreBytes, headerWord, type Build } from "./core.ts";
 import type { WasiHooks } from "../shims/wasi.ts";
-import { Header, LAYOUT_BASE, EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES } from "./layout.ts";
+import { EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES } from "./layout.ts";
 import { ReactorError } from "./errors.ts";
 
 export const TRACE_MAGIC = "WRTRACE\0";
@@ -46,10 +46,11 @@ export interface TraceHeader {
   createdAt: string;
 }
 
-const W = (f: keyof typeof Header) => (LAYOUT_BASE + Header[f]) >> 2;
+const W = headerWord;
 const W_EVENT_TAIL = W("eventTail"), W_SUBMIT_HEAD = W("submitHead"), W_SUPPLY_HEAD = W("supplyHead"), W_NOTE_HEAD = W("noteHead");
-const W_SUBMIT_TAIL = W("submitTail"), W_NOTE_TAIL = W("noteTail");
-const W_NEXT = W("nextDeadlineMs"), W_FLAGS = W("hostFlags"), W_ACCEPT = W("acceptBudget"), W_READS = W("readsPerConn");
+const W_SUBMIT_TAIL = W("submitTail"), W_NOTE_TAIL = W("noteTail"), W_TURN = W("turn");
+/** What flush publishes for the host, folded into the turn's hash. */
+const W_PUBLISHED = [W("nextDeadlineMs"), W("hostFlags"), W("acceptBudget"), W("readsPerConn")];
 
 /** FNV-1a taken a 32-bit word at a time (not byte-wise FNV: four times cheaper, as good here). */
 function fnv(h: number, w: number): number { return Math.imul(h ^ w, 0x01000193) >>> 0; }
@@ -77,7 +78,7 @@ class OutputHasher {
     }
     this.submitTail = u32[W_SUBMIT_TAIL];
     this.noteTail = u32[W_NOTE_TAIL];
-    if (fn === FLUSH) for (const w of [W_NEXT, W_FLAGS, W_ACCEPT, W_READS]) h = fnv(h, u32[w]);
+    if (fn === FLUSH) for (const w of W_PUBLISHED) h = fnv(h, u32[w]);
     this.h = h;
   }
   take(): number { const h = this.h; this.h = 0x811c9dc5; return h; }
@@ -151,7 +152,6 @@ export class Recorder {
   private core!: Core;
   private hasher!: OutputHasher;
   private cursors = [0, 0, 0, 0];
-  private turn = 0;
   private stopped = false;
   private readonly outputs: boolean;
   readonly path: string;
@@ -210,7 +210,7 @@ export class Recorder {
         this.end();
         this.hasher.afterCall(fn, r);
         if (fn === FLUSH && this.begin(T_TURN)) {
-          b.u32(++this.turn); b.u32(this.hasher.take());
+          b.u32(this.core.u32[W_TURN]); b.u32(this.hasher.take()); // flush counted the turn
           if (this.outputs) {
             const o = this.hasher.takeOutputs();
             b.u32(o.subs.length); for (const w of o.subs) b.u32(w);
@@ -285,6 +285,7 @@ export class Recorder {
       this.flushOut();
       this.log(`wasm-reactor: the trace ${this.path} reached its limit of ${this.maxBytes} bytes; recording stopped (the trace up to here replays)`);
       this.stopped = true;
+      this.stoppedAt = this.core.u32[W_TURN];
       this.close();
       return;
     }
@@ -307,7 +308,9 @@ export class Recorder {
   }
 
   get bytesWritten(): number { return this.written + this.out.n; }
-  get turns(): number { return this.turn; }
+  /** Turns recorded: the core's own count since it was created (recording starts with it). */
+  get turns(): number { return this.stoppedAt ?? (this.core ? this.core.u32[W_TURN] : 0); }
+  private stoppedAt: number | undefined;
 }
 
 // ── reading ───────────────────────────────────────────────────────────────────────────────

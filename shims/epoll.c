@@ -103,7 +103,6 @@ enum {
 
 typedef struct reactor {
   uint8_t *mem;
-  size_t memLen;
   int epfd, wakefd, reservefd;
   int edge, nodelay, shed;
   struct epoll_event *evs;
@@ -128,8 +127,6 @@ typedef struct reactor {
   pthread_cond_t cv;
   int armed, stop, armTimeout;
   napi_threadsafe_function tsfn;
-  napi_ref cbRef;
-  napi_env env;
   int destroyed;
 } reactor;
 
@@ -668,7 +665,6 @@ static napi_value n_create(napi_env env, napi_callback_info info) {
   r->evs = calloc(r->maxEvents, sizeof(struct epoll_event));
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cv, NULL);
-  r->env = env;
   napi_value ext;
   CHECK(napi_create_external(env, r, finalize_reactor, NULL, &ext));
   return ext;
@@ -684,7 +680,7 @@ static napi_value n_attach(napi_env env, napi_callback_info info) {
   void *data = arg_typed(env, argv[1], napi_uint8_array, &len, need);
   if (!data) return NULL;
   if (len < K_LAYOUT_BASE + 1024) { napi_throw_error(env, "ERR_NATIVE", need); return NULL; }
-  r->mem = data; r->memLen = len;
+  r->mem = data;
   if (HDR(r, magic) != K_LAYOUT_MAGIC || HDR(r, version) != K_LAYOUT_VERSION) {
     napi_throw_error(env, "ERR_NATIVE", "wasm-reactor native shim: the core's layout does not match the one this shim was built for (rebuild: npm run build)");
     return NULL;

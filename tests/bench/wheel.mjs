@@ -37,6 +37,16 @@ const EXPIRY_BUDGET = 1024;        // expiries per wheelAdvance call, as Config.
 const TARGET_RATIO = 5;            // ours ≥ 5x each baseline (brief)
 const NONE = -1;                   // NONE (0xffffffff) as the i32 the Wasm export returns
 
+/**
+ * Untimed fills: `count` deadlines 1..span from an xorshift32 stream seeded with `seed`, handed
+ * to put(i, deadline). (The timed churn loops inline the same xorshift: a call there would be
+ * measured too.)
+ */
+function spread(count, seed, span, put) {
+  let x = seed;
+  for (let i = 0; i < count; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; put(i, 1 + (x >>> 0) % span); }
+}
+
 runBench("wheel", async (ctx) => {
   const N = ctx.quick ? 100_000 : 1_000_000;
   const windowMs = ctx.quick ? 100 : 1000;       // churn: timed window per implementation per round
@@ -62,16 +72,13 @@ runBench("wheel", async (ctx) => {
   // fill: N pending timers, deadlines 1..SPAN_MS (the wheel's clock is 0)
   {
     const arm = e.t_wheelArmF;
-    let x = 12345;
-    for (let i = 0; i < N; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; arm(i, 1 + (x >>> 0) % SPAN_MS); }
-    x = 12345;
-    for (let i = 0; i < N; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; heap.push(i, 1 + (x >>> 0) % SPAN_MS); }
+    spread(N, 12345, SPAN_MS, (i, d) => arm(i, d));
+    spread(N, 12345, SPAN_MS, (i, d) => heap.push(i, d));
   }
   fullGc();
   const heapUsed0 = process.memoryUsage().heapUsed;
   {
-    let x = 12345;
-    for (let i = 0; i < N; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; timers[i] = setTimeout(noop, ST_DELAY_FLOOR_MS + 1 + (x >>> 0) % SPAN_MS).unref(); }
+    spread(N, 12345, SPAN_MS, (i, d) => { timers[i] = setTimeout(noop, ST_DELAY_FLOOR_MS + d).unref(); });
   }
   fullGc();
   const stBytesPerTimer = (process.memoryUsage().heapUsed - heapUsed0) / N;
@@ -142,8 +149,7 @@ runBench("wheel", async (ctx) => {
   const wheelExpiry = (count, seed) => {
     const arm = e.t_wheelArmF, advance = e.t_wheelAdvanceF, pop = e.t_wheelPopDue;
     const start = Number(e.t_wheelElapsed());
-    let x = seed;
-    for (let i = 0; i < count; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; arm(i, start + 1 + (x >>> 0) % SPAN_MS); }
+    spread(count, seed, SPAN_MS, (i, d) => arm(i, start + d));
     const t0 = performance.now();
     let popped = 0;
     for (let now = start + 1; now <= start + SPAN_MS; now++) {
@@ -164,8 +170,7 @@ runBench("wheel", async (ctx) => {
   const wheelExpiryOverdue = (count, seed) => {
     const arm = e.t_wheelArmF, advance = e.t_wheelAdvanceF, pop = e.t_wheelPopDue;
     const start = Number(e.t_wheelElapsed());
-    let x = seed;
-    for (let i = 0; i < count; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; arm(i, start + 1 + (x >>> 0) % ST_SPAN_MS); }
+    spread(count, seed, ST_SPAN_MS, (i, d) => arm(i, start + d));
     const t0 = performance.now();
     let popped = 0;
     const now = start + ST_SPAN_MS + 2;
@@ -179,8 +184,7 @@ runBench("wheel", async (ctx) => {
     return (popped * 1000) / dt;
   };
   const heapExpiry = (count, seed) => {
-    let x = seed;
-    for (let i = 0; i < count; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; heap.push(i, 1 + (x >>> 0) % SPAN_MS); }
+    spread(count, seed, SPAN_MS, (i, d) => heap.push(i, d));
     const t0 = performance.now();
     let popped = 0;
     for (let now = 1; now <= SPAN_MS; now++) {
@@ -194,8 +198,7 @@ runBench("wheel", async (ctx) => {
     let fired = 0, tEnd = 0, done;
     const allFired = new Promise((resolve) => (done = resolve));
     const cb = () => { if (++fired === count) { tEnd = performance.now(); done(); } };
-    let x = seed;
-    for (let i = 0; i < count; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; setTimeout(cb, 1 + (x >>> 0) % ST_SPAN_MS).unref(); }
+    spread(count, seed, ST_SPAN_MS, (_i, d) => setTimeout(cb, d).unref());
     // Node stamps each timer with the loop time refreshed at arming: wait until the last one armed is overdue.
     const tArmed = performance.now();
     const guard = setTimeout(() => done(), 30_000); // ref'd: keeps the loop alive, bounds the wait

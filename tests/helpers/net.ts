@@ -4,7 +4,6 @@
 //                          capacities, its log lines kept and every handler watched: a handler
 //                          that threw fails the next until() and closeClean(). In wait: "thread"
 //                          it is started with run().
-//   bugTest(test)          test.skip for tests that show a reported bug; NET_RUN_BUGS=1 runs them.
 //   until(r, pred, what)   drives (block mode) or awaits (thread mode) until pred() holds, bounded
 //                          in real time; fails with `what` and a short status otherwise.
 //   openFds()              entries in /proc/self/fd.
@@ -72,13 +71,6 @@ function watch(st: NetState, h: Handlers): Handlers {
   st.wrapped.set(h, w);
   return w;
 }
-
-/**
- * Tests that show a known, reported bug are skipped so the suite stays green; with
- * NET_RUN_BUGS=1 in the environment they run (and fail until the bug is fixed).
- */
-export const RUN_BUGS = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.NET_RUN_BUGS === "1";
-export function bugTest<T extends { skip: unknown }>(test: T): T { return (RUN_BUGS ? test : test.skip) as T; }
 
 export function logLines(r: Reactor): string[] { return states.get(r)?.lines ?? []; }
 

@@ -7,27 +7,20 @@ import * as assert from "uvu/assert";
 import { Reactor, ReactorError, type CloseInfo, type Connection, type TimeoutKind } from "../../host/index.ts";
 import { K } from "../../host/layout.ts";
 import type { Harness, MakeHarness } from "../helpers/peer.ts";
-import { abandonAll, bytes, equalBytes, RUN_BUGS } from "../helpers/net.ts";
-
-export interface SharedOptions {
-  /** Test names to skip on this backend, each with the reason (a known bug, reported). */
-  skip?: Record<string, string>;
-}
+import { abandonAll, bytes, equalBytes } from "../helpers/net.ts";
 
 const echoHandlers = {
   data(c: Connection, d: Uint8Array) { if (c.writable) c.write(d); },
 };
 
-export function defineSharedTests(test: Test, make: MakeHarness, opts: SharedOptions = {}): void {
-  const skip = opts.skip ?? {};
+export function defineSharedTests(test: Test, make: MakeHarness): void {
   const t = (name: string, serverOptions: Parameters<MakeHarness>[0], body: (h: Harness) => Promise<void>) => {
     const run = async () => {
       const h = await make(serverOptions);
       try { await body(h); await h.finish(); }
       catch (err) { await abandonAll(); throw err; }
     };
-    if (name in skip && !RUN_BUGS) test.skip(`${name} (skipped: ${skip[name]})`, run);
-    else test(name, run);
+    test(name, run);
   };
 
   t("echo: bytes come back intact and in order to several peers; FINs close normally", {}, async (h) => {
