@@ -65,7 +65,7 @@ function command(runtime, file) {
 }
 
 // ── suites ──────────────────────────────────────────────────────────────────────────────
-if (!existsSync(bundles)) { console.error("run: build/tests/ is missing: run `node host/tools/build.mjs --no-types` (npm test does)"); process.exit(2); }
+if (!existsSync(bundles)) { console.error("run: build/tests/ is missing: run `node tools/build.mjs --no-types` (npm test does)"); process.exit(2); }
 const suites = readdirSync(bundles).filter((f) => f.endsWith(".mjs")).sort().map((f) => {
   const name = f.slice(0, -4).replaceAll("__", "/");
   const source = join(root, "tests", `${name}.test.ts`);

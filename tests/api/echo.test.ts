@@ -1,6 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { K } from "../../host/layout.ts";
+import { K } from "../../host/core/layout.ts";
 import { simReactor, runUntil, closeClean, bytes, equalBytes } from "../helpers/sim.ts";
 
 const echo = suite("api: echo over the sim host");

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fuzz, runScenario } from "../../host/fuzz.ts";
+import { fuzz, runScenario } from "../../host/fuzz/fuzz.ts";
 import { replayFile } from "../../host/index.ts";
 
 const test = suite("api: swarm fuzzing and regression traces");

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Reactor, replayFile, readTrace, type ReactorError } from "../../host/index.ts";
-import { T_CALL, T_INPUT, T_TURN } from "../../host/trace.ts";
+import { T_CALL, T_INPUT, T_TURN } from "../../host/trace/trace.ts";
 
 const test = suite("api: record and replay");
 const dir = mkdtempSync(join(tmpdir(), "wr-trace-"));

@@ -62,7 +62,7 @@ export async function loadHost() {
   try {
     return await import(new URL("dist/index.js", root).href);
   } catch (err) {
-    throw new Error(`cannot load dist/index.js: run \`node host/tools/build.mjs --no-types\` first (${err.message})`);
+    throw new Error(`cannot load dist/index.js: run \`node tools/build.mjs --no-types\` first (${err.message})`);
   }
 }
 

@@ -2,7 +2,7 @@
 // what creating such a core really touches.
 //
 // How it works:
-//   1. Layout: host/layout.ts (bundled on the fly with esbuild; dist/ does not export it) gives
+//   1. Layout: host/core/layout.ts (bundled on the fly with esbuild; dist/ does not export it) gives
 //      BYTES_PER_CONNECTION (a slot and its two timer nodes) and computeLayout(); for slotCap
 //      1,000,000 the slot and timer-node regions divided by the connections must agree with it.
 //   2. RSS: one throw-away core first (compiles the module, loads the WASI shim), then a core
@@ -18,11 +18,11 @@ import { runBench, figure, fullGc, loadHost, benchConfig, benchHooks, root } fro
 
 const TARGET_BYTES = 128;
 
-/** host/layout.ts as a module: bundled in memory with esbuild, imported from a data: URL. */
+/** host/core/layout.ts as a module: bundled in memory with esbuild, imported from a data: URL. */
 async function loadLayout() {
   const esbuild = await import("esbuild");
   const out = await esbuild.build({
-    entryPoints: [new URL("host/layout.ts", root).pathname], bundle: true, write: false,
+    entryPoints: [new URL("host/core/layout.ts", root).pathname], bundle: true, write: false,
     format: "esm", platform: "neutral", logLevel: "warning",
   });
   const js = out.outputFiles[0].text;
@@ -56,7 +56,7 @@ runBench("memory", async (ctx) => {
   const rss2 = rss();
   const growthSmall = rss1 - rss0, growthBig = rss2 - rss1;
   const rssPerConn = (growthBig - growthSmall) / (CONNS - 1);
-  if (keep[2].regions.endOff !== big.endOff) throw new Error("the core's layout and host/layout.ts disagree");
+  if (keep[2].regions.endOff !== big.endOff) throw new Error("the core's layout and host/core/layout.ts disagree");
   ctx.log(`RSS growth: slotCap 1 ${(growthSmall / 2 ** 20).toFixed(1)} MiB, slotCap ${CONNS} ${(growthBig / 2 ** 20).toFixed(1)} MiB`);
 
   // ── 3. baseline: node:net Socket objects ──────────────────────────────────────────────

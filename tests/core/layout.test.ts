@@ -6,9 +6,9 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
-import { coreModule, type Build } from "../../host/core.ts";
-import * as L from "../../host/layout.gen.ts";
-import { computeLayout, memoryBytes, BYTES_PER_CONNECTION, type Capacities, type Regions } from "../../host/layout.ts";
+import { coreModule, type Build } from "../../host/core/core.ts";
+import * as L from "../../host/core/layout.gen.ts";
+import { computeLayout, memoryBytes, BYTES_PER_CONNECTION, type Capacities, type Regions } from "../../host/core/layout.ts";
 import { makeCore, u32, K } from "../helpers/core.ts";
 import { checkProperty } from "../helpers/prop.ts";
 

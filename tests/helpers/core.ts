@@ -11,10 +11,10 @@
 // TRANSITIONS table sits at 32). To keep checking the same core after a trap it provoked on
 // purpose, trap() puts those bytes back. That is sound only because the asserts the suites
 // provoke come before their function changes anything, which the suites check (state unchanged).
-import { Core, type Build, type CoreExports } from "../../host/core.ts";
-import type { Capacities } from "../../host/layout.ts";
+import { Core, type Build, type CoreExports } from "../../host/core/core.ts";
+import type { Capacities } from "../../host/core/layout.ts";
 
-export { K } from "../../host/layout.ts";
+export { K } from "../../host/core/layout.ts";
 
 /** Small enough to create in well under a millisecond; suites override what they exercise. */
 export const SMALL_CAPS: Capacities = {

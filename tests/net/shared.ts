@@ -5,7 +5,7 @@
 import type { Test } from "uvu";
 import * as assert from "uvu/assert";
 import { Reactor, ReactorError, type CloseInfo, type Connection, type TimeoutKind } from "../../host/index.ts";
-import { K } from "../../host/layout.ts";
+import { K } from "../../host/core/layout.ts";
 import type { Harness, MakeHarness } from "../helpers/peer.ts";
 import { abandonAll, bytes, equalBytes } from "../helpers/net.ts";
 

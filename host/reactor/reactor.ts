@@ -7,16 +7,16 @@
 // idle connections needs no JS object each. `conn.id` is stable for a connection's life and
 // `conn.data` keeps per-connection user data.
 
-import { Core, K, coreBytes, headerWord, type Build } from "./core.ts";
-import { Recorder, coreHash, type RecordOptions } from "./trace.ts";
-import type { WasiHooks } from "../shims/wasi.ts";
-import type { Host, ConnectSpec, BoundAddress, HostLimits } from "./contract.ts";
-import { SimNetwork, type SimOptions } from "./sim.ts";
-import { EpollHost } from "./epoll.ts";
-import { resolveOptions, type ReactorOptions, type ResolvedOptions } from "./options.ts";
-import { ReactorError, socketError, errnoName, ERRNO } from "./errors.ts";
-import { NoteRec_BYTES, ERRNO_OFFSET, HIST_OFFSET } from "./layout.ts";
-import { metricsSnapshot, prometheusText, type MetricsSnapshot } from "./metrics.ts";
+import { Core, K, coreBytes, headerWord, type Build } from "../core/core.ts";
+import { Recorder, coreHash, type RecordOptions } from "../trace/trace.ts";
+import type { WasiHooks } from "../../shims/wasi.ts";
+import type { Host, ConnectSpec, BoundAddress, HostLimits } from "../contract/contract.ts";
+import type { SimNetwork } from "../backends/sim/sim.ts";
+import { createHost } from "../backends/registry.ts";
+import { resolveOptions, type ReactorOptions, type ResolvedOptions } from "../options.ts";
+import { ReactorError, socketError, errnoName, ERRNO } from "../errors.ts";
+import { NoteRec_BYTES, ERRNO_OFFSET, HIST_OFFSET } from "../core/layout.ts";
+import { metricsSnapshot, prometheusText, type MetricsSnapshot } from "../core/metrics.ts";
 
 export interface Handlers {
   /** A connection opened (accepted, or an outbound connect completed). */
@@ -125,10 +125,8 @@ interface Overflow { gen: number; parts: Uint8Array[]; bytes: number; wantDrain:
 export class Reactor {
   readonly options: ResolvedOptions;
   readonly host: Host;
-  /** The simulator, when options.host is "sim". */
+  /** The simulator, when options.host is "sim": tests and apps drive its peers. */
   readonly sim: SimNetwork | undefined;
-  /** The epoll host, when options.host is "epoll" (or "auto" on Linux). */
-  readonly epoll: EpollHost | undefined;
   /** Where the descriptor budget came from: the host's limit and what it is made of. */
   limits!: HostLimits;
   /** The trace being written (option `record`), if any. */
@@ -156,12 +154,11 @@ export class Reactor {
   /** Real hosts: the core's clock, read now (ms since the reactor was made). */
   private readonly liveMs: () => number;
 
-  private constructor(options: ResolvedOptions, host: Host, sim: SimNetwork | undefined, core: Core, log: (line: string) => void, liveMs: () => number) {
+  private constructor(options: ResolvedOptions, host: Host, core: Core, log: (line: string) => void, liveMs: () => number) {
     this.liveMs = liveMs;
     this.options = options;
     this.host = host;
-    this.sim = sim;
-    this.epoll = host instanceof EpollHost ? host : undefined;
+    this.sim = host.kind === "sim" ? host as SimNetwork : undefined;
     this.core = core;
     this.log = log;
     this.slotHandlers = new Uint16Array(core.caps.slotCap);
@@ -173,13 +170,8 @@ export class Reactor {
   static async create(options?: ReactorOptions): Promise<Reactor> {
     const o = resolveOptions(options);
     const log = o.log ?? ((line: string) => console.error(line));
-    let kind = o.host;
-    if (kind === "auto") kind = "epoll"; // the only real host so far; it explains itself if it cannot load
-    if (kind === "kqueue" || kind === "portable") {
-      throw new ReactorError("ERR_HOST_UNAVAILABLE", `wasm-reactor: host '${kind}' is not available in this build yet; use host: 'epoll' (Linux) or 'sim' (the simulated network)`);
-    }
-    const sim = kind === "sim" ? new SimNetwork(o.seed, (o.sim ?? {}) as SimOptions) : undefined;
-    const host: Host = sim ?? new EpollHost({ wait: o.wait, edgeTriggered: o.edgeTriggered, noDelay: o.noDelay, shedOnEmfile: o.shedOnEmfile, maxEvents: o.eventRing, log });
+    const host = createHost(o, log);
+    const kind = host.kind;
     const limits = host.limits();
     const caps = {
       slotCap: o.maxConnections + 64, // + the listeners' slots
@@ -214,9 +206,10 @@ export class Reactor {
       maxConnections: o.maxConnections,
     };
     const t0 = performance.now();
-    let hooks: WasiHooks = sim ? {
-      clockNs: () => sim.clockNs(),
-      random: (v) => { for (let i = 0; i < v.length; i++) v[i] = sim.prng.next() & 0xff; },
+    const clock = host.clock;
+    let hooks: WasiHooks = clock ? {
+      clockNs: () => clock.clockNs(),
+      random: (v) => clock.random(v),
       log,
     } : {
       // Real hosts: monotonic time since the reactor was made (the core keeps 48-bit ms).
@@ -242,7 +235,7 @@ export class Reactor {
       for (let p = core.regions.chunkDataOff; p < end; p += 4096) u8[p] = 0;
     }
     host.attach(core);
-    const r = new Reactor(o, host, sim, core, log, () => performance.now() - t0 + 1);
+    const r = new Reactor(o, host, core, log, clock ? () => clock.nowMs() : () => performance.now() - t0 + 1);
     r.recorder = recorder;
     r.limits = o.fdLimit ? { fdLimit: o.fdLimit, source: `option fdLimit ${o.fdLimit} (host: ${limits.source})` } : limits;
     return r;
@@ -319,14 +312,13 @@ export class Reactor {
   // ── metrics ───────────────────────────────────────────────────────────────────────────
   metrics(): MetricsSnapshot {
     let host: Record<string, number> | undefined;
-    if (this.epoll) {
-      // Kernel queue depths cost two ioctls a socket: sampled at most once a second, however
-      // often metrics() is read (a runUntil predicate may read it every turn).
+    if (this.host.hostMetrics) {
+      // Costly gauges (kernel queue depths: two ioctls a socket) are sampled at most once a
+      // second, however often metrics() is read (a runUntil predicate may read it every turn).
       const now = performance.now();
       const sample = now - this.queuesSampledAt >= 1000;
       if (sample) this.queuesSampledAt = now;
-      const s = this.epoll.stats(sample ? 4096 : 0) as unknown as Record<string, number>;
-      host = { ...s, crossingsPerTurn: s.turns ? +(s.calls / s.turns).toFixed(3) : 0 };
+      host = this.host.hostMetrics(sample);
     }
     return metricsSnapshot(this.core, this.overflowBytes(), host);
   }
@@ -421,7 +413,7 @@ export class Reactor {
   }
 
   /** Virtual ms in the simulator; on real hosts the core's monotonic clock read now (ms since create, from 1). */
-  nowMs(): number { return this.sim ? this.sim.nowMs : this.liveMs(); }
+  nowMs(): number { return this.liveMs(); }
 
   /** Runs the core's full audit; returns 0 or the code of the first broken invariant. */
   checkInvariants(): number { return this.core.exports.checkInvariants(); }
@@ -629,7 +621,7 @@ export class Reactor {
 
   private async loop(): Promise<void> {
     let turns = 0;
-    const blocking = this.epoll !== undefined && this.options.wait === "block";
+    const blocking = this.host.waitStyle === "block";
     while (!this.closed && !this.closing) {
       let d = this.turn();
       if (this.closing) break; // close() from a handler: shutdown takes over now, not after a wait
@@ -642,7 +634,7 @@ export class Reactor {
       if (!alive && !this.busy()) await new Promise((r) => setTimeout(r, 1)); // idle sim: let the app act
       // Let other JS run: every 256 turns, and at once when another thread woke us (a message waits).
       // setImmediate where there is one: setTimeout(0) sleeps a whole millisecond in Node.
-      else if (++turns % 256 === 0 || (blocking && this.epoll!.woken)) await yieldToLoop();
+      else if (++turns % 256 === 0 || (blocking && this.host.woken)) await yieldToLoop();
     }
   }
 
@@ -674,7 +666,7 @@ export class Reactor {
     const s = m();
     this.host.close();
     this.recorder?.close();
-    const hostLeaks = this.epoll ? this.epoll.leakedAtClose : 0;
+    const hostLeaks = this.host.leakedAtClose ?? 0;
     return { graceful: before - stillOpen, aborted: stillOpen, ms: this.nowMs() - t0, leakedDescriptors: Math.max(s.fdsOpen, hostLeaks) };
   }
 }

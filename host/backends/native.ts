@@ -4,7 +4,7 @@
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { ReactorError } from "./errors.ts";
+import { ReactorError } from "../errors.ts";
 
 /** The shim's exports (see NAPI_MODULE_INIT in shims/epoll.c). */
 export interface NativeShim {

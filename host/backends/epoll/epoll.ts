@@ -13,10 +13,10 @@
 //              ready a poller thread waits on the epoll descriptor and wakes JS through a
 //              thread-safe function. Writes made between turns wake the poller (the reactor
 //              calls wake()). Works in Node, Deno and Bun alike (Bun has no uv_poll).
-import type { Host, HostLimits, ListenSpec, ConnectSpec, BoundAddress } from "./contract.ts";
-import type { Core } from "./core.ts";
-import { loadNative, NATIVE_STATS, TURN_COUNT, TURN_MORE, TURN_WOKEN, type NativeHandle, type NativeShim, type NativeStats } from "./native.ts";
-import { ReactorError, errnoName } from "./errors.ts";
+import type { Host, HostLimits, ListenSpec, ConnectSpec, BoundAddress } from "../../contract/contract.ts";
+import type { Core } from "../../core/core.ts";
+import { loadNative, NATIVE_STATS, TURN_COUNT, TURN_MORE, TURN_WOKEN, type NativeHandle, type NativeShim, type NativeStats } from "../native.ts";
+import { ReactorError, errnoName } from "../../errors.ts";
 import { readFileSync } from "node:fs";
 
 export interface EpollOptions {
@@ -46,6 +46,7 @@ const somaxconn = () => readProcNumber("/proc/sys/net/core/somaxconn");
 
 export class EpollHost implements Host {
   readonly kind = "epoll" as const;
+  readonly waitStyle: "block" | "async";
   private readonly n: NativeShim;
   private readonly h: NativeHandle;
   private readonly o: EpollOptions;
@@ -62,6 +63,7 @@ export class EpollHost implements Host {
 
   constructor(o: EpollOptions) {
     this.o = o;
+    this.waitStyle = o.wait === "block" ? "block" : "async";
     this.n = loadNative();
     this.h = this.n.create(o.edgeTriggered ? 1 : 0, o.maxEvents, o.noDelay ? 1 : 0, o.shedOnEmfile ? 1 : 0);
     this.wakeFd = this.n.wakeFd(this.h);
@@ -163,8 +165,14 @@ export class EpollHost implements Host {
     return p ? { host: p[0], port: p[1] } : undefined;
   }
 
+  /** The shim's counters for metrics(); `sample`: kernel queue depths too (up to 4,096 sockets). */
+  hostMetrics(sample: boolean): Record<string, number> {
+    const s = this.nativeStats(sample ? 4096 : 0) as unknown as Record<string, number>;
+    return { ...s, crossingsPerTurn: s.turns ? +(s.calls / s.turns).toFixed(3) : 0 };
+  }
+
   /** The shim's counters; `queues` samples kernel queue depths of up to that many sockets first. */
-  stats(queues = 0): NativeStats {
+  nativeStats(queues = 0): NativeStats {
     if (!this.closed) {
       if (queues > 0) this.n.sampleQueues(this.h, queues);
       this.n.stats(this.h, this.statsBuf);

@@ -2,7 +2,7 @@
 // errno, and the three log-linear histograms as percentiles; plus Prometheus text.
 import type { Core } from "./core.ts";
 import { Metrics, K, ERRNO_OFFSET, HIST_OFFSET } from "./layout.ts";
-import { ERRNO } from "./errors.ts";
+import { ERRNO } from "../errors.ts";
 
 export interface Percentiles { count: number; p50: number; p90: number; p99: number; p999: number; max: number }
 export type MetricsSnapshot = { [K in keyof typeof Metrics]: number } & {

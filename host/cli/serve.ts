@@ -1,31 +1,21 @@
-// The wasm-reactor command line. `npm start` runs `wasm-reactor serve`.
+// `wasm-reactor serve`: the echo server on real sockets (what `npm start` runs).
 //
-// `serve` is an echo server on real sockets (the epoll host): by default the reactor runs in a
-// worker thread that blocks in epoll_wait (worker mode, the fast path) while the main thread
-// handles signals and wakes it through the shim's eventfd to drain; `--mode main` runs it on
-// the main thread without ever blocking it (the poller-thread wait). `--backend sim` keeps
-// the simulated network with simulated ping-pong clients, to watch the core without sockets.
-import { Reactor, type Handlers } from "./reactor.ts";
-import { ReactorError } from "./errors.ts";
-import type { SimPeer } from "./sim.ts";
-import { loadNative } from "./native.ts";
-import { histogramCounts, percentilesOf, metricsSnapshot } from "./metrics.ts";
-import { replayFile } from "./trace.ts";
-import { K } from "./layout.ts";
-import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
+// By default the reactor runs in a worker thread that blocks in epoll_wait (worker mode, the
+// fast path) while the main thread handles signals and wakes it through the shim's eventfd to
+// drain; `--mode main` runs it on the main thread without ever blocking it (the poller-thread
+// wait). `--backend sim` keeps the simulated network with simulated ping-pong clients, to watch
+// the core without sockets.
+import { Reactor, type Handlers } from "../reactor/reactor.ts";
+import { ReactorError } from "../errors.ts";
+import type { SimPeer } from "../backends/sim/sim.ts";
+import { loadNative } from "../backends/native.ts";
+import type { EpollHost } from "../backends/epoll/epoll.ts";
+import { histogramCounts, percentilesOf } from "../core/metrics.ts";
+import { K } from "../core/layout.ts";
+import { Worker, parentPort } from "node:worker_threads";
+import { fail, fmt } from "./common.ts";
 
-const HELP = `wasm-reactor — massive numbers of sockets from one WebAssembly core
-
-Usage: wasm-reactor <command> [options]
-
-Commands:
-  serve     run the echo server (what \`npm start\` runs)
-  replay    run a recorded trace again and check it turn by turn
-  fuzz      swarm-fuzz the core on the simulated network; shrink and record what fails
-  help      show this text; \`wasm-reactor serve --help\` shows serve's options
-`;
-
-const SERVE_HELP = `wasm-reactor serve — an echo server on the reactor
+export const SERVE_HELP = `wasm-reactor serve — an echo server on the reactor
 
 Listens on real sockets (epoll), echoes every byte back, prints one status line a second:
 connections, descriptors used of the budget, messages (reads) per second, and the p99 of the
@@ -62,14 +52,9 @@ Exit status: 0 after a clean shutdown, 1 if descriptors leaked, 2 on a bad optio
 port cannot be listened on (in use, not permitted), with one line saying why.
 `;
 
-interface ServeArgs {
+export interface ServeArgs {
   backend: string; host: string; port: number; backlog: number; mode: "worker" | "main"; workers: number; edge: boolean; maxConnections: number; warmup: number; record: string;
   connections: number; messageBytes: number; seconds: number; seed: number; idleTimeoutMs: number; drainMs: number; statusMs: number; json: boolean;
-}
-
-function fail(msg: string): never {
-  console.error(`wasm-reactor: ${msg}`);
-  process.exit(2);
 }
 
 function parseServe(argv: string[]): ServeArgs {
@@ -103,7 +88,6 @@ function parseServe(argv: string[]): ServeArgs {
   return a;
 }
 
-const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
 interface ServeReport { seconds: number; messages: number; msgsPerSecond: number; graceful: number; aborted: number; leakedDescriptors: number; accepts: number; fdOpens: number; fdCloses: number; host?: Record<string, number> }
 /** One reactor's status over the last interval (summed over workers by the main thread). */
@@ -167,7 +151,7 @@ async function runEcho(a: ServeArgs, hooks: EchoHooks, share: { fdLimit?: number
     return closing;
   };
   hooks.stopSignal(() => { void stop(); });
-  hooks.onListening(l.port, r.metrics().fdBudget, r.epoll!.wakeHandle);
+  hooks.onListening(l.port, r.metrics().fdBudget, (r.host as EpollHost).wakeHandle);
   await r.run();
   return stop();
 }
@@ -222,7 +206,7 @@ function sumReports(reps: ServeReport[]): ServeReport {
   return out;
 }
 
-async function serve(argv: string[]): Promise<void> {
+export async function serve(argv: string[]): Promise<void> {
   const a = parseServe(argv);
   if (a.backend === "sim") return serveSim(a);
   loadNative(); // no shim: say so now, with what to do, before any thread starts
@@ -295,7 +279,7 @@ async function serve(argv: string[]): Promise<void> {
 }
 
 /** Inside serve's worker thread. */
-async function serveWorker(a: ServeArgs, share: { fdLimit?: number; reusePort?: boolean; index?: number }): Promise<void> {
+export async function serveWorker(a: ServeArgs, share: { fdLimit?: number; reusePort?: boolean; index?: number }): Promise<void> {
   try {
     const rep = await runEcho(a, {
       onListening: (port, budget, wakeFd) => parentPort!.postMessage({ type: "listening", port, budget, wakeFd }),
@@ -366,165 +350,3 @@ async function serveSim(a: ServeArgs): Promise<void> {
   process.exit(report.leakedDescriptors || sim.violations.length ? 1 : 0);
 }
 
-const REPLAY_HELP = `wasm-reactor replay — run a recorded trace again on a fresh core
-
-Usage: wasm-reactor replay FILE [options]
-
-Replays the inputs a core saw (events, the app's commands, clock and random readings), with no
-app and no network, checks the hash of what each turn produced against the recorded one, and
-runs the core's invariant audit after every turn (the first broken turn is printed).
-Record with Reactor.create({ record: { path } }) or \`wasm-reactor serve --record FILE\`.
-
-Options:
-  --until TURN   stop after this turn
-  --dump         print the core's state (metrics, invariant check) as JSON at the end
-  --force        replay even if the trace names a different core build
-  --json         print the result as JSON
-  -h, --help     this text
-
-Exit status: 0 identical, 1 diverged (the first differing turn is printed), 2 the file is not a
-readable trace (truncated, corrupt, another format version: the message names the byte offset).
-`;
-
-async function replay(argv: string[]): Promise<void> {
-  let file: string | undefined, until: number | undefined, dump = false, force = false, json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "-h" || arg === "--help") { process.stdout.write(REPLAY_HELP); process.exit(0); }
-    else if (arg === "--dump") dump = true;
-    else if (arg === "--force") force = true;
-    else if (arg === "--json") json = true;
-    else if (arg === "--until") {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 1) fail(`replay: --until must be a turn number of at least 1, got ${JSON.stringify(argv[i] ?? "nothing")}`);
-      until = v;
-    } else if (arg.startsWith("-")) fail(`replay: unknown option '${arg}' (see wasm-reactor replay --help)`);
-    else if (file === undefined) file = arg;
-    else fail(`replay: one trace file at a time (got ${file} and ${arg})`);
-  }
-  if (!file) fail("replay: which trace? usage: wasm-reactor replay FILE [--until TURN] [--dump]");
-  const r = await replayFile(file, { untilTurn: until, force, checkInvariants: true });
-  const out: Record<string, unknown> = { identical: r.identical, turns: r.turns, calls: r.calls, ms: +r.ms.toFixed(1), bytes: r.bytes, build: r.header.build, host: r.header.host, recordedAt: r.header.createdAt };
-  if (r.divergence) out.divergence = r.divergence;
-  if (r.broken) out.broken = r.broken;
-  if (dump) out.state = { metrics: metricsSnapshot(r.core), invariants: r.core.exports.checkInvariants() };
-  if (json || dump) console.log(JSON.stringify(out, null, json ? 0 : 2));
-  if (!json) {
-    const inv = r.broken ? `; the core's invariant ${r.broken.invariant} is broken after turn ${r.broken.turn}, as in the recorded run` : "";
-    if (r.identical) console.log(`identical, ${r.turns} turns (${r.calls} core calls) in ${r.ms.toFixed(1)} ms${until ? ` (stopped at turn ${until})` : ""}${inv}`);
-    else console.log(`diverged at turn ${r.divergence!.turn} (trace byte ${r.divergence!.offset}): ${r.divergence!.what}`);
-  }
-  process.exit(r.identical ? 0 : 1);
-}
-
-const FUZZ_HELP = `wasm-reactor fuzz — swarm-fuzz the core on the simulated network
-
-Usage: wasm-reactor fuzz [options]
-
-Each run draws its own scenario (connections, arrival bursts, message sizes, slow readers,
-half-closes, resets, aborts, descriptor limits low enough for EMFILE storms, pool pressure, clock
-jumps) and its own fault odds, checks every invariant after every turn, and checks liveness and
-leaks at the end. A failure is shrunk (fast-check) to a small scenario, recorded as a trace, and
-the command that replays it is printed.
-
-Options:
-  --seed S       the generator's seed (default: from the clock; printed)
-  --seeds N      how many scenarios (default 100)
-  --minutes M    stop after M minutes even if scenarios remain
-  --build NAME   debug (default), release, or broken (the deliberately broken core, to see the
-                 fuzzer catch a double release)
-  --out DIR      where failing traces go (default: the current directory)
-  --scenario F   run one saved scenario (F.json, as a failure saves it) instead of drawing
-  --record F     with --scenario: record that run's trace to F
-  --json         print the report as JSON
-  -h, --help     this text
-
-Exit status: 0 when every scenario passed, 1 when one failed (with its shrunk trace saved).
-`;
-
-async function fuzzCommand(argv: string[]): Promise<void> {
-  let seed = Date.now() % 1_000_000, runs = 100, minutes = 0, build: "debug" | "release" | "broken" = "debug", out = ".", json = false;
-  let scenarioFile: string | undefined, recordFile: string | undefined;
-  const num = (i: number, min: number, what: string) => {
-    const v = Number(argv[i]);
-    if (argv[i] === undefined || !Number.isInteger(v) || v < min) fail(`fuzz: ${argv[i - 1]} must be an integer of at least ${min} (${what}), got ${JSON.stringify(argv[i] ?? "nothing")}`);
-    return v;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "-h" || arg === "--help") { process.stdout.write(FUZZ_HELP); process.exit(0); }
-    else if (arg === "--seed") seed = num(++i, 0, "a seed");
-    else if (arg === "--seeds") runs = num(++i, 1, "scenarios");
-    else if (arg === "--minutes") minutes = num(++i, 1, "minutes");
-    else if (arg === "--json") json = true;
-    else if (arg === "--out") out = argv[++i] ?? fail("fuzz: --out needs a directory");
-    else if (arg === "--scenario") scenarioFile = argv[++i] ?? fail("fuzz: --scenario needs a file (a scenario JSON the fuzzer saved)");
-    else if (arg === "--record") recordFile = argv[++i] ?? fail("fuzz: --record needs a file name");
-    else if (arg === "--build") {
-      const b = argv[++i];
-      if (b !== "debug" && b !== "release" && b !== "broken") fail(`fuzz: --build must be debug, release or broken, got ${JSON.stringify(b ?? "nothing")}`);
-      build = b;
-    } else fail(`fuzz: unknown option '${arg}' (see wasm-reactor fuzz --help)`);
-  }
-  if (scenarioFile) {
-    // One saved scenario, again (optionally recorded): how a failure is reproduced and how the
-    // regression traces under tests/traces/ are made.
-    const { readFileSync } = await import("node:fs");
-    let sc;
-    try { sc = JSON.parse(readFileSync(scenarioFile, "utf8")); }
-    catch (err) { fail(`fuzz: cannot read the scenario ${scenarioFile}: ${(err as Error).message}`); }
-    const { runScenario } = await import("./fuzz.ts");
-    const res = await runScenario(sc, { build, record: recordFile });
-    if (json) console.log(JSON.stringify(res));
-    else console.log(res.ok ? `passed: ${fmt(res.turns)} turns, ${fmt(res.accepts ?? 0)} connections, ${fmt(res.faults ?? 0)} faults${recordFile ? `; trace: ${recordFile}` : ""}` : `FAILED: ${res.failure}${recordFile ? `; trace: ${recordFile}` : ""}`);
-    process.exit(res.ok ? 0 : 1);
-  }
-  if (!json) console.log(`wasm-reactor fuzz: ${runs} scenarios from seed ${seed} on the ${build} core (reproduce: wasm-reactor fuzz --seed ${seed} --seeds ${runs}${build !== "debug" ? ` --build ${build}` : ""})`);
-  const { fuzz, runScenario } = await import("./fuzz.ts");
-  let done = 0;
-  const rep = await fuzz({ seed, runs, build, timeLimitMs: minutes ? minutes * 60_000 : undefined,
-    onRun: () => { if (!json && ++done % 25 === 0) console.log(`  ${done} runs (shrinking included)`); } });
-  const result: Record<string, unknown> = { seed, build, scenarios: rep.runs, failed: rep.failed, turns: rep.turns, accepts: rep.accepts, connects: rep.connects, bytesIn: rep.bytesIn, faults: rep.faults, seconds: +(rep.ms / 1000).toFixed(1), turnsPerSecond: Math.round(rep.turns / (rep.ms / 1000)) };
-  if (rep.failed && rep.counterexample) {
-    const { mkdirSync, writeFileSync, statSync } = await import("node:fs");
-    mkdirSync(out, { recursive: true });
-    const base = `${out.replace(/\/$/, "")}/fuzz-${seed}-${build}`;
-    writeFileSync(`${base}.json`, JSON.stringify(rep.counterexample, null, 2) + "\n");
-    const again = await runScenario(rep.counterexample, { build, record: `${base}.trace` });
-    if (rep.original) { // the failure as first found, before shrinking: kept beside the shrunk one
-      writeFileSync(`${base}-original.json`, JSON.stringify(rep.original, null, 2) + "\n");
-      await runScenario(rep.original, { build, record: `${base}-original.trace` });
-    }
-    Object.assign(result, { failure: rep.failure, shrinks: rep.shrinks, scenario: rep.counterexample, trace: `${base}.trace`, traceBytes: statSync(`${base}.trace`).size, traceTurns: again.turns });
-    if (!json) {
-      console.log(`FAILED: ${rep.failure}`);
-      console.log(`shrunk ${rep.shrinks} times to: ${JSON.stringify(rep.counterexample)}`);
-      console.log(`trace: ${base}.trace (${statSync(`${base}.trace`).size} bytes, ${again.turns} turns); scenario: ${base}.json`);
-      if (rep.original) console.log(`before shrinking: ${base}-original.trace (${statSync(`${base}-original.trace`).size} bytes, ${rep.original.conns} connections)`);
-      console.log(`replay it: wasm-reactor replay ${base}.trace`);
-    }
-  } else if (!json) console.log(`passed: ${rep.runs} scenarios, ${fmt(rep.turns)} turns in ${(rep.ms / 1000).toFixed(1)} s (${fmt(rep.turns / (rep.ms / 1000))} turns/s); ${fmt(rep.accepts)} connections accepted and ${fmt(rep.connects)} made, ${fmt(rep.bytesIn)} bytes read, ${fmt(rep.faults)} faults injected`);
-  if (json) console.log(JSON.stringify(result));
-  process.exit(rep.failed ? 1 : 0);
-}
-
-async function main(): Promise<void> {
-  const [cmd, ...rest] = process.argv.slice(2);
-  switch (cmd) {
-    case "serve": return serve(rest);
-    case "replay": return replay(rest);
-    case "fuzz": return fuzzCommand(rest);
-    case undefined: case "help": case "-h": case "--help": process.stdout.write(HELP); return;
-    default: fail(`unknown command '${cmd}' (commands: serve, replay, fuzz, help)`);
-  }
-}
-
-if (isMainThread) main().catch((err) => {
-  if (err instanceof ReactorError) fail(err.message.replace(/^wasm-reactor: /, ""));
-  console.error(err);
-  process.exit(1);
-});
-else if ((workerData as { serve?: ServeArgs })?.serve) {
-  const wd = workerData as { serve: ServeArgs; share?: { fdLimit?: number; reusePort?: boolean; index?: number } };
-  void serveWorker(wd.serve, wd.share ?? {});
-}

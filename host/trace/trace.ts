@@ -21,10 +21,10 @@
 //                results, the budgets and deadline flush published) · with `outputs`: u32 n,
 //                n words of submissions, u32 m, m words of notes (for a readable diff)
 //   clock values: u16 n · n × i64 ns; random bytes: u16 n · n bytes.
-import { Core, coreBytes, headerWord, type Build } from "./core.ts";
-import type { WasiHooks } from "../shims/wasi.ts";
-import { EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES } from "./layout.ts";
-import { ReactorError } from "./errors.ts";
+import { Core, coreBytes, headerWord, type Build } from "../core/core.ts";
+import type { WasiHooks } from "../../shims/wasi.ts";
+import { EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES } from "../core/layout.ts";
+import { ReactorError } from "../errors.ts";
 
 export const TRACE_MAGIC = "WRTRACE\0";
 export const TRACE_VERSION = 2;

@@ -1,6 +1,6 @@
 // `npm run build` (also run by `npm ci` through `prepare`, and by `npm test`):
 //   1. generate the layout mirror from assembly/layout.ts (TS, and C for the shim)
-//   1b. compile the native shim (shims/epoll.c → build/wasm_reactor.node) with the system C
+//   1b. compile the native shim (host/backends/epoll/epoll.c → build/wasm_reactor.node) with the system C
 //      compiler against node-api-headers; without a compiler, say so loudly and go on: the
 //      sim host still works, and host 'epoll' then fails with a message that says why
 //   2. compile the core with asc: debug (assertions on; tests), release (benchmarks, default),
@@ -14,12 +14,12 @@ import { copyFileSync, mkdirSync, readdirSync, statSync, rmSync, existsSync, wri
 import { join, dirname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Set(process.argv.slice(2));
 const t0 = Date.now();
 const run = (cmd, argv) => execFileSync(cmd, argv, { cwd: root, stdio: "inherit" });
 
-run(process.execPath, ["host/tools/gen-layout.mjs"]);
+run(process.execPath, ["tools/gen-layout.mjs"]);
 const shim = buildShim();
 const asc = join(root, "node_modules/assemblyscript/bin/asc.js");
 for (const target of ["debug", "release", "broken"]) run(process.execPath, [asc, "--config", "asconfig.json", "--target", target]);
@@ -34,8 +34,8 @@ const common = { bundle: true, format: "esm", platform: "neutral", target: "es20
 
 // dist/ is overwritten in place (not emptied): a --no-types build keeps the last declarations.
 mkdirSync(join(root, "dist"), { recursive: true });
-await esbuild.build({ ...common, entryPoints: { index: "host/index.ts", fuzz: "host/fuzz.ts" }, outdir: join(root, "dist"), absWorkingDir: root });
-await esbuild.build({ ...common, entryPoints: { cli: "host/cli.ts" }, outdir: join(root, "dist"), absWorkingDir: root,
+await esbuild.build({ ...common, entryPoints: { index: "host/index.ts", fuzz: "host/fuzz/fuzz.ts" }, outdir: join(root, "dist"), absWorkingDir: root });
+await esbuild.build({ ...common, entryPoints: { cli: "host/cli/main.ts" }, outdir: join(root, "dist"), absWorkingDir: root,
   banner: { js: "#!/usr/bin/env node" } });
 for (const c of cores) copyFileSync(c, join(root, "dist", c.split("/").pop()));
 if (shim) replaceFile(shim, join(root, "dist/wasm_reactor.node"));
@@ -63,12 +63,12 @@ console.log(`build: ${suites.length} test suites, ${((Date.now() - t0) / 1000).t
 function buildShim() {
   const out = join(root, "build/wasm_reactor.node");
   if (process.platform !== "linux") { console.warn(`build: native shim skipped: the epoll shim is Linux-only (this is ${process.platform}); host 'sim' works`); return null; }
-  const srcs = ["shims/epoll.c", "shims/layout.gen.h"].map((f) => join(root, f));
+  const srcs = ["host/backends/epoll/epoll.c", "shims/native/layout.gen.h"].map((f) => join(root, f));
   mkdirSync(join(root, "build"), { recursive: true });
   if (existsSync(out) && srcs.every((s) => statSync(s).mtimeMs <= statSync(out).mtimeMs)) return out;
   const cc = process.env.CC || "cc";
   const argv = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-shared", "-fPIC", "-DNAPI_VERSION=8",
-    "-I", join(root, "node_modules/node-api-headers/include"), join(root, "shims/epoll.c"), "-o", out + ".tmp", "-lpthread"];
+    "-I", join(root, "node_modules/node-api-headers/include"), "-I", join(root, "shims/native"), join(root, "host/backends/epoll/epoll.c"), "-o", out + ".tmp", "-lpthread"];
   try {
     execFileSync(cc, argv, { cwd: root, stdio: "inherit" });
     renameSync(out + ".tmp", out); // a new inode: processes running the old shim keep theirs

@@ -16,10 +16,10 @@
 //     next byte). It never sleeps, and reports idle when nothing can ever happen again.
 //  4. Faults are named odds, drawn from the seeded PRNG in a fixed order.
 
-import type { Host, HostLimits, ListenSpec, ConnectSpec, BoundAddress } from "./contract.ts";
-import { type Core, K } from "./core.ts";
-import { ChunkMeta, ChunkMeta_BYTES } from "./layout.ts";
-import { ReactorError } from "./errors.ts";
+import type { Host, HostClock, HostLimits, ListenSpec, ConnectSpec, BoundAddress } from "../../contract/contract.ts";
+import { type Core, K } from "../../core/core.ts";
+import { ChunkMeta, ChunkMeta_BYTES } from "../../core/layout.ts";
+import { ReactorError } from "../../errors.ts";
 
 /** Named fault odds (0..1), each drawn where the fault can happen. */
 export interface SimFaults {
@@ -182,6 +182,13 @@ interface Scheduled { at: number; seq: number; fn: () => void }
 /** The network, the clock and the PRNG; also the Host the reactor drives. */
 export class SimNetwork implements Host {
   readonly kind = "sim" as const;
+  readonly waitStyle = "virtual" as const;
+  /** The core's clock is the virtual one, its random bytes come from the seeded PRNG. */
+  readonly clock: HostClock = {
+    clockNs: () => this.clockNs(),
+    random: (v) => { for (let i = 0; i < v.length; i++) v[i] = this.prng.next() & 0xff; },
+    nowMs: () => this.nowMs,
+  };
   readonly prng: Prng;
   /**
    * One stream per fault kind, each seeded from `seed`: whether a kind fires (and how big its

@@ -8,8 +8,8 @@
  * pool chunks taken from the supply ring, and fills the event ring. JS<->native crossings per
  * turn do not grow with the number of ready sockets; every exported call is counted (stats).
  *
- * The layout (ring cursors, record formats, constants) comes from shims/layout.gen.h, which
- * host/tools/gen-layout.mjs generates from assembly/layout.ts: the layout is written once.
+ * The layout (ring cursors, record formats, constants) comes from shims/native/layout.gen.h, which
+ * tools/gen-layout.mjs generates from assembly/layout.ts: the layout is written once.
  *
  * Two ways to wait:
  *   - `turn(h, timeoutMs)` blocks in epoll_wait (worker mode; an eventfd in the set wakes it);

@@ -5,9 +5,9 @@
 // Scenarios come from fast-check, which also shrinks a failing one (fewer connections, fewer
 // messages, fewer faults: every field shrinks toward its simplest value); see docs/libraries.md.
 import fc from "fast-check";
-import { Reactor } from "./reactor.ts";
-import { ReactorError } from "./errors.ts";
-import type { SimPeer } from "./sim.ts";
+import { Reactor } from "../reactor/reactor.ts";
+import { ReactorError } from "../errors.ts";
+import type { SimPeer } from "../backends/sim/sim.ts";
 
 export interface Scenario {
   seed: number;

@@ -1,7 +1,7 @@
 // Loads and instantiates the Wasm core on a shared memory the host creates, and gives the
 // host typed access to its header, rings, slots, chunks and metrics. Portable: no runtime-
 // specific API here (the module bytes are read with node:fs, which Node, Deno and Bun share).
-import { createWasi, type WasiHooks } from "../shims/wasi.ts";
+import { createWasi, type WasiHooks } from "../../shims/wasi.ts";
 import {
   Header, Config, EventRec, SubmitRec, NoteRec, ChunkMeta, Slot, K, LAYOUT_BASE, CONFIG_BASE,
   EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES, ChunkMeta_BYTES, Slot_BYTES,

@@ -47,7 +47,7 @@
 // Listening is synchronous (`listen()` opens, binds and listens, and throws a ReactorError
 // naming the address and errno, e.g. EADDRINUSE), so the app learns of a port in use at once.
 
-import type { Core } from "./core.ts";
+import type { Core } from "../core/core.ts";
 
 export interface ListenSpec {
   host: string;
@@ -76,8 +76,38 @@ export interface HostLimits {
   source: string;
 }
 
+/** Every backend kind; host/backends/registry.ts is the only switch over them. */
+export type HostKind = "sim" | "epoll" | "kqueue" | "portable" | "uring";
+
+/**
+ * How a host's wait() behaves, which decides how the reactor may drive it:
+ *   "virtual" — never sleeps: it jumps a virtual clock (the simulator); step()/runUntil() work;
+ *   "block"   — holds the thread until I/O, the deadline or wake() (a worker's fast path);
+ *               step()/runUntil() work, and run() bounds each wait so signals get a look in;
+ *   "async"   — returns a promise when it has to wait, and the thread stays free (a poller
+ *               thread or the runtime's own loop wakes it); only run() can drive it.
+ */
+export type WaitStyle = "virtual" | "block" | "async";
+
+/** The core's WASI clock and random source, for a host that owns time (the simulator). */
+export interface HostClock {
+  /** Nanoseconds of the host's clock. */
+  clockNs(): bigint;
+  /** Fills v with the host's (seeded) random bytes. */
+  random(v: Uint8Array): void;
+  /** The host's time in ms, for the reactor's nowMs(). */
+  nowMs(): number;
+}
+
 export interface Host {
-  readonly kind: "sim" | "epoll" | "kqueue" | "portable";
+  readonly kind: HostKind;
+  readonly waitStyle: WaitStyle;
+  /** A host that owns time and randomness supplies them; real hosts leave it undefined. */
+  readonly clock?: HostClock;
+  /** After a wait: whether another thread's wake() ended it (the reactor then yields to its loop). */
+  readonly woken?: boolean;
+  /** After close(): descriptors that were still open (each a leak; closed then). */
+  readonly leakedAtClose?: number;
   /** Called once, after the core exists and before the first turn. */
   attach(core: Core): void;
   limits(): HostLimits;
@@ -100,5 +130,7 @@ export interface Host {
   closeDescriptor?(fd: number): void;
   /** The peer address of an accepted or connected descriptor, if the host knows it. */
   remoteAddress(fd: number): BoundAddress | undefined;
+  /** The host's own counters for metrics(); `sample`: also sample costly gauges (kernel queues). */
+  hostMetrics?(sample: boolean): Record<string, number>;
   close(): void;
 }
