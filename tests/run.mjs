@@ -23,15 +23,25 @@
 // Counting: uvu prints "Total: / Passed: / Skipped:" once per process; failed = Total -
 // Passed. A process that times out, crashes (no summary), prints more than one summary (a
 // suite's .run() came after an await, so uvu ran twice), runs no test, or exits non-zero with
-// no failing test counts as one more failed test. The last line printed is exactly
-// "N passed, N failed" (", N skipped" when some were); the exit code is 1 when N failed > 0.
+// no failing test counts as one more failed test.
+//
+// Skipped: a test that cannot run here calls skip(reason) (tests/helpers/skip.ts), which prints
+// a line "[skip] reason"; the next uvu mark after it ("•" passed, "✘" failed) is that test's.
+// A passed one moves from passed to skipped (uvu alone would count it passed); a failed one
+// stays failed. uvu's own test.skip() is counted too, without a reason (it keeps none). A suite
+// with skips and no passed test is reported "skip", not "ok"; every reason is listed at the end.
+// The last line printed is exactly "N passed, N failed" (", N skipped" when some were); the
+// exit code is 1 when N failed > 0.
+//
+// TEST_BUNDLES=DIR runs the .mjs files of DIR instead of build/tests/ (tests/runner/ runs this
+// runner over its fixtures that way; a bundle's own first line may then carry "// runtimes:").
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join, dirname } from "node:path";
+import { join, dirname, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const bundles = join(root, "build/tests");
+const bundles = process.env.TEST_BUNDLES ? resolvePath(process.env.TEST_BUNDLES) : join(root, "build/tests");
 const RUNTIMES = ["node", "deno", "bun"];
 const JOBS = Math.max(1, Number(process.env.TEST_JOBS) || 2);
 const TIMEOUT_MS = (Number(process.env.TEST_TIMEOUT_S) || 120) * 1000;
@@ -65,16 +75,14 @@ function command(runtime, file) {
 }
 
 // ── suites ──────────────────────────────────────────────────────────────────────────────
-if (!existsSync(bundles)) { console.error("run: build/tests/ is missing: run `node tools/build.mjs --no-types` (npm test does)"); process.exit(2); }
+if (!existsSync(bundles)) { console.error(`run: ${bundles} is missing: run \`node tools/build.mjs --no-types\` (npm test does)`); process.exit(2); }
 const suites = readdirSync(bundles).filter((f) => f.endsWith(".mjs")).sort().map((f) => {
   const name = f.slice(0, -4).replaceAll("__", "/");
   const source = join(root, "tests", `${name}.test.ts`);
-  let only = null;
-  if (existsSync(source)) {
-    const first = readFileSync(source, "utf8").split("\n", 1)[0];
-    const m = /^\/\/\s*runtimes:\s*(.+)$/.exec(first.trim());
-    if (m) only = m[1].split(/[\s,]+/).filter(Boolean);
-  }
+  // No source (a fixture run through TEST_BUNDLES): the bundle's own first line.
+  const first = readFileSync(existsSync(source) ? source : join(bundles, f), "utf8").split("\n", 1)[0];
+  const m = /^\/\/\s*runtimes:\s*(.+)$/.exec(first.trim());
+  const only = m ? m[1].split(/[\s,]+/).filter(Boolean) : null;
   return { name, file: join(bundles, f), only };
 }).filter((s) => !patterns.length || patterns.some((p) => s.name.includes(p) || s.name.replaceAll("/", "__").includes(p)));
 
@@ -119,15 +127,41 @@ function killGroup(child) {
 }
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { for (const c of running) killGroup(c); process.exit(130); });
 
+/**
+ * Pairs each "[skip] reason" line (tests/helpers/skip.ts) with the uvu mark that follows it:
+ * the mark of the test that printed it. Returns the reasons of the tests that then passed
+ * (skipped) and of those that failed anyway.
+ */
+function skipsIn(out) {
+  const skipped = [], failedAnyway = [];
+  let pending = [];
+  for (const m of out.matchAll(/^\[skip\] (.*)$|([•✘]) /gm)) {
+    if (m[1] !== undefined) { pending.push(m[1].trim()); continue; }
+    if (!pending.length) continue;
+    (m[2] === "•" ? skipped : failedAnyway).push(pending.join("; "));
+    pending = [];
+  }
+  return { skipped, failedAnyway };
+}
+
 /** Reads uvu's summary and decides what the process counts for. */
 function judge(r) {
   const num = (label) => [...r.out.matchAll(new RegExp(`^\\s*${label}:\\s+(\\d+)\\s*$`, "gm"))].map((m) => Number(m[1]));
   const totals = num("Total"), passes = num("Passed"), skips = num("Skipped");
   let passed = 0, failed = 0, skipped = 0, problem = "";
+  const reasons = [];
   if (totals.length >= 1 && passes.length === totals.length) {
     passed = passes.reduce((a, b) => a + b, 0);
     failed = totals.reduce((a, b) => a + b, 0) - passed;
-    skipped = skips.reduce((a, b) => a + b, 0);
+    const uvuSkips = skips.reduce((a, b) => a + b, 0);
+    const s = skipsIn(r.out);
+    // Never more than uvu saw pass (a stray mark in a test's own output cannot make one up).
+    const moved = Math.min(s.skipped.length, passed);
+    passed -= moved;
+    skipped = moved + uvuSkips;
+    reasons.push(...s.skipped.slice(0, moved));
+    if (uvuSkips) reasons.push(`${uvuSkips} × uvu test.skip() (no reason kept: use skip(reason) from tests/helpers/skip.ts)`);
+    for (const why of s.failedAnyway) reasons.push(`(failed after skip: ${why})`);
   }
   if (r.timedOut) problem = `timed out after ${TIMEOUT_MS / 1000} s (killed)`;
   else if (!totals.length) problem = r.signal ? `crashed (${r.signal}) before uvu's summary` : `exited ${r.code} without uvu's summary`;
@@ -135,17 +169,20 @@ function judge(r) {
   else if (totals[0] === 0) problem = "ran no tests";
   else if (r.code !== 0 && failed === 0) problem = `exited ${r.code ?? r.signal} although every test passed`;
   if (problem) failed++;
-  return { passed, failed, skipped, problem };
+  return { passed, failed, skipped, problem, reasons };
 }
 
 const width = Math.max(...suites.map((s) => s.name.length));
 const totals = { passed: 0, failed: 0, skipped: 0 };
+const skipList = [];
 const t0 = Date.now();
 
 function report(r) {
   const j = judge(r);
   totals.passed += j.passed; totals.failed += j.failed; totals.skipped += j.skipped;
-  const status = j.failed ? "FAIL" : "ok  ";
+  for (const why of j.reasons) skipList.push(`${r.runtime.padEnd(4)}  ${r.suite.name}: ${why}`);
+  // A suite that skipped everything it has proved nothing: not "ok".
+  const status = j.failed ? "FAIL" : j.passed === 0 && j.skipped > 0 ? "skip" : "ok  ";
   const counts = `${j.passed} passed, ${j.failed} failed${j.skipped ? `, ${j.skipped} skipped` : ""}`;
   console.log(`${status} ${r.runtime.padEnd(4)}  ${r.suite.name.padEnd(width)}  ${counts}  ${(r.ms / 1000).toFixed(1)} s${j.problem ? `  (${j.problem})` : ""}`);
   if (j.failed || verbose) console.log(r.out.trimEnd().split("\n").map((l) => `    | ${l}`).join("\n"));
@@ -158,6 +195,7 @@ async function worker() {
 await Promise.all(Array.from({ length: Math.min(JOBS, jobs.length) }, worker));
 
 const ran = runtimes.filter((r) => jobs.some((j) => j.runtime === r));
+if (skipList.length) console.log(`\nskipped:\n${skipList.sort().map((l) => `  ${l}`).join("\n")}`);
 console.log(`\n${jobs.length} runs (${ran.join(", ")}; ${suites.length} suites) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 console.log(`${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ""}`);
 process.exitCode = totals.failed > 0 ? 1 : 0;

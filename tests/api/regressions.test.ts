@@ -79,10 +79,13 @@ rg("clearTimeout of a timer that expired in the same batch stops it", async () =
   b = r.setTimeout(() => fired.push("b"), 10);
   r.runFor(50);
   assert.equal(fired, ["a"]);
-  const c = r.setTimeout(() => fired.push("c"), 5); // the id came back
+  // b's id came back to the free list (the expired note frees it, although b was cleared), and
+  // the new timer on it runs its own callback, never b's.
+  const c = r.setTimeout(() => fired.push("c"), 5);
+  assert.is(c.id, b!.id, "b's id is reused: a cleared-while-due timer does not leak its id");
+  assert.is.not(c.seq, b!.seq);
   r.runFor(20);
   assert.equal(fired, ["a", "c"]);
-  assert.ok(c);
   await closeClean(r);
 });
 
@@ -98,14 +101,21 @@ rg("timers due in the same ms fire in the order they were armed, near and far", 
 rg("connect() from a close handler counts against maxConnections", async () => {
   const r = await simReactor({ maxConnections: 5 });
   r.sim!.serve(80, {});
-  let open = 0, maxOpen = 0;
+  let open = 0, maxOpen = 0, outboundOpened = 0;
+  const refused: string[] = [];
   const track = { open() { open++; maxOpen = Math.max(maxOpen, open); }, close() { open--; } };
-  r.listen({ port: 7 }, { ...track, close() { open--; try { r.connect({ port: 80 }, track); } catch { /* no slot: fine */ } } });
+  const outbound = { ...track, open() { outboundOpened++; track.open(); } };
+  r.listen({ port: 7 }, { ...track, close() { open--; try { r.connect({ port: 80 }, outbound); } catch (e) { refused.push(String((e as Error).message)); } } });
   const peers = Array.from({ length: 8 }, () => r.sim!.connect(7));
   runUntil(r, () => open === 5, "five open");
   peers[0].end();
   r.runFor(100);
+  // The connect from the close handler took the freed place (were it refused, the cap below would
+  // hold whatever the core does), and no waiting client was accepted beside it.
+  assert.equal(refused, [], "the connect from the close handler was accepted: a place had just freed");
+  assert.is(outboundOpened, 1, "and it opened");
   assert.ok(maxOpen <= 5, `never above 5 (${maxOpen})`);
+  assert.is(peers.filter((p) => p.state === "open").length, 4, "the three waiting clients still wait: the outbound took the fifth place");
   for (const p of peers) if (p.state === "open") p.end();
   await r.close({ drainMs: 100 });
 });
@@ -123,8 +133,9 @@ rg("a peer that reads nothing does not keep an idle simulator awake", async () =
 
 rg("tiny rings and closes from outside a turn: every invariant after every step, nothing stuck", async () => {
   for (const seed of [1, 2, 3]) {
+    const lines: string[] = [];
     const r = await Reactor.create({
-      host: "sim", build: "debug", seed, maxConnections: 128, poolChunks: 64, chunkSize: 1024, log: () => {},
+      host: "sim", build: "debug", seed, maxConnections: 128, poolChunks: 64, chunkSize: 1024, log: (l) => lines.push(l),
       eventRing: 16, noteRing: 32, submitRing: 32, supplyTarget: 8, lingerMs: 200, connectTimeoutMs: 300,
       sim: { windowBytes: 4096, fdLimit: 100, connectLatencyMs: 3, faults: { writeEagainProbability: 0.1, resetProbability: 0.01, epipeProbability: 0.01, writePartialProbability: 0.1, readPartialProbability: 0.1 } },
     });
@@ -146,6 +157,7 @@ rg("tiny rings and closes from outside a turn: every invariant after every step,
     assert.is(report.leakedDescriptors, 0, `seed ${seed}: no descriptor left`);
     assert.equal(sim.violations, [], `seed ${seed}: no misuse`);
     assert.is(r.metrics().connections, 0, `seed ${seed}: nothing stuck`);
+    assert.equal(lines.filter((l) => l.includes("threw")), [], `seed ${seed}: no handler threw (the reactor logs it and goes on)`);
   }
 });
 

@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
 import { Reactor, type Connection, type Handlers } from "../../host/index.ts";
 import { netReactor, until, closeClean, abandonAll, sleep, selfCommand, runtimeName } from "../helpers/net.ts";
+import { skip } from "../helpers/skip.ts";
 
 const CHILD_ENV = "WASM_REACTOR_EMFILE_CHILD";
 const LIMIT = 128;
@@ -280,8 +281,7 @@ if (childCfg) {
   test.after(abandonAll);
   const prlimit = ["/usr/bin/prlimit", "/bin/prlimit"].some((p) => existsSync(p));
   for (const v of VARIANTS) {
-    if (!prlimit) { test.skip(`${v.name} (no prlimit on this machine)`, () => {}); continue; }
-    test(`${v.name} (${runtimeName()})`, () => scenario(v));
+    test(`${v.name} (${runtimeName()})`, () => prlimit ? scenario(v) : skip("no prlimit on this machine (util-linux)"));
   }
   test.run();
 }
