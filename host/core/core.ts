@@ -3,9 +3,10 @@
 // specific API here (the module bytes are read with node:fs, which Node, Deno and Bun share).
 import { createWasi, type WasiHooks } from "../../shims/wasi.ts";
 import {
-  Header, Config, EventRec, SubmitRec, NoteRec, ChunkMeta, Slot, K, LAYOUT_BASE, CONFIG_BASE,
+  Header, Config, ChunkMeta, Slot, K, LAYOUT_BASE, CONFIG_BASE,
   EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES, ChunkMeta_BYTES, Slot_BYTES,
   computeLayout, memoryBytes, type Capacities, type Regions,
+  writeEvent, submitOp, submitFlags, submitSlot, submitGen, submitFd, submitA, submitB,
 } from "./layout.ts";
 
 export type Build = "debug" | "release" | "broken";
@@ -167,35 +168,31 @@ export class Core {
   /** Appends one event; the caller checked eventSpace(). */
   pushEvent(type: number, slot: number, gen: number, fd: number, a: number, b: number, err = 0): void {
     const tail = this.u32[W_EVENT_TAIL];
-    const p = (this.regions.eventsOff + (tail & (this.caps.eventCap - 1)) * EventRec_BYTES) >> 2;
-    const u32 = this.u32;
-    u32[p] = type | (err << 16);
-    u32[p + 1] = slot;
-    u32[p + 2] = gen;
-    this.i32[p + 3] = fd;
-    u32[p + 4] = a;
-    u32[p + 5] = b;
-    u32[W_EVENT_TAIL] = (tail + 1) >>> 0;
+    writeEvent(this.u32, this.eventOffset(tail), type, 0, err, slot, gen, fd, a, b);
+    this.u32[W_EVENT_TAIL] = (tail + 1) >>> 0;
   }
 
   // ── submissions (core → host) ─────────────────────────────────────────────────────────
   /** Calls fn(op, flags, slot, gen, fd, a, b) for each pending submission, then consumes them. */
   drainSubmissions(fn: (op: number, flags: number, slot: number, gen: number, fd: number, a: number, b: number) => void): number {
-    let head = this.u32[W_SUBMIT_HEAD];
-    const tail = this.u32[W_SUBMIT_TAIL];
-    const cap = this.caps.submitCap;
     const u32 = this.u32;
+    let head = u32[W_SUBMIT_HEAD];
+    const tail = u32[W_SUBMIT_TAIL];
     let n = 0;
     while (head !== tail) {
-      const p = (this.regions.submitsOff + (head & (cap - 1)) * SubmitRec_BYTES) >> 2;
-      const w = u32[p];
-      fn(w & 0xff, (w >>> 8) & 0xff, u32[p + 1], u32[p + 2], this.i32[p + 3], u32[p + 4], u32[p + 5]);
+      const p = this.submitOffset(head);
+      fn(submitOp(u32, p), submitFlags(u32, p), submitSlot(u32, p), submitGen(u32, p), submitFd(u32, p), submitA(u32, p), submitB(u32, p));
       head = (head + 1) >>> 0;
       n++;
     }
-    this.u32[W_SUBMIT_HEAD] = head;
+    u32[W_SUBMIT_HEAD] = head;
     return n;
   }
+
+  // ── ring positions: a record's byte offset from its free-running ring counter ─────────
+  eventOffset(counter: number): number { return this.regions.eventsOff + (counter & (this.caps.eventCap - 1)) * EventRec_BYTES; }
+  submitOffset(counter: number): number { return this.regions.submitsOff + (counter & (this.caps.submitCap - 1)) * SubmitRec_BYTES; }
+  noteOffset(counter: number): number { return this.regions.notesOff + (counter & (this.caps.noteCap - 1)) * NoteRec_BYTES; }
 
   // ── supply (core → host) ──────────────────────────────────────────────────────────────
   supplyCount(): number { const u = this.u32; return (u[W_SUPPLY_TAIL] - u[W_SUPPLY_HEAD]) >>> 0; }
@@ -233,7 +230,7 @@ export class Core {
     }
   }
 
-  // notes (core → app) are read by the Reactor directly: see dispatch() in host/reactor.ts
+  // notes (core → app) are read by the Reactor directly (noteOffset and the note* helpers): see dispatch() in host/reactor/
 }
 
 export { K };

@@ -305,3 +305,64 @@ export const K = {
   R_BAD_ARG: -6,
   R_LISTENERS: -7,
 } as const;
+
+// ── ring records ────────────────────────────────────────────────────────────────────────
+// Pack and unpack a record in place: `u32` is a Uint32Array over the core's memory and `p` the
+// record's byte offset (records are whole words and rings 64-byte aligned, so p is a multiple
+// of 4). Small functions with no allocation: the JIT inlines them on the hot path. Signed
+// fields come back signed; a writer masks each field to its width and writes pads as 0.
+
+/** EventRec (24 B): type, flags, err, slot, gen, fd, a, b. */
+export function eventType(u32: Uint32Array, p: number): number { return u32[p >> 2] & 0xff; }
+export function eventFlags(u32: Uint32Array, p: number): number { return (u32[p >> 2] >>> 8) & 0xff; }
+export function eventErr(u32: Uint32Array, p: number): number { return u32[p >> 2] >>> 16; }
+export function eventSlot(u32: Uint32Array, p: number): number { return u32[(p >> 2) + 1]; }
+export function eventGen(u32: Uint32Array, p: number): number { return u32[(p >> 2) + 2]; }
+export function eventFd(u32: Uint32Array, p: number): number { return u32[(p >> 2) + 3] | 0; }
+export function eventA(u32: Uint32Array, p: number): number { return u32[(p >> 2) + 4]; }
+export function eventB(u32: Uint32Array, p: number): number { return u32[(p >> 2) + 5]; }
+/** Writes a whole EventRec at byte offset p. */
+export function writeEvent(u32: Uint32Array, p: number, type: number, flags: number, err: number, slot: number, gen: number, fd: number, a: number, b: number): void {
+  const q = p >> 2;
+  u32[q] = (type & 0xff) | ((flags & 0xff) << 8) | ((err & 0xffff) << 16);
+  u32[q + 1] = slot;
+  u32[q + 2] = gen;
+  u32[q + 3] = fd;
+  u32[q + 4] = a;
+  u32[q + 5] = b;
+}
+
+/** SubmitRec (24 B): op, flags, slot, gen, fd, a, b. */
+export function submitOp(u32: Uint32Array, p: number): number { return u32[p >> 2] & 0xff; }
+export function submitFlags(u32: Uint32Array, p: number): number { return (u32[p >> 2] >>> 8) & 0xff; }
+export function submitSlot(u32: Uint32Array, p: number): number { return u32[(p >> 2) + 1]; }
+export function submitGen(u32: Uint32Array, p: number): number { return u32[(p >> 2) + 2]; }
+export function submitFd(u32: Uint32Array, p: number): number { return u32[(p >> 2) + 3] | 0; }
+export function submitA(u32: Uint32Array, p: number): number { return u32[(p >> 2) + 4]; }
+export function submitB(u32: Uint32Array, p: number): number { return u32[(p >> 2) + 5]; }
+/** Writes a whole SubmitRec at byte offset p. */
+export function writeSubmit(u32: Uint32Array, p: number, op: number, flags: number, slot: number, gen: number, fd: number, a: number, b: number): void {
+  const q = p >> 2;
+  u32[q] = (op & 0xff) | ((flags & 0xff) << 8);
+  u32[q + 1] = slot;
+  u32[q + 2] = gen;
+  u32[q + 3] = fd;
+  u32[q + 4] = a;
+  u32[q + 5] = b;
+}
+
+/** NoteRec (16 B): kind, flags, err, slot, gen, a. */
+export function noteKind(u32: Uint32Array, p: number): number { return u32[p >> 2] & 0xff; }
+export function noteFlags(u32: Uint32Array, p: number): number { return (u32[p >> 2] >>> 8) & 0xff; }
+export function noteErr(u32: Uint32Array, p: number): number { return u32[p >> 2] >>> 16; }
+export function noteSlot(u32: Uint32Array, p: number): number { return u32[(p >> 2) + 1]; }
+export function noteGen(u32: Uint32Array, p: number): number { return u32[(p >> 2) + 2]; }
+export function noteA(u32: Uint32Array, p: number): number { return u32[(p >> 2) + 3]; }
+/** Writes a whole NoteRec at byte offset p. */
+export function writeNote(u32: Uint32Array, p: number, kind: number, flags: number, err: number, slot: number, gen: number, a: number): void {
+  const q = p >> 2;
+  u32[q] = (kind & 0xff) | ((flags & 0xff) << 8) | ((err & 0xffff) << 16);
+  u32[q + 1] = slot;
+  u32[q + 2] = gen;
+  u32[q + 3] = a;
+}

@@ -23,7 +23,10 @@
 //   clock values: u16 n · n × i64 ns; random bytes: u16 n · n bytes.
 import { Core, coreBytes, headerWord, type Build } from "../core/core.ts";
 import type { WasiHooks } from "../../shims/wasi.ts";
-import { EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES } from "../core/layout.ts";
+import {
+  EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES,
+  submitOp, submitFlags, submitSlot, submitGen, submitFd, submitA, submitB, noteKind, noteErr, noteSlot, noteGen, noteA,
+} from "../core/layout.ts";
 import { ReactorError } from "../errors.ts";
 
 export const TRACE_MAGIC = "WRTRACE\0";
@@ -69,11 +72,11 @@ class OutputHasher {
     let h = fnv(this.h, fn);
     h = fnv(h, ret | 0);
     for (let t = this.submitTail; t !== u32[W_SUBMIT_TAIL]; t = (t + 1) >>> 0) {
-      const p = (c.regions.submitsOff + (t & (c.caps.submitCap - 1)) * SubmitRec_BYTES) >> 2;
+      const p = c.submitOffset(t) >> 2;
       for (let k = 0; k < SubmitRec_BYTES / 4; k++) { h = fnv(h, u32[p + k]); if (this.keep) this.subs.push(u32[p + k]); }
     }
     for (let t = this.noteTail; t !== u32[W_NOTE_TAIL]; t = (t + 1) >>> 0) {
-      const p = (c.regions.notesOff + (t & (c.caps.noteCap - 1)) * NoteRec_BYTES) >> 2;
+      const p = c.noteOffset(t) >> 2;
       for (let k = 0; k < NoteRec_BYTES / 4; k++) { h = fnv(h, u32[p + k]); if (this.keep) this.notes.push(u32[p + k]); }
     }
     this.submitTail = u32[W_SUBMIT_TAIL];
@@ -88,9 +91,14 @@ class OutputHasher {
 const SQ_NAMES = ["?", "INTEREST", "WRITE", "SHUTDOWN", "CLOSE", "CONNECT"];
 const NT_NAMES = ["?", "OPEN", "DATA", "END", "DRAIN", "TIMEOUT", "ERROR", "CLOSE", "TIMER", "LISTEN_ERROR"];
 /** One output record as a line a person can read. */
-function describe(kind: "submit" | "note", w: number[]): string {
-  if (kind === "submit") return `submit ${SQ_NAMES[w[0] & 0xff] ?? w[0] & 0xff}${(w[0] >>> 8) & 0xff ? ` flags ${(w[0] >>> 8) & 0xff}` : ""} slot ${w[1]} gen ${w[2]} fd ${w[3] | 0} a ${w[4] | 0} b ${w[5]}`;
-  return `note ${NT_NAMES[w[0] & 0xff] ?? w[0] & 0xff}${w[0] >>> 16 ? ` err ${w[0] >>> 16}` : ""} slot ${w[1]} gen ${w[2]} a ${w[3] | 0}`;
+function describe(kind: "submit" | "note", words: number[]): string {
+  const w = Uint32Array.from(words);
+  if (kind === "submit") {
+    const op = submitOp(w, 0), flags = submitFlags(w, 0);
+    return `submit ${SQ_NAMES[op] ?? op}${flags ? ` flags ${flags}` : ""} slot ${submitSlot(w, 0)} gen ${submitGen(w, 0)} fd ${submitFd(w, 0)} a ${submitA(w, 0) | 0} b ${submitB(w, 0)}`;
+  }
+  const nk = noteKind(w, 0), err = noteErr(w, 0);
+  return `note ${NT_NAMES[nk] ?? nk}${err ? ` err ${err}` : ""} slot ${noteSlot(w, 0)} gen ${noteGen(w, 0)} a ${noteA(w, 0) | 0}`;
 }
 
 /** The first difference between two turns' outputs, readably. */
@@ -239,12 +247,13 @@ export class Recorder {
     if (mask & 8) b.u32(nh);
     const n = (et - cur[0]) >>> 0;
     // The new event records, in at most two runs (the ring may wrap).
-    const cap = c.caps.eventCap, base = c.regions.eventsOff;
-    let from = cur[0] & (cap - 1), left = n;
+    const cap = c.caps.eventCap;
+    let from = cur[0], left = n;
     while (left > 0) {
-      const run = Math.min(left, cap - from);
-      b.bytes(c.u8.subarray(base + from * EventRec_BYTES, base + (from + run) * EventRec_BYTES));
-      left -= run; from = 0;
+      const run = Math.min(left, cap - (from & (cap - 1)));
+      const p = c.eventOffset(from);
+      b.bytes(c.u8.subarray(p, p + run * EventRec_BYTES));
+      left -= run; from = (from + run) >>> 0;
     }
     this.end();
     cur[0] = et; cur[1] = sh; cur[2] = sp; cur[3] = nh;
@@ -408,7 +417,7 @@ export async function replayTrace(parsed: { header: TraceHeader; records: TraceR
         if (at + n * EventRec_BYTES > body.byteLength) throw new TraceFormatError(`wasm-reactor: the trace is corrupt at byte ${offset}: ${n} events announced, ${Math.floor((body.byteLength - at) / EventRec_BYTES)} present`, offset);
         let t = u32[W_EVENT_TAIL];
         for (let k = 0; k < n; k++, t = (t + 1) >>> 0) {
-          const p = core.regions.eventsOff + (t & (core.caps.eventCap - 1)) * EventRec_BYTES;
+          const p = core.eventOffset(t);
           for (let j = 0; j < EventRec_BYTES; j++) core.u8[p + j] = body.getUint8(at + k * EventRec_BYTES + j);
         }
         u32[W_EVENT_TAIL] = et;
