@@ -1,7 +1,8 @@
 // The core's exports: init and configure, the two halves of a turn, the app's commands, and
 // audits for tests and the fuzzer. Imports: only wasi_snapshot_preview1 and env.memory.
 
-import { header, config, computeLayout, LAYOUT_MAGIC, LAYOUT_VERSION, LAYOUT_BASE } from "./layout";
+import { header, config, computeLayout, LAYOUT_MAGIC, LAYOUT_BASE } from "./layout";
+import { LAYOUT_VERSION } from "./layout_version.gen";
 import { poolInit, checkPool, countLent } from "./pool";
 import { slotsInit, checkSlots, slotCap } from "./conn";
 import { wheelInit, checkWheel } from "./wheel";

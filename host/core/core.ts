@@ -6,7 +6,7 @@ import {
   Header, Config, ChunkMeta, Slot, K, LAYOUT_BASE, CONFIG_BASE,
   EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES, ChunkMeta_BYTES, Slot_BYTES,
   computeLayout, memoryBytes, type Capacities, type Regions,
-  writeEvent, submitOp, submitFlags, submitSlot, submitGen, submitFd, submitA, submitB,
+  LAYOUT_VERSION, writeEvent, submitOp, submitFlags, submitSlot, submitGen, submitFd, submitA, submitB,
 } from "./layout.ts";
 
 export type Build = "debug" | "release" | "broken";
@@ -42,6 +42,12 @@ export interface CoreExports {
 }
 
 const modules = new Map<Build, Promise<WebAssembly.Module>>();
+
+const hex = (v: number) => "0x" + (v >>> 0).toString(16).padStart(8, "0");
+/** A core built from another layout than this host's mirror (host/core/layout.gen.ts). */
+function layoutError(what: string): Error {
+  return new Error(`wasm-reactor: the core's memory layout (${what}) is not this host's mirror (layout ${hex(LAYOUT_VERSION)}, host/core/layout.gen.ts): one of them is stale; rebuild both with \`npm run build\``);
+}
 
 // Ring cursors as u32 word indexes, computed once: they are read and written per event.
 /** A header field's index in the core's Uint32Array (computed once, at module load, by callers). */
@@ -112,9 +118,13 @@ export class Core {
     this.chunkSize = caps.chunkSize;
   }
 
-  /** Creates the memory, instantiates, writes capacities and config, runs init and configure. */
-  static async create(build: Build, caps: Capacities, config: Record<string, number>, hooks: WasiHooks): Promise<Core> {
-    const module = await coreModule(build);
+  /**
+   * Creates the memory, instantiates, writes capacities and config, runs init and configure.
+   * Refuses a core whose memory layout is not this host's mirror (`module`: a core module to use
+   * instead of the build's, for tests).
+   */
+  static async create(build: Build, caps: Capacities, config: Record<string, number>, hooks: WasiHooks, module?: WebAssembly.Module): Promise<Core> {
+    module ??= await coreModule(build);
     const bytes = memoryBytes(caps);
     if (bytes > 4 * 1024 ** 3) throw new RangeError(`wasm-reactor: the capacities need ${bytes} bytes of memory, over the 4 GiB a 32-bit Wasm memory holds`);
     const pages = bytes / 65536;
@@ -123,6 +133,11 @@ export class Core {
     const instance = await WebAssembly.instantiate(module, { env: { memory }, wasi_snapshot_preview1: wasi.imports });
     wasi.attach(memory);
     const raw = instance.exports as unknown as CoreExports;
+    // Before the mirror sizes or reads anything: the core says which layout it was built with.
+    const declared = raw.L_K_LAYOUT_VERSION as WebAssembly.Global | undefined;
+    if (!declared) throw layoutError("no layout version: it predates them");
+    const coreVersion = declared.value >>> 0;
+    if (coreVersion !== LAYOUT_VERSION) throw layoutError(`layout ${hex(coreVersion)}`);
     // Wasm has no unsigned returns: u32 results arrive as signed i32. Those that carry chunk
     // indexes, NONE or generations are wrapped once here so the host compares them as u32.
     const exports: CoreExports = { ...raw };
@@ -148,7 +163,12 @@ export class Core {
     core.setHeader("noteCap", caps.noteCap);
     core.setHeader("supplyCap", caps.supplyCap);
     const end = exports.init() >>> 0;
-    if (end !== regions.endOff) throw new Error(`wasm-reactor: layout mirror out of date (core ends at ${end}, mirror at ${regions.endOff}): run \`npm run build\``);
+    // init wrote its magic, version and regions into the header: the mirror must agree with each.
+    if (core.header("magic") !== K.LAYOUT_MAGIC || core.header("version") !== LAYOUT_VERSION) throw layoutError(`its header says magic ${hex(core.header("magic"))}, layout ${hex(core.header("version"))}`);
+    for (const k of Object.keys(regions) as (keyof Regions)[]) {
+      if (core.header(k) !== regions[k]) throw layoutError(`${k} at ${core.header(k)}, the mirror computes ${regions[k]}`);
+    }
+    if (end !== regions.endOff) throw layoutError(`it ends at ${end}, the mirror at ${regions.endOff}`);
     for (const [name, value] of Object.entries(config)) core.setConfig(name as keyof typeof Config, value);
     exports.configure();
     return core;

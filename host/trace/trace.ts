@@ -7,9 +7,10 @@
 // submitHead, supplyHead, noteHead); and the clock and random values it read through WASI.
 // Payload bytes are not inputs: the core never reads them, so a trace does not hold them.
 //
-// File format (little-endian), version 2:
+// File format (little-endian), version 3:
 //   magic "WRTRACE\0" (8 bytes) · u32 format version · u32 header length · header (UTF-8 JSON:
-//   core hash, build, capacities, config, host, time) · records, each u8 tag · u32 length · body:
+//   core hash, build, layout version, capacities, config, host, time) · records, each u8 tag ·
+//   u32 length · body:
 //     INIT  (4)  the clock and random values the core read while it was created
 //     INPUT (2)  u8 mask of the cursors that moved (1 eventTail, 2 submitHead, 4 supplyHead,
 //                8 noteHead) · their new values (u32 each, in that order) · if eventTail moved,
@@ -24,13 +25,14 @@
 import { Core, coreBytes, headerWord, type Build } from "../core/core.ts";
 import type { WasiHooks } from "../../shims/wasi.ts";
 import {
-  EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES,
+  LAYOUT_VERSION, EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES,
   submitOp, submitFlags, submitSlot, submitGen, submitFd, submitA, submitB, noteKind, noteErr, noteSlot, noteGen, noteA,
 } from "../core/layout.ts";
 import { ReactorError } from "../errors.ts";
 
 export const TRACE_MAGIC = "WRTRACE\0";
-export const TRACE_VERSION = 2;
+/** 3: the header names the memory layout (layoutVersion). 2 did not: such traces are refused. */
+export const TRACE_VERSION = 3;
 export const T_CALL = 1, T_INPUT = 2, T_TURN = 3, T_INIT = 4;
 
 /** The core functions whose calls change its state: what a trace records and a replay calls. */
@@ -43,6 +45,8 @@ const FLUSH = RECORDED.indexOf("flush");
 export interface TraceHeader {
   coreHash: string;
   build: string;
+  /** The core's memory layout (LAYOUT_VERSION, a hash of it): event records are stored raw, so a trace replays only under the same layout. */
+  layoutVersion: number;
   caps: Record<string, number>;
   config: Record<string, number>;
   host: string;
@@ -182,10 +186,12 @@ export class Recorder {
     };
   }
 
-  /** Writes the header and INIT, and wraps the core's recorded exports. */
-  attach(core: Core, header: TraceHeader): void {
+  /** Writes the header (naming the core's layout) and INIT, and wraps the core's recorded exports. */
+  attach(core: Core, header: Omit<TraceHeader, "layoutVersion">): void {
     this.core = core;
-    const json = new TextEncoder().encode(JSON.stringify(header));
+    const { coreHash, build, ...rest } = header;
+    const full: TraceHeader = { coreHash, build, layoutVersion: core.header("version"), ...rest };
+    const json = new TextEncoder().encode(JSON.stringify(full));
     const b = this.out;
     for (const ch of TRACE_MAGIC) b.u8(ch.charCodeAt(0));
     b.u32(TRACE_VERSION);
@@ -340,12 +346,20 @@ export function readTrace(bytes: Uint8Array, name = "trace"): { header: TraceHea
   const magic = String.fromCharCode(...bytes.subarray(0, 8));
   if (magic !== TRACE_MAGIC) throw new TraceFormatError(`wasm-reactor: ${name} is not a wasm-reactor trace (bad magic at byte 0)`, 0);
   const version = dv.getUint32(8, true);
-  if (version !== TRACE_VERSION) throw new TraceFormatError(`wasm-reactor: ${name} is trace format version ${version}; this build reads version ${TRACE_VERSION}`, 8);
+  if (version !== TRACE_VERSION) {
+    const why = version === 2 ? " (written before traces named their memory layout, so its event records cannot be trusted here)" : "";
+    throw new TraceFormatError(`wasm-reactor: ${name} is trace format version ${version}${why}; this build reads version ${TRACE_VERSION}: record it again with this build`, 8);
+  }
   const hlen = dv.getUint32(12, true);
   need(16, hlen, "the JSON header");
   let header: TraceHeader;
   try { header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(16, 16 + hlen))); }
   catch (err) { throw new TraceFormatError(`wasm-reactor: ${name} has a corrupt header at byte 16: ${(err as Error).message}`, 16); }
+  // Event records are stored as the recording core laid them out: under another layout they would be misread.
+  if (typeof header.layoutVersion !== "number") throw new TraceFormatError(`wasm-reactor: ${name} has a corrupt header at byte 16: it names no memory layout (layoutVersion)`, 16);
+  if (header.layoutVersion >>> 0 !== LAYOUT_VERSION) {
+    throw new TraceFormatError(`wasm-reactor: ${name} was recorded under memory layout 0x${hex(header.layoutVersion)}, and this build's layout is 0x${hex(LAYOUT_VERSION)}: its event records would be misread, so it cannot be replayed here (not even with --force); record it again with this build`, 16);
+  }
   const records: TraceRecord[] = [];
   let at = 16 + hlen;
   while (at < bytes.length) {

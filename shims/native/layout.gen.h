@@ -195,7 +195,7 @@
 #define L_Metrics_connectsPending 368 /* f64 */
 #define L_Metrics_BYTES 376
 
-#define K_LAYOUT_VERSION (1u)
+#define K_LAYOUT_EPOCH (1u)
 #define K_LAYOUT_MAGIC (827871831u)
 #define K_LAYOUT_BASE (1048576u)
 #define K_NONE (4294967295u)
@@ -296,6 +296,7 @@
 #define K_R_BAD_CHUNK (-5)
 #define K_R_BAD_ARG (-6)
 #define K_R_LISTENERS (-7)
+#define K_LAYOUT_VERSION (0x45c874d0u)
 
 /* The structs as the C compiler lays them out; the asserts fail the build where it disagrees
  * with the core's layout (the offsets above, which tests/core/layout.test.ts checks against asc). */
