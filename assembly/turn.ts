@@ -32,7 +32,7 @@ import {
   F_READ_EOF, F_FIN_SENT, F_USER_PAUSED, F_BP_PAUSED, F_WAIT_WRITABLE, F_WANT_DRAIN, F_HANDSHAKE,
   G_CLOSE_REQ, G_RESET, G_END_ON_OPEN, G_CONNECT_WANTED, G_AWAIT_SOCKET, G_AUTO_END, G_HOLD_FIN,
 } from "./conn";
-import { acquire, release, handOver, chunk, countFree, countSupply, countLent, countQueued, countWriting, unguardedRelease } from "./pool";
+import { acquire, release, handOver, chunk, poolChunkSize, countFree, countSupply, countLent, countQueued, countWriting, unguardedRelease } from "./pool";
 import { wheelWhen, wheelAdvance, wheelPopDue, wheelNextDeadline, wheelArm, wheelCancel, fullWhen, pendingCount, dueCount } from "./wheel";
 import { fdOpened, fdClosed, fdsOpen, connectsPending, connectPendingDec, queuedTotal, queuedTotalSub, poolPaused, admissionUpdate, accepting, fdHeadroom, fdBudget } from "./budget";
 import { histRecord, countErrno } from "./metrics";
@@ -246,6 +246,8 @@ function onRead(i: u32, c: u32, len: u32): void {
     release(c, CH_SUPPLY); // read after we decided to close: dropped by design
     return;
   }
+  // The host's byte count becomes the chunk's length, which the app's view and a later WRITE trust.
+  assert(len <= poolChunkSize(), "host read more bytes than a chunk holds");
   handOver(c, CH_SUPPLY, CH_LENT);
   const k = chunk(c);
   k.start = 0; k.len = len;
@@ -414,7 +416,7 @@ function expireTimers(): void {
     fired++;
     const when = wheelWhen(n);
     // Never early: the wheel only hands out timers whose expiry the clock has reached.
-    assert(when <= now, "timer fired early");
+    if (DEBUG) assert(when <= now, "timer fired early");
     const late = now - when;
     histRecord(HIST_LATENESS_MS, <u32>(late > 0xffffffff ? 0xffffffff : late));
     onTimer(n);
