@@ -15,9 +15,11 @@ import { budgetInit, fdsOpen, fdBudget } from "./budget";
 import { metricsInit } from "./metrics";
 import { clockInit, clockReset, random32 } from "./clock";
 import { turnReset, lentPending } from "./turn";
+import { flushReset } from "./flush";
 
 export * from "./layout_exports";
-export { ingest, flush } from "./turn";
+export { ingest } from "./turn";
+export { flush } from "./flush";
 export {
   listenerOpen, connectOpen, appAcquire, appRelease, writeTail, writeExtend, writeQueue,
   end, close, pause, resume, queuedBytesOf, holdFin, closeAll, timerArm, timerCancel,
@@ -53,6 +55,7 @@ export function init(): u32 {
   clockReset();
   clockInit();
   turnReset();
+  flushReset();
   return end;
 }
 
