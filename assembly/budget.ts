@@ -37,7 +37,7 @@ export function fdOpened(): void {
 }
 
 export function fdClosed(): void {
-  assert(fdsOpen > 0, "descriptor closed more often than opened");
+  if (DEBUG) assert(fdsOpen > 0, "descriptor closed more often than opened");
   fdsOpen--;
   metrics().fdCloses += 1;
 }
@@ -76,11 +76,11 @@ export function accepting(): bool { return admissionOpen && !poolPaused; }
 
 export function connectPendingInc(): void { connectsPending++; }
 export function connectPendingDec(): void {
-  assert(connectsPending > 0, "connect accounting underflow");
+  if (DEBUG) assert(connectsPending > 0, "connect accounting underflow");
   connectsPending--;
 }
 
 /** Bytes queued for writing over all connections (a gauge). */
 export let queuedTotal: u64 = 0;
 export function queuedTotalAdd(n: u32): void { queuedTotal += n; }
-export function queuedTotalSub(n: u32): void { assert(queuedTotal >= <u64>n, "queued bytes underflow"); queuedTotal -= n; }
+export function queuedTotalSub(n: u32): void { if (DEBUG) assert(queuedTotal >= <u64>n, "queued bytes underflow"); queuedTotal -= n; }

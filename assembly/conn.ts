@@ -96,7 +96,7 @@ export const listeners = new StaticArray<u32>(MAX_LISTENERS);
 
 // @ts-ignore: decorator
 @inline export function slot(i: u32): Slot {
-  if (DEBUG) assert(i < slotCap, "slot index out of range");
+  assert(i < slotCap, "slot index out of range");
   return changetype<Slot>(slotsOff + i * SLOT_BYTES);
 }
 
@@ -122,7 +122,9 @@ export function slotsInit(): void {
   return i < slotCap && slot(i).gen == gen && slot(i).state != ST_FREE;
 }
 
-export function transition(i: u32, to: u8): void {
+// Inlined by hand: with its release assertion the optimizer stopped inlining it (docs/assertions.md).
+// @ts-ignore: decorator
+@inline export function transition(i: u32, to: u8): void {
   const s = slot(i);
   const from = s.state;
   if (DEBUG) assert(((<u32>unchecked(TRANSITIONS[from]) >> to) & 1) != 0, "illegal connection state transition");
@@ -134,7 +136,7 @@ export function slotAlloc(to: u8): u32 {
   const i = freeHead;
   if (i == NONE) return NONE;
   const s = slot(i);
-  if (DEBUG) assert(s.state == ST_FREE, "slot on the free list is not free");
+  assert(s.state == ST_FREE, "slot on the free list is not free");
   freeHead = s.freeNext;
   s.freeNext = NONE;
   s.fd = -1; s.flags = 0; s.flags2 = 0; s.interest = 0;
@@ -155,8 +157,8 @@ export function slotAlloc(to: u8): u32 {
 /** CLOSED → FREE: bumps the generation so every handle and event for this occupant goes stale. */
 export function slotFree(i: u32): void {
   const s = slot(i);
-  if (DEBUG) assert(s.queueHead == NONE && s.queuedBytes == 0, "freeing a slot with queued writes");
-  if (DEBUG) assert((s.flags & F_DIRTY) == 0, "freeing a dirty slot");
+  assert(s.queueHead == NONE && s.queuedBytes == 0, "freeing a slot with queued writes");
+  assert((s.flags & F_DIRTY) == 0, "freeing a dirty slot");
   if ((s.flags2 & G_LISTENER) != 0) {
     listenerCount--;
     for (let k: u32 = 0; k < MAX_LISTENERS; k++) {
@@ -170,7 +172,9 @@ export function slotFree(i: u32): void {
   s.freeNext = freeHead; freeHead = i;
 }
 
-export function markDirty(i: u32): void {
+// Inlined by hand: with its release assertion the optimizer stopped inlining it (docs/assertions.md).
+// @ts-ignore: decorator
+@inline export function markDirty(i: u32): void {
   const s = slot(i);
   if ((s.flags & F_DIRTY) != 0) return;
   s.flags |= F_DIRTY;

@@ -1,7 +1,13 @@
 // The core's exports: init and configure, the two halves of a turn, the app's commands, and
 // audits for tests and the fuzzer. Imports: only wasi_snapshot_preview1 and env.memory.
+//
+// Assertions (docs/assertions.md lists each and why): a plain `assert()` stays on in the release
+// core: cheap, O(1), guarding memory (an index before it addresses memory, a chunk's or slot's
+// single owner, ring room, what the host reports). `if (DEBUG) assert()` is a debug-only audit.
+// The release core traps on a failed one with its reason; the reactor reports ERR_CORE_ASSERTION.
 
-import { header, config, computeLayout, LAYOUT_MAGIC, LAYOUT_VERSION, LAYOUT_BASE } from "./layout";
+import { header, config, computeLayout, LAYOUT_MAGIC, LAYOUT_BASE } from "./layout";
+import { LAYOUT_VERSION } from "./layout_version.gen";
 import { poolInit, checkPool, countLent } from "./pool";
 import { slotsInit, checkSlots, slotCap } from "./conn";
 import { wheelInit, checkWheel } from "./wheel";
@@ -9,9 +15,11 @@ import { budgetInit, fdsOpen, fdBudget } from "./budget";
 import { metricsInit } from "./metrics";
 import { clockInit, clockReset, random32 } from "./clock";
 import { turnReset, lentPending } from "./turn";
+import { flushReset } from "./flush";
 
 export * from "./layout_exports";
-export { ingest, flush } from "./turn";
+export { ingest } from "./turn";
+export { flush } from "./flush";
 export {
   listenerOpen, connectOpen, appAcquire, appRelease, writeTail, writeExtend, writeQueue,
   end, close, pause, resume, queuedBytesOf, holdFin, closeAll, timerArm, timerCancel,
@@ -47,6 +55,7 @@ export function init(): u32 {
   clockReset();
   clockInit();
   turnReset();
+  flushReset();
   return end;
 }
 
@@ -80,6 +89,7 @@ import { acquire, release, handOver } from "./pool";
 import { wheelArm, wheelCancel, wheelAdvance, wheelPopDue, wheelNextDeadline, wheelIsArmed, elapsed as wheelElapsed, pendingCount } from "./wheel";
 import { transition, slotAlloc, slotFree } from "./conn";
 import { histIndex } from "./metrics";
+import { NONE, CH_APP, CH_QUEUED } from "./layout";
 export function t_poolAcquire(owner: u8): u32 { return acquire(owner); }
 export function t_poolRelease(c: u32, from: u8): void { release(c, from); }
 export function t_poolHandOver(c: u32, from: u8, to: u8): void { handOver(c, from, to); }
@@ -102,6 +112,21 @@ export function t_histIndex(v: u32): u32 { return histIndex(v); }
 export function t_wheelArmF(node: u32, when: f64): void { wheelArm(node, <u64>when); }
 export function t_wheelAdvanceF(now: f64, budget: u32): bool { return wheelAdvance(<u64>now, budget); }
 export function t_wheelNextDeadlineF(): f64 { const d = wheelNextDeadline(); return d == u64.MAX_VALUE ? -1 : <f64>d; }
+/**
+ * Chunk traffic inside the core, as a connection's write path drives the pool (benchmarks): `ops`
+ * times acquire for the app, hand over to a write queue, release as written. Returns chunks seen.
+ */
+export function t_poolChurn(ops: u32): u32 {
+  let seen: u32 = 0;
+  for (let k: u32 = 0; k < ops; k++) {
+    const c = acquire(CH_APP);
+    if (c == NONE) break;
+    handOver(c, CH_APP, CH_QUEUED);
+    release(c, CH_QUEUED);
+    seen += c;
+  }
+  return seen;
+}
 /**
  * Churn inside the core, as the core itself drives the wheel: `ops` times, cancel a random
  * pending node among `nodes` and arm it again `1..spanMs` ahead of `now` (xorshift32 from `seed`).

@@ -17,7 +17,9 @@ import { header, EventRec, SubmitRec, NoteRec, EVENT_BYTES, SUBMIT_BYTES, NOTE_B
 // @ts-ignore: decorator
 @inline export function submitSpace(): u32 { const h = header(); return h.submitCap - (h.submitTail - h.submitHead); }
 
-export function submit(op: u8, flags: u8, slot: u32, gen: u32, fd: i32, a: u32, b: u32): void {
+// Inlined by hand: with its release assertion the optimizer stopped inlining it (docs/assertions.md).
+// @ts-ignore: decorator
+@inline export function submit(op: u8, flags: u8, slot: u32, gen: u32, fd: i32, a: u32, b: u32): void {
   const h = header();
   // Callers check submitSpace() before starting a slot's work; running out here is a bug.
   assert(h.submitTail - h.submitHead < h.submitCap, "submission ring overflow");
@@ -30,7 +32,9 @@ export function submit(op: u8, flags: u8, slot: u32, gen: u32, fd: i32, a: u32, 
 // @ts-ignore: decorator
 @inline export function noteSpace(): u32 { const h = header(); return h.noteCap - (h.noteTail - h.noteHead); }
 
-export function note(kind: u8, slot: u32, gen: u32, a: u32, err: u16): void {
+// Inlined by hand: with its release assertion the optimizer stopped inlining it (docs/assertions.md).
+// @ts-ignore: decorator
+@inline export function note(kind: u8, slot: u32, gen: u32, a: u32, err: u16): void {
   const h = header();
   assert(h.noteTail - h.noteHead < h.noteCap, "note ring overflow");
   const r = changetype<NoteRec>(h.notesOff + (h.noteTail & (h.noteCap - 1)) * NOTE_BYTES);

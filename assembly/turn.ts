@@ -4,7 +4,7 @@
 //                  connects, errors); expire due timers (bounded); emit notes for the app.
 //   2. the host dispatches the notes to the app's handlers, which call back into
 //      commands.ts (write, end, close, pause, timers). Lent read chunks are valid until 3.
-//   3. flush()   — release lent chunks; for each dirty slot, in order: tear down, write,
+//   3. flush()   — (flush.ts) release lent chunks; for each dirty slot, in order: tear down, write,
 //                  FIN, interest; refill the supply ring; publish the per-turn budgets and
 //                  the next deadline; refresh gauges.
 //   4. the host executes the submission batch, waits (at most nextDeadlineMs), accepts and
@@ -14,46 +14,40 @@
 // a timer budget spent) carries over and makes nextDeadlineMs 0 so the host does not wait.
 
 import {
-  header, config, metrics, EventRec, NONE,
-  EV_ACCEPTED, EV_ACCEPT_ERROR, EV_READ, EV_READ_ERROR, EV_WRITE_DONE, EV_WRITABLE, EV_CONNECTED,
-  EV_CONNECT_FAILED, EV_SOCKET_OPENED,
-  SQ_INTEREST, SQ_WRITE, SQ_SHUTDOWN, SQ_CLOSE, SQ_CONNECT, SQF_RESET, IN_READ, IN_WRITE,
-  NT_OPEN, NT_DATA, NT_END, NT_DRAIN, NT_TIMEOUT, NT_ERROR, NT_CLOSE, NT_TIMER, NT_LISTEN_ERROR,
-  TO_IDLE, TO_CONNECT, TO_HANDSHAKE, TO_WRITE_STALL,
-  CR_NORMAL, CR_RESET, CR_ERROR, CR_TIMEOUT, CR_CONNECT_FAILED,
-  CH_SUPPLY, CH_LENT, CH_QUEUED, CH_WRITING,
-  E_AGAIN, E_PIPE, E_CONNRESET, E_MFILE, E_NFILE, E_TIMEDOUT,
-  HOST_READS_PAUSED, HOST_ACCEPTS_PAUSED, HIST_TURN_US, HIST_BATCH, HIST_LATENESS_MS,
+  header, config, metrics, EventRec, NONE, EV_ACCEPTED, EV_ACCEPT_ERROR, EV_READ, EV_READ_ERROR,
+  EV_WRITE_DONE, EV_WRITABLE, EV_CONNECTED, EV_CONNECT_FAILED, EV_SOCKET_OPENED, SQ_CLOSE,
+  SQF_RESET, NT_OPEN, NT_DATA, NT_END, NT_DRAIN, NT_TIMEOUT, NT_ERROR, NT_TIMER, NT_LISTEN_ERROR,
+  TO_IDLE, TO_CONNECT, TO_HANDSHAKE, TO_WRITE_STALL, CR_NORMAL, CR_RESET, CR_ERROR, CR_TIMEOUT,
+  CR_CONNECT_FAILED, CH_SUPPLY, CH_LENT, CH_QUEUED, CH_WRITING, E_AGAIN, E_PIPE, E_CONNRESET,
+  E_MFILE, E_NFILE, E_TIMEDOUT, HIST_BATCH, HIST_LATENESS_MS,
 } from "./layout";
 import {
-  slot, slotCap, live, transition, slotAlloc, slotFree, markDirty, popDirty, dirtyCount, listeners,
-  MAX_LISTENERS, activeCount, listenerCount,
-  ST_LISTENING, ST_CONNECTING, ST_OPEN, ST_READ_ENDED, ST_CLOSING, ST_CLOSED,
-  F_READ_EOF, F_FIN_SENT, F_USER_PAUSED, F_BP_PAUSED, F_WAIT_WRITABLE, F_WANT_DRAIN, F_HANDSHAKE,
-  G_CLOSE_REQ, G_RESET, G_END_ON_OPEN, G_CONNECT_WANTED, G_AWAIT_SOCKET, G_AUTO_END, G_HOLD_FIN,
+  slot, slotCap, live, transition, slotAlloc, markDirty, ST_LISTENING, ST_CONNECTING, ST_OPEN,
+  ST_READ_ENDED, ST_CLOSING, F_READ_EOF, F_BP_PAUSED, F_WAIT_WRITABLE, F_WANT_DRAIN, F_HANDSHAKE,
+  G_CLOSE_REQ, G_RESET, G_END_ON_OPEN, G_AWAIT_SOCKET, G_AUTO_END,
 } from "./conn";
-import { acquire, release, handOver, chunk, countFree, countSupply, countLent, countQueued, countWriting, unguardedRelease } from "./pool";
-import { wheelWhen, wheelAdvance, wheelPopDue, wheelNextDeadline, wheelArm, wheelCancel, fullWhen, pendingCount, dueCount } from "./wheel";
-import { fdOpened, fdClosed, fdsOpen, connectsPending, connectPendingDec, queuedTotal, queuedTotalSub, poolPaused, admissionUpdate, accepting, fdHeadroom, fdBudget } from "./budget";
+import { release, handOver, chunk, poolChunkSize } from "./pool";
+import { wheelWhen, wheelAdvance, wheelPopDue, wheelArm, wheelCancel, fullWhen, dueCount } from "./wheel";
+import { fdOpened, fdClosed, connectPendingDec, queuedTotalSub } from "./budget";
 import { histRecord, countErrno } from "./metrics";
-import { eventsPending, eventAt, submit, submitSpace, note, noteSpace, supplyCount, supplyPush } from "./rings";
+import { eventsPending, eventAt, submit, submitSpace, note, noteSpace } from "./rings";
 import { nowMs, msAt, clockNs } from "./clock";
 
 /** Worst-case notes one event or timer can emit (ERROR + TIMEOUT + CLOSE + slack). */
 // @ts-ignore: decorator
-@inline const NOTES_PER_ITEM: u32 = 4;
+@inline export const NOTES_PER_ITEM: u32 = 4;
 /** Worst-case submissions one dirty slot can emit (WRITE, SHUTDOWN, CLOSE, INTEREST, CONNECT). */
 // @ts-ignore: decorator
-@inline const SUBMITS_PER_SLOT: u32 = 5;
+@inline export const SUBMITS_PER_SLOT: u32 = 5;
 
+// The turn's state, shared with flush.ts.
 export let now: u64 = 0;
-let turnStartNs: u64 = 0;
+export let turnStartNs: u64 = 0;
 let lentCount: u32 = 0;
 let carried: bool = false; // work left over this turn: do not let the host sleep
-// Ring cursors at the last flush: the submissions and notes counters add the difference once a
-// turn instead of once a record (u32 differences, exact across wrap-around).
-let countedSubmitTail: u32 = 0;
-let countedNoteTail: u32 = 0;
+/** Work left over this turn (a full ring, a spent budget): the host must not sleep. */
+export function carryOver(): void { carried = true; }
+export function workCarried(): bool { return carried; }
 
 /** Re-reads the clock (for commands issued between turns). */
 export function refreshNow(): u64 { now = nowMs(); return now; }
@@ -63,11 +57,11 @@ export function refreshNow(): u64 { now = nowMs(); return now; }
 // @ts-ignore: decorator
 @inline function now32(): u32 { return <u32>now; }
 // @ts-ignore: decorator
-@inline function due32(delayMs: u32): u32 { const d = <u32>(now + delayMs); return d == 0 ? 1 : d; }
+@inline export function due32(delayMs: u32): u32 { const d = <u32>(now + delayMs); return d == 0 ? 1 : d; }
 // @ts-ignore: decorator
-@inline function idleNode(i: u32): u32 { return i << 1; }
+@inline export function idleNode(i: u32): u32 { return i << 1; }
 // @ts-ignore: decorator
-@inline function deadlineNode(i: u32): u32 { return (i << 1) | 1; }
+@inline export function deadlineNode(i: u32): u32 { return (i << 1) | 1; }
 
 /** Decides an abortive close: flush tears the connection down and notifies. */
 export function requestClose(i: u32, reason: u8, err: u16, reset: bool): void {
@@ -246,6 +240,8 @@ function onRead(i: u32, c: u32, len: u32): void {
     release(c, CH_SUPPLY); // read after we decided to close: dropped by design
     return;
   }
+  // The host's byte count becomes the chunk's length, which the app's view and a later WRITE trust.
+  assert(len <= poolChunkSize(), "host read more bytes than a chunk holds");
   handOver(c, CH_SUPPLY, CH_LENT);
   const k = chunk(c);
   k.start = 0; k.len = len;
@@ -414,7 +410,7 @@ function expireTimers(): void {
     fired++;
     const when = wheelWhen(n);
     // Never early: the wheel only hands out timers whose expiry the clock has reached.
-    assert(when <= now, "timer fired early");
+    if (DEBUG) assert(when <= now, "timer fired early");
     const late = now - when;
     histRecord(HIST_LATENESS_MS, <u32>(late > 0xffffffff ? 0xffffffff : late));
     onTimer(n);
@@ -477,188 +473,15 @@ function onTimer(n: u32): void {
   refreshDeadline(i); // woke early for a condition that has since moved: re-arm
 }
 
-// ── 3. flush ─────────────────────────────────────────────────────────────────────────────
-
-/** Turns the app's and the events' decisions into submissions; returns the number pending. */
-export function flush(): u32 {
+/** Flush's first step: lent chunks come back unless the app queued them for writing (echo without copying). */
+export function lentReleaseAll(): void {
   const h = header();
-  const c = config();
-  // Lent chunks come back unless the app queued them for writing (echo without copying).
   for (let k: u32 = 0; k < lentCount; k++) {
     const ch = load<u32>(h.lentOff + (k << 2));
     if (chunk(ch).state == CH_LENT) release(ch, CH_LENT);
   }
   lentCount = 0;
-
-  if (admissionUpdate()) {
-    for (let k: u32 = 0; k < MAX_LISTENERS; k++) {
-      const li = unchecked(listeners[k]);
-      if (li != NONE) markDirty(li);
-    }
-  }
-
-  // Dirty slots, in the order they became dirty; what does not fit carries over.
-  let budget = dirtyCount;
-  while (budget-- > 0) {
-    if (submitSpace() < SUBMITS_PER_SLOT || noteSpace() < NOTES_PER_ITEM) { carried = true; break; }
-    const i = popDirty();
-    if (i == NONE) break;
-    flushSlot(i);
-  }
-  // Teardowns above may have freed descriptors and chunks: admission can reopen now. No event
-  // would come to tell a later turn (a close posts none), so the listeners go dirty for the
-  // next turn, and a dirty slot makes that turn come at once (nextDeadlineMs 0).
-  if (admissionUpdate()) {
-    for (let k: u32 = 0; k < MAX_LISTENERS; k++) {
-      const li = unchecked(listeners[k]);
-      if (li != NONE) markDirty(li);
-    }
-  }
-
-  // Supply: keep the host stocked for reads, but never below the pool reserve (the reserve is
-  // for writes, so a server under read pressure can still answer).
-  // At most a quarter of the pool waits in the supply ring: the rest is for data in flight.
-  let supplyMax = c.supplyTarget < h.supplyCap ? c.supplyTarget : h.supplyCap;
-  if (supplyMax > (h.chunkCount >> 2)) supplyMax = h.chunkCount >> 2;
-  if (supplyMax == 0) supplyMax = 1;
-  while (!poolPaused && supplyCount() < supplyMax && countFree > c.poolReserveChunks) {
-    supplyPush(acquire(CH_SUPPLY));
-  }
-
-  let flags: u32 = 0;
-  if (supplyCount() == 0) flags |= HOST_READS_PAUSED; // the pool is at its reserve: read nothing
-  if (!accepting()) flags |= HOST_ACCEPTS_PAUSED;
-  h.hostFlags = flags;
-  const head = fdHeadroom();
-  const maxConns = c.maxConnections != 0 && c.maxConnections < slotCap ? c.maxConnections : slotCap;
-  const slotsFree = activeCount < maxConns ? maxConns - activeCount : 0;
-  let allow = accepting() ? c.acceptsPerTurn : 0;
-  if (allow > head) allow = head;
-  if (allow > slotsFree) allow = slotsFree;
-  h.acceptBudget = allow;
-  h.readsPerConn = c.readsPerConnPerTurn;
-
-  // Next deadline: 0 when work carried over, else the wheel's.
-  if (carried || dirtyCount > 0 || eventsPending() > 0) h.nextDeadlineMs = 0;
-  else {
-    const d = wheelNextDeadline();
-    if (d == u64.MAX_VALUE) h.nextDeadlineMs = -1;
-    else h.nextDeadlineMs = d <= now ? 0 : <i32>(d - now > 0x7fffffff ? 0x7fffffff : d - now);
-  }
-
-  refreshGauges();
-  const m = metrics();
-  m.submissions += <f64>(h.submitTail - countedSubmitTail); countedSubmitTail = h.submitTail;
-  m.notesOut += <f64>(h.noteTail - countedNoteTail); countedNoteTail = h.noteTail;
-  h.turn++;
-  const us = (clockNs() - turnStartNs) / 1000;
-  histRecord(HIST_TURN_US, <u32>(us > 0xffffffff ? 0xffffffff : us));
-  return h.submitTail - h.submitHead;
 }
 
-function flushSlot(i: u32): void {
-  const s = slot(i);
-  const c = config();
-  if ((s.flags2 & G_CONNECT_WANTED) != 0) {
-    s.flags2 &= ~G_CONNECT_WANTED;
-    s.flags2 |= G_AWAIT_SOCKET;
-    if ((s.flags2 & G_CLOSE_REQ) == 0) { submit(SQ_CONNECT, 0, i, s.gen, -1, 0, 0); metrics().connectsStarted += 1; }
-    else { s.flags2 &= ~G_AWAIT_SOCKET; connectPendingDec(); }
-  }
-  if ((s.flags2 & G_AUTO_END) != 0) {
-    s.flags2 &= ~G_AUTO_END;
-    if (s.state == ST_OPEN || s.state == ST_READ_ENDED) transition(i, ST_CLOSING);
-  }
-  if ((s.flags2 & G_CLOSE_REQ) != 0) {
-    // Wait for what the host still holds: an in-flight write, or the socket of a connect.
-    if (s.inflightBytes != 0 || (s.flags2 & G_AWAIT_SOCKET) != 0) return;
-    teardown(i);
-    return;
-  }
-  const st = s.state;
-  if (st == ST_OPEN || st == ST_READ_ENDED || st == ST_CLOSING) {
-    // Write: one WRITE per slot in flight; the host writes the chain with writev.
-    if (s.inflightBytes == 0 && s.queuedBytes != 0 && (s.flags & F_WAIT_WRITABLE) == 0) {
-      let j = s.queueHead;
-      while (j != NONE) { handOver(j, CH_QUEUED, CH_WRITING); j = chunk(j).next; }
-      s.inflightBytes = s.queuedBytes;
-      submit(SQ_WRITE, 0, i, s.gen, s.fd, s.queueHead, s.queuedBytes);
-    }
-    // Graceful end: FIN once everything queued is written; close once the peer's FIN is in.
-    if (st == ST_CLOSING && s.queuedBytes == 0 && (s.flags & F_FIN_SENT) == 0 && (s.flags2 & G_HOLD_FIN) == 0) {
-      submit(SQ_SHUTDOWN, 0, i, s.gen, s.fd, 0, 0);
-      s.flags |= F_FIN_SENT;
-      if ((s.flags & F_READ_EOF) == 0 && s.lingerDueMs == 0 && c.lingerMs != 0) {
-        s.lingerDueMs = due32(c.lingerMs);
-        refreshDeadline(i);
-      }
-    }
-    if (st == ST_CLOSING && (s.flags & F_FIN_SENT) != 0 && (s.flags & F_READ_EOF) != 0) {
-      s.flags2 |= G_CLOSE_REQ;
-      teardown(i);
-      return;
-    }
-    // Backpressure: above the high-water mark `drain` is owed; with pauseReadsAtHighWater
-    // (echo-like connections, whose reads feed their own writes) reading pauses too. Off by
-    // default: a connection that streams both ways at once would wait on itself.
-    if (s.queuedBytes > c.highWaterBytes) {
-      s.flags |= F_WANT_DRAIN;
-      if (c.pauseReadsAtHighWater != 0 && (s.flags & F_BP_PAUSED) == 0) { s.flags |= F_BP_PAUSED; metrics().backpressurePauses += 1; }
-    }
-  }
-  // Interest: what we want now vs what the host has; one INTEREST only when they differ.
-  let want: u8 = 0;
-  if (st == ST_LISTENING) {
-    if (accepting() && (s.flags & (F_BP_PAUSED | F_USER_PAUSED)) == 0) want = IN_READ;
-  } else if (st == ST_OPEN || st == ST_CLOSING) {
-    if ((s.flags & (F_READ_EOF | F_USER_PAUSED | F_BP_PAUSED)) == 0) want = IN_READ;
-  }
-  if ((s.flags & F_WAIT_WRITABLE) != 0 && st != ST_LISTENING) want |= IN_WRITE;
-  if (want != s.interest && s.fd >= 0) {
-    submit(SQ_INTEREST, 0, i, s.gen, s.fd, want, 0);
-    s.interest = want;
-  }
-}
-
-/** CLOSED: drop the queue, cancel timers, close the descriptor once, notify, free the slot. */
-function teardown(i: u32): void {
-  const s = slot(i);
-  let j = s.queueHead;
-  // The `broken` build's deliberate bug, for the fuzzer's self-test: a connection torn down by a
-  // reset with two or more chunks queued gives its first chunk back to the pool twice (as if a
-  // guard were forgotten). The pool's conservation check catches it a turn later, not here.
-  const twice = BROKEN_DOUBLE_RELEASE && j != NONE && chunk(j).next != NONE && ((s.flags2 & G_RESET) != 0 || s.closeReason == CR_RESET) ? j : NONE;
-  while (j != NONE) { const nx = chunk(j).next; release(j, CH_QUEUED); j = nx; }
-  if (BROKEN_DOUBLE_RELEASE && twice != NONE) unguardedRelease(twice);
-  queuedTotalSub(s.queuedBytes);
-  s.queueHead = NONE; s.queueTail = NONE; s.queuedBytes = 0;
-  wheelCancel(idleNode(i));
-  wheelCancel(deadlineNode(i));
-  if (s.fd >= 0) {
-    submit(SQ_CLOSE, (s.flags2 & G_RESET) != 0 ? SQF_RESET : 0, i, s.gen, s.fd, 0, 0);
-    fdClosed();
-  }
-  transition(i, ST_CLOSED);
-  note(NT_CLOSE, i, s.gen, s.closeReason, s.closeErr);
-  slotFree(i);
-}
-
-function refreshGauges(): void {
-  const m = metrics();
-  m.nowMs = <f64>now;
-  m.connections = <f64>activeCount;
-  m.listeners = <f64>listenerCount;
-  m.fdsOpen = <f64>fdsOpen;
-  m.fdBudget = <f64>fdBudget();
-  m.poolFree = <f64>countFree;
-  m.poolSupply = <f64>countSupply;
-  m.poolLent = <f64>countLent;
-  m.poolQueued = <f64>countQueued;
-  m.poolWriting = <f64>countWriting;
-  m.timersPending = <f64>pendingCount;
-  m.connectsPending = <f64>connectsPending;
-  m.queuedBytes = <f64>queuedTotal;
-}
-
-export function turnReset(): void { lentCount = 0; carried = false; now = 0; countedSubmitTail = 0; countedNoteTail = 0; }
+export function turnReset(): void { lentCount = 0; carried = false; now = 0; }
 export function lentPending(): u32 { return lentCount; }

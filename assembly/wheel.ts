@@ -51,7 +51,7 @@ export let elapsed: u64 = 0;
 
 // @ts-ignore: decorator
 @inline export function node(i: u32): TimerNode {
-  if (DEBUG) assert(i < nodeCount, "timer node out of range");
+  assert(i < nodeCount, "timer node out of range");
   return changetype<TimerNode>(nodesOff + i * TIMER_BYTES);
 }
 // @ts-ignore: decorator
@@ -121,7 +121,7 @@ function unlink(i: u32): void {
     if (n.next != NONE) node(n.next).prev = n.prev; else dueTail = n.prev;
     dueCount--;
   } else {
-    if (DEBUG) assert(b < WHEEL_LEVELS * WHEEL_SLOTS, "unlink: node not in a bucket");
+    assert(b < WHEEL_LEVELS * WHEEL_SLOTS, "unlink: node not in a bucket");
     if (n.prev != NONE) node(n.prev).next = n.next; else store<u32>(headAt(b), n.next);
     if (n.next != NONE) node(n.next).prev = n.prev; else store<u32>(tailAt(b), n.prev);
     if (load<u32>(headAt(b)) == NONE) {
@@ -134,8 +134,8 @@ function unlink(i: u32): void {
 
 /** Arms (or re-arms) node `i` to expire at `when` (core ms). O(1). */
 export function wheelArm(i: u32, when: u64): void {
-  assert(when < elapsed + WHEEL_SPAN_MS, "timer beyond the wheel's range");
-  assert(when < (<u64>1 << 48), "timer beyond 2^48 ms");
+  if (DEBUG) assert(when < elapsed + WHEEL_SPAN_MS, "timer beyond the wheel's range");
+  if (DEBUG) assert(when < (<u64>1 << 48), "timer beyond 2^48 ms");
   if (bucketOf(node(i)) != BUCKET_NONE) unlink(i); else pendingCount++;
   insert(i, when);
 }

@@ -26,13 +26,22 @@ export interface WasiShim {
 const decoder = new TextDecoder();
 
 export function createWasi(hooks: WasiHooks): WasiShim {
-  const exit = (code: number) => { throw new Error(`wasm-reactor core exited with code ${code} (an assertion failed; see the line above)`); };
+  // A failed assertion logs "abort: <why> in <file>(<line>:<col>)" and exits: the error carries that line.
+  let lastAbort = "";
+  const exit = (code: number) => {
+    throw new Error(`wasm-reactor core exited with code ${code} (an assertion failed${lastAbort ? `: ${lastAbort}` : "; see the line above"})`);
+  };
   let pending = "";
   const out = (buf: Uint8Array) => {
     // The core may write a line in pieces; split on newlines. Copy first: the view is shared.
     pending += decoder.decode(buf.slice());
     let nl: number;
-    while ((nl = pending.indexOf("\n")) >= 0) { hooks.log(pending.slice(0, nl)); pending = pending.slice(nl + 1); }
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl);
+      if (line.startsWith("abort: ")) lastAbort = line;
+      hooks.log(line);
+      pending = pending.slice(nl + 1);
+    }
   };
   const wasi = new WASI({
     args: [],

@@ -3,9 +3,10 @@
 // specific API here (the module bytes are read with node:fs, which Node, Deno and Bun share).
 import { createWasi, type WasiHooks } from "../../shims/wasi.ts";
 import {
-  Header, Config, EventRec, SubmitRec, NoteRec, ChunkMeta, Slot, K, LAYOUT_BASE, CONFIG_BASE,
+  Header, Config, ChunkMeta, Slot, K, LAYOUT_BASE, CONFIG_BASE,
   EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES, ChunkMeta_BYTES, Slot_BYTES,
   computeLayout, memoryBytes, type Capacities, type Regions,
+  LAYOUT_VERSION, writeEvent, submitOp, submitFlags, submitSlot, submitGen, submitFd, submitA, submitB,
 } from "./layout.ts";
 
 export type Build = "debug" | "release" | "broken";
@@ -41,6 +42,12 @@ export interface CoreExports {
 }
 
 const modules = new Map<Build, Promise<WebAssembly.Module>>();
+
+const hex = (v: number) => "0x" + (v >>> 0).toString(16).padStart(8, "0");
+/** A core built from another layout than this host's mirror (host/core/layout.gen.ts). */
+function layoutError(what: string): Error {
+  return new Error(`wasm-reactor: the core's memory layout (${what}) is not this host's mirror (layout ${hex(LAYOUT_VERSION)}, host/core/layout.gen.ts): one of them is stale; rebuild both with \`npm run build\``);
+}
 
 // Ring cursors as u32 word indexes, computed once: they are read and written per event.
 /** A header field's index in the core's Uint32Array (computed once, at module load, by callers). */
@@ -111,9 +118,13 @@ export class Core {
     this.chunkSize = caps.chunkSize;
   }
 
-  /** Creates the memory, instantiates, writes capacities and config, runs init and configure. */
-  static async create(build: Build, caps: Capacities, config: Record<string, number>, hooks: WasiHooks): Promise<Core> {
-    const module = await coreModule(build);
+  /**
+   * Creates the memory, instantiates, writes capacities and config, runs init and configure.
+   * Refuses a core whose memory layout is not this host's mirror (`module`: a core module to use
+   * instead of the build's, for tests).
+   */
+  static async create(build: Build, caps: Capacities, config: Record<string, number>, hooks: WasiHooks, module?: WebAssembly.Module): Promise<Core> {
+    module ??= await coreModule(build);
     const bytes = memoryBytes(caps);
     if (bytes > 4 * 1024 ** 3) throw new RangeError(`wasm-reactor: the capacities need ${bytes} bytes of memory, over the 4 GiB a 32-bit Wasm memory holds`);
     const pages = bytes / 65536;
@@ -122,6 +133,11 @@ export class Core {
     const instance = await WebAssembly.instantiate(module, { env: { memory }, wasi_snapshot_preview1: wasi.imports });
     wasi.attach(memory);
     const raw = instance.exports as unknown as CoreExports;
+    // Before the mirror sizes or reads anything: the core says which layout it was built with.
+    const declared = raw.L_K_LAYOUT_VERSION as WebAssembly.Global | undefined;
+    if (!declared) throw layoutError("no layout version: it predates them");
+    const coreVersion = declared.value >>> 0;
+    if (coreVersion !== LAYOUT_VERSION) throw layoutError(`layout ${hex(coreVersion)}`);
     // Wasm has no unsigned returns: u32 results arrive as signed i32. Those that carry chunk
     // indexes, NONE or generations are wrapped once here so the host compares them as u32.
     const exports: CoreExports = { ...raw };
@@ -147,7 +163,12 @@ export class Core {
     core.setHeader("noteCap", caps.noteCap);
     core.setHeader("supplyCap", caps.supplyCap);
     const end = exports.init() >>> 0;
-    if (end !== regions.endOff) throw new Error(`wasm-reactor: layout mirror out of date (core ends at ${end}, mirror at ${regions.endOff}): run \`npm run build\``);
+    // init wrote its magic, version and regions into the header: the mirror must agree with each.
+    if (core.header("magic") !== K.LAYOUT_MAGIC || core.header("version") !== LAYOUT_VERSION) throw layoutError(`its header says magic ${hex(core.header("magic"))}, layout ${hex(core.header("version"))}`);
+    for (const k of Object.keys(regions) as (keyof Regions)[]) {
+      if (core.header(k) !== regions[k]) throw layoutError(`${k} at ${core.header(k)}, the mirror computes ${regions[k]}`);
+    }
+    if (end !== regions.endOff) throw layoutError(`it ends at ${end}, the mirror at ${regions.endOff}`);
     for (const [name, value] of Object.entries(config)) core.setConfig(name as keyof typeof Config, value);
     exports.configure();
     return core;
@@ -167,35 +188,31 @@ export class Core {
   /** Appends one event; the caller checked eventSpace(). */
   pushEvent(type: number, slot: number, gen: number, fd: number, a: number, b: number, err = 0): void {
     const tail = this.u32[W_EVENT_TAIL];
-    const p = (this.regions.eventsOff + (tail & (this.caps.eventCap - 1)) * EventRec_BYTES) >> 2;
-    const u32 = this.u32;
-    u32[p] = type | (err << 16);
-    u32[p + 1] = slot;
-    u32[p + 2] = gen;
-    this.i32[p + 3] = fd;
-    u32[p + 4] = a;
-    u32[p + 5] = b;
-    u32[W_EVENT_TAIL] = (tail + 1) >>> 0;
+    writeEvent(this.u32, this.eventOffset(tail), type, 0, err, slot, gen, fd, a, b);
+    this.u32[W_EVENT_TAIL] = (tail + 1) >>> 0;
   }
 
   // ── submissions (core → host) ─────────────────────────────────────────────────────────
   /** Calls fn(op, flags, slot, gen, fd, a, b) for each pending submission, then consumes them. */
   drainSubmissions(fn: (op: number, flags: number, slot: number, gen: number, fd: number, a: number, b: number) => void): number {
-    let head = this.u32[W_SUBMIT_HEAD];
-    const tail = this.u32[W_SUBMIT_TAIL];
-    const cap = this.caps.submitCap;
     const u32 = this.u32;
+    let head = u32[W_SUBMIT_HEAD];
+    const tail = u32[W_SUBMIT_TAIL];
     let n = 0;
     while (head !== tail) {
-      const p = (this.regions.submitsOff + (head & (cap - 1)) * SubmitRec_BYTES) >> 2;
-      const w = u32[p];
-      fn(w & 0xff, (w >>> 8) & 0xff, u32[p + 1], u32[p + 2], this.i32[p + 3], u32[p + 4], u32[p + 5]);
+      const p = this.submitOffset(head);
+      fn(submitOp(u32, p), submitFlags(u32, p), submitSlot(u32, p), submitGen(u32, p), submitFd(u32, p), submitA(u32, p), submitB(u32, p));
       head = (head + 1) >>> 0;
       n++;
     }
-    this.u32[W_SUBMIT_HEAD] = head;
+    u32[W_SUBMIT_HEAD] = head;
     return n;
   }
+
+  // ── ring positions: a record's byte offset from its free-running ring counter ─────────
+  eventOffset(counter: number): number { return this.regions.eventsOff + (counter & (this.caps.eventCap - 1)) * EventRec_BYTES; }
+  submitOffset(counter: number): number { return this.regions.submitsOff + (counter & (this.caps.submitCap - 1)) * SubmitRec_BYTES; }
+  noteOffset(counter: number): number { return this.regions.notesOff + (counter & (this.caps.noteCap - 1)) * NoteRec_BYTES; }
 
   // ── supply (core → host) ──────────────────────────────────────────────────────────────
   supplyCount(): number { const u = this.u32; return (u[W_SUPPLY_TAIL] - u[W_SUPPLY_HEAD]) >>> 0; }
@@ -233,7 +250,7 @@ export class Core {
     }
   }
 
-  // notes (core → app) are read by the Reactor directly: see dispatch() in host/reactor.ts
+  // notes (core → app) are read by the Reactor directly (noteOffset and the note* helpers): see dispatch() in host/reactor/
 }
 
 export { K };

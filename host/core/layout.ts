@@ -1,18 +1,14 @@
-// The TypeScript side of the memory layout. Field offsets and constants come from
-// layout.gen.ts (generated from assembly/layout.ts); this file adds the region computation,
-// which mirrors computeLayout() in the core and is checked against it by
-// tests/core/layout.test.ts. Read assembly/layout.ts for the table of regions.
+// The TypeScript side of the memory layout. Field offsets, constants and the ring records'
+// pack/unpack helpers come from layout.gen.ts (generated from assembly/layout.ts); this file adds
+// the region computation, which mirrors computeLayout() in the core and is checked against it
+// by tests/core/layout.test.ts. Read assembly/layout.ts for the table of regions.
 import {
-  Header, Config, Slot, ChunkMeta, TimerNode, EventRec, SubmitRec, NoteRec, Metrics, K,
-  Header_BYTES, Config_BYTES, Slot_BYTES, ChunkMeta_BYTES, TimerNode_BYTES, EventRec_BYTES,
-  SubmitRec_BYTES, NoteRec_BYTES, Metrics_BYTES,
+  K, Slot_BYTES, ChunkMeta_BYTES, TimerNode_BYTES, EventRec_BYTES, SubmitRec_BYTES, NoteRec_BYTES, Metrics_BYTES,
 } from "./layout.gen.ts";
 
-export {
-  Header, Config, Slot, ChunkMeta, TimerNode, EventRec, SubmitRec, NoteRec, Metrics, K,
-  Header_BYTES, Config_BYTES, Slot_BYTES, ChunkMeta_BYTES, TimerNode_BYTES, EventRec_BYTES,
-  SubmitRec_BYTES, NoteRec_BYTES, Metrics_BYTES,
-};
+// Everything generated: offsets, sizes, K, LAYOUT_VERSION and the record helpers (eventType(),
+// writeEvent(), submitOp(), noteKind(), ...: pack and unpack ring records in place).
+export * from "./layout.gen.ts";
 
 export const LAYOUT_BASE = K.LAYOUT_BASE;
 export const CONFIG_BASE = K.LAYOUT_BASE + K.CONFIG_OFFSET;

@@ -3,6 +3,16 @@
 #ifndef WR_LAYOUT_GEN_H
 #define WR_LAYOUT_GEN_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Wasm memory is little-endian: the records below are read in place. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "wasm-reactor: the native shim reads Wasm memory in place and needs a little-endian machine"
+#endif
+
 /* Header: 144 bytes */
 #define L_Header_magic 0 /* u32 */
 #define L_Header_version 4 /* u32 */
@@ -185,7 +195,7 @@
 #define L_Metrics_connectsPending 368 /* f64 */
 #define L_Metrics_BYTES 376
 
-#define K_LAYOUT_VERSION (1u)
+#define K_LAYOUT_EPOCH (1u)
 #define K_LAYOUT_MAGIC (827871831u)
 #define K_LAYOUT_BASE (1048576u)
 #define K_NONE (4294967295u)
@@ -286,5 +296,391 @@
 #define K_R_BAD_CHUNK (-5)
 #define K_R_BAD_ARG (-6)
 #define K_R_LISTENERS (-7)
+#define K_LAYOUT_VERSION (0x45c874d0u)
+
+/* The structs as the C compiler lays them out; the asserts fail the build where it disagrees
+ * with the core's layout (the offsets above, which tests/core/layout.test.ts checks against asc). */
+typedef struct wr_Header {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t slotCap;
+  uint32_t chunkSize;
+  uint32_t chunkCount;
+  uint32_t appTimerCap;
+  uint32_t eventCap;
+  uint32_t submitCap;
+  uint32_t noteCap;
+  uint32_t supplyCap;
+  uint32_t eventHead;
+  uint32_t eventTail;
+  uint32_t submitHead;
+  uint32_t submitTail;
+  uint32_t noteHead;
+  uint32_t noteTail;
+  uint32_t supplyHead;
+  uint32_t supplyTail;
+  uint32_t acceptBudget;
+  uint32_t readsPerConn;
+  uint32_t hostFlags;
+  int32_t nextDeadlineMs;
+  uint32_t turn;
+  uint32_t reserved0;
+  uint32_t metricsOff;
+  uint32_t eventsOff;
+  uint32_t submitsOff;
+  uint32_t notesOff;
+  uint32_t supplyOff;
+  uint32_t lentOff;
+  uint32_t slotsOff;
+  uint32_t timersOff;
+  uint32_t wheelOff;
+  uint32_t chunkMetaOff;
+  uint32_t chunkDataOff;
+  uint32_t endOff;
+} wr_Header;
+_Static_assert(offsetof(wr_Header, magic) == L_Header_magic, "wr_Header.magic: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, version) == L_Header_version, "wr_Header.version: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, slotCap) == L_Header_slotCap, "wr_Header.slotCap: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, chunkSize) == L_Header_chunkSize, "wr_Header.chunkSize: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, chunkCount) == L_Header_chunkCount, "wr_Header.chunkCount: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, appTimerCap) == L_Header_appTimerCap, "wr_Header.appTimerCap: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, eventCap) == L_Header_eventCap, "wr_Header.eventCap: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, submitCap) == L_Header_submitCap, "wr_Header.submitCap: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, noteCap) == L_Header_noteCap, "wr_Header.noteCap: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, supplyCap) == L_Header_supplyCap, "wr_Header.supplyCap: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, eventHead) == L_Header_eventHead, "wr_Header.eventHead: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, eventTail) == L_Header_eventTail, "wr_Header.eventTail: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, submitHead) == L_Header_submitHead, "wr_Header.submitHead: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, submitTail) == L_Header_submitTail, "wr_Header.submitTail: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, noteHead) == L_Header_noteHead, "wr_Header.noteHead: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, noteTail) == L_Header_noteTail, "wr_Header.noteTail: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, supplyHead) == L_Header_supplyHead, "wr_Header.supplyHead: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, supplyTail) == L_Header_supplyTail, "wr_Header.supplyTail: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, acceptBudget) == L_Header_acceptBudget, "wr_Header.acceptBudget: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, readsPerConn) == L_Header_readsPerConn, "wr_Header.readsPerConn: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, hostFlags) == L_Header_hostFlags, "wr_Header.hostFlags: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, nextDeadlineMs) == L_Header_nextDeadlineMs, "wr_Header.nextDeadlineMs: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, turn) == L_Header_turn, "wr_Header.turn: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, reserved0) == L_Header_reserved0, "wr_Header.reserved0: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, metricsOff) == L_Header_metricsOff, "wr_Header.metricsOff: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, eventsOff) == L_Header_eventsOff, "wr_Header.eventsOff: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, submitsOff) == L_Header_submitsOff, "wr_Header.submitsOff: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, notesOff) == L_Header_notesOff, "wr_Header.notesOff: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, supplyOff) == L_Header_supplyOff, "wr_Header.supplyOff: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, lentOff) == L_Header_lentOff, "wr_Header.lentOff: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, slotsOff) == L_Header_slotsOff, "wr_Header.slotsOff: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, timersOff) == L_Header_timersOff, "wr_Header.timersOff: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, wheelOff) == L_Header_wheelOff, "wr_Header.wheelOff: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, chunkMetaOff) == L_Header_chunkMetaOff, "wr_Header.chunkMetaOff: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, chunkDataOff) == L_Header_chunkDataOff, "wr_Header.chunkDataOff: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Header, endOff) == L_Header_endOff, "wr_Header.endOff: the C compiler's offset differs from the core's layout");
+_Static_assert(sizeof(wr_Header) == L_Header_BYTES, "wr_Header: the C compiler's size differs from the core's layout");
+
+typedef struct wr_Config {
+  uint32_t idleTimeoutMs;
+  uint32_t connectTimeoutMs;
+  uint32_t handshakeTimeoutMs;
+  uint32_t writeStallTimeoutMs;
+  uint32_t lingerMs;
+  uint32_t highWaterBytes;
+  uint32_t lowWaterBytes;
+  uint32_t acceptsPerTurn;
+  uint32_t readsPerConnPerTurn;
+  uint32_t expiriesPerTurn;
+  uint32_t supplyTarget;
+  uint32_t poolReserveChunks;
+  uint32_t fdLimit;
+  uint32_t fdReserve;
+  uint32_t fdHysteresis;
+  uint32_t acceptBackoffMs;
+  uint32_t acceptBackoffMaxMs;
+  uint32_t allowHalfOpen;
+  uint32_t maxConnections;
+  uint32_t pauseReadsAtHighWater;
+} wr_Config;
+_Static_assert(offsetof(wr_Config, idleTimeoutMs) == L_Config_idleTimeoutMs, "wr_Config.idleTimeoutMs: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, connectTimeoutMs) == L_Config_connectTimeoutMs, "wr_Config.connectTimeoutMs: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, handshakeTimeoutMs) == L_Config_handshakeTimeoutMs, "wr_Config.handshakeTimeoutMs: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, writeStallTimeoutMs) == L_Config_writeStallTimeoutMs, "wr_Config.writeStallTimeoutMs: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, lingerMs) == L_Config_lingerMs, "wr_Config.lingerMs: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, highWaterBytes) == L_Config_highWaterBytes, "wr_Config.highWaterBytes: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, lowWaterBytes) == L_Config_lowWaterBytes, "wr_Config.lowWaterBytes: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, acceptsPerTurn) == L_Config_acceptsPerTurn, "wr_Config.acceptsPerTurn: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, readsPerConnPerTurn) == L_Config_readsPerConnPerTurn, "wr_Config.readsPerConnPerTurn: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, expiriesPerTurn) == L_Config_expiriesPerTurn, "wr_Config.expiriesPerTurn: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, supplyTarget) == L_Config_supplyTarget, "wr_Config.supplyTarget: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, poolReserveChunks) == L_Config_poolReserveChunks, "wr_Config.poolReserveChunks: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, fdLimit) == L_Config_fdLimit, "wr_Config.fdLimit: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, fdReserve) == L_Config_fdReserve, "wr_Config.fdReserve: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, fdHysteresis) == L_Config_fdHysteresis, "wr_Config.fdHysteresis: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, acceptBackoffMs) == L_Config_acceptBackoffMs, "wr_Config.acceptBackoffMs: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, acceptBackoffMaxMs) == L_Config_acceptBackoffMaxMs, "wr_Config.acceptBackoffMaxMs: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, allowHalfOpen) == L_Config_allowHalfOpen, "wr_Config.allowHalfOpen: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, maxConnections) == L_Config_maxConnections, "wr_Config.maxConnections: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Config, pauseReadsAtHighWater) == L_Config_pauseReadsAtHighWater, "wr_Config.pauseReadsAtHighWater: the C compiler's offset differs from the core's layout");
+_Static_assert(sizeof(wr_Config) == L_Config_BYTES, "wr_Config: the C compiler's size differs from the core's layout");
+
+typedef struct wr_Slot {
+  uint32_t gen;
+  int32_t fd;
+  uint8_t state;
+  uint8_t flags;
+  uint8_t interest;
+  uint8_t flags2;
+  uint32_t queuedBytes;
+  uint32_t queueHead;
+  uint32_t queueTail;
+  uint32_t inflightBytes;
+  uint32_t lastActivityMs;
+  uint32_t lastWriteMs;
+  uint32_t owner;
+  uint32_t dirtyNext;
+  uint8_t closeReason;
+  uint8_t pad0;
+  uint16_t closeErr;
+  uint32_t pad1;
+  uint32_t freeNext;
+  uint32_t deadlineDueMs;
+  uint32_t lingerDueMs;
+} wr_Slot;
+_Static_assert(offsetof(wr_Slot, gen) == L_Slot_gen, "wr_Slot.gen: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, fd) == L_Slot_fd, "wr_Slot.fd: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, state) == L_Slot_state, "wr_Slot.state: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, flags) == L_Slot_flags, "wr_Slot.flags: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, interest) == L_Slot_interest, "wr_Slot.interest: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, flags2) == L_Slot_flags2, "wr_Slot.flags2: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, queuedBytes) == L_Slot_queuedBytes, "wr_Slot.queuedBytes: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, queueHead) == L_Slot_queueHead, "wr_Slot.queueHead: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, queueTail) == L_Slot_queueTail, "wr_Slot.queueTail: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, inflightBytes) == L_Slot_inflightBytes, "wr_Slot.inflightBytes: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, lastActivityMs) == L_Slot_lastActivityMs, "wr_Slot.lastActivityMs: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, lastWriteMs) == L_Slot_lastWriteMs, "wr_Slot.lastWriteMs: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, owner) == L_Slot_owner, "wr_Slot.owner: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, dirtyNext) == L_Slot_dirtyNext, "wr_Slot.dirtyNext: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, closeReason) == L_Slot_closeReason, "wr_Slot.closeReason: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, pad0) == L_Slot_pad0, "wr_Slot.pad0: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, closeErr) == L_Slot_closeErr, "wr_Slot.closeErr: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, pad1) == L_Slot_pad1, "wr_Slot.pad1: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, freeNext) == L_Slot_freeNext, "wr_Slot.freeNext: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, deadlineDueMs) == L_Slot_deadlineDueMs, "wr_Slot.deadlineDueMs: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Slot, lingerDueMs) == L_Slot_lingerDueMs, "wr_Slot.lingerDueMs: the C compiler's offset differs from the core's layout");
+_Static_assert(sizeof(wr_Slot) == L_Slot_BYTES, "wr_Slot: the C compiler's size differs from the core's layout");
+
+typedef struct wr_ChunkMeta {
+  uint32_t next;
+  uint32_t start;
+  uint32_t len;
+  uint8_t state;
+  uint8_t pad0;
+  uint16_t pad1;
+} wr_ChunkMeta;
+_Static_assert(offsetof(wr_ChunkMeta, next) == L_ChunkMeta_next, "wr_ChunkMeta.next: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_ChunkMeta, start) == L_ChunkMeta_start, "wr_ChunkMeta.start: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_ChunkMeta, len) == L_ChunkMeta_len, "wr_ChunkMeta.len: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_ChunkMeta, state) == L_ChunkMeta_state, "wr_ChunkMeta.state: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_ChunkMeta, pad0) == L_ChunkMeta_pad0, "wr_ChunkMeta.pad0: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_ChunkMeta, pad1) == L_ChunkMeta_pad1, "wr_ChunkMeta.pad1: the C compiler's offset differs from the core's layout");
+_Static_assert(sizeof(wr_ChunkMeta) == L_ChunkMeta_BYTES, "wr_ChunkMeta: the C compiler's size differs from the core's layout");
+
+typedef struct wr_TimerNode {
+  uint32_t next;
+  uint32_t prev;
+  uint64_t key;
+} wr_TimerNode;
+_Static_assert(offsetof(wr_TimerNode, next) == L_TimerNode_next, "wr_TimerNode.next: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_TimerNode, prev) == L_TimerNode_prev, "wr_TimerNode.prev: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_TimerNode, key) == L_TimerNode_key, "wr_TimerNode.key: the C compiler's offset differs from the core's layout");
+_Static_assert(sizeof(wr_TimerNode) == L_TimerNode_BYTES, "wr_TimerNode: the C compiler's size differs from the core's layout");
+
+typedef struct wr_EventRec {
+  uint8_t type;
+  uint8_t flags;
+  uint16_t err;
+  uint32_t slot;
+  uint32_t gen;
+  int32_t fd;
+  uint32_t a;
+  uint32_t b;
+} wr_EventRec;
+_Static_assert(offsetof(wr_EventRec, type) == L_EventRec_type, "wr_EventRec.type: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_EventRec, flags) == L_EventRec_flags, "wr_EventRec.flags: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_EventRec, err) == L_EventRec_err, "wr_EventRec.err: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_EventRec, slot) == L_EventRec_slot, "wr_EventRec.slot: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_EventRec, gen) == L_EventRec_gen, "wr_EventRec.gen: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_EventRec, fd) == L_EventRec_fd, "wr_EventRec.fd: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_EventRec, a) == L_EventRec_a, "wr_EventRec.a: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_EventRec, b) == L_EventRec_b, "wr_EventRec.b: the C compiler's offset differs from the core's layout");
+_Static_assert(sizeof(wr_EventRec) == L_EventRec_BYTES, "wr_EventRec: the C compiler's size differs from the core's layout");
+
+typedef struct wr_SubmitRec {
+  uint8_t op;
+  uint8_t flags;
+  uint16_t pad;
+  uint32_t slot;
+  uint32_t gen;
+  int32_t fd;
+  uint32_t a;
+  uint32_t b;
+} wr_SubmitRec;
+_Static_assert(offsetof(wr_SubmitRec, op) == L_SubmitRec_op, "wr_SubmitRec.op: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_SubmitRec, flags) == L_SubmitRec_flags, "wr_SubmitRec.flags: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_SubmitRec, pad) == L_SubmitRec_pad, "wr_SubmitRec.pad: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_SubmitRec, slot) == L_SubmitRec_slot, "wr_SubmitRec.slot: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_SubmitRec, gen) == L_SubmitRec_gen, "wr_SubmitRec.gen: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_SubmitRec, fd) == L_SubmitRec_fd, "wr_SubmitRec.fd: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_SubmitRec, a) == L_SubmitRec_a, "wr_SubmitRec.a: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_SubmitRec, b) == L_SubmitRec_b, "wr_SubmitRec.b: the C compiler's offset differs from the core's layout");
+_Static_assert(sizeof(wr_SubmitRec) == L_SubmitRec_BYTES, "wr_SubmitRec: the C compiler's size differs from the core's layout");
+
+typedef struct wr_NoteRec {
+  uint8_t kind;
+  uint8_t flags;
+  uint16_t err;
+  uint32_t slot;
+  uint32_t gen;
+  uint32_t a;
+} wr_NoteRec;
+_Static_assert(offsetof(wr_NoteRec, kind) == L_NoteRec_kind, "wr_NoteRec.kind: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_NoteRec, flags) == L_NoteRec_flags, "wr_NoteRec.flags: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_NoteRec, err) == L_NoteRec_err, "wr_NoteRec.err: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_NoteRec, slot) == L_NoteRec_slot, "wr_NoteRec.slot: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_NoteRec, gen) == L_NoteRec_gen, "wr_NoteRec.gen: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_NoteRec, a) == L_NoteRec_a, "wr_NoteRec.a: the C compiler's offset differs from the core's layout");
+_Static_assert(sizeof(wr_NoteRec) == L_NoteRec_BYTES, "wr_NoteRec: the C compiler's size differs from the core's layout");
+
+typedef struct wr_Metrics {
+  double turns;
+  double eventsIn;
+  double notesOut;
+  double submissions;
+  double accepts;
+  double acceptErrors;
+  double acceptBackoffs;
+  double admissionPauses;
+  double connectsStarted;
+  double connectsOk;
+  double connectsFailed;
+  double fdOpens;
+  double fdCloses;
+  double resets;
+  double errors;
+  double bytesIn;
+  double bytesOut;
+  double reads;
+  double writes;
+  double writesPartial;
+  double staleEvents;
+  double timersArmed;
+  double timersFired;
+  double timersCarried;
+  double idleTimeouts;
+  double connectTimeouts;
+  double handshakeTimeouts;
+  double writeStallTimeouts;
+  double lingerTimeouts;
+  double backpressurePauses;
+  double backpressureResumes;
+  double poolPauses;
+  double poolAcquireFails;
+  double nowMs;
+  double connections;
+  double listeners;
+  double fdsOpen;
+  double fdsHighWater;
+  double fdBudget;
+  double poolFree;
+  double poolSupply;
+  double poolLent;
+  double poolQueued;
+  double poolWriting;
+  double timersPending;
+  double queuedBytes;
+  double connectsPending;
+} wr_Metrics;
+_Static_assert(offsetof(wr_Metrics, turns) == L_Metrics_turns, "wr_Metrics.turns: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, eventsIn) == L_Metrics_eventsIn, "wr_Metrics.eventsIn: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, notesOut) == L_Metrics_notesOut, "wr_Metrics.notesOut: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, submissions) == L_Metrics_submissions, "wr_Metrics.submissions: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, accepts) == L_Metrics_accepts, "wr_Metrics.accepts: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, acceptErrors) == L_Metrics_acceptErrors, "wr_Metrics.acceptErrors: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, acceptBackoffs) == L_Metrics_acceptBackoffs, "wr_Metrics.acceptBackoffs: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, admissionPauses) == L_Metrics_admissionPauses, "wr_Metrics.admissionPauses: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, connectsStarted) == L_Metrics_connectsStarted, "wr_Metrics.connectsStarted: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, connectsOk) == L_Metrics_connectsOk, "wr_Metrics.connectsOk: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, connectsFailed) == L_Metrics_connectsFailed, "wr_Metrics.connectsFailed: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, fdOpens) == L_Metrics_fdOpens, "wr_Metrics.fdOpens: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, fdCloses) == L_Metrics_fdCloses, "wr_Metrics.fdCloses: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, resets) == L_Metrics_resets, "wr_Metrics.resets: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, errors) == L_Metrics_errors, "wr_Metrics.errors: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, bytesIn) == L_Metrics_bytesIn, "wr_Metrics.bytesIn: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, bytesOut) == L_Metrics_bytesOut, "wr_Metrics.bytesOut: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, reads) == L_Metrics_reads, "wr_Metrics.reads: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, writes) == L_Metrics_writes, "wr_Metrics.writes: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, writesPartial) == L_Metrics_writesPartial, "wr_Metrics.writesPartial: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, staleEvents) == L_Metrics_staleEvents, "wr_Metrics.staleEvents: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, timersArmed) == L_Metrics_timersArmed, "wr_Metrics.timersArmed: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, timersFired) == L_Metrics_timersFired, "wr_Metrics.timersFired: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, timersCarried) == L_Metrics_timersCarried, "wr_Metrics.timersCarried: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, idleTimeouts) == L_Metrics_idleTimeouts, "wr_Metrics.idleTimeouts: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, connectTimeouts) == L_Metrics_connectTimeouts, "wr_Metrics.connectTimeouts: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, handshakeTimeouts) == L_Metrics_handshakeTimeouts, "wr_Metrics.handshakeTimeouts: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, writeStallTimeouts) == L_Metrics_writeStallTimeouts, "wr_Metrics.writeStallTimeouts: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, lingerTimeouts) == L_Metrics_lingerTimeouts, "wr_Metrics.lingerTimeouts: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, backpressurePauses) == L_Metrics_backpressurePauses, "wr_Metrics.backpressurePauses: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, backpressureResumes) == L_Metrics_backpressureResumes, "wr_Metrics.backpressureResumes: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, poolPauses) == L_Metrics_poolPauses, "wr_Metrics.poolPauses: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, poolAcquireFails) == L_Metrics_poolAcquireFails, "wr_Metrics.poolAcquireFails: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, nowMs) == L_Metrics_nowMs, "wr_Metrics.nowMs: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, connections) == L_Metrics_connections, "wr_Metrics.connections: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, listeners) == L_Metrics_listeners, "wr_Metrics.listeners: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, fdsOpen) == L_Metrics_fdsOpen, "wr_Metrics.fdsOpen: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, fdsHighWater) == L_Metrics_fdsHighWater, "wr_Metrics.fdsHighWater: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, fdBudget) == L_Metrics_fdBudget, "wr_Metrics.fdBudget: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, poolFree) == L_Metrics_poolFree, "wr_Metrics.poolFree: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, poolSupply) == L_Metrics_poolSupply, "wr_Metrics.poolSupply: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, poolLent) == L_Metrics_poolLent, "wr_Metrics.poolLent: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, poolQueued) == L_Metrics_poolQueued, "wr_Metrics.poolQueued: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, poolWriting) == L_Metrics_poolWriting, "wr_Metrics.poolWriting: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, timersPending) == L_Metrics_timersPending, "wr_Metrics.timersPending: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, queuedBytes) == L_Metrics_queuedBytes, "wr_Metrics.queuedBytes: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, connectsPending) == L_Metrics_connectsPending, "wr_Metrics.connectsPending: the C compiler's offset differs from the core's layout");
+_Static_assert(sizeof(wr_Metrics) == L_Metrics_BYTES, "wr_Metrics: the C compiler's size differs from the core's layout");
+
+/* Ring records, read and written whole (memcpy: no alignment or aliasing assumptions). */
+static inline wr_EventRec wr_event_get(const void *p) { wr_EventRec r; memcpy(&r, p, sizeof r); return r; }
+static inline void wr_event_put(void *p, uint8_t type, uint8_t flags, uint16_t err, uint32_t slot, uint32_t gen, int32_t fd, uint32_t a, uint32_t b) {
+  wr_EventRec r; memset(&r, 0, sizeof r);
+  r.type = type; r.flags = flags; r.err = err; r.slot = slot; r.gen = gen; r.fd = fd; r.a = a; r.b = b;
+  memcpy(p, &r, sizeof r);
+}
+static inline wr_SubmitRec wr_submit_get(const void *p) { wr_SubmitRec r; memcpy(&r, p, sizeof r); return r; }
+static inline void wr_submit_put(void *p, uint8_t op, uint8_t flags, uint32_t slot, uint32_t gen, int32_t fd, uint32_t a, uint32_t b) {
+  wr_SubmitRec r; memset(&r, 0, sizeof r);
+  r.op = op; r.flags = flags; r.slot = slot; r.gen = gen; r.fd = fd; r.a = a; r.b = b;
+  memcpy(p, &r, sizeof r);
+}
+static inline wr_NoteRec wr_note_get(const void *p) { wr_NoteRec r; memcpy(&r, p, sizeof r); return r; }
+static inline void wr_note_put(void *p, uint8_t kind, uint8_t flags, uint16_t err, uint32_t slot, uint32_t gen, uint32_t a) {
+  wr_NoteRec r; memset(&r, 0, sizeof r);
+  r.kind = kind; r.flags = flags; r.err = err; r.slot = slot; r.gen = gen; r.a = a;
+  memcpy(p, &r, sizeof r);
+}
+
+/* At attach: 0 when `mem` (the core's whole memory) holds a core of this layout; else -1 and
+ * why, naming both versions. A shim built from another layout must not read this memory. */
+static inline int wr_layout_check(const uint8_t *mem, char *why, size_t n) {
+  uint32_t magic, version;
+  memcpy(&magic, mem + K_LAYOUT_BASE + L_Header_magic, 4);
+  memcpy(&version, mem + K_LAYOUT_BASE + L_Header_version, 4);
+  if (magic != K_LAYOUT_MAGIC) {
+    snprintf(why, n, "wasm-reactor native shim: the memory does not hold an initialised wasm-reactor core (magic 0x%08x, expected 0x%08x)", (unsigned)magic, (unsigned)K_LAYOUT_MAGIC);
+    return -1;
+  }
+  if (version != K_LAYOUT_VERSION) {
+    snprintf(why, n, "wasm-reactor native shim: the core's memory layout is version 0x%08x, this shim was built for layout 0x%08x: the shim is stale, rebuild it with `npm run build`", (unsigned)version, (unsigned)K_LAYOUT_VERSION);
+    return -1;
+  }
+  return 0;
+}
 
 #endif

@@ -1,12 +1,13 @@
 // Record and replay (host/trace.ts): a trace of a run replays identically on a fresh core, on
-// every runtime; a truncated, corrupt, other-version or other-core trace is refused with a clear
-// error naming the byte offset or the version; a tampered trace diverges at the turn it changed.
+// every runtime; a truncated, corrupt, other-version, other-layout or other-core trace is refused
+// with a clear error naming the byte offset or the version; a tampered trace diverges at the turn it changed.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Reactor, replayFile, readTrace, type ReactorError } from "../../host/index.ts";
+import { Reactor, replayFile, readTrace, TraceFormatError, type ReactorError } from "../../host/index.ts";
+import { K } from "../../host/core/layout.ts";
 import { T_CALL, T_INPUT, T_TURN } from "../../host/trace/trace.ts";
 
 const test = suite("api: record and replay");
@@ -73,7 +74,8 @@ test("another format version, bad magic, a corrupt header or record tag: each na
   const { path } = await recordRun("v.trace");
   const bytes = new Uint8Array(readFileSync(path));
   const cases: [string, (b: Uint8Array) => void, RegExp][] = [
-    ["version", (b) => { new DataView(b.buffer).setUint32(8, 9, true); }, /is trace format version 9; this build reads version 2/],
+    ["version", (b) => { new DataView(b.buffer).setUint32(8, 9, true); }, /is trace format version 9; this build reads version 3: record it again/],
+    ["version 2", (b) => { new DataView(b.buffer).setUint32(8, 2, true); }, /is trace format version 2 \(written before traces named their memory layout, so its event records cannot be trusted here\); this build reads version 3: record it again with this build/],
     ["magic", (b) => { b[0] = 0x58; }, /is not a wasm-reactor trace \(bad magic at byte 0\)/],
     ["header", (b) => { b[16] = 0xff; }, /has a corrupt header at byte 16/],
     ["tag", (b) => { const h = new DataView(b.buffer).getUint32(12, true); b[16 + h] = 99; }, /is corrupt at byte \d+: unknown record tag 99/],
@@ -103,6 +105,41 @@ test("a trace from a different core is refused unless forced", async () => {
   try { await replayFile(p); assert.unreachable("should be refused"); }
   catch (err) { assert.match((err as Error).message, /was recorded with a different debug core \(sha256 000000000000…/); }
   assert.ok((await replayFile(p, { force: true })).identical);
+});
+
+/** The trace at `path` with its JSON header rewritten by `edit` (which must keep its length). */
+function withHeader(path: string, name: string, edit: (h: Record<string, unknown>) => void): string {
+  const bytes = new Uint8Array(readFileSync(path));
+  const hlen = new DataView(bytes.buffer).getUint32(12, true);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(16, 16 + hlen)));
+  edit(header);
+  const json = new TextEncoder().encode(JSON.stringify(header).padEnd(hlen, " "));
+  assert.is(json.length, hlen, "the edited header keeps its length");
+  bytes.set(json, 16);
+  const p = join(dir, name);
+  writeFileSync(p, bytes);
+  return p;
+}
+
+test("a trace recorded under another memory layout is refused, even with force, naming both layouts", async () => {
+  const { path } = await recordRun("layout.trace");
+  const mine = readTrace(readFileSync(path)).header.layoutVersion;
+  assert.is(mine, K.LAYOUT_VERSION, "the header names the recording core's layout");
+  const other = (mine ^ 0x5a5a5a5a) >>> 0;
+  const hex = (v: number) => "0x" + v.toString(16).padStart(8, "0");
+  const p = withHeader(path, "other-layout.trace", (h) => { h.layoutVersion = other; delete h.createdAt; });
+  for (const force of [false, true]) {
+    try { await replayFile(p, { force }); assert.unreachable(`refused (force: ${force})`); }
+    catch (err) {
+      assert.instance(err, TraceFormatError);
+      assert.is((err as ReactorError).code, "ERR_TRACE");
+      assert.match((err as Error).message, `was recorded under memory layout ${hex(other)}, and this build's layout is ${hex(mine)}: its event records would be misread`);
+      assert.match((err as Error).message, /record it again with this build/);
+    }
+  }
+  const none = withHeader(path, "no-layout.trace", (h) => { delete h.layoutVersion; });
+  try { await replayFile(none, { force: true }); assert.unreachable("refused"); }
+  catch (err) { assert.match((err as Error).message, /has a corrupt header at byte 16: it names no memory layout/); }
 });
 
 test("a tampered trace diverges at the turn it changed, and says what differed", async () => {

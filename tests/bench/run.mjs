@@ -36,6 +36,8 @@ const BENCHES = [
   // Events ingested per second by the core, driven by the simulated host (host/sim.ts).
   // `optional`: reported as skipped, not failed, when its file is missing.
   { name: "sim", file: "sim.mjs", nodeArgs: ["--expose-gc"], timeoutS: 90, optional: true },
+  // What the release core's kept assertions cost (docs/assertions.md): release vs asserts compiled out.
+  { name: "asserts", file: "asserts.mjs", nodeArgs: ["--expose-gc"], timeoutS: 180 },
   // Real sockets on loopback: ping-pong, idle RSS, accept storm vs node:net, Bun, Deno, C epoll.
   { name: "net", file: "net.mjs", timeoutS: 900 },
   // Recording overhead on the epoll echo (1k conns), replay speed, fuzz throughput.

@@ -2,14 +2,17 @@
 // what host/layout.gen.ts says (generated from assembly/layout.ts by a regex-driven script), and
 // what host/layout.ts computes for the regions vs what the core's computeLayout() wrote into
 // its header. Any disagreement means the host reads the wrong bytes of the shared memory.
+// Then the layout version (a hash of the layout, tools/gen-layout.mjs): the core writes it, and
+// Core.create and the native shim's attach each refuse a core built from another layout.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
-import { coreModule, type Build } from "../../host/core/core.ts";
+import { Core, coreModule, coreBytes, type Build } from "../../host/core/core.ts";
+import { loadNative, type NativeShim } from "../../host/backends/native.ts";
 import * as L from "../../host/core/layout.gen.ts";
 import { computeLayout, memoryBytes, BYTES_PER_CONNECTION, type Capacities, type Regions } from "../../host/core/layout.ts";
-import { makeCore, u32, K } from "../helpers/core.ts";
+import { makeCore, u32, K, SMALL_CAPS, TEST_CONFIG } from "../helpers/core.ts";
 import { checkProperty } from "../helpers/prop.ts";
 
 const BUILDS: Build[] = ["debug", "release", "broken"];
@@ -174,3 +177,80 @@ regions("random capacities (property)", () => checkProperty("core/layout", "comp
     checkRegions,
   ), 40));
 regions.run();
+
+// ── the layout version: every mirror refuses a core built from another layout ─────────────
+const versions = suite("layout: versions");
+const hex = (v: number) => "0x" + (v >>> 0).toString(16).padStart(8, "0");
+
+/** Signed LEB128, as an i32.const immediate. */
+function sleb(v: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) { out.push(b); return out; }
+    out.push(b | 0x80);
+  }
+}
+
+versions("the core writes the generated LAYOUT_VERSION (a hash, not a hand-kept number) into its header", async () => {
+  const { core, e } = await makeCore();
+  assert.ok(K.LAYOUT_VERSION > 1, "a hash");
+  assert.is(L.LAYOUT_VERSION, K.LAYOUT_VERSION);
+  assert.is(core.header("version"), K.LAYOUT_VERSION);
+  assert.is(u32(e.L_K_LAYOUT_VERSION.value), K.LAYOUT_VERSION);
+  // And the C mirror carries the same number.
+  const h = readFileSync(new URL("../../shims/native/layout.gen.h", import.meta.url), "utf8");
+  assert.match(h, `#define K_LAYOUT_VERSION (${hex(K.LAYOUT_VERSION)}u)`);
+});
+
+versions("Core.create refuses a core built from another layout, naming both versions and `npm run build`", async () => {
+  // A core from another layout: this build's module with every i32.const of the version changed.
+  const bytes = new Uint8Array(await coreBytes("debug"));
+  const want = [0x41, ...sleb(K.LAYOUT_VERSION | 0)];
+  const other = (K.LAYOUT_VERSION ^ 1) >>> 0;
+  const repl = [0x41, ...sleb(other | 0)];
+  assert.is(repl.length, want.length);
+  let patched = 0;
+  for (let i = 0; i + want.length <= bytes.length; i++) {
+    if (want.every((b, k) => bytes[i + k] === b)) { bytes.set(repl, i); patched++; }
+  }
+  assert.ok(patched >= 1, "found the version in the module");
+  const module = await WebAssembly.compile(bytes);
+  const hooks = { clockNs: () => 0n, random: (v: Uint8Array) => v.fill(1), log: () => {} };
+  try { await Core.create("debug", SMALL_CAPS, TEST_CONFIG, hooks, module); assert.unreachable("refused"); }
+  catch (err) {
+    const m = (err as Error).message;
+    assert.match(m, `the core's memory layout (layout ${hex(other)}) is not this host's mirror (layout ${hex(K.LAYOUT_VERSION)}`);
+    assert.match(m, "rebuild both with `npm run build`");
+  }
+});
+
+let native: NativeShim | undefined;
+try { native = loadNative(); } catch { /* not Linux, or no compiler at build time */ }
+const nativeTest = native ? versions : versions.skip;
+if (!native) console.log("layout: the native shim is not built here: its attach check is skipped");
+
+nativeTest("the native shim refuses at attach a core of another layout (both versions, `npm run build`), or no core at all", async () => {
+  const n = native!;
+  const { core } = await makeCore();
+  const h = n.create(0, 64, 1, 0);
+  try {
+    const other = (K.LAYOUT_VERSION ^ 0x00ff0000) >>> 0;
+    core.setHeader("version", other);
+    try { n.attach(h, core.u8, core.caps.slotCap); assert.unreachable("refused"); }
+    catch (err) {
+      assert.match((err as Error).message, `the core's memory layout is version ${hex(other)}, this shim was built for layout ${hex(K.LAYOUT_VERSION)}: the shim is stale, rebuild it with \`npm run build\``);
+    }
+    core.setHeader("version", K.LAYOUT_VERSION);
+    core.setHeader("magic", 0);
+    try { n.attach(h, core.u8, core.caps.slotCap); assert.unreachable("refused"); }
+    catch (err) { assert.match((err as Error).message, "the memory does not hold an initialised wasm-reactor core (magic 0x00000000"); }
+    // A refused attach leaves the handle unattached: a turn says so instead of reading the memory.
+    try { n.turn(h, 0); assert.unreachable("turn refused"); }
+    catch (err) { assert.match((err as Error).message, "turn before attach"); }
+    core.setHeader("magic", K.LAYOUT_MAGIC);
+    n.attach(h, core.u8, core.caps.slotCap); // the right layout attaches
+  } finally { n.destroy(h); }
+});
+versions.run();

@@ -681,10 +681,8 @@ static napi_value n_attach(napi_env env, napi_callback_info info) {
   if (!data) return NULL;
   if (len < K_LAYOUT_BASE + 1024) { napi_throw_error(env, "ERR_NATIVE", need); return NULL; }
   r->mem = data;
-  if (HDR(r, magic) != K_LAYOUT_MAGIC || HDR(r, version) != K_LAYOUT_VERSION) {
-    napi_throw_error(env, "ERR_NATIVE", "wasm-reactor native shim: the core's layout does not match the one this shim was built for (rebuild: npm run build)");
-    return NULL;
-  }
+  char why[256];
+  if (wr_layout_check(r->mem, why, sizeof why) != 0) { r->mem = NULL; napi_throw_error(env, "ERR_NATIVE", why); return NULL; }
   r->pcCap = (uint32_t)arg_i32(env, argv[2]);
   /* the descriptor table, sized once for the process's limit (it grows past it if it must) */
   struct rlimit rl;
