@@ -94,7 +94,7 @@ export async function fuzzCommand(argv: string[]): Promise<void> {
   const { mkdirSync, mkdtempSync, renameSync, copyFileSync, rmSync, writeFileSync, statSync } = await import("node:fs");
   const { join } = await import("node:path");
   const { tmpdir } = await import("node:os");
-  const traceDir = a.host === "epoll" ? mkdtempSync(join(tmpdir(), "wr-fuzz-")) : undefined;
+  const traceDir = a.host === "epoll" ? mkdtempSync(join(tmpdir(), "wr-fuzz-epoll-")) : undefined;
   let done = 0, failures = 0;
   const every = a.host === "epoll" ? 5 : 25;
   const rep = await fuzz({

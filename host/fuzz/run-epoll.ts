@@ -67,7 +67,9 @@ interface RunState { turns: number; t0: number; faults: boolean; listenerPort: n
 export async function runOnEpoll(sc: Scenario, opts: EpollRunOptions = {}): Promise<EpollRunResult> {
   if (!warmedUp) { await warmUp(); warmedUp = true; }
   const fdsBefore = fdTable();
-  const trace = opts.record ?? join(opts.traceDir ?? mkdtempSync(join(tmpdir(), "wr-fuzz-")), `epoll-${sc.seed}-${process.pid}-${++runCounter}.trace`);
+  // Every run records; a passing run's trace (and the temp dir made for it) is removed after.
+  const ownDir = !opts.record && !opts.traceDir ? mkdtempSync(join(tmpdir(), "wr-fuzz-epoll-")) : undefined;
+  const trace = opts.record ?? join(opts.traceDir ?? ownDir!, `epoll-${sc.seed}-${process.pid}-${++runCounter}.trace`);
   const st: RunState = { turns: 0, t0: performance.now(), faults: NATIVE_FAULTS_AVAILABLE && hasNativeFaults(sc), listenerPort: 0, serverPorts: [] };
   const peers = new NetPeers();
   const lines: string[] = [];
@@ -109,7 +111,7 @@ export async function runOnEpoll(sc: Scenario, opts: EpollRunOptions = {}): Prom
       try { await r.close({ drainMs: 0 }); } catch { r.host.close(); }
     }
   }
-  if (res.ok && !opts.record) rmSync(trace, { force: true });
+  if (res.ok && !opts.record) rmSync(ownDir ?? trace, { recursive: true, force: true });
   else res.trace = trace;
   return res;
 }
@@ -155,6 +157,7 @@ async function play(sc: Scenario, r: Reactor, peers: NetPeers, ports: number[], 
     const v = hostViolations(r.metrics());
     return v ? `${v} counted by the host${firstViolation() ? `: ${firstViolation()}` : ""}` : undefined;
   };
+  const gapEvery = sc.pollIngestGapEvery ?? 0;
   const fail = (why: string): EpollRunResult => ({ ok: false, failure: why, turns: st.turns, virtualMs: Math.round(performance.now() - t0), nativeFaults: st.faults });
 
   /** One turn, audited, then the host's bounded wait and its poll. */
@@ -164,14 +167,22 @@ async function play(sc: Scenario, r: Reactor, peers: NetPeers, ports: number[], 
     const bad = turnProblem(r, st.turns, violations) ?? appProblem ?? peers.problem;
     if (bad) return bad;
     if (d < 0 || d > MAX_WAIT_MS) d = MAX_WAIT_MS;
+    // Other JS (the peers, the app's timers) runs here every turn: between flush and execute,
+    // where the core expects app calls (a connect takes its descriptor out of the accept
+    // budget flush published), and during an async wait, which returns with what it polled.
+    await macrotask();
     const w = r.host.wait(d);
     if (w instanceof Promise) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = await Promise.race([w.then(() => false), new Promise<boolean>((z) => { timer = setTimeout(() => z(true), d + WAIT_GRACE_MS); })]);
       clearTimeout(timer);
       if (late) return `host: a ${d} ms wait had not returned ${d + WAIT_GRACE_MS} ms later`;
-    } else await macrotask(); // the peers' sockets and timers run between turns
+    }
     r.host.poll();
+    // And, as Reactor.run() does every 256 turns, between the host's poll and the core's
+    // ingest: the events just polled (accepted descriptors among them) wait in the ring while
+    // app code runs.
+    if (gapEvery && st.turns % gapEvery === 0) await macrotask();
     return undefined;
   };
 

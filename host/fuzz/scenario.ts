@@ -57,6 +57,11 @@ export interface Scenario {
   native?: NativeFaultOdds;
   /** epoll only: edge-triggered instead of level-triggered. */
   edgeTriggered?: boolean;
+  /**
+   * epoll only: every this many turns, other JS runs between the host's poll and the core's
+   * ingest (Reactor.run() lets it every 256 turns); 0: never.
+   */
+  pollIngestGapEvery?: number;
 }
 
 export type OutboundMode = "accept" | "refuse" | "blackhole";
@@ -122,6 +127,7 @@ export function epollScenarioArb(nativeFaults: boolean): fc.Arbitrary<Scenario> 
       enobufsProbability: q(0.02), connectHangProbability: q(0.05),
     }),
     edgeTriggered: fc.boolean(),
+    pollIngestGapEvery: fc.constantFrom(0, 256, 16, 1),
   });
 }
 
@@ -179,5 +185,5 @@ export function hasNativeFaults(sc: Scenario): boolean { return !!sc.native && O
 /** A one-line summary, for progress lines and reports. */
 export function describeScenario(sc: Scenario): string {
   const faults = Object.entries({ ...sc.faults, ...(sc.native ?? {}) }).filter(([, v]) => v > 0).length;
-  return `${sc.conns} conns, ${sc.messages}×[${sc.sizes.join(",")}] B, ${outboundCountOf(sc)} outbound (${outboundModesOf(sc).join("/")}), pool ${sc.poolChunks}×${sc.chunkSize}, fdLimit ${sc.fdLimit}, ${faults} fault kinds${sc.edgeTriggered ? ", edge" : ""}`;
+  return `${sc.conns} conns, ${sc.messages}×[${sc.sizes.join(",")}] B, ${outboundCountOf(sc)} outbound (${outboundModesOf(sc).join("/")}), pool ${sc.poolChunks}×${sc.chunkSize}, fdLimit ${sc.fdLimit}, ${faults} fault kinds${sc.edgeTriggered ? ", edge" : ""}${sc.pollIngestGapEvery ? `, poll/ingest gap every ${sc.pollIngestGapEvery}` : ""}`;
 }
