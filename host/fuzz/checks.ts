@@ -5,8 +5,8 @@
 //   at the end        liveness (every connection closed within a bound after every peer ended),
 //                     descriptors (opened = closed, none left in the host, none leaked at
 //                     close) and the pool (no chunk still queued, lent or being written).
-// A failure is one line; its kind (the words before the first number) is what shrinking on real
-// sockets compares, so a candidate that fails differently does not count as the same failure.
+// A failure is one line; its kind (failureKind) is what shrinking on real sockets compares, so a
+// candidate that fails differently does not count as the same failure.
 import type { Reactor, CloseReport } from "../reactor/reactor.ts";
 import type { MetricsSnapshot } from "../core/metrics.ts";
 import { ReactorError } from "../errors.ts";
@@ -25,13 +25,15 @@ export interface RunResult {
   trace?: string;
 }
 
-/** What a failure is, without its numbers: "core invariant", "liveness", "descriptors", ... */
+/**
+ * What a failure is, without its numbers: "core" (an invariant or an assertion: the core's
+ * state is wrong, which is never noise), "liveness", "descriptors", "pool", "echo", "host", ...
+ * On real sockets one bug may show as either a broken invariant or a failed assertion, by timing.
+ */
 export function failureKind(failure: string | undefined): string {
   if (!failure) return "";
-  const m = /^[^:\d]*/.exec(failure)![0].trim();
-  // "core invariant 3 broken": the invariant's number is part of what failed.
-  const inv = /^core invariant (\d+)/.exec(failure);
-  return inv ? `core invariant ${inv[1]}` : m;
+  if (/^core (invariant|assertion)/.test(failure)) return "core";
+  return /^[^:\d]*/.exec(failure)![0].trim();
 }
 
 /** The host's count of contract violations (a native host's metrics().host.violations), if it keeps one. */

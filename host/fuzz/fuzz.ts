@@ -11,10 +11,10 @@
 //  2. The first failure is shrunk by fast-check: each field toward its plainest value; a
 //     smaller scenario that still fails replaces it.
 //  3. On the simulator a run is deterministic, so "still fails" is one run (and any failure
-//     counts, as it always did). On real sockets it
-//     is not: a candidate counts as failing when, within `tries` runs, it fails with the same
-//     kind of failure (checks.ts failureKind: "core invariant 3", "liveness", "descriptors", ...)
-//     as the original. A flaky, different failure does not steer the shrinking elsewhere.
+//     counts, as it always did). On real sockets it is not: a candidate counts as failing when,
+//     within `tries` runs, it fails with the same kind of failure as the original (checks.ts
+//     failureKind: "core", "liveness", "descriptors", "echo", ...). A flaky, different failure
+//     (a liveness bound missed on a loaded machine) does not steer the shrinking elsewhere.
 //     Shrinking stops after `shrinkTimeLimitMs`, keeping the smallest failure found so far.
 //  4. What failed is reported with the scenario and a trace: on the simulator the caller records
 //     the scenario again (same run); on real sockets the failing run's own trace is kept (each
