@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { setImmediate as macrotask } from "node:timers/promises";
 import { Reactor } from "../reactor/reactor.ts";
 import { OPTION_SPECS } from "../options.ts";
-import { type Scenario, inboundPlan, outboundPlan, outboundModesOf, outboundCountOf, planEndMs, hasNativeFaults } from "./scenario.ts";
+import { type Scenario, listenerApp, outboundApp, inboundPlan, outboundPlan, outboundModesOf, outboundCountOf, planEndMs, hasNativeFaults } from "./scenario.ts";
 import { type RunResult, turnProblem, closeProblem, assertionFailure, refusedAtLimit, hostViolations, nativeFaultCount } from "./checks.ts";
 import { NetPeers } from "./net-peers.ts";
 import { fdTable, fdDiff } from "./fds.ts";
@@ -118,16 +118,8 @@ export async function runOnEpoll(sc: Scenario, opts: EpollRunOptions = {}): Prom
 
 /** The run itself: the app, the timetable, the turns and the checks (the caller sets up and tears down). */
 async function play(sc: Scenario, r: Reactor, peers: NetPeers, ports: number[], lines: string[], st: RunState): Promise<EpollRunResult> {
-  let served = 0, opened = 0;
   let appProblem: string | undefined;
-  const l = r.listen({ port: 0, backlog: 64 }, {
-    open(c) { if (sc.abortEvery && ++opened % sc.abortEvery === 0) c.reset(); },
-    data(c, d) {
-      if (!c.writable) return;
-      c.write(d);
-      if (sc.serverEndEvery && ++served % sc.serverEndEvery === 0) c.end();
-    },
-  });
+  const l = r.listen({ port: 0, backlog: 64 }, listenerApp(sc));
   st.listenerPort = l.port;
   const t0 = st.t0 = performance.now();
   const timers = new Set<ReturnType<typeof setTimeout>>();
@@ -136,14 +128,7 @@ async function play(sc: Scenario, r: Reactor, peers: NetPeers, ports: number[], 
     const o = outboundPlan(sc, i);
     at(o.at, () => {
       try {
-        r.connect({ port: ports[o.server] }, {
-          open(c) { c.write(new Uint8Array(o.size).fill(0x55)); c.data = 0; },
-          data(c, d) {
-            if (d.some((b) => b !== 0x55)) appProblem ??= `echo: outbound connection ${i} got bytes that are not its request's`;
-            c.data = (c.data as number) + d.length;
-            if ((c.data as number) >= o.size && c.writable) c.end();
-          },
-        });
+        r.connect({ port: ports[o.server] }, outboundApp(o, () => { appProblem ??= `echo: outbound connection ${i} got bytes that are not its request's`; }));
       } catch (err) {
         if (!refusedAtLimit(err)) throw err; // at the limit: refused, as it should be
       }

@@ -2,9 +2,9 @@
 // scenario and seed give the same run, turn by turn, so a failure is reproduced by running its
 // scenario again (and recorded by running it with `record`).
 //
-//  1. The app: an echo server on port 7 that aborts some connections as they open and ends some
-//     after a reply; outbound connections to simulated servers on ports 100.. (one per mode:
-//     accepting, refusing, blackholing) that write a request and end once the echo is back.
+//  1. The app (scenario.ts listenerApp, outboundApp): an echo server on port 7; outbound
+//     connections to simulated servers on ports 100.. (one per mode: accepting, refusing,
+//     blackholing) that write a request and end once the echo is back.
 //  2. The peers follow the scenario's timetable (scenario.ts): connect, send, read slowly,
 //     half-close or reset.
 //  3. Turns run until the horizon, the core audited after each; then every peer ends and every
@@ -12,7 +12,7 @@
 //     the leak checks (checks.ts).
 import { Reactor } from "../reactor/reactor.ts";
 import type { SimPeer } from "../backends/sim/sim.ts";
-import { type Scenario, inboundPlan, outboundPlan, outboundModesOf, outboundCountOf, SLOW_BYTES_PER_MS, MESSAGE_GAP_MS } from "./scenario.ts";
+import { type Scenario, listenerApp, outboundApp, inboundPlan, outboundPlan, outboundModesOf, outboundCountOf, SLOW_BYTES_PER_MS, MESSAGE_GAP_MS } from "./scenario.ts";
 import { type RunResult, turnProblem, closeProblem, assertionFailure, refusedAtLimit } from "./checks.ts";
 
 export interface SimRunOptions { build?: "debug" | "broken" | "release"; record?: string; maxTurns?: number }
@@ -32,16 +32,7 @@ export async function runOnSim(sc: Scenario, opts: SimRunOptions = {}): Promise<
   });
   const sim = r.sim!;
   const fail = (why: string): RunResult => ({ ok: false, failure: why, turns, virtualMs: r.nowMs() });
-  let served = 0, opened = 0;
-  r.listen({ port: 7, backlog: 64 }, {
-    // The app aborts some connections as they open (RST, dropping what they queue).
-    open(c) { if (sc.abortEvery && ++opened % sc.abortEvery === 0) c.reset(); },
-    data(c, d) {
-      if (!c.writable) return;
-      c.write(d);
-      if (sc.serverEndEvery && ++served % sc.serverEndEvery === 0) c.end();
-    },
-  });
+  r.listen({ port: 7, backlog: 64 }, listenerApp(sc));
   // Outbound: each app connection writes a request, the server echoes it, and the app ends once
   // it has the reply (or gives up on error).
   outboundModesOf(sc).forEach((mode, k) => sim.serve(100 + k, { mode, onconnection(peer) { peer.ondata = (b, q) => { if (q.state === "open") q.send(b); }; } }));
@@ -49,10 +40,7 @@ export async function runOnSim(sc: Scenario, opts: SimRunOptions = {}): Promise<
     const o = outboundPlan(sc, i);
     sim.schedule(o.at, () => {
       try {
-        r.connect({ port: 100 + o.server }, {
-          open(c) { c.write(new Uint8Array(o.size).fill(0x55)); c.data = 0; },
-          data(c, d) { c.data = (c.data as number) + d.length; if ((c.data as number) >= o.size && c.writable) c.end(); },
-        });
+        r.connect({ port: 100 + o.server }, outboundApp(o));
       } catch (err) {
         if (!refusedAtLimit(err)) throw err; // at the limit: refused, as it should be
       }

@@ -16,6 +16,7 @@
 //     carries zeros for the other's, so shrinking never spends a (real-socket) run on a field
 //     that does nothing there.
 import fc from "fast-check";
+import type { Handlers } from "../reactor/reactor.ts";
 
 /** The simulator's fault odds (host/backends/sim/sim.ts SimFaults, without clockJumpMaxMs). */
 export interface SimFaultOdds {
@@ -44,6 +45,8 @@ export interface Scenario {
   resetEvery: number;
   abortEvery: number;
   serverEndEvery: number;
+  /** The app resets every Nth connection right after echoing to it (the reply still queued). */
+  appResetEvery?: number;
   /** Outbound: connections the app opens to servers that accept, refuse, or never answer. */
   outbound: number;
   outboundModes: OutboundMode[];
@@ -126,6 +129,7 @@ export function epollScenarioArb(nativeFaults: boolean): fc.Arbitrary<Scenario> 
       epipeProbability: q(0.005), acceptEmfileProbability: q(0.05), acceptEnfileProbability: q(0.02),
       enobufsProbability: q(0.02), connectHangProbability: q(0.05),
     }),
+    appResetEvery: fc.integer({ min: 0, max: 6 }),
     edgeTriggered: fc.boolean(),
     pollIngestGapEvery: fc.constantFrom(0, 256, 16, 1),
   });
@@ -176,6 +180,40 @@ export function outboundPlan(sc: Scenario, i: number): OutboundPlan {
 export const outboundModesOf = (sc: Scenario): OutboundMode[] => sc.outboundModes ?? ["accept"];
 export const outboundCountOf = (sc: Scenario): number => sc.outbound ?? 0;
 
+// ── the app (the same on every backend) ──────────────────────────────────────────────────
+
+/**
+ * The app on the listener: echo; abort some connections as they open (RST, dropping what they
+ * queue), end some after a reply, reset some right after echoing (a teardown with a queue).
+ */
+export function listenerApp(sc: Scenario): Handlers {
+  let served = 0, opened = 0, echoed = 0;
+  return {
+    open(c) { if (sc.abortEvery && ++opened % sc.abortEvery === 0) c.reset(); },
+    data(c, d) {
+      if (!c.writable) return;
+      c.write(d);
+      if (sc.appResetEvery && ++echoed % sc.appResetEvery === 0) { c.reset(); return; }
+      if (sc.serverEndEvery && ++served % sc.serverEndEvery === 0) c.end();
+    },
+  };
+}
+
+/**
+ * The app's outbound connection: writes a request of `o.size` bytes (0x55), ends once the echo
+ * is back (or gives up on error). `onForeign` hears of reply bytes that are not the request's.
+ */
+export function outboundApp(o: OutboundPlan, onForeign?: () => void): Handlers {
+  return {
+    open(c) { c.write(new Uint8Array(o.size).fill(0x55)); c.data = 0; },
+    data(c, d) {
+      if (onForeign && d.some((b) => b !== 0x55)) onForeign();
+      c.data = (c.data as number) + d.length;
+      if ((c.data as number) >= o.size && c.writable) c.end();
+    },
+  };
+}
+
 /** When the last scheduled peer action happens. */
 export function planEndMs(sc: Scenario): number { return sc.arrivalSpreadMs + 2 + sc.messages * MESSAGE_GAP_MS; }
 
@@ -185,5 +223,5 @@ export function hasNativeFaults(sc: Scenario): boolean { return !!sc.native && O
 /** A one-line summary, for progress lines and reports. */
 export function describeScenario(sc: Scenario): string {
   const faults = Object.entries({ ...sc.faults, ...(sc.native ?? {}) }).filter(([, v]) => v > 0).length;
-  return `${sc.conns} conns, ${sc.messages}×[${sc.sizes.join(",")}] B, ${outboundCountOf(sc)} outbound (${outboundModesOf(sc).join("/")}), pool ${sc.poolChunks}×${sc.chunkSize}, fdLimit ${sc.fdLimit}, ${faults} fault kinds${sc.edgeTriggered ? ", edge" : ""}${sc.pollIngestGapEvery ? `, poll/ingest gap every ${sc.pollIngestGapEvery}` : ""}`;
+  return `${sc.conns} conns, ${sc.messages}×[${sc.sizes.join(",")}] B, ${outboundCountOf(sc)} outbound (${outboundModesOf(sc).join("/")}), pool ${sc.poolChunks}×${sc.chunkSize}, fdLimit ${sc.fdLimit}, ${faults} fault kinds${sc.appResetEvery ? `, app resets every ${sc.appResetEvery}` : ""}${sc.edgeTriggered ? ", edge" : ""}${sc.pollIngestGapEvery ? `, poll/ingest gap every ${sc.pollIngestGapEvery}` : ""}`;
 }

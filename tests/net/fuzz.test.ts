@@ -6,8 +6,15 @@
 //
 //   a fixed seed    6 drawn scenarios (seed 4): whatever mix the swarm draws there;
 //   a pinned storm  every feature at once, level- and edge-triggered: bursts, slow readers,
-//                   half-closes, resets, aborts, server ends, all three kinds of outbound
-//                   server, a descriptor budget below the load, a small pool.
+//                   half-closes, resets, aborts, server ends, app resets, all three kinds of
+//                   outbound server, a descriptor budget below the load, a small pool;
+//   the self-test   the deliberately broken core (a double release when a connection with two
+//                   chunks queued is reset) is caught over real sockets, every time: the app
+//                   resets a connection right after echoing a 513-byte message in 512-byte
+//                   chunks. The failing run's own trace replays identically, broken invariant
+//                   included, and the same scenario passes on the debug core. (This is what
+//                   `fuzz --host epoll --build broken --seed 1 --seeds 20 --tries 1` shrank a
+//                   56-connection failure to.)
 //
 // A failure prints the scenario, the kept trace (it replays exactly: `wasm-reactor replay`) and
 // the command that runs it again. The shim's fault injection is used when the build has it.
@@ -17,6 +24,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fuzz, runScenario, NATIVE_FAULTS_AVAILABLE, type Scenario, type RunResult } from "../../host/fuzz/fuzz.ts";
+import { replayFile } from "../../host/index.ts";
 
 const test = suite("net: fuzz gate on real sockets");
 const dir = mkdtempSync(join(tmpdir(), "wr-fuzz-gate-"));
@@ -27,7 +35,7 @@ const SEED = 4, RUNS = 6;
 
 const STORM: Scenario = {
   seed: 5, conns: 30, arrivalSpreadMs: 60, sizes: [300, 5000, 11000, 64], messages: 3,
-  slowEvery: 3, halfCloseEvery: 2, resetEvery: 5, abortEvery: 7, serverEndEvery: 4,
+  slowEvery: 3, halfCloseEvery: 2, resetEvery: 5, abortEvery: 7, serverEndEvery: 4, appResetEvery: 6,
   outbound: 9, outboundModes: ["accept", "refuse", "blackhole"],
   poolChunks: 24, chunkSize: 1024, fdLimit: 30, idleTimeoutMs: 300, writeStallTimeoutMs: 800,
   faults: { readPartialProbability: 0, writePartialProbability: 0, writeEagainProbability: 0, resetProbability: 0, epipeProbability: 0, acceptEmfileProbability: 0, acceptEnfileProbability: 0, clockJumpProbability: 0 },
@@ -67,5 +75,26 @@ for (const edgeTriggered of [false, true]) {
     assert.ok((r.bytesIn ?? 0) >= 1_000, `bytes read: ${r.bytesIn}`);
   });
 }
+
+const NO_SIM_FAULTS = STORM.faults;
+const DOUBLE_RELEASE: Scenario = {
+  seed: 0, conns: 1, arrivalSpreadMs: 0, sizes: [513], messages: 1, slowEvery: 0, halfCloseEvery: 0, resetEvery: 0,
+  abortEvery: 0, serverEndEvery: 0, appResetEvery: 2, outbound: 0, outboundModes: ["accept"], poolChunks: 16, chunkSize: 512,
+  fdLimit: 12, idleTimeoutMs: 0, writeStallTimeoutMs: 0, faults: NO_SIM_FAULTS,
+};
+
+test("the broken core is caught over real sockets; the failing run's trace replays identically, broken invariant included", async () => {
+  const r = await runScenario(DOUBLE_RELEASE, { host: "epoll", build: "broken", traceDir: dir });
+  assert.not.ok(r.ok, "the double release must be caught");
+  assert.match(r.failure!, /^core (invariant|assertion)/);
+  assert.ok(r.trace, "a failing run keeps its trace");
+  const res = await replayFile(r.trace!, { checkInvariants: true });
+  assert.ok(res.identical, JSON.stringify(res.divergence));
+  assert.is(res.header.host, "epoll");
+  if (/^core invariant/.test(r.failure!)) assert.ok(res.broken, "the replay shows the broken invariant too");
+  rmSync(r.trace!, { force: true });
+  const ok = await runScenario(DOUBLE_RELEASE, { host: "epoll", build: "debug", traceDir: dir });
+  assert.ok(ok.ok, ok.failure);
+});
 
 test.run();
