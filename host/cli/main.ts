@@ -15,7 +15,7 @@ Usage: wasm-reactor <command> [options]
 Commands:
   serve     run the echo server (what \`npm start\` runs)
   replay    run a recorded trace again and check it turn by turn
-  fuzz      swarm-fuzz the core on the simulated network; shrink and record what fails
+  fuzz      swarm-fuzz the core (simulated network or real sockets); shrink and record what fails
   help      show this text; \`wasm-reactor serve --help\` shows serve's options
 `;
 

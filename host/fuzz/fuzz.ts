@@ -1,180 +1,72 @@
-// Swarm fuzzing on the simulated host: every run draws its own scenario (connection counts,
-// arrival bursts, message sizes, slow readers, half-closes, resets, aborts, descriptor limits
-// low enough for EMFILE storms, pool pressure, clock jumps) and its own fault odds, runs it with
-// the core's invariants checked after every turn, then checks liveness and leaks at the end.
-// Scenarios come from fast-check, which also shrinks a failing one (fewer connections, fewer
-// messages, fewer faults: every field shrinks toward its simplest value); see docs/libraries.md.
+// Swarm fuzzing: every run draws its own scenario (connection counts, arrival bursts, message
+// sizes, slow readers, half-closes, resets, aborts, outbound connections to accepting, refusing
+// and blackholing servers, descriptor limits low enough for EMFILE, pool pressure) and its own
+// fault odds, runs it with the core's invariants checked after every turn, then checks liveness
+// and leaks. See scenario.ts (what a scenario is), run-sim.ts and run-epoll.ts (playing one),
+// checks.ts (what is checked).
+//
+// How it works:
+//  1. fast-check draws `runs` scenarios from `seed` (the draw is deterministic: the same seed
+//     gives the same scenarios on every backend and runtime) and runs each.
+//  2. The first failure is shrunk by fast-check: each field toward its plainest value; a
+//     smaller scenario that still fails replaces it.
+//  3. On the simulator a run is deterministic, so "still fails" is one run (and any failure
+//     counts, as it always did). On real sockets it is not: a candidate counts as failing when,
+//     within `tries` runs, it fails with the same kind of failure as the original (checks.ts
+//     failureKind: "core", "liveness", "descriptors", "echo", ...). A flaky, different failure
+//     (a liveness bound missed on a loaded machine) does not steer the shrinking elsewhere.
+//     Shrinking stops after `shrinkTimeLimitMs`, keeping the smallest failure found so far.
+//  4. What failed is reported with the scenario and a trace: on the simulator the caller records
+//     the scenario again (same run); on real sockets the failing run's own trace is kept (each
+//     epoll run records itself), which replays exactly without the sockets.
 import fc from "fast-check";
-import { Reactor } from "../reactor/reactor.ts";
-import { ReactorError } from "../errors.ts";
-import type { SimPeer } from "../backends/sim/sim.ts";
+import { rmSync } from "node:fs";
+import { type Scenario, type FuzzHost, arbitraryFor } from "./scenario.ts";
+import { type RunResult, failureKind } from "./checks.ts";
+import { runOnSim } from "./run-sim.ts";
+import { runOnEpoll, NATIVE_FAULTS_AVAILABLE } from "./run-epoll.ts";
 
-export interface Scenario {
-  seed: number;
-  conns: number;
-  arrivalSpreadMs: number;
-  sizes: number[];
-  messages: number;
-  slowEvery: number;
-  halfCloseEvery: number;
-  resetEvery: number;
-  abortEvery: number;
-  serverEndEvery: number;
-  /** Outbound: connections the app opens to simulated servers (accepting, refusing, blackholing). */
-  outbound: number;
-  outboundModes: ("accept" | "refuse" | "blackhole")[];
-  poolChunks: number;
-  chunkSize: number;
-  fdLimit: number;
-  idleTimeoutMs: number;
-  writeStallTimeoutMs: number;
-  faults: {
-    readPartialProbability: number; writePartialProbability: number; writeEagainProbability: number;
-    resetProbability: number; epipeProbability: number; acceptEmfileProbability: number;
-    acceptEnfileProbability: number; clockJumpProbability: number;
-  };
+export { type Scenario, type FuzzHost, scenarioArb, epollScenarioArb, describeScenario } from "./scenario.ts";
+export { type RunResult, failureKind } from "./checks.ts";
+export { NATIVE_FAULTS_AVAILABLE };
+
+export type Build = "debug" | "broken" | "release";
+
+export interface RunOptions {
+  host?: FuzzHost;
+  build?: Build;
+  /** Record this run's trace to this path. */
+  record?: string;
+  /** Simulator: a bound on turns. */
+  maxTurns?: number;
+  /** epoll: where a failing run's trace is kept (default: a new temp dir per run). */
+  traceDir?: string;
 }
 
-/** A slow reader's pace (simulated peers reading their replies). */
-const SLOW_BYTES_PER_MS = 16;
+/** Runs one scenario on the simulator (default) or over real sockets. */
+export function runScenario(sc: Scenario, opts: RunOptions = {}): Promise<RunResult> {
+  if (opts.host === "epoll") return runOnEpoll(sc, { build: opts.build, record: opts.record, traceDir: opts.traceDir });
+  return runOnSim(sc, { build: opts.build, record: opts.record, maxTurns: opts.maxTurns });
+}
 
-/** A probability in steps of 1/10,000: shrinks to exactly 0 (a double stops at 5e-324). */
-const p = (max: number) => fc.integer({ min: 0, max: Math.round(max * 10_000) }).map((x) => x / 10_000);
-
-/** Every field shrinks toward the plainest run: one connection, one small message, no faults. */
-export const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
-  seed: fc.integer({ min: 0, max: 0xffff }),
-  conns: fc.integer({ min: 1, max: 60 }),
-  arrivalSpreadMs: fc.integer({ min: 0, max: 400 }),
-  sizes: fc.array(fc.integer({ min: 1, max: 12_000 }), { minLength: 1, maxLength: 6 }),
-  messages: fc.integer({ min: 1, max: 5 }),
-  slowEvery: fc.integer({ min: 0, max: 4 }),
-  halfCloseEvery: fc.integer({ min: 0, max: 4 }),
-  resetEvery: fc.integer({ min: 0, max: 4 }),
-  abortEvery: fc.integer({ min: 0, max: 6 }),
-  serverEndEvery: fc.integer({ min: 0, max: 6 }),
-  outbound: fc.integer({ min: 0, max: 20 }),
-  outboundModes: fc.array(fc.constantFrom<"accept" | "refuse" | "blackhole">("accept", "refuse", "blackhole"), { minLength: 1, maxLength: 3 }),
-  poolChunks: fc.integer({ min: 16, max: 128 }),
-  chunkSize: fc.constantFrom(1024, 512, 4096),
-  fdLimit: fc.integer({ min: 12, max: 200 }),
-  idleTimeoutMs: fc.constantFrom(0, 300, 1500),
-  writeStallTimeoutMs: fc.constantFrom(0, 800),
-  faults: fc.record({
-    readPartialProbability: p(0.1), writePartialProbability: p(0.1), writeEagainProbability: p(0.1),
-    resetProbability: p(0.01), epipeProbability: p(0.01), acceptEmfileProbability: p(0.05),
-    acceptEnfileProbability: p(0.02), clockJumpProbability: p(0.02),
-  }),
-});
-
-export interface RunResult { ok: boolean; failure?: string; turns: number; virtualMs: number; accepts?: number; connects?: number; bytesIn?: number; faults?: number }
-
-/**
- * Runs one scenario on the simulator (debug core by default: every guarded invariant is
- * asserted as it is touched) and checks the whole audit after every turn.
- */
-export async function runScenario(sc: Scenario, opts: { build?: "debug" | "broken" | "release"; record?: string; maxTurns?: number } = {}): Promise<RunResult> {
-  let turns = 0;
-  const r = await Reactor.create({
-    host: "sim", build: opts.build ?? "debug", seed: sc.seed, maxConnections: 256, poolChunks: sc.poolChunks, chunkSize: sc.chunkSize,
-    idleTimeoutMs: sc.idleTimeoutMs, writeStallTimeoutMs: sc.writeStallTimeoutMs, lingerMs: 300, connectTimeoutMs: 500,
-    fdReserve: 4, fdHysteresis: 2, log: () => {}, pauseReadsAtHighWater: true,
-    sim: { fdLimit: sc.fdLimit, windowBytes: 8192, faults: { ...sc.faults, clockJumpMaxMs: 400 } },
-    ...(opts.record ? { record: { path: opts.record, outputs: true } } : {}),
-  });
-  const sim = r.sim!;
-  const fail = (why: string): RunResult => ({ ok: false, failure: why, turns, virtualMs: r.nowMs() });
-  let served = 0, opened = 0;
-  r.listen({ port: 7, backlog: 64 }, {
-    // The app aborts some connections as they open (RST, dropping what they queue).
-    open(c) { if (sc.abortEvery && ++opened % sc.abortEvery === 0) c.reset(); },
-    data(c, d) {
-      if (!c.writable) return;
-      c.write(d);
-      if (sc.serverEndEvery && ++served % sc.serverEndEvery === 0) c.end();
-    },
-  });
-  // Outbound: simulated servers on ports 100.., one per mode; each app connection writes a
-  // request, the server echoes it, and the app ends once it has the reply (or gives up on error).
-  // Scenarios saved before these fields existed run without outbound connections.
-  const outboundModes = sc.outboundModes ?? ["accept"], outbound = sc.outbound ?? 0;
-  outboundModes.forEach((mode, k) => sim.serve(100 + k, { mode, onconnection(peer) { peer.ondata = (b, q) => { if (q.state === "open") q.send(b); }; } }));
-  for (let i = 0; i < outbound; i++) {
-    sim.schedule(Math.floor((i * (sc.arrivalSpreadMs + 1)) / Math.max(1, outbound)), () => {
-      try {
-        r.connect({ port: 100 + (i % outboundModes.length) }, {
-          open(c) { c.write(new Uint8Array(sc.sizes[i % sc.sizes.length]).fill(0x55)); c.data = 0; },
-          data(c, d) { c.data = (c.data as number) + d.length; if ((c.data as number) >= sc.sizes[i % sc.sizes.length] && c.writable) c.end(); },
-        });
-      } catch (err) {
-        if (!(err instanceof ReactorError) || (err.code !== "ERR_FD_BUDGET" && err.code !== "ERR_NO_SLOT")) throw err; // at the limit: refused, as it should be
-      }
-    });
-  }
-  const peers: SimPeer[] = [];
-  for (let i = 0; i < sc.conns; i++) {
-    const at = sc.arrivalSpreadMs ? Math.floor((i * sc.arrivalSpreadMs) / sc.conns) : 0;
-    sim.schedule(at, () => {
-      const peer = sim.connect(7);
-      peers.push(peer);
-      if (peer.state === "refused") return;
-      if (sc.slowEvery && i % sc.slowEvery === 0) sim.setReadRate(peer, SLOW_BYTES_PER_MS);
-      for (let m = 0; m < sc.messages; m++) {
-        const size = sc.sizes[(i + m) % sc.sizes.length];
-        sim.schedule(at + 1 + m * 7, () => { if (peer.state === "open") peer.send(new Uint8Array(size).fill(i & 0xff)); });
-      }
-      const after = at + 2 + sc.messages * 7;
-      if (sc.resetEvery && i % sc.resetEvery === 0) sim.schedule(after, () => { if (peer.state === "open") peer.reset(); });
-      else if (sc.halfCloseEvery && i % sc.halfCloseEvery === 0) sim.schedule(after, () => { if (peer.state === "open") peer.end(); });
-    });
-  }
-  const check = (): string | undefined => {
-    const inv = r.checkInvariants();
-    if (inv !== 0) return `core invariant ${inv} broken after turn ${turns}`;
-    if (sim.violations.length) return `host contract violation: ${sim.violations[0]}`;
-    return undefined;
-  };
-  try {
-    const maxTurns = opts.maxTurns ?? 20_000;
-    const horizon = sc.arrivalSpreadMs + sc.messages * 7 + 3_000;
-    while (turns < maxTurns && r.nowMs() < horizon) {
-      const alive = r.step(20);
-      turns++;
-      const bad = check();
-      if (bad) return fail(bad);
-      if (!alive) break;
-    }
-    // Liveness: every peer finishes (ends), and then every connection closes: within 6 s, plus
-    // what the slowest reader needs to take in everything echoed to it.
-    for (const q of peers) if (q.state === "open") q.end();
-    const echoed = sc.messages * Math.max(...sc.sizes);
-    const end = r.nowMs() + 6_000 + (sc.slowEvery ? Math.ceil(echoed / SLOW_BYTES_PER_MS) : 0);
-    while (turns < maxTurns * 2 && r.nowMs() < end && r.metrics().connections > 0) {
-      if (!r.step(50)) break;
-      turns++;
-      const bad = check();
-      if (bad) return fail(bad);
-    }
-    const m = r.metrics();
-    if (m.connections !== 0) return fail(`liveness: ${m.connections} connections still open ${Math.round(r.nowMs())} virtual ms after every peer ended`);
-    const report = await r.close({ drainMs: 1_000 });
-    const after = r.metrics();
-    if (report.leakedDescriptors !== 0 || after.fdOpens !== after.fdCloses) return fail(`descriptors: ${after.fdOpens} opened, ${after.fdCloses} closed`);
-    if (after.poolQueued + after.poolLent + after.poolWriting !== 0) return fail(`pool: chunks still held after close (queued ${after.poolQueued}, lent ${after.poolLent}, writing ${after.poolWriting})`);
-    const bad = check();
-    if (bad) return fail(bad);
-    const st = sim.stats as unknown as Record<string, number>;
-    const faults = ["acceptFaults", "readFaults", "writeFaults", "resets", "clockJumps"].reduce((n, k) => n + (st[k] ?? 0), 0);
-    return { ok: true, turns, virtualMs: r.nowMs(), accepts: after.accepts, connects: after.connectsStarted, bytesIn: after.bytesIn, faults };
-  } catch (err) {
-    if (err instanceof ReactorError && err.code === "ERR_CORE_ASSERTION") return fail(`core assertion: ${err.message.replace(/^wasm-reactor: /, "")}`);
-    throw err;
-  } finally {
-    r.recorder?.close();
-  }
+export interface FuzzOptions {
+  seed: number;
+  runs: number;
+  host?: FuzzHost;
+  build?: Build;
+  /** Stop drawing new scenarios after this long (what was drawn still counts). */
+  timeLimitMs?: number;
+  /** Real sockets: runs of a shrinking candidate before it counts as passing (default 3). */
+  tries?: number;
+  /** Stop shrinking after this long, keeping the smallest failure so far (default 120 s on epoll). */
+  shrinkTimeLimitMs?: number;
+  /** epoll: where failing runs' traces are kept. */
+  traceDir?: string;
+  onRun?: (i: number, r: RunResult, sc: Scenario) => void;
 }
 
 export interface FuzzReport {
+  host: FuzzHost;
   runs: number;
   failed: boolean;
   seed: number;
@@ -183,41 +75,82 @@ export interface FuzzReport {
   /** The first failing scenario, before shrinking. */
   original?: Scenario;
   shrinks?: number;
+  /** epoll: the trace of a failing run of the counterexample, and of the original's failure. */
+  trace?: string;
+  originalTrace?: string;
+  /** Runs made while shrinking (several per candidate on real sockets). */
+  shrinkRuns?: number;
   turns: number;
   ms: number;
-  /** Over the passing runs: connections accepted, bytes read, faults the simulator injected. */
+  /** Over the passing runs: connections accepted, bytes read, faults injected. */
   accepts: number;
   /** Outbound connects the app started (to accepting, refusing and blackholing servers). */
   connects: number;
   bytesIn: number;
   faults: number;
+  /** epoll: whether the shim injected faults (its fault-injecting build). */
+  nativeFaults?: boolean;
 }
 
 /**
- * Runs `runs` scenarios from `seed` (fast-check's generator), each checked per turn. A failure is
- * shrunk by fast-check; the report has the smallest failing scenario found and why it failed.
+ * Runs `runs` scenarios from `seed`, each checked per turn. A failure is shrunk; the report has
+ * the smallest failing scenario found and why it failed.
  */
-export async function fuzz(opts: { seed: number; runs: number; build?: "debug" | "broken" | "release"; timeLimitMs?: number; onRun?: (i: number, r: RunResult) => void }): Promise<FuzzReport> {
+export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
+  const host = opts.host ?? "sim";
+  const tries = host === "epoll" ? Math.max(1, opts.tries ?? 3) : 1;
+  const shrinkLimitMs = opts.shrinkTimeLimitMs ?? (host === "epoll" ? 120_000 : Infinity);
   const t0 = performance.now();
-  let turns = 0, i = 0, lastFailure = "", accepts = 0, connects = 0, bytesIn = 0, faults = 0;
-  let original: Scenario | undefined;
-  const prop = fc.asyncProperty(scenarioArb, async (sc) => {
-    const res = await runScenario(sc, { build: opts.build });
+  let turns = 0, i = 0, accepts = 0, connects = 0, bytesIn = 0, faults = 0, shrinkRuns = 0;
+  let kind: string | undefined, shrinkStart = 0;
+  let original: Scenario | undefined, originalFailure: RunResult | undefined, last: RunResult | undefined;
+  const run = async (sc: Scenario): Promise<RunResult> => {
+    const res = await runScenario(sc, { host, build: opts.build, traceDir: opts.traceDir });
     turns += res.turns;
-    accepts += res.accepts ?? 0; connects += res.connects ?? 0; bytesIn += res.bytesIn ?? 0; faults += res.faults ?? 0;
-    opts.onRun?.(i++, res);
-    if (!res.ok) { lastFailure = res.failure!; original ??= structuredClone(sc); }
-    return res.ok;
+    if (res.ok) { accepts += res.accepts ?? 0; connects += res.connects ?? 0; bytesIn += res.bytesIn ?? 0; faults += res.faults ?? 0; }
+    opts.onRun?.(i++, res, sc);
+    return res;
+  };
+  const prop = fc.asyncProperty(arbitraryFor(host, NATIVE_FAULTS_AVAILABLE), async (sc) => {
+    if (kind === undefined) { // drawing: one run decides
+      const res = await run(sc);
+      if (res.ok) return true;
+      kind = failureKind(res.failure);
+      original = structuredClone(sc); originalFailure = res; last = res;
+      shrinkStart = performance.now();
+      return false;
+    }
+    // Shrinking: a candidate fails if it fails (on real sockets: the same way) within `tries` runs.
+    if (performance.now() - shrinkStart > shrinkLimitMs) return true;
+    for (let t = 0; t < tries; t++) {
+      shrinkRuns++;
+      const res = await run(sc);
+      if (!res.ok && (host === "sim" || failureKind(res.failure) === kind)) { dropTrace(last, originalFailure); last = res; return false; }
+      if (!res.ok) dropTrace(res, originalFailure); // a different failure: not this one
+    }
+    return true;
   });
   const out = await fc.check(prop, { seed: opts.seed, numRuns: opts.runs, interruptAfterTimeLimit: opts.timeLimitMs, markInterruptAsFailure: false });
-  const report: FuzzReport = { runs: out.numRuns, failed: out.failed, seed: opts.seed, turns, ms: performance.now() - t0, accepts, connects, bytesIn, faults };
+  const report: FuzzReport = { host, runs: Math.min(out.numRuns, opts.runs), failed: out.failed, seed: opts.seed, turns, ms: performance.now() - t0, accepts, connects, bytesIn, faults };
+  if (host === "epoll") report.nativeFaults = NATIVE_FAULTS_AVAILABLE;
   if (out.failed && out.counterexample) {
     report.counterexample = out.counterexample[0];
     report.original = original;
     report.shrinks = out.numShrinks;
-    // The failure of the smallest scenario, not of the last one tried while shrinking.
-    const again = await runScenario(report.counterexample, { build: opts.build });
-    report.failure = again.failure ?? lastFailure;
+    report.shrinkRuns = shrinkRuns;
+    report.failure = last?.failure;
+    if (host === "epoll") { report.trace = last?.trace; report.originalTrace = originalFailure?.trace; }
+    else {
+      // The failure of the smallest scenario, not of the last candidate tried while shrinking.
+      const again = await runScenario(report.counterexample, { build: opts.build });
+      report.failure = again.failure ?? last?.failure;
+    }
   }
   return report;
+}
+
+/** Removes a failing run's trace that is no longer the one reported (epoll keeps one per failure). */
+function dropTrace(res: RunResult | undefined, keep: RunResult | undefined): void {
+  if (!res?.trace || res === keep) return;
+  rmSync(res.trace, { force: true });
 }
