@@ -2,7 +2,7 @@
 // submissions and notes, and produces supply chunks. Single producer, single consumer per
 // ring; cursors are free-running u32 counters in the header.
 
-import { header, EventRec, SubmitRec, NoteRec, EVENT_BYTES, SUBMIT_BYTES, NOTE_BYTES } from "./layout";
+import { header, EventRec, SubmitRec, NoteRec, EVENT_BYTES, SUBMIT_BYTES, NOTE_BYTES, EV_ACCEPTED } from "./layout";
 
 // ── events (host → core) ─────────────────────────────────────────────────────────────────
 // @ts-ignore: decorator
@@ -11,6 +11,20 @@ import { header, EventRec, SubmitRec, NoteRec, EVENT_BYTES, SUBMIT_BYTES, NOTE_B
 @inline export function eventAt(counter: u32): EventRec {
   const h = header();
   return changetype<EventRec>(h.eventsOff + (counter & (h.eventCap - 1)) * EVENT_BYTES);
+}
+
+/**
+ * Descriptors the host accepted that the core has not ingested yet: EV_ACCEPTED records still in
+ * the ring (a host never defers an accept past the ring: it accepts only while the ring has room).
+ * O(pending events), and 0 at once when the ring is empty, as it is after nearly every ingest.
+ */
+export function acceptsPending(): u32 {
+  const h = header();
+  let n = h.eventTail - h.eventHead;
+  if (n > h.eventCap) n = h.eventCap; // a host that broke the ring cannot make this loop long
+  let count: u32 = 0;
+  for (let k: u32 = 0; k < n; k++) if (eventAt(h.eventHead + k).type == EV_ACCEPTED) count++;
+  return count;
 }
 
 // ── submissions (core → host) ────────────────────────────────────────────────────────────
