@@ -6,12 +6,11 @@
 //                          it is started with run().
 //   until(r, pred, what)   drives (block mode) or awaits (thread mode) until pred() holds, bounded
 //                          in real time; fails with `what` and a short status otherwise.
-//   openFds()              entries in /proc/self/fd.
 //   closeClean(r)          close({ drainMs }), then: no descriptor leaked (report, core metrics
 //                          fdOpens === fdCloses, the shim's fdsOpen 0), no chunk held, no
 //                          connection or listener left, invariants 0, no handler threw.
 //   selfCommand(file)      how to start this runtime on a bundle (child processes).
-import { readdirSync } from "node:fs";
+
 import { Reactor, type ReactorOptions, type Handlers, type CloseReport, type MetricsSnapshot } from "../../host/index.ts";
 
 export { bytes, equalBytes } from "./sim.ts";
@@ -122,7 +121,6 @@ function status(list: Reactor[]): string {
 }
 
 /** Open descriptors of this process. */
-export function openFds(): number { return readdirSync("/proc/self/fd").length; }
 
 export interface CleanReport { report: CloseReport; metrics: MetricsSnapshot }
 
