@@ -71,7 +71,9 @@ det("the run is the same on every runtime: the digest is pinned", async () => {
   // Measured on Node 20, Deno 2.9 and Bun 1.4 alike. A deliberate change to the core's or the
   // simulator's behaviour changes it: check the new value on all three runtimes, then pin it.
   const a = await storm(7);
-  assert.is(a.digest, "02b60213");
+  // 12843830: the simulator's stats and metrics().host gained `violations` (a shape change only:
+  // with those keys left out the digest is still 02b60213).
+  assert.is(a.digest, "12843830");
 });
 
 det.run();

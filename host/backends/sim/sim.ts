@@ -5,28 +5,37 @@
 //
 // How it works:
 //  1. Descriptors are small integers handed out by the simulator (freed ones are reused
-//     first, so stale events for reused slots and descriptors are exercised). Every close of
-//     an unknown descriptor or use after close is recorded in `violations`.
-//  2. A connection is a pair: the reactor's SimSocket (socket.ts) and a SimPeer (peer.ts: the
+//     first, so stale events for reused slots and descriptors are exercised). A descriptor
+//     belongs to the (slot, gen) of the first submission that names it (CONNECT names it at
+//     once); a CLOSE with slot NONE (the core refusing a descriptor) closes any it opened.
+//  2. The memory the core writes is not trusted, as a native shim must not trust it: a
+//     submission on a descriptor not owned for that slot and generation, a bad chunk index,
+//     range or chain, a CONNECT with no address, or an unknown op is a contract violation.
+//     It is never acted on; it is counted (`stats.violations`, metrics().host.violations),
+//     its text kept (`violations`, first one: `firstViolation`), and answered with the
+//     completion that submission would have had (see `violation` below), so nothing waits
+//     forever. Softer misuse the simulator still acts on (a second SHUTDOWN, a WRITE after
+//     SHUTDOWN, a descriptor left open at close) is kept in `violations` too, not counted.
+//  3. A connection is a pair: the reactor's SimSocket (socket.ts) and a SimPeer (peer.ts: the
 //     remote end, driven by tests or the fuzzer: send, end, reset, slow reads). Bytes the peer
 //     sends wait in the socket's inbound queue until the host reads them into supply chunks;
 //     bytes the reactor writes land in the peer's receive window (`windowBytes`), drained at
 //     the peer's read rate.
-//  3. What a socket can report (readable, EOF, reset, writable, a connection to accept) is
+//  4. What a socket can report (readable, EOF, reset, writable, a connection to accept) is
 //     decided in one place, readiness.ts; poll() and wait() both ask it.
-//  4. `wait(timeoutMs)` advances virtual time to the earliest of: the core's deadline, the
+//  5. `wait(timeoutMs)` advances virtual time to the earliest of: the core's deadline, the
 //     next scheduled simulator action (a connect completing, a scheduled send, a slow reader's
 //     next byte). It never sleeps, and reports idle when nothing can ever happen again.
-//  5. Faults are named odds (faults.ts), drawn from seeded PRNGs (prng.ts) in a fixed order.
+//  6. Faults are named odds (faults.ts), drawn from seeded PRNGs (prng.ts) in a fixed order.
 
 import type { Host, HostClock, HostLimits, ListenSpec, ConnectSpec, BoundAddress } from "../../contract/contract.ts";
 import { type Core, K } from "../../core/core.ts";
-import { ChunkMeta, ChunkMeta_BYTES } from "../../core/layout.ts";
-import { ReactorError } from "../../errors.ts";
+import { ReactorError, ERRNO_BY_NAME } from "../../errors.ts";
 import { Prng } from "./prng.ts";
 import { type SimFaults, type FaultStreams, checkFaults, faultStreams } from "./faults.ts";
 import { SimPeer, type PeerWire, type SimServer } from "./peer.ts";
 import { SimSocket } from "./socket.ts";
+import { chainFault, gatherChain } from "./chain.ts";
 import { type Gates, R_ACCEPT, R_DATA, R_EOF, R_RESET, R_WRITE, readiness, reportable, readLeft, readUnasked, writeRoom } from "./readiness.ts";
 
 export { Prng } from "./prng.ts";
@@ -47,6 +56,8 @@ export interface SimOptions {
 
 interface Scheduled { at: number; seq: number; fn: () => void }
 
+const EBADF = ERRNO_BY_NAME.EBADF, EINVAL = ERRNO_BY_NAME.EINVAL;
+
 /** The network, the clock and the PRNG; also the Host the reactor drives. */
 export class SimNetwork implements Host, PeerWire {
   readonly kind = "sim" as const;
@@ -60,10 +71,13 @@ export class SimNetwork implements Host, PeerWire {
   readonly prng: Prng;
   private readonly fault: FaultStreams;
   readonly faults: SimFaults;
+  /** Every misuse seen, as text: contract violations (counted in stats.violations) and softer misuse. */
   readonly violations: string[] = [];
+  /** The first contract violation's text, for a clear error. */
+  firstViolation: string | undefined;
   /** Virtual time in ms (integer). */
   nowMs = 0;
-  readonly stats = { fdsOpened: 0, fdsClosed: 0, accepts: 0, acceptFaults: 0, readFaults: 0, writeFaults: 0, resets: 0, clockJumps: 0, connects: 0, turns: 0 };
+  readonly stats = { fdsOpened: 0, fdsClosed: 0, accepts: 0, acceptFaults: 0, readFaults: 0, writeFaults: 0, resets: 0, clockJumps: 0, connects: 0, turns: 0, violations: 0 };
   private core!: Core;
   private readonly fdLimit: number;
   private readonly windowBytes: number;
@@ -121,28 +135,35 @@ export class SimNetwork implements Host, PeerWire {
   remoteAddress(fd: number): BoundAddress | undefined { return this.fds.get(fd)?.remote; }
 
   execute(): void {
+    // A method call on the core each time (not a bound copy): a test may tap drainSubmissions.
     this.core.drainSubmissions((op, flags, slot, gen, fd, a, b) => {
       switch (op) {
         case K.SQ_INTEREST: {
-          const s = this.use(fd, "INTEREST");
-          if (!s) return;
-          s.slot = slot; s.gen = gen; s.interest = a;
+          const s = this.owned(fd, slot, gen, "INTEREST");
+          if (!s) { this.post(K.EV_READ_ERROR, slot, gen, fd, 0, 0, EBADF); return; }
+          s.interest = a;
           this.ready.add(s);
           return;
         }
         case K.SQ_WRITE: this.write(slot, gen, fd, a, b); return;
         case K.SQ_SHUTDOWN: {
-          const s = this.use(fd, "SHUTDOWN");
-          if (!s) return;
+          const s = this.owned(fd, slot, gen, "SHUTDOWN");
+          if (!s) { this.post(K.EV_READ_ERROR, slot, gen, fd, 0, 0, EBADF); return; }
           if (s.finSent) this.violations.push(`SHUTDOWN twice on fd ${fd}`);
           s.finSent = true;
           const p = s.peer;
           if (p && !p.gotFin && !p.gotReset) { p.gotFin = true; p.onend?.(p); }
           return;
         }
-        case K.SQ_CLOSE: this.closeFd(fd, (flags & K.SQF_RESET) !== 0); return;
+        case K.SQ_CLOSE: {
+          // Slot NONE: the core refuses a descriptor it never took over (any one this host opened).
+          const s = slot === K.NONE ? this.fds.get(fd) : this.owned(fd, slot, gen, "CLOSE");
+          if (!s) { if (slot === K.NONE) this.violation(`CLOSE of descriptor ${fd}, which this host does not own (not open, or closed already)`); return; }
+          this.closeFd(fd, (flags & K.SQF_RESET) !== 0);
+          return;
+        }
         case K.SQ_CONNECT: this.startConnect(slot, gen); return;
-        default: this.violations.push(`unknown submission op ${op}`);
+        default: this.violation(`unknown submission op ${op} (slot ${slot}, descriptor ${fd})`);
       }
     });
   }
@@ -237,6 +258,9 @@ export class SimNetwork implements Host, PeerWire {
     }
   }
 
+  /** The simulator's counters for metrics().host (violations among them). */
+  hostMetrics(): Record<string, number> { return { ...this.stats, fdsOpen: this.fds.size }; }
+
   close(): void {
     // The reactor closed every descriptor it owned through CLOSE submissions; anything left is a leak.
     for (const s of this.fds.values()) this.violations.push(`descriptor ${s.fd} (${s.kind}) still open when the host closed`);
@@ -303,10 +327,23 @@ export class SimNetwork implements Host, PeerWire {
     return fd;
   }
 
-  private use(fd: number, what: string): SimSocket | undefined {
+  /**
+   * The socket behind fd if this host owns it for (slot, gen), else undefined with the violation
+   * counted. A socket no submission named yet (accepted, or listening) is bound to (slot, gen) now.
+   */
+  private owned(fd: number, slot: number, gen: number, what: string): SimSocket | undefined {
     const s = this.fds.get(fd);
-    if (!s) this.violations.push(`${what} on descriptor ${fd}, which is not open (use after close)`);
+    if (!s) { this.violation(`${what} on descriptor ${fd}, which this host does not own (not open, or closed already)`); return undefined; }
+    if (s.slot === K.NONE && slot !== K.NONE) { s.slot = slot; s.gen = gen; }
+    if (s.slot !== slot || s.gen !== gen) { this.violation(`${what} on descriptor ${fd} for slot ${slot} gen ${gen}, but it belongs to slot ${s.slot} gen ${s.gen}`); return undefined; }
     return s;
+  }
+
+  /** A contract violation: counted, its text kept; the caller answers it as the contract says. */
+  private violation(text: string): void {
+    this.stats.violations++;
+    this.firstViolation ??= text;
+    this.violations.push(text);
   }
 
   private link(c: SimSocket, peer: SimPeer): void {
@@ -348,7 +385,7 @@ export class SimNetwork implements Host, PeerWire {
     const prepared = this.pendingConnects.get(slot);
     this.pendingConnects.delete(slot);
     const spec = prepared && prepared.gen === gen ? prepared.spec : undefined;
-    if (!spec) { this.violations.push(`CONNECT for slot ${slot} gen ${gen} with no address prepared`); this.post(K.EV_SOCKET_OPENED, slot, gen, -1, 0, 0, 22); return; }
+    if (!spec) { this.violation(`CONNECT for slot ${slot} gen ${gen} with no address prepared`); this.post(K.EV_SOCKET_OPENED, slot, gen, -1, 0, 0, EINVAL); return; }
     if (this.fds.size >= this.fdLimit) { this.post(K.EV_SOCKET_OPENED, slot, gen, -1, 0, 0, K.E_MFILE); return; }
     const c = new SimSocket(this.allocFd(), "conn");
     this.fds.set(c.fd, c);
@@ -371,8 +408,10 @@ export class SimNetwork implements Host, PeerWire {
   }
 
   private write(slot: number, gen: number, fd: number, head: number, bytes: number): void {
-    const s = this.use(fd, "WRITE");
-    if (!s) { this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, 0, 9 /* EBADF */); return; }
+    const s = this.owned(fd, slot, gen, "WRITE");
+    if (!s) { this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, 0, EBADF); return; }
+    const bad = chainFault(this.core, head, bytes);
+    if (bad) { this.violation(`WRITE of ${bytes} bytes on descriptor ${fd} (slot ${slot}): ${bad}`); this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, 0, EINVAL); return; }
     if (s.finSent) this.violations.push(`WRITE after SHUTDOWN on fd ${fd}`);
     const p = s.peer;
     if (s.resetPending || !p || p.state === "reset") { this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, 0, K.E_PIPE); return; }
@@ -380,28 +419,15 @@ export class SimNetwork implements Host, PeerWire {
     let room = Math.min(bytes, writeRoom(s, this.windowBytes));
     if (room > 0 && this.fault.writeEagain.chance(this.faults.writeEagainProbability)) { room = 0; this.stats.writeFaults++; }
     if (room > 1 && this.fault.writePartial.chance(this.faults.writePartialProbability)) { room = 1 + this.fault.writePartial.int(room - 1); this.stats.writeFaults++; }
-    // writev over the chunk chain, straight out of pool memory.
-    const core = this.core;
-    const out = new Uint8Array(room);
-    let c = head, done = 0;
-    while (done < room) {
-      if (c === K.NONE) { this.violations.push(`WRITE chain of slot ${slot} shorter than ${bytes} bytes`); break; }
-      const meta = core.regions.chunkMetaOff + c * ChunkMeta_BYTES;
-      const start = core.u32[(meta + ChunkMeta.start) >> 2];
-      const len = core.u32[(meta + ChunkMeta.len) >> 2];
-      const n = Math.min(len, room - done);
-      const from = core.chunkDataOffset(c) + start;
-      out.set(core.u8.subarray(from, from + n), done);
-      done += n;
-      c = core.u32[(meta + ChunkMeta.next) >> 2];
-    }
-    if (done > 0) {
-      p.unreadBytes += done;
-      p.take(out.subarray(0, done), this.keepReceived);
+    if (room > 0) { // writev over the chunk chain, straight out of pool memory
+      const out = new Uint8Array(room);
+      gatherChain(this.core, head, out);
+      p.unreadBytes += room;
+      p.take(out, this.keepReceived);
       this.consume(p, p.readRateBytesPerMs === Infinity ? Infinity : 0);
       if (p.unreadBytes > 0) this.slowPeers.add(p);
     }
-    this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, done, done < bytes ? K.E_AGAIN : 0);
+    this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, room, room < bytes ? K.E_AGAIN : 0);
   }
 
   private consume(p: SimPeer, n: number): void {
