@@ -55,6 +55,8 @@ export interface World {
   /** Real sockets and real time (else the simulator's). */
   readonly real: boolean;
   dial(port: number): Peer;
+  /** Dials n peers and resolves once every one is connected (waiting in the host's accept queue). */
+  dialAll(port: number, n: number): Promise<Peer[]>;
   server(): Promise<PeerServer>;
   refusedPort(): Promise<number>;
   foreign(): ForeignFd;
@@ -99,6 +101,7 @@ export class SimWorld implements World {
   private nextPort = 9000;
   constructor(private readonly sim: SimNetwork) {}
   dial(port: number): Peer { return new SimSide(this.sim.connect(port), this.sim); }
+  async dialAll(port: number, n: number): Promise<Peer[]> { return Array.from({ length: n }, () => this.dial(port)); }
   async server(): Promise<PeerServer> {
     const s: PeerServer = { host: "127.0.0.1", port: this.nextPort++, accepted: [] };
     this.sim.serve(s.port, { onconnection: (p) => s.accepted.push(new SimSide(p, this.sim)) });
@@ -118,8 +121,10 @@ class NetSide implements Peer {
   receivedBytes = 0;
   gotEnd = false;
   gotReset = false;
+  connected = false;
   error: string | undefined;
   constructor(readonly sock: net.Socket) {
+    sock.on("connect", () => { this.connected = true; });
     sock.on("data", (d: Uint8Array) => { this.chunks.push(new Uint8Array(d)); this.receivedBytes += d.length; });
     sock.on("end", () => { this.gotEnd = true; });
     sock.on("error", (e: Error & { code?: string }) => { this.error = e.code; if (e.code === "ECONNRESET") this.gotReset = true; });
@@ -144,10 +149,22 @@ export class NetWorld implements World {
   private readonly sockets: net.Socket[] = [];
   private readonly servers: net.Server[] = [];
 
-  dial(port: number): Peer {
+  dial(port: number): Peer { return this.dialNet(port); }
+  private dialNet(port: number): NetSide {
     const sock = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
     this.sockets.push(sock);
     return new NetSide(sock);
+  }
+  async dialAll(port: number, n: number): Promise<Peer[]> {
+    const peers = Array.from({ length: n }, () => this.dialNet(port));
+    const end = performance.now() + this.untilMs;
+    while (!peers.every((p) => p.connected || p.error)) {
+      if (performance.now() > end) throw new Error(`contract world: ${peers.filter((p) => !p.connected).length} of ${n} dials to port ${port} did not connect`);
+      await this.tick();
+    }
+    const failed = peers.filter((p) => p.error);
+    if (failed.length) throw new Error(`contract world: ${failed.length} of ${n} dials to port ${port} failed (${failed[0].error})`);
+    return peers;
   }
   async server(): Promise<PeerServer> {
     const accepted: Peer[] = [];

@@ -6,16 +6,18 @@ import { ChunkMeta, ChunkMeta_BYTES } from "../../core/layout.ts";
 
 /**
  * Why the chain from `head` cannot carry `bytes` bytes, or undefined when it can: every chunk
- * index below the chunk count, each chunk's [start, start + len) within the chunk, and the chain
- * long enough without looping (at most chunkCount chunks).
+ * index below the chunk count, each chunk's [start, start + len) within the chunk, no chunk
+ * twice (a loop, even one the byte count would end), and long enough.
  */
 export function chainFault(core: Core, head: number, bytes: number): string | undefined {
   const count = core.caps.chunkCount, size = core.chunkSize, u32 = core.u32;
-  let c = head, left = bytes, chunks = 0;
+  let c = head, left = bytes;
+  const seen = new Set<number>();
   while (left > 0) {
     if (c === K.NONE) return `the chain ends ${left} of ${bytes} bytes short`;
     if (c >= count) return `chunk index ${c} is not below the chunk count ${count}`;
-    if (++chunks > count) return `the chain loops (more than ${count} chunks)`;
+    if (seen.has(c)) return `the chain loops (chunk ${c} comes twice)`;
+    seen.add(c);
     const meta = core.regions.chunkMetaOff + c * ChunkMeta_BYTES;
     const start = u32[(meta + ChunkMeta.start) >> 2], len = u32[(meta + ChunkMeta.len) >> 2];
     if (start > size || len > size - start) return `chunk ${c}: start ${start} + len ${len} is past the chunk size ${size}`;
