@@ -36,7 +36,7 @@ async function finWithData(rig: Rig, c: Conn, sent: Uint8Array): Promise<void> {
 contractTest(test, "FIN with data: EV_READs with every byte, then one EV_READ with chunk NONE and 0 bytes; nothing after it", async (rig) => {
   const l = await rig.listen();
   const [c] = await rig.accept(l);
-  const sent = pattern(2500, 0, 11);
+  const sent = pattern(6 * rig.ring.chunkSize + 100, 0, 11); // more than a turn's reads: the FIN waits behind them
   c.peer.send(sent);
   c.peer.end();
   await finWithData(rig, c, sent);
@@ -44,7 +44,7 @@ contractTest(test, "FIN with data: EV_READs with every byte, then one EV_READ wi
 
 contractTest(test, "bytes and a FIN that came before the accept are read after it, the same way", async (rig) => {
   const l = await rig.listen();
-  const sent = pattern(1800, 0, 12);
+  const sent = pattern(5 * rig.ring.chunkSize + 50, 0, 12);
   const [c] = await rig.accept(l, 1, { early: (p) => { p.send(sent); p.end(); } });
   await finWithData(rig, c, sent);
 });

@@ -152,6 +152,18 @@ contractTest(test, "CLOSE: the peer gets every byte written before it, then our 
   assert.ok(readBytes(after, other).length > 0, "the other connection still works");
 });
 
+contractTest(test, "CLOSE drops what was pending for the descriptor: bytes waiting to be read and readiness asked for in the same batch post nothing", async (rig) => {
+  const l = await rig.listen();
+  const [c] = await rig.accept(l, 1, { mask: 0 });
+  c.peer.send(pattern(2000, 0, 9));
+  await rig.settle(); // the bytes wait: nobody asked to read
+  rig.ring.interest(c.slot, c.gen, c.fd, K.IN_READ | K.IN_WRITE);
+  rig.close(c);
+  const evs = await rig.settle();
+  assert.equal(evs.filter((e) => e.slot === c.slot || e.fd === c.fd), [], `nothing for the closed descriptor: ${evsText(evs)}`);
+  await rig.until(() => c.peer.gotEnd || c.peer.gotReset, "the peer saw the close");
+});
+
 contractTest(test, "CLOSE with SQF_RESET: the peer sees a reset, not a FIN", async (rig) => {
   const l = await rig.listen();
   const [c] = await rig.accept(l);

@@ -252,6 +252,9 @@ export function contractTest(test: Test, name: string, body: (rig: Rig) => Promi
     const why = unavailable(b);
     if (why) { test.skip(`${b.name}: ${name} (${why})`, () => {}); continue; }
     test(`${b.name}: ${name}`, async () => {
+      // Native code that hangs or crashes takes the process with it: name the test first, so
+      // the runner's output of a timed-out or crashed suite says which one it was.
+      if (b.options.host !== "sim") console.log(`  ▸ ${b.name}: ${name.slice(0, 90)}`);
       const t0 = performance.now();
       const rig = await Rig.create(b, opts);
       let failure: unknown;

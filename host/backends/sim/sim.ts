@@ -261,8 +261,12 @@ export class SimNetwork implements Host, PeerWire {
   /** The simulator's counters for metrics().host (violations among them). */
   hostMetrics(): Record<string, number> { return { ...this.stats, fdsOpen: this.fds.size }; }
 
+  /** After close(): descriptors still open then (each a leak: the reactor closes all it owns). */
+  leakedAtClose = 0;
+
   close(): void {
     // The reactor closed every descriptor it owned through CLOSE submissions; anything left is a leak.
+    this.leakedAtClose = this.fds.size;
     for (const s of this.fds.values()) this.violations.push(`descriptor ${s.fd} (${s.kind}) still open when the host closed`);
   }
 
