@@ -7,8 +7,11 @@
 //   INTEREST, SHUTDOWN → EV_READ_ERROR, EBADF, for the slot and gen named
 //   CLOSE, unknown op  → nothing
 //   CONNECT            → EV_SOCKET_OPENED, fd -1, EINVAL
-// A descriptor belongs to the (slot, gen) of the first submission that names it (CONNECT names
-// it at once); a CLOSE with slot NONE (the core refusing a descriptor) closes any it opened.
+// Who may name a descriptor (the native shim's wr_fd_owner, the simulator's owned()): a CONNECT's
+// socket belongs to its (slot, gen) from the start, a listener or an accepted socket to the
+// first record that names it with a slot; every record after must name that (slot, gen). Until
+// a record has named it so (the core adopted it), and only then, a CLOSE with slot NONE (the
+// core refusing a descriptor) may close it; no other op may name slot NONE.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { contractTest, K, pattern, evsText, type Ev, type Rig, type Conn } from "../helpers/contract.ts";
@@ -166,6 +169,51 @@ contractTest(test, "CONNECT with no address prepared for that slot and generatio
   assert.equal(await rig.settle(), [], "nothing more");
   assert.is(rig.open.size, 0, "no descriptor opened");
   assert.is(server.accepted.length, 0, "no connection made");
+});
+
+contractTest(test, "a record other than CLOSE naming slot NONE is not acted on (EBADF) and binds nothing; the descriptor is then bound by the core's first record", async (rig) => {
+  const l = await rig.listen();
+  const v0 = rig.violations() ?? 0;
+  const peer = rig.world.dial(l.port);
+  const evs = await rig.until((all) => all.some((e) => e.type === K.EV_ACCEPTED), "accepted");
+  const fd = evs.find((e) => e.type === K.EV_ACCEPTED)!.fd;
+  const { head } = rig.ring.chain(pattern(10));
+  rig.ring.interest(K.NONE, 0, fd, K.IN_READ);
+  rig.ring.write(K.NONE, 0, fd, head, 10);
+  const bad = await rig.turn();
+  rig.ring.releaseChain(head);
+  assert.equal(shape(bad), [[K.EV_READ_ERROR, K.NONE, 0, fd, 0, EBADF], [K.EV_WRITE_DONE, K.NONE, 0, fd, 0, EBADF]], evsText(bad));
+  counted(rig, v0, 2);
+  const { slot, gen } = rig.slot();
+  rig.open.set(fd, { slot, gen });
+  rig.ring.interest(slot, gen, fd, K.IN_READ);
+  peer.send("hello");
+  await rig.until((all) => all.some((e) => e.slot === slot && e.gen === gen && e.type === K.EV_READ && e.b === 5), "read under the slot that bound it");
+  counted(rig, v0, 2);
+});
+
+contractTest(test, "once the core adopted a descriptor, a CLOSE with slot NONE (and closeDescriptor) is a violation and closes nothing", async (rig) => {
+  const { c, v0 } = await bound(rig);
+  rig.ring.close(K.NONE, 0, c.fd, true);
+  assert.equal(await rig.turn(), []);
+  let n = 1;
+  if (rig.host.closeDescriptor) { rig.host.closeDescriptor(c.fd); n++; }
+  counted(rig, v0, n);
+  await unharmed(rig, c);
+});
+
+contractTest(test, "a CONNECT's socket that no record named yet (a stale connect the core refuses) closes with slot NONE; not a violation", async (rig) => {
+  const server = await rig.world.server();
+  const v0 = rig.violations() ?? 0;
+  const { slot, gen } = rig.slot();
+  rig.host.prepareConnect(slot, gen, { host: server.host, port: server.port });
+  rig.ring.connect(slot, gen);
+  const evs = await rig.until((all) => all.some((e) => e.slot === slot && e.type === K.EV_CONNECTED), "connected");
+  const fd = evs.find((e) => e.type === K.EV_SOCKET_OPENED)!.fd;
+  rig.close({ fd, slot: K.NONE, gen: 0 }, true);
+  await rig.until(() => server.accepted.length === 1 && (server.accepted[0].gotReset || server.accepted[0].gotEnd), "the server's side saw the close");
+  assert.equal(await rig.settle(), [], "nothing posted");
+  counted(rig, v0, 0);
 });
 
 contractTest(test, "CLOSE with slot NONE (the core refusing a descriptor it never took over) closes it: with SQF_RESET the peer sees a reset; not a violation", async (rig) => {

@@ -78,7 +78,7 @@ export class Rig {
     const clock = host.clock;
     const core = await Core.create("debug", caps, TEST_CONFIG, {
       clockNs: clock ? () => clock.clockNs() : () => BigInt(Math.round((performance.now() - t0) * 1e6)),
-      random: clock ? (v) => clock.random(v) : (v) => crypto.getRandomValues(v),
+      random: clock ? (v) => clock.random(v) : (v) => { crypto.getRandomValues(v as Uint8Array<ArrayBuffer>); },
       log: (l) => logs.push(l),
     }).catch((err) => { host.close(); throw err; });
     host.attach(core);

@@ -5,9 +5,12 @@
 //
 // How it works:
 //  1. Descriptors are small integers handed out by the simulator (freed ones are reused
-//     first, so stale events for reused slots and descriptors are exercised). A descriptor
-//     belongs to the (slot, gen) of the first submission that names it (CONNECT names it at
-//     once); a CLOSE with slot NONE (the core refusing a descriptor) closes any it opened.
+//     first, so stale events for reused slots and descriptors are exercised). Who may name
+//     one is the native shim's rule (shims/native/fdtable.c wr_fd_owner): a CONNECT's socket
+//     is bound to its (slot, gen) at once, a listener or an accepted socket to the first
+//     record that names it with a slot; every record after must name that (slot, gen). Until
+//     a record has (the core adopted it), and only then, a CLOSE with slot NONE (the core
+//     refusing a descriptor) or closeDescriptor() may close it.
 //  2. The memory the core writes is not trusted, as a native shim must not trust it: a
 //     submission on a descriptor not owned for that slot and generation, a bad chunk index,
 //     range or chain, a CONNECT with no address, or an unknown op is a contract violation.
@@ -36,6 +39,7 @@ import { type SimFaults, type FaultStreams, checkFaults, faultStreams } from "./
 import { SimPeer, type PeerWire, type SimServer } from "./peer.ts";
 import { SimSocket } from "./socket.ts";
 import { chainFault, gatherChain } from "./chain.ts";
+import { Timeline } from "./timeline.ts";
 import { type Gates, R_ACCEPT, R_DATA, R_EOF, R_RESET, R_WRITE, readiness, reportable, readLeft, readUnasked, writeRoom } from "./readiness.ts";
 
 export { Prng } from "./prng.ts";
@@ -53,8 +57,6 @@ export interface SimOptions {
   /** Keep every byte peers receive (tests read `peer.received()`); off: count only. */
   keepReceived?: boolean;
 }
-
-interface Scheduled { at: number; seq: number; fn: () => void }
 
 const EBADF = ERRNO_BY_NAME.EBADF, EINVAL = ERRNO_BY_NAME.EINVAL;
 
@@ -93,8 +95,7 @@ export class SimNetwork implements Host, PeerWire {
   private readonly slowPeers = new Set<SimPeer>();
   private readonly pendingConnects = new Map<number, { gen: number; spec: ConnectSpec }>(); // by slot
   private readonly overflow: number[][] = [];
-  private scheduled: Scheduled[] = [];
-  private seq = 0;
+  private readonly timeline = new Timeline();
   private nextPeerId = 1;
   private nextEphemeral = 40000;
 
@@ -129,7 +130,13 @@ export class SimNetwork implements Host, PeerWire {
     return { fd: s.fd, address: { host: spec.host, port } };
   }
 
-  closeDescriptor(fd: number): void { this.closeFd(fd, false); }
+  /** Closes a descriptor the core never adopted (a listener it refused); anything else is a violation. */
+  closeDescriptor(fd: number): void {
+    const s = this.fds.get(fd);
+    if (!s) { this.violation(`closeDescriptor of descriptor ${fd}: not a descriptor this host opened and still owns`); return; }
+    if (s.adopted) { this.violation(`closeDescriptor of descriptor ${fd}: the core adopted it as slot ${s.slot} gen ${s.gen}`); return; }
+    this.closeFd(s, false);
+  }
 
   prepareConnect(slot: number, gen: number, spec: ConnectSpec): void { this.pendingConnects.set(slot, { gen, spec }); }
   remoteAddress(fd: number): BoundAddress | undefined { return this.fds.get(fd)?.remote; }
@@ -156,10 +163,8 @@ export class SimNetwork implements Host, PeerWire {
           return;
         }
         case K.SQ_CLOSE: {
-          // Slot NONE: the core refuses a descriptor it never took over (any one this host opened).
-          const s = slot === K.NONE ? this.fds.get(fd) : this.owned(fd, slot, gen, "CLOSE");
-          if (!s) { if (slot === K.NONE) this.violation(`CLOSE of descriptor ${fd}, which this host does not own (not open, or closed already)`); return; }
-          this.closeFd(fd, (flags & K.SQF_RESET) !== 0);
+          const s = this.owned(fd, slot, gen, "CLOSE");
+          if (s) this.closeFd(s, (flags & K.SQF_RESET) !== 0);
           return;
         }
         case K.SQ_CONNECT: this.startConnect(slot, gen); return;
@@ -174,7 +179,7 @@ export class SimNetwork implements Host, PeerWire {
     if (this.hasImmediate()) return true;
     let next = Infinity;
     if (timeoutMs >= 0) next = this.nowMs + timeoutMs;
-    if (this.scheduled.length) next = Math.min(next, this.scheduled[0].at);
+    next = Math.min(next, this.timeline.next);
     for (const p of this.slowPeers) if (p.readRateBytesPerMs > 0) { next = Math.min(next, this.nowMs + 1); break; } // a peer that reads nothing wakes nobody
     if (next === Infinity) return false;
     if (this.fault.clockJump.chance(this.faults.clockJumpProbability)) {
@@ -287,13 +292,7 @@ export class SimNetwork implements Host, PeerWire {
   serve(port: number, server: SimServer = {}): void { this.servers.set(port, server); }
 
   /** Runs fn at virtual time `at` (ms), in scheduling order among equals. */
-  schedule(at: number, fn: () => void): void {
-    const item = { at: Math.max(at, this.nowMs), seq: this.seq++, fn };
-    // Binary insertion keeps (at, seq) order; the list stays short in practice.
-    let lo = 0, hi = this.scheduled.length;
-    while (lo < hi) { const mid = (lo + hi) >> 1; const m = this.scheduled[mid]; if (m.at < item.at || (m.at === item.at && m.seq < item.seq)) lo = mid + 1; else hi = mid; }
-    this.scheduled.splice(lo, 0, item);
-  }
+  schedule(at: number, fn: () => void): void { this.timeline.add(Math.max(at, this.nowMs), fn); }
 
   /** Peers whose read rate is finite are drained every virtual ms. */
   setReadRate(peer: SimPeer, bytesPerMs: number): void {
@@ -332,14 +331,21 @@ export class SimNetwork implements Host, PeerWire {
   }
 
   /**
-   * The socket behind fd if this host owns it for (slot, gen), else undefined with the violation
-   * counted. A socket no submission named yet (accepted, or listening) is bound to (slot, gen) now.
+   * The socket behind fd if a record naming (slot, gen) may act on it (see 1. at the top),
+   * else undefined with the violation counted: the caller answers as the contract says.
    */
   private owned(fd: number, slot: number, gen: number, what: string): SimSocket | undefined {
     const s = this.fds.get(fd);
-    if (!s) { this.violation(`${what} on descriptor ${fd}, which this host does not own (not open, or closed already)`); return undefined; }
-    if (s.slot === K.NONE && slot !== K.NONE) { s.slot = slot; s.gen = gen; }
-    if (s.slot !== slot || s.gen !== gen) { this.violation(`${what} on descriptor ${fd} for slot ${slot} gen ${gen}, but it belongs to slot ${s.slot} gen ${s.gen}`); return undefined; }
+    const name = slot === K.NONE ? "slot NONE" : `slot ${slot} gen ${gen}`;
+    if (!s) { this.violation(`${what} of ${name} on descriptor ${fd}: not a descriptor this host opened and still owns`); return undefined; }
+    if (slot === K.NONE) {
+      if (what !== "CLOSE") { this.violation(`${what} of slot NONE on descriptor ${fd}: only a CLOSE may name a descriptor the core refused`); return undefined; }
+      if (s.adopted) { this.violation(`CLOSE of slot NONE on descriptor ${fd}: the core adopted it as slot ${s.slot} gen ${s.gen}`); return undefined; }
+      return s;
+    }
+    if (s.slot === K.NONE) { s.slot = slot; s.gen = gen; }
+    else if (s.slot !== slot || s.gen !== gen) { this.violation(`${what} of ${name} on descriptor ${fd}: it belongs to slot ${s.slot} gen ${s.gen}`); return undefined; }
+    s.adopted = true;
     return s;
   }
 
@@ -361,11 +367,9 @@ export class SimNetwork implements Host, PeerWire {
     if (c.inboundBytes || c.peerFin) this.ready.add(c);
   }
 
-  private closeFd(fd: number, reset: boolean): void {
-    const s = this.fds.get(fd);
-    if (!s) { this.violations.push(`CLOSE of descriptor ${fd}, which is not open (closed twice?)`); return; }
-    this.fds.delete(fd);
-    this.freeFds.push(fd);
+  private closeFd(s: SimSocket, reset: boolean): void {
+    this.fds.delete(s.fd);
+    this.freeFds.push(s.fd);
     this.stats.fdsClosed++;
     this.ready.delete(s);
     if (s.kind === "listener") {
@@ -476,6 +480,6 @@ export class SimNetwork implements Host, PeerWire {
     const dt = t - this.nowMs;
     this.nowMs = t;
     if (dt > 0) for (const p of [...this.slowPeers]) this.consume(p, p.readRateBytesPerMs * dt);
-    while (this.scheduled.length && this.scheduled[0].at <= this.nowMs) this.scheduled.shift()!.fn();
+    this.timeline.runDue(this.nowMs);
   }
 }

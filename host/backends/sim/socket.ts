@@ -8,9 +8,11 @@ export class SimSocket {
   fd: number;
   kind: "listener" | "conn";
   interest = 0;
-  /** The core's slot and generation for this descriptor; NONE until the core's first word about it. */
+  /** The owner's slot and generation: NONE until bound (at CONNECT, or by the first record naming it). */
   slot: number = K.NONE;
   gen = 0;
+  /** A record named it with its owner's (slot, gen): the core took it over (a CLOSE of slot NONE may not close it now). */
+  adopted = false;
   // listener
   port = 0;
   backlog: SimPeer[] = [];
