@@ -62,6 +62,8 @@ export interface World {
   foreign(): ForeignFd;
   /** Lets the other side run (the JS loop, for real sockets). */
   tick(): Promise<void>;
+  /** Runs fn after ms of the world's time (a scheduled action on the virtual clock, or a timer). */
+  after(ms: number, fn: () => void): void;
   /** The world's clock in ms (virtual or real). */
   now(): number;
   /** How long "a while" is: turns to run before concluding that nothing more comes. */
@@ -111,6 +113,7 @@ export class SimWorld implements World {
   /** stderr: the process has it, the simulator never opened it (its descriptors start at 3). */
   foreign(): ForeignFd { return { fd: 2, damage: () => undefined, dispose: () => {} }; }
   async tick(): Promise<void> {}
+  after(ms: number, fn: () => void): void { this.sim.schedule(this.sim.nowMs + ms, fn); }
   now(): number { return this.sim.nowMs; }
   async close(): Promise<void> {}
 }
@@ -195,6 +198,7 @@ export class NetWorld implements World {
     };
   }
   tick(): Promise<void> { return new Promise((res) => setTimeout(res, 1)); }
+  after(ms: number, fn: () => void): void { setTimeout(fn, ms); }
   now(): number { return performance.now(); }
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
