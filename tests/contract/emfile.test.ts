@@ -6,7 +6,7 @@
 // from this process.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { K, evsText, contractChild, runLimited, selectedBackends, unavailable, hasPrlimit, type Ev, type Scenario } from "../helpers/contract.ts";
+import { K, evsText, contractChild, runLimited, selectedBackends, limitedUnavailable, type Ev, type Scenario } from "../helpers/contract.ts";
 
 const scenarios: Record<string, Scenario> = {
   async emfile(rig, fdLimit) {
@@ -42,10 +42,10 @@ if (!contractChild(scenarios)) {
   const test = suite("contract: EMFILE");
   for (const b of selectedBackends()) {
     const name = `${b.name}: EMFILE on accept: one EV_ACCEPT_ERROR (24) for the listener, no accept after it that turn; accepting again once descriptors are free`;
-    const why = unavailable(b) ?? (b.options.host !== "sim" && !hasPrlimit() ? "no prlimit on this machine" : undefined);
+    const why = limitedUnavailable(b);
     if (why) { test.skip(`${name} (${why})`, () => {}); continue; }
     test(name, async () => {
-      const out = await runLimited(b, scenarios, "emfile", b.options.host === "sim" ? 8 : 64);
+      const out = await runLimited(b, scenarios, "emfile");
       console.log(`    ${b.name}: ${out}`);
     });
   }

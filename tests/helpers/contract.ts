@@ -272,12 +272,25 @@ const CHILD_ENV = "WASM_REACTOR_CONTRACT_CHILD";
 export type Scenario = (rig: Rig, fdLimit: number) => Promise<string>;
 
 /**
- * Runs `scenario` on a rig whose process has at most `fdLimit` descriptors. The simulator
- * takes the limit as an option; a real host gets a child process under prlimit. Returns what
- * the scenario reported.
+ * The descriptor limit runLimited() gives a backend: small for the simulator (it counts only its
+ * own sockets), and room for a real runtime's own descriptors (about 20-25 at start) plus some
+ * dozens of sockets for a real host.
  */
-export async function runLimited(b: Backend, scenarios: Record<string, Scenario>, name: string, fdLimit: number): Promise<string> {
+const limitFor = (b: Backend): number => (b.options.host === "sim" ? 8 : 64);
+
+/** Why runLimited() cannot run a backend here, or undefined. */
+export function limitedUnavailable(b: Backend): string | undefined {
+  return unavailable(b) ?? (b.options.host !== "sim" && !hasPrlimit() ? "no prlimit on this machine" : undefined);
+}
+
+/**
+ * Runs `scenario` on a rig whose process has few descriptors (limitFor). The simulator takes
+ * the limit as an option; a real host gets a child process under prlimit. Returns what the
+ * scenario reported.
+ */
+export async function runLimited(b: Backend, scenarios: Record<string, Scenario>, name: string): Promise<string> {
   const scenario = scenarios[name];
+  const fdLimit = limitFor(b);
   if (b.options.host === "sim") {
     const rig = await Rig.create(b, { fdLimit });
     let failure: unknown, out = "";
@@ -290,7 +303,7 @@ export async function runLimited(b: Backend, scenarios: Record<string, Scenario>
 }
 
 /** Whether prlimit exists (runLimited needs it for real hosts). */
-export const hasPrlimit = (): boolean => ["/usr/bin/prlimit", "/bin/prlimit"].some((p) => existsSync(p));
+const hasPrlimit = (): boolean => ["/usr/bin/prlimit", "/bin/prlimit"].some((p) => existsSync(p));
 
 async function childRun(b: Backend, name: string, fdLimit: number): Promise<string> {
   const bundle = new URL(import.meta.url).pathname;

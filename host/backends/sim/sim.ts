@@ -27,8 +27,8 @@
 //  4. What a socket can report (readable, EOF, reset, writable, a connection to accept) is
 //     decided in one place, readiness.ts; poll() and wait() both ask it.
 //  5. `wait(timeoutMs)` advances virtual time to the earliest of: the core's deadline, the
-//     next scheduled simulator action (a connect completing, a scheduled send, a slow reader's
-//     next byte). It never sleeps, and reports idle when nothing can ever happen again.
+//     next scheduled simulator action (timeline.ts: a connect completing, a scheduled send),
+//     a slow reader's next byte. It never sleeps, and reports idle when nothing can ever happen again.
 //  6. Faults are named odds (faults.ts), drawn from seeded PRNGs (prng.ts) in a fixed order.
 
 import type { Host, HostClock, HostLimits, ListenSpec, ConnectSpec, BoundAddress } from "../../contract/contract.ts";
