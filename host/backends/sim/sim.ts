@@ -1,54 +1,50 @@
 // The sim host: a whole backend, not a mock. A virtual network of simulated peers, a virtual
-// clock, a seeded PRNG, and named fault odds. It meets the host contract (host/contract.ts)
+// clock, a seeded PRNG, and named fault odds. It meets the host contract (host/contract/contract.ts)
 // exactly as epoll does — descriptors, interest, readiness, partial writes, EAGAIN — so the
 // core cannot tell it from a kernel, and the same seed gives the same run, bit for bit.
 //
 // How it works:
 //  1. Descriptors are small integers handed out by the simulator (freed ones are reused
-//     first, so stale events for reused slots and descriptors are exercised). Every close of
-//     an unknown descriptor or use after close is recorded in `violations`.
-//  2. A connection is a pair: the reactor's SimSocket and a SimPeer (the remote end, driven by
-//     tests or the fuzzer: send, end, reset, slow reads). Bytes the peer sends wait in the
-//     socket's inbound queue until the host reads them into supply chunks; bytes the reactor
-//     writes land in the peer's receive window (`windowBytes`), drained at the peer's read rate.
-//  3. `wait(timeoutMs)` advances virtual time to the earliest of: the core's deadline, the
-//     next scheduled simulator action (a connect completing, a scheduled send, a slow reader's
-//     next byte). It never sleeps, and reports idle when nothing can ever happen again.
-//  4. Faults are named odds, drawn from the seeded PRNG in a fixed order.
+//     first, so stale events for reused slots and descriptors are exercised). Who may name
+//     one is the native shim's rule (shims/native/fdtable.c wr_fd_owner): a CONNECT's socket
+//     is bound to its (slot, gen) at once, a listener or an accepted socket to the first
+//     record that names it with a slot; every record after must name that (slot, gen). Until
+//     a record has (the core adopted it), and only then, a CLOSE with slot NONE (the core
+//     refusing a descriptor) or closeDescriptor() may close it.
+//  2. The memory the core writes is not trusted, as a native shim must not trust it: a
+//     submission on a descriptor not owned for that slot and generation, a bad chunk index,
+//     range or chain, a CONNECT with no address, or an unknown op is a contract violation.
+//     It is never acted on; it is counted (`stats.violations`, metrics().host.violations),
+//     its text kept (`violations`, first one: `firstViolation`), and answered with the
+//     completion that submission would have had (see `violation` below), so nothing waits
+//     forever. Softer misuse the simulator still acts on (a second SHUTDOWN, a WRITE after
+//     SHUTDOWN, a descriptor left open at close) is kept in `violations` too, not counted.
+//  3. A connection is a pair: the reactor's SimSocket (socket.ts) and a SimPeer (peer.ts: the
+//     remote end, driven by tests or the fuzzer: send, end, reset, slow reads). Bytes the peer
+//     sends wait in the socket's inbound queue until the host reads them into supply chunks;
+//     bytes the reactor writes land in the peer's receive window (`windowBytes`), drained at
+//     the peer's read rate.
+//  4. What a socket can report (readable, EOF, reset, writable, a connection to accept) is
+//     decided in one place, readiness.ts; poll() and wait() both ask it.
+//  5. `wait(timeoutMs)` advances virtual time to the earliest of: the core's deadline, the
+//     next scheduled simulator action (timeline.ts: a connect completing, a scheduled send),
+//     a slow reader's next byte. It never sleeps, and reports idle when nothing can ever happen again.
+//  6. Faults are named odds (faults.ts), drawn from seeded PRNGs (prng.ts) in a fixed order.
 
 import type { Host, HostClock, HostLimits, ListenSpec, ConnectSpec, BoundAddress } from "../../contract/contract.ts";
 import { type Core, K } from "../../core/core.ts";
-import { ChunkMeta, ChunkMeta_BYTES } from "../../core/layout.ts";
-import { ReactorError } from "../../errors.ts";
+import { ReactorError, ERRNO_BY_NAME } from "../../errors.ts";
+import { Prng } from "./prng.ts";
+import { type SimFaults, type FaultStreams, checkFaults, faultStreams } from "./faults.ts";
+import { SimPeer, type PeerWire, type SimServer } from "./peer.ts";
+import { SimSocket } from "./socket.ts";
+import { chainFault, gatherChain } from "./chain.ts";
+import { Timeline } from "./timeline.ts";
+import { type Gates, R_ACCEPT, R_DATA, R_EOF, R_RESET, R_WRITE, readiness, reportable, readLeft, readUnasked, writeRoom } from "./readiness.ts";
 
-/** Named fault odds (0..1), each drawn where the fault can happen. */
-export interface SimFaults {
-  /** A read returns fewer bytes than are available. */
-  readPartialProbability: number;
-  /** A write takes fewer bytes than the window allows. */
-  writePartialProbability: number;
-  /** A write takes nothing: EAGAIN. */
-  writeEagainProbability: number;
-  /** Per read of an open connection: the peer resets it (ECONNRESET). */
-  resetProbability: number;
-  /** Per write: the peer is gone (EPIPE). */
-  epipeProbability: number;
-  /** Per accept: EMFILE. */
-  acceptEmfileProbability: number;
-  /** Per accept: ENFILE. */
-  acceptEnfileProbability: number;
-  /** Per connect: ECONNREFUSED although a server listens. */
-  connectRefusedProbability: number;
-  /** Per wait: the clock jumps forward by up to clockJumpMaxMs. */
-  clockJumpProbability: number;
-  clockJumpMaxMs: number;
-}
-
-export const NO_FAULTS: SimFaults = {
-  readPartialProbability: 0, writePartialProbability: 0, writeEagainProbability: 0,
-  resetProbability: 0, epipeProbability: 0, acceptEmfileProbability: 0, acceptEnfileProbability: 0,
-  connectRefusedProbability: 0, clockJumpProbability: 0, clockJumpMaxMs: 0,
-};
+export { Prng } from "./prng.ts";
+export { NO_FAULTS, type SimFaults } from "./faults.ts";
+export { SimPeer, type SimServer, type PeerState } from "./peer.ts";
 
 export interface SimOptions {
   faults?: Partial<SimFaults>;
@@ -62,125 +58,10 @@ export interface SimOptions {
   keepReceived?: boolean;
 }
 
-/** sfc32: small, fast, good enough for fault odds; seeded deterministically. */
-export class Prng {
-  private a: number; private b: number; private c: number; private d: number;
-  constructor(seed: number) {
-    this.a = 0x9e3779b9; this.b = 0x243f6a88; this.c = 0xb7e15162; this.d = seed >>> 0;
-    for (let i = 0; i < 15; i++) this.next();
-  }
-  next(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-  float(): number { return this.next() / 4294967296; }
-  int(n: number): number { return Math.floor(this.float() * n); }
-  /**
-   * One draw whatever p is: a fault turned down to 0 takes its draw all the same, so the rest of
-   * the run keeps its random stream (the fuzzer's shrinking relies on this).
-   */
-  chance(p: number): boolean { const x = this.float(); return x < p; }
-}
-
-type PeerState = "connecting" | "open" | "closed" | "refused" | "reset";
-
-/** The remote end of a simulated connection. */
-export class SimPeer {
-  readonly id: number;
-  state: PeerState = "connecting";
-  /** Bytes the peer received (all of them when keepReceived, else only counted). */
-  receivedBytes = 0;
-  /** The reactor's FIN arrived. */
-  gotFin = false;
-  /** The reactor reset the connection. */
-  gotReset = false;
-  /** Bytes in the peer's receive window not yet consumed by the peer's app. */
-  unreadBytes = 0;
-  /** Bytes per virtual ms the peer's app consumes (Infinity: at once; 0: not at all). */
-  readRateBytesPerMs = Infinity;
-  ondata?: (bytes: Uint8Array, peer: SimPeer) => void;
-  onopen?: (peer: SimPeer) => void;
-  onend?: (peer: SimPeer) => void;
-  onclose?: (peer: SimPeer) => void;
-  /** Anything the test wants to keep with the peer. */
-  tag: unknown;
-  /** @internal */ socket: SimSocket | undefined;
-  /** @internal Bytes (and a FIN) sent before the reactor accepted: the kernel would queue them. */
-  early: Uint8Array[] = [];
-  /** @internal */ earlyFin = false;
-  private chunks: Uint8Array[] = [];
-  private readonly net: SimNetwork;
-
-  constructor(net: SimNetwork, id: number) { this.net = net; this.id = id; }
-
-  /** Sends bytes to the reactor (they wait in the socket's inbound queue). */
-  send(data: Uint8Array | string): void {
-    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data.slice();
-    if (this.state !== "open" && this.state !== "connecting") throw new Error(`sim peer ${this.id}: send on a ${this.state} connection`);
-    if (bytes.length === 0) return;
-    this.net.deliverInbound(this, bytes);
-  }
-  /** Half-closes: the reactor reads EOF once the bytes sent before are read. */
-  end(): void { this.net.peerEnd(this); }
-  /** Resets: the reactor's next read fails with ECONNRESET, its writes with EPIPE. */
-  reset(): void { this.net.peerReset(this); }
-  /** Everything received so far (keepReceived must be on). */
-  received(): Uint8Array {
-    const out = new Uint8Array(this.chunks.reduce((n, c) => n + c.length, 0));
-    let o = 0;
-    for (const c of this.chunks) { out.set(c, o); o += c.length; }
-    return out;
-  }
-  receivedText(): string { return new TextDecoder().decode(this.received()); }
-  /** @internal */ take(bytes: Uint8Array, keep: boolean): void {
-    this.receivedBytes += bytes.length;
-    if (keep) this.chunks.push(bytes);
-    this.ondata?.(bytes, this);
-  }
-}
-
-/** A descriptor on the reactor's side. */
-class SimSocket {
-  fd: number;
-  kind: "listener" | "conn";
-  interest = 0;
-  slot: number = K.NONE;
-  gen = 0;
-  // listener
-  port = 0;
-  backlog: SimPeer[] = [];
-  backlogMax = 0;
-  // connection
-  peer: SimPeer | undefined;
-  inbound: Uint8Array[] = [];
-  inboundOff = 0;
-  inboundBytes = 0;
-  peerFin = false;
-  eofDelivered = false;
-  resetPending = false;
-  resetDelivered = false;
-  finSent = false;
-  local: BoundAddress = { host: "127.0.0.1", port: 0 };
-  remote: BoundAddress = { host: "127.0.0.1", port: 0 };
-  constructor(fd: number, kind: "listener" | "conn") { this.fd = fd; this.kind = kind; }
-}
-
-/** A simulated server the reactor can connect() to. */
-export interface SimServer {
-  /** "accept" (default), "refuse" (ECONNREFUSED), or "blackhole" (never completes: timeouts). */
-  mode?: "accept" | "refuse" | "blackhole";
-  onconnection?: (peer: SimPeer) => void;
-}
-
-interface Scheduled { at: number; seq: number; fn: () => void }
+const EBADF = ERRNO_BY_NAME.EBADF, EINVAL = ERRNO_BY_NAME.EINVAL;
 
 /** The network, the clock and the PRNG; also the Host the reactor drives. */
-export class SimNetwork implements Host {
+export class SimNetwork implements Host, PeerWire {
   readonly kind = "sim" as const;
   readonly waitStyle = "virtual" as const;
   /** The core's clock is the virtual one, its random bytes come from the seeded PRNG. */
@@ -190,17 +71,15 @@ export class SimNetwork implements Host {
     nowMs: () => this.nowMs,
   };
   readonly prng: Prng;
-  /**
-   * One stream per fault kind, each seeded from `seed`: whether a kind fires (and how big its
-   * partial read or write is) does not move any other kind's draws. So turning one fault off
-   * leaves the rest of the run as it was, which is what lets the fuzzer shrink a failure.
-   */
-  private readonly fault: Record<"clockJump" | "acceptEmfile" | "acceptEnfile" | "reset" | "readPartial" | "connectRefused" | "epipe" | "writeEagain" | "writePartial", Prng>;
+  private readonly fault: FaultStreams;
   readonly faults: SimFaults;
+  /** Every misuse seen, as text: contract violations (counted in stats.violations) and softer misuse. */
   readonly violations: string[] = [];
+  /** The first contract violation's text, for a clear error. */
+  firstViolation: string | undefined;
   /** Virtual time in ms (integer). */
   nowMs = 0;
-  readonly stats = { fdsOpened: 0, fdsClosed: 0, accepts: 0, acceptFaults: 0, readFaults: 0, writeFaults: 0, resets: 0, clockJumps: 0, connects: 0, turns: 0 };
+  readonly stats = { fdsOpened: 0, fdsClosed: 0, accepts: 0, acceptFaults: 0, readFaults: 0, writeFaults: 0, resets: 0, clockJumps: 0, connects: 0, turns: 0, violations: 0 };
   private core!: Core;
   private readonly fdLimit: number;
   private readonly windowBytes: number;
@@ -211,24 +90,19 @@ export class SimNetwork implements Host {
   private nextFd = 3; // 0-2 are stdio
   private readonly listeners = new Map<number, SimSocket>(); // port → listener
   private readonly servers = new Map<number, SimServer>();
+  /** Sockets to look at in the next poll (something about them changed); readiness.ts decides what they report. */
   private readonly ready = new Set<SimSocket>();
   private readonly slowPeers = new Set<SimPeer>();
   private readonly pendingConnects = new Map<number, { gen: number; spec: ConnectSpec }>(); // by slot
   private readonly overflow: number[][] = [];
-  private scheduled: Scheduled[] = [];
-  private seq = 0;
+  private readonly timeline = new Timeline();
   private nextPeerId = 1;
   private nextEphemeral = 40000;
 
   constructor(seed: number, options: SimOptions = {}) {
     this.prng = new Prng(seed);
-    const kinds = ["clockJump", "acceptEmfile", "acceptEnfile", "reset", "readPartial", "connectRefused", "epipe", "writeEagain", "writePartial"] as const;
-    this.fault = Object.fromEntries(kinds.map((k, i) => [k, new Prng((seed ^ Math.imul(i + 1, 0x9e3779b1)) >>> 0)])) as SimNetwork["fault"];
-    this.faults = { ...NO_FAULTS, ...(options.faults ?? {}) };
-    for (const [k, v] of Object.entries(this.faults)) {
-      if (!(k in NO_FAULTS)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: unknown sim fault '${k}'; known: ${Object.keys(NO_FAULTS).join(", ")}`);
-      if (typeof v !== "number" || !(v >= 0) || (k !== "clockJumpMaxMs" && v > 1)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: sim fault '${k}' must be ${k === "clockJumpMaxMs" ? "a number of ms >= 0" : "a probability from 0 to 1"}, got ${String(v)}`);
-    }
+    this.fault = faultStreams(seed);
+    this.faults = checkFaults(options.faults);
     this.fdLimit = options.fdLimit ?? 1 << 20;
     this.windowBytes = options.windowBytes ?? 65536;
     this.connectLatencyMs = options.connectLatencyMs ?? 0;
@@ -256,34 +130,45 @@ export class SimNetwork implements Host {
     return { fd: s.fd, address: { host: spec.host, port } };
   }
 
-  closeDescriptor(fd: number): void { this.closeFd(fd, false); }
+  /** Closes a descriptor the core never adopted (a listener it refused); anything else is a violation. */
+  closeDescriptor(fd: number): void {
+    const s = this.fds.get(fd);
+    if (!s) { this.violation(`closeDescriptor of descriptor ${fd}: not a descriptor this host opened and still owns`); return; }
+    if (s.adopted) { this.violation(`closeDescriptor of descriptor ${fd}: the core adopted it as slot ${s.slot} gen ${s.gen}`); return; }
+    this.closeFd(s, false);
+  }
 
   prepareConnect(slot: number, gen: number, spec: ConnectSpec): void { this.pendingConnects.set(slot, { gen, spec }); }
   remoteAddress(fd: number): BoundAddress | undefined { return this.fds.get(fd)?.remote; }
 
   execute(): void {
+    // A method call on the core each time (not a bound copy): a test may tap drainSubmissions.
     this.core.drainSubmissions((op, flags, slot, gen, fd, a, b) => {
       switch (op) {
         case K.SQ_INTEREST: {
-          const s = this.use(fd, "INTEREST");
-          if (!s) return;
-          s.slot = slot; s.gen = gen; s.interest = a;
+          const s = this.owned(fd, slot, gen, "INTEREST");
+          if (!s) { this.post(K.EV_READ_ERROR, slot, gen, fd, 0, 0, EBADF); return; }
+          s.interest = a;
           this.ready.add(s);
           return;
         }
         case K.SQ_WRITE: this.write(slot, gen, fd, a, b); return;
         case K.SQ_SHUTDOWN: {
-          const s = this.use(fd, "SHUTDOWN");
-          if (!s) return;
+          const s = this.owned(fd, slot, gen, "SHUTDOWN");
+          if (!s) { this.post(K.EV_READ_ERROR, slot, gen, fd, 0, 0, EBADF); return; }
           if (s.finSent) this.violations.push(`SHUTDOWN twice on fd ${fd}`);
           s.finSent = true;
           const p = s.peer;
           if (p && !p.gotFin && !p.gotReset) { p.gotFin = true; p.onend?.(p); }
           return;
         }
-        case K.SQ_CLOSE: this.closeFd(fd, (flags & K.SQF_RESET) !== 0); return;
+        case K.SQ_CLOSE: {
+          const s = this.owned(fd, slot, gen, "CLOSE");
+          if (s) this.closeFd(s, (flags & K.SQF_RESET) !== 0);
+          return;
+        }
         case K.SQ_CONNECT: this.startConnect(slot, gen); return;
-        default: this.violations.push(`unknown submission op ${op}`);
+        default: this.violation(`unknown submission op ${op} (slot ${slot}, descriptor ${fd})`);
       }
     });
   }
@@ -294,7 +179,7 @@ export class SimNetwork implements Host {
     if (this.hasImmediate()) return true;
     let next = Infinity;
     if (timeoutMs >= 0) next = this.nowMs + timeoutMs;
-    if (this.scheduled.length) next = Math.min(next, this.scheduled[0].at);
+    next = Math.min(next, this.timeline.next);
     for (const p of this.slowPeers) if (p.readRateBytesPerMs > 0) { next = Math.min(next, this.nowMs + 1); break; } // a peer that reads nothing wakes nobody
     if (next === Infinity) return false;
     if (this.fault.clockJump.chance(this.faults.clockJumpProbability)) {
@@ -312,18 +197,17 @@ export class SimNetwork implements Host {
       const e = this.overflow.shift()!;
       core.pushEvent(e[0], e[1], e[2], e[3], e[4], e[5], e[6]);
     }
-    let acceptBudget = core.header("acceptBudget");
+    const g = this.gates();
+    let acceptBudget = g.acceptBudget;
     const readsPerConn = core.header("readsPerConn");
-    const flags = core.header("hostFlags");
-    const readsPaused = (flags & K.HOST_READS_PAUSED) !== 0;
-    const acceptsPaused = (flags & K.HOST_ACCEPTS_PAUSED) !== 0;
+    const w = this.windowBytes;
     for (const s of [...this.ready]) {
       if (!this.fds.has(s.fd) || this.fds.get(s.fd) !== s) { this.ready.delete(s); continue; }
       if (s.kind === "listener") {
-        if (!(s.interest & K.IN_READ) || acceptsPaused) continue;
+        if (!(s.interest & K.IN_READ) || g.acceptsPaused) continue;
         // Accept only what can be reported this turn: a descriptor the core has not heard of
         // would escape its budget (the contract: never more events than fit in the ring).
-        while (s.backlog.length && acceptBudget > 0 && this.canPost()) {
+        while ((readiness(s, w) & R_ACCEPT) && acceptBudget > 0 && this.canPost()) {
           if (this.fault.acceptEmfile.chance(this.faults.acceptEmfileProbability)) { this.stats.acceptFaults++; this.post(K.EV_ACCEPT_ERROR, s.slot, s.gen, s.fd, 0, 0, K.E_MFILE); break; }
           if (this.fault.acceptEnfile.chance(this.faults.acceptEnfileProbability)) { this.stats.acceptFaults++; this.post(K.EV_ACCEPT_ERROR, s.slot, s.gen, s.fd, 0, 0, K.E_NFILE); break; }
           if (this.fds.size >= this.fdLimit) { this.post(K.EV_ACCEPT_ERROR, s.slot, s.gen, s.fd, 0, 0, K.E_MFILE); break; }
@@ -338,49 +222,56 @@ export class SimNetwork implements Host {
           peer.state = "open";
           peer.onopen?.(peer);
         }
-        if (!s.backlog.length) this.ready.delete(s);
+        if (!(readiness(s, w) & R_ACCEPT)) this.ready.delete(s);
         continue;
       }
-      let pending = false;
       if (!this.canPost()) continue; // the ring is full: this socket stays ready for the next turn
       if (s.interest & K.IN_READ) {
-        if (s.resetPending && !s.resetDelivered) {
+        if (readiness(s, w) & R_RESET) {
           s.resetDelivered = true;
           this.post(K.EV_READ_ERROR, s.slot, s.gen, s.fd, 0, 0, K.E_CONNRESET);
           this.ready.delete(s);
           continue;
         }
         let reads = 0;
-        while (s.inboundBytes > 0 && reads < readsPerConn && !readsPaused && this.canPost()) {
+        while ((readiness(s, w) & R_DATA) && reads < readsPerConn && !g.readsPaused && this.canPost()) {
           if (this.fault.reset.chance(this.faults.resetProbability)) { this.stats.resets++; this.peerReset(s.peer!); break; }
           const c = core.supplyPop();
           if (c === K.NONE) break;
           let n = Math.min(core.chunkSize, s.inboundBytes);
           if (n > 1 && this.fault.readPartial.chance(this.faults.readPartialProbability)) { n = 1 + this.fault.readPartial.int(n - 1); this.stats.readFaults++; }
-          this.copyInbound(s, core.chunkDataOffset(c), n);
+          s.takeInbound(core.u8, core.chunkDataOffset(c), n);
           this.post(K.EV_READ, s.slot, s.gen, s.fd, c, n, 0);
           reads++;
         }
-        if (s.resetPending && !s.resetDelivered) pending = true;
-        else if (s.inboundBytes > 0) pending = true;
-        else if (s.peerFin && !s.eofDelivered && !this.canPost()) pending = true;
-        else if (s.peerFin && !s.eofDelivered) {
+      }
+      let r = readiness(s, w);
+      let pending = false;
+      if (s.interest & K.IN_READ) {
+        if (readLeft(r, this.canPost())) pending = true;
+        else if (r & R_EOF) {
           s.eofDelivered = true;
           this.post(K.EV_READ, s.slot, s.gen, s.fd, K.NONE, 0, 0);
+          r = readiness(s, w);
         }
-      } else if (s.inboundBytes > 0 || (s.peerFin && !s.eofDelivered) || (s.resetPending && !s.resetDelivered)) {
-        pending = true; // readable, but nobody asked: stays ready for when interest returns
-      }
+      } else if (readUnasked(r)) pending = true;
       if (s.interest & K.IN_WRITE) {
-        if ((this.writeRoom(s) > 0 || s.resetPending || !s.peer || s.peer.state !== "open") && this.canPost()) this.post(K.EV_WRITABLE, s.slot, s.gen, s.fd, 0, 0, 0);
+        if ((r & R_WRITE) && this.canPost()) this.post(K.EV_WRITABLE, s.slot, s.gen, s.fd, 0, 0, 0);
         else pending = true;
       }
       if (!pending) this.ready.delete(s);
     }
   }
 
+  /** The simulator's counters for metrics().host (violations among them). */
+  hostMetrics(): Record<string, number> { return { ...this.stats, fdsOpen: this.fds.size }; }
+
+  /** After close(): descriptors still open then (each a leak: the reactor closes all it owns). */
+  leakedAtClose = 0;
+
   close(): void {
     // The reactor closed every descriptor it owned through CLOSE submissions; anything left is a leak.
+    this.leakedAtClose = this.fds.size;
     for (const s of this.fds.values()) this.violations.push(`descriptor ${s.fd} (${s.kind}) still open when the host closed`);
   }
 
@@ -401,13 +292,7 @@ export class SimNetwork implements Host {
   serve(port: number, server: SimServer = {}): void { this.servers.set(port, server); }
 
   /** Runs fn at virtual time `at` (ms), in scheduling order among equals. */
-  schedule(at: number, fn: () => void): void {
-    const item = { at: Math.max(at, this.nowMs), seq: this.seq++, fn };
-    // Binary insertion keeps (at, seq) order; the list stays short in practice.
-    let lo = 0, hi = this.scheduled.length;
-    while (lo < hi) { const mid = (lo + hi) >> 1; const m = this.scheduled[mid]; if (m.at < item.at || (m.at === item.at && m.seq < item.seq)) lo = mid + 1; else hi = mid; }
-    this.scheduled.splice(lo, 0, item);
-  }
+  schedule(at: number, fn: () => void): void { this.timeline.add(Math.max(at, this.nowMs), fn); }
 
   /** Peers whose read rate is finite are drained every virtual ms. */
   setReadRate(peer: SimPeer, bytesPerMs: number): void {
@@ -420,8 +305,7 @@ export class SimNetwork implements Host {
     const s = peer.socket;
     if (peer.earlyFin || s?.peerFin) throw new Error(`sim peer ${peer.id}: send after end()`);
     if (!s) { peer.early.push(bytes); return; }
-    s.inbound.push(bytes);
-    s.inboundBytes += bytes.length;
+    s.pushInbound(bytes);
     this.ready.add(s);
   }
   /** @internal */ peerEnd(peer: SimPeer): void {
@@ -435,7 +319,7 @@ export class SimNetwork implements Host {
     peer.state = "reset";
     if (!s) return;
     s.resetPending = true;
-    s.inbound = []; s.inboundBytes = 0; s.inboundOff = 0;
+    s.dropInbound();
     this.ready.add(s);
   }
 
@@ -446,10 +330,30 @@ export class SimNetwork implements Host {
     return fd;
   }
 
-  private use(fd: number, what: string): SimSocket | undefined {
+  /**
+   * The socket behind fd if a record naming (slot, gen) may act on it (see 1. at the top),
+   * else undefined with the violation counted: the caller answers as the contract says.
+   */
+  private owned(fd: number, slot: number, gen: number, what: string): SimSocket | undefined {
     const s = this.fds.get(fd);
-    if (!s) this.violations.push(`${what} on descriptor ${fd}, which is not open (use after close)`);
+    const name = slot === K.NONE ? "slot NONE" : `slot ${slot} gen ${gen}`;
+    if (!s) { this.violation(`${what} of ${name} on descriptor ${fd}: not a descriptor this host opened and still owns`); return undefined; }
+    if (slot === K.NONE) {
+      if (what !== "CLOSE") { this.violation(`${what} of slot NONE on descriptor ${fd}: only a CLOSE may name a descriptor the core refused`); return undefined; }
+      if (s.adopted) { this.violation(`CLOSE of slot NONE on descriptor ${fd}: the core adopted it as slot ${s.slot} gen ${s.gen}`); return undefined; }
+      return s;
+    }
+    if (s.slot === K.NONE) { s.slot = slot; s.gen = gen; }
+    else if (s.slot !== slot || s.gen !== gen) { this.violation(`${what} of ${name} on descriptor ${fd}: it belongs to slot ${s.slot} gen ${s.gen}`); return undefined; }
+    s.adopted = true;
     return s;
+  }
+
+  /** A contract violation: counted, its text kept; the caller answers it as the contract says. */
+  private violation(text: string): void {
+    this.stats.violations++;
+    this.firstViolation ??= text;
+    this.violations.push(text);
   }
 
   private link(c: SimSocket, peer: SimPeer): void {
@@ -457,17 +361,15 @@ export class SimNetwork implements Host {
     c.peer = peer;
     peer.socket = c;
     c.remote = { host: "127.0.0.1", port: 50000 + (peer.id % 15000) };
-    for (const b of peer.early) { c.inbound.push(b); c.inboundBytes += b.length; }
+    for (const b of peer.early) c.pushInbound(b);
     peer.early = [];
     if (peer.earlyFin) c.peerFin = true;
     if (c.inboundBytes || c.peerFin) this.ready.add(c);
   }
 
-  private closeFd(fd: number, reset: boolean): void {
-    const s = this.fds.get(fd);
-    if (!s) { this.violations.push(`CLOSE of descriptor ${fd}, which is not open (closed twice?)`); return; }
-    this.fds.delete(fd);
-    this.freeFds.push(fd);
+  private closeFd(s: SimSocket, reset: boolean): void {
+    this.fds.delete(s.fd);
+    this.freeFds.push(s.fd);
     this.stats.fdsClosed++;
     this.ready.delete(s);
     if (s.kind === "listener") {
@@ -491,7 +393,7 @@ export class SimNetwork implements Host {
     const prepared = this.pendingConnects.get(slot);
     this.pendingConnects.delete(slot);
     const spec = prepared && prepared.gen === gen ? prepared.spec : undefined;
-    if (!spec) { this.violations.push(`CONNECT for slot ${slot} gen ${gen} with no address prepared`); this.post(K.EV_SOCKET_OPENED, slot, gen, -1, 0, 0, 22); return; }
+    if (!spec) { this.violation(`CONNECT for slot ${slot} gen ${gen} with no address prepared`); this.post(K.EV_SOCKET_OPENED, slot, gen, -1, 0, 0, EINVAL); return; }
     if (this.fds.size >= this.fdLimit) { this.post(K.EV_SOCKET_OPENED, slot, gen, -1, 0, 0, K.E_MFILE); return; }
     const c = new SimSocket(this.allocFd(), "conn");
     this.fds.set(c.fd, c);
@@ -513,44 +415,27 @@ export class SimNetwork implements Host {
     });
   }
 
-  private writeRoom(s: SimSocket): number {
-    const p = s.peer;
-    if (!p || p.state !== "open") return 0;
-    return Math.max(0, this.windowBytes - p.unreadBytes);
-  }
-
   private write(slot: number, gen: number, fd: number, head: number, bytes: number): void {
-    const s = this.use(fd, "WRITE");
-    if (!s) { this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, 0, 9 /* EBADF */); return; }
+    const s = this.owned(fd, slot, gen, "WRITE");
+    if (!s) { this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, 0, EBADF); return; }
+    const bad = chainFault(this.core, head, bytes);
+    if (bad) { this.violation(`WRITE of ${bytes} bytes on descriptor ${fd} (slot ${slot}): ${bad}`); this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, 0, EINVAL); return; }
     if (s.finSent) this.violations.push(`WRITE after SHUTDOWN on fd ${fd}`);
     const p = s.peer;
     if (s.resetPending || !p || p.state === "reset") { this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, 0, K.E_PIPE); return; }
     if (this.fault.epipe.chance(this.faults.epipeProbability)) { this.stats.writeFaults++; this.peerReset(p); this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, 0, K.E_PIPE); return; }
-    let room = Math.min(bytes, this.writeRoom(s));
+    let room = Math.min(bytes, writeRoom(s, this.windowBytes));
     if (room > 0 && this.fault.writeEagain.chance(this.faults.writeEagainProbability)) { room = 0; this.stats.writeFaults++; }
     if (room > 1 && this.fault.writePartial.chance(this.faults.writePartialProbability)) { room = 1 + this.fault.writePartial.int(room - 1); this.stats.writeFaults++; }
-    // writev over the chunk chain, straight out of pool memory.
-    const core = this.core;
-    const out = new Uint8Array(room);
-    let c = head, done = 0;
-    while (done < room) {
-      if (c === K.NONE) { this.violations.push(`WRITE chain of slot ${slot} shorter than ${bytes} bytes`); break; }
-      const meta = core.regions.chunkMetaOff + c * ChunkMeta_BYTES;
-      const start = core.u32[(meta + ChunkMeta.start) >> 2];
-      const len = core.u32[(meta + ChunkMeta.len) >> 2];
-      const n = Math.min(len, room - done);
-      const from = core.chunkDataOffset(c) + start;
-      out.set(core.u8.subarray(from, from + n), done);
-      done += n;
-      c = core.u32[(meta + ChunkMeta.next) >> 2];
-    }
-    if (done > 0) {
-      p.unreadBytes += done;
-      p.take(out.subarray(0, done), this.keepReceived);
+    if (room > 0) { // writev over the chunk chain, straight out of pool memory
+      const out = new Uint8Array(room);
+      gatherChain(this.core, head, out);
+      p.unreadBytes += room;
+      p.take(out, this.keepReceived);
       this.consume(p, p.readRateBytesPerMs === Infinity ? Infinity : 0);
       if (p.unreadBytes > 0) this.slowPeers.add(p);
     }
-    this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, done, done < bytes ? K.E_AGAIN : 0);
+    this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, room, room < bytes ? K.E_AGAIN : 0);
   }
 
   private consume(p: SimPeer, n: number): void {
@@ -559,20 +444,6 @@ export class SimNetwork implements Host {
     p.unreadBytes = n === Infinity ? 0 : Math.max(0, p.unreadBytes - n);
     if (p.unreadBytes === 0) this.slowPeers.delete(p);
     if (p.unreadBytes < before && p.socket && (p.socket.interest & K.IN_WRITE)) this.ready.add(p.socket);
-  }
-
-  private copyInbound(s: SimSocket, dst: number, n: number): void {
-    const u8 = this.core.u8;
-    let done = 0;
-    while (done < n) {
-      const head = s.inbound[0];
-      const take = Math.min(head.length - s.inboundOff, n - done);
-      u8.set(head.subarray(s.inboundOff, s.inboundOff + take), dst + done);
-      done += take;
-      s.inboundOff += take;
-      if (s.inboundOff === head.length) { s.inbound.shift(); s.inboundOff = 0; }
-    }
-    s.inboundBytes -= n;
   }
 
   /** Whether an event posted now goes straight into the ring (nothing waits before it). */
@@ -584,20 +455,24 @@ export class SimNetwork implements Host {
     else this.overflow.push([type, slot, gen, fd, a, b, err]);
   }
 
+  /** The budgets and flags the core published at its last flush. */
+  private gates(): Gates {
+    const flags = this.core.header("hostFlags");
+    return {
+      acceptBudget: this.core.header("acceptBudget"),
+      acceptsPaused: (flags & K.HOST_ACCEPTS_PAUSED) !== 0,
+      readsPaused: (flags & K.HOST_READS_PAUSED) !== 0,
+      supply: this.core.supplyCount(),
+    };
+  }
+
+  /** Whether the next poll has something to report now (then wait() lets no time pass). */
   private hasImmediate(): boolean {
     if (this.overflow.length) return true;
     // Completions execute() just posted (a write done) are work for the very next turn.
     if (this.core.eventSpace() < this.core.caps.eventCap) return true;
-    const flags = this.core.header("hostFlags");
-    for (const s of this.ready) {
-      if (s.kind === "listener") { if ((s.interest & K.IN_READ) && s.backlog.length && !(flags & K.HOST_ACCEPTS_PAUSED) && this.core.header("acceptBudget") > 0) return true; continue; }
-      if (s.interest & K.IN_READ) {
-        if (s.resetPending && !s.resetDelivered) return true;
-        if (s.inboundBytes > 0 && !(flags & K.HOST_READS_PAUSED) && this.core.supplyCount() > 0) return true;
-        if (s.inboundBytes === 0 && s.peerFin && !s.eofDelivered) return true;
-      }
-      if ((s.interest & K.IN_WRITE) && (this.writeRoom(s) > 0 || s.resetPending)) return true;
-    }
+    const g = this.gates();
+    for (const s of this.ready) if (reportable(s, readiness(s, this.windowBytes), g)) return true;
     return false;
   }
 
@@ -605,6 +480,6 @@ export class SimNetwork implements Host {
     const dt = t - this.nowMs;
     this.nowMs = t;
     if (dt > 0) for (const p of [...this.slowPeers]) this.consume(p, p.readRateBytesPerMs * dt);
-    while (this.scheduled.length && this.scheduled[0].at <= this.nowMs) this.scheduled.shift()!.fn();
+    this.timeline.runDue(this.nowMs);
   }
 }
