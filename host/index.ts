@@ -1,6 +1,8 @@
 // wasm-reactor: the public API.
-export { Reactor, Connection, Listener } from "./reactor/reactor.ts";
-export type { Handlers, CloseInfo, CloseReason, TimeoutKind, ListenOptions, ConnectOptions, CloseOptions, CloseReport, TimerHandle, ConnectionState } from "./reactor/reactor.ts";
+export { Reactor } from "./reactor/reactor.ts";
+export { Connection, Listener } from "./reactor/connection.ts";
+export type { CloseOptions, CloseReport } from "./reactor/reactor.ts";
+export type { Handlers, CloseInfo, CloseReason, TimeoutKind, ListenOptions, ConnectOptions, TimerHandle, ConnectionState } from "./reactor/connection.ts";
 export { ReactorError, ERRNO, errnoName } from "./errors.ts";
 export { OPTION_SPECS, describeOptions, resolveOptions } from "./options.ts";
 export type { ReactorOptions } from "./options.ts";
