@@ -36,12 +36,60 @@ export interface Life {
   closed: boolean;
 }
 
-/**
- * run(): hand the thread back to the runtime's own loop (timers, I/O callbacks, messages,
- * signal handlers) at least once every this many turns under load. Each such yield is a
- * macrotask (~1-4 µs); at 256 turns it stayed invisible at 200k msgs/s.
- */
+// Sharing the thread with the runtime (run() and close(), which drive asynchronously).
+//
+// The runtime's own loop (its timers, I/O callbacks, worker messages, and signal handlers:
+// process.on("SIGINT") runs only when the runtime's loop polls) gets the thread between turns
+// only when the drive yields a macrotask. A host that blocks in its wait ("block") holds the
+// thread for the whole wait, so without yields a process would be deaf to signals while idle
+// (it was: `wait: "block"` + run() ignored SIGINT/SIGTERM; tests/net/signals.test.ts). Rules:
+//   - at least once every YIELD_EVERY_TURNS turns (a setImmediate, ~3-12 µs; at 256 turns it
+//     stayed invisible at 200k msgs/s);
+//   - "block", after a wait that brought nothing: a signal interrupted it (the shim's
+//     epoll_wait returns on EINTR), or it ran to its cap (idle): PARK (setTimeout 0, 1-2 ms:
+//     long enough for the runtime's poller to run; Deno's sees a signal only when it parks,
+//     a setImmediate is not enough there); if it ended at the core's own deadline (a timer
+//     is due): a setImmediate, so timers are not made late;
+//   - "block", after a wake from another thread (a message waits), and when YIELD_EVERY_MS
+//     passed since the last yield (light load: turns spaced by waits): a setImmediate;
+//   - "block": no wait lasts longer than BLOCK_WAIT_CAP_MS. That bounds the one late case, a
+//     signal that lands while a turn runs JS just before the wait (the wait is then not
+//     interrupted); idle, it costs 4 empty turns a second.
+// Under load every wait brings I/O: no park, and one clock read per turn. An "async" host's
+// waits return to the runtime's loop by themselves (a poller thread wakes it); a "virtual"
+// host never sleeps.
 const YIELD_EVERY_TURNS = 256;
+const YIELD_EVERY_MS = 50;
+const BLOCK_WAIT_CAP_MS = 250;
+
+/** When a drive that shares the thread hands it to the runtime's loop (the rules above). */
+class Sharing {
+  private readonly blocking: boolean;
+  private turns = 0;
+  private waitStartMs = 0;
+  private yieldedAtMs = 0;
+  constructor(blocking: boolean) { this.blocking = blocking; if (blocking) this.yieldedAtMs = performance.now(); }
+
+  beforeWait(): void { if (this.blocking) this.waitStartMs = performance.now(); }
+
+  /** After a wait of up to waitMs (capped at capMs) and its poll: a pause to yield to, or undefined. */
+  afterWait(r: Reactor, waitMs: number, capMs: number): Promise<void> | undefined {
+    if (!this.blocking) return ++this.turns >= YIELD_EVERY_TURNS ? this.yielded(yieldToLoop()) : undefined;
+    if (r.host.woken) return this.yielded(yieldToLoop());
+    if (!busy(r)) { // the wait brought nothing
+      const early = performance.now() - this.waitStartMs < waitMs - 1;
+      return this.yielded(early || waitMs >= capMs ? park() : yieldToLoop());
+    }
+    if (++this.turns >= YIELD_EVERY_TURNS || this.waitStartMs - this.yieldedAtMs >= YIELD_EVERY_MS) return this.yielded(yieldToLoop());
+    return undefined;
+  }
+
+  private yielded(pause: Promise<void>): Promise<void> {
+    this.turns = 0;
+    this.yieldedAtMs = this.waitStartMs;
+    return pause;
+  }
+}
 
 /** One turn; returns the ms the host may wait (0: more work is ready; -1: no timer). */
 export function turn(r: Reactor): number {
@@ -93,7 +141,7 @@ interface Policy {
    * or "continue".
    */
   whenIdle: "stop" | "sleep" | "continue";
-  /** run(): yield to the runtime's loop every YIELD_EVERY_TURNS turns and after a cross-thread wake. */
+  /** run()/close(): share the thread with the runtime's loop (the rules above). */
   yields: boolean;
 }
 
@@ -104,8 +152,8 @@ type Waited = boolean | Promise<unknown>;
 /** THE loop: turn → wait → poll, under a policy. Yields each wait's result (or a pause) to its runner. */
 function* drive(r: Reactor, p: Policy): Generator<Waited, DriveEnd, boolean> {
   const host: Host = r.host;
+  const share = p.yields ? new Sharing(host.waitStyle === "block") : undefined;
   let alive = true;
-  let turns = 0;
   for (let t = 0; t < p.maxTurns; t++) {
     if (p.stopBefore?.()) return { why: "stopped", alive };
     const left = p.deadlineMs === Infinity ? Infinity : p.deadlineMs - r.nowMs();
@@ -114,23 +162,25 @@ function* drive(r: Reactor, p: Policy): Generator<Waited, DriveEnd, boolean> {
     if (p.stopAfter?.()) return { why: "stopped", alive };
     if (left !== Infinity && (d < 0 || d > left)) d = left;
     if (p.waitCapMs >= 0 && (d < 0 || d > p.waitCapMs)) d = p.waitCapMs;
+    share?.beforeWait();
     alive = yield host.wait(d);
     host.poll();
     if (!alive && !busy(r)) {
       if (p.whenIdle === "stop") return { why: "idle", alive };
       if (p.whenIdle === "sleep") yield sleepMs(1);
-    } else if (p.yields && (++turns % YIELD_EVERY_TURNS === 0 || (host.waitStyle === "block" && host.woken))) {
-      yield yieldToLoop();
+    } else if (share) {
+      const pause = share.afterWait(r, d, p.waitCapMs);
+      if (pause) yield pause;
     }
   }
   return { why: "turns", alive };
 }
 
 /** Runs a drive on this thread, start to end: each wait must have returned (no promise). */
-function driveSync(g: Generator<Waited, DriveEnd, boolean>, what: string): DriveEnd {
+function driveSync(r: Reactor, g: Generator<Waited, DriveEnd, boolean>, what: string): DriveEnd {
   let n = g.next();
   while (!n.done) {
-    if (typeof n.value !== "boolean") throw new ReactorError("ERR_WAIT_MODE", `wasm-reactor: ${what} needs a host whose wait returns at once (the simulator, or wait: 'block'); use run() with wait: 'thread'`);
+    if (typeof n.value !== "boolean") throw new ReactorError("ERR_WAIT_MODE", `wasm-reactor: ${what} got a wait that did not return at once (host '${r.host.kind}', waitStyle '${r.host.waitStyle}'); use run()`);
     n = g.next(n.value);
   }
   return n.value;
@@ -143,17 +193,30 @@ async function driveAsync(g: Generator<Waited, DriveEnd, boolean>): Promise<Driv
   return n.value;
 }
 
+/**
+ * step()/runUntil()/runFor() hold the thread until their wait returns: they need a host whose
+ * wait returns at once ("virtual", "block"). A host that waits asynchronously (a poller thread
+ * wakes it) would answer some waits at once and others with a promise, depending on timing:
+ * refused up front instead, naming what to change.
+ */
+export function assertSyncWait(r: Reactor, what: string): void {
+  if (r.host.waitStyle !== "async") return;
+  throw new ReactorError("ERR_WAIT_MODE", `wasm-reactor: ${what} drives the loop on this thread and needs a host whose wait returns at once, but host '${r.host.kind}' waits asynchronously here (option wait: '${r.options.wait}'); use run(), or create the reactor with wait: 'block' (for a thread that runs only the reactor)`);
+}
+
 /** turn + wait (at most maxWaitMs; -1: the core's deadline) + poll. False: nothing can happen any more (sim). */
 export function step(r: Reactor, maxWaitMs: number): boolean {
-  return driveSync(drive(r, { maxTurns: 1, deadlineMs: Infinity, waitCapMs: maxWaitMs, whenIdle: "continue", yields: false }), "step()").alive;
+  assertSyncWait(r, "step()");
+  return driveSync(r, drive(r, { maxTurns: 1, deadlineMs: Infinity, waitCapMs: maxWaitMs, whenIdle: "continue", yields: false }), "step()").alive;
 }
 
 /** Turns until `until()` holds (→ true), the network is idle (→ until()), or a limit is reached (→ false). */
-export function runUntil(r: Reactor, until: () => boolean, maxTurns: number, maxMs: number): boolean {
-  const end = driveSync(drive(r, {
+export function runUntil(r: Reactor, until: () => boolean, maxTurns: number, maxMs: number, what = "runUntil()"): boolean {
+  assertSyncWait(r, what);
+  const end = driveSync(r, drive(r, {
     maxTurns, stopBefore: until, stopAfter: until, deadlineMs: maxMs === Infinity ? Infinity : r.nowMs() + maxMs,
     waitCapMs: -1, whenIdle: "stop", yields: false,
-  }), "runUntil()");
+  }), what);
   if (end.why === "stopped") return true;
   if (end.why === "idle") turn(r); // what the last poll brought is ingested before the verdict
   return until();
@@ -162,9 +225,7 @@ export function runUntil(r: Reactor, until: () => boolean, maxTurns: number, max
 /** run(): turns until the reactor closes. */
 export async function runLoop(r: Reactor): Promise<void> {
   const stopped = () => r.life.closed || r.life.closing !== undefined;
-  // A blocking wait holds the thread: bound it, so signals and messages get a look in.
-  const waitCapMs = r.host.waitStyle === "block" ? 1000 : -1;
-  await driveAsync(drive(r, { maxTurns: Infinity, stopBefore: stopped, stopAfter: stopped, deadlineMs: Infinity, waitCapMs, whenIdle: "sleep", yields: true }));
+  await driveAsync(drive(r, { maxTurns: Infinity, stopBefore: stopped, stopAfter: stopped, deadlineMs: Infinity, waitCapMs: sharedWaitCapMs(r), whenIdle: "sleep", yields: true }));
 }
 
 /** close(): stop accepting, let connections flush and end within drainMs, then abort the rest. */
@@ -179,7 +240,7 @@ export async function shutdown(r: Reactor, drainMs: number): Promise<CloseReport
   e.closeAll(1);
   const live = () => { const s = r.metrics(); return s.connections + s.listeners; };
   // Turns until everything closed or the drain time is up.
-  await driveAsync(drive(r, { maxTurns: Infinity, stopAfter: () => live() === 0, deadlineMs: t0 + drainMs, waitCapMs: -1, whenIdle: "stop", yields: false }));
+  await driveAsync(drive(r, { maxTurns: Infinity, stopAfter: () => live() === 0, deadlineMs: t0 + drainMs, waitCapMs: sharedWaitCapMs(r), whenIdle: "stop", yields: true }));
   const stillOpen = r.metrics().connections;
   if (live() > 0) e.closeAll(0);
   // A few more turns for the aborts' submissions and their completions.
@@ -193,9 +254,14 @@ export async function shutdown(r: Reactor, drainMs: number): Promise<CloseReport
   return { graceful: before - stillOpen, aborted: stillOpen, ms: r.nowMs() - t0, leakedDescriptors: Math.max(s.fdsOpen, hostLeaks) };
 }
 
+/** The longest wait of a drive that shares the thread (run, close): bounded when the wait blocks. */
+function sharedWaitCapMs(r: Reactor): number { return r.host.waitStyle === "block" ? BLOCK_WAIT_CAP_MS : -1; }
+
 const setImmediateFn = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
 /** A macrotask: setImmediate where there is one (setTimeout(0) sleeps a whole millisecond in Node). */
 function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => { if (setImmediateFn) setImmediateFn(resolve); else setTimeout(resolve, 0); });
 }
+/** A macrotask that lets the runtime's poller run first (its timers phase comes after a poll). */
+function park(): Promise<void> { return new Promise((resolve) => setTimeout(resolve, 0)); }
 function sleepMs(ms: number): Promise<void> { return new Promise((resolve) => setTimeout(resolve, ms)); }

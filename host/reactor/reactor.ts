@@ -136,7 +136,12 @@ export class Reactor {
    */
   turn(): number { return turn(this); }
 
-  /** turn + wait + poll. Returns false when the host says nothing can happen any more (sim). */
+  /**
+   * turn + wait + poll. Returns false when the host says nothing can happen any more (sim).
+   * step(), runUntil() and runFor() hold the thread while they wait: they need a host whose wait
+   * returns at once (the simulator, or wait: 'block'); with wait: 'thread' they throw
+   * ERR_WAIT_MODE at once (use run()).
+   */
   step(maxWaitMs = -1): boolean { return step(this, maxWaitMs); }
 
   /**
@@ -150,7 +155,7 @@ export class Reactor {
   /** Runs for `ms` of the reactor's time (or until idle). */
   runFor(ms: number): void {
     const end = this.nowMs() + ms;
-    this.runUntil(() => this.nowMs() >= end, { maxMs: ms + 1 });
+    runUntil(this, () => this.nowMs() >= end, 1_000_000, ms + 1, "runFor()");
   }
 
   /** Runs the loop until the reactor closes (any host). Resolves when it has closed. */
