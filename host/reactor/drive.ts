@@ -21,6 +21,7 @@
 // handlers queued run between turns).
 import type { Host } from "../contract/contract.ts";
 import { ReactorError } from "../errors.ts";
+import { isCoreFailure } from "../../shims/wasi.ts";
 import type { Reactor, CloseReport } from "./reactor.ts";
 
 /** A reactor's place in its life: whether a turn runs now, whether it is closing, or dead. */
@@ -105,8 +106,8 @@ export function turn(r: Reactor): number {
   } catch (err) {
     // A trap inside the core (a failed assertion) leaves its memory mid-update: the reactor
     // is dead from here on, loudly, rather than running on corrupted state.
-    if (err instanceof WebAssembly.RuntimeError || /core exited/.test(String((err as Error)?.message))) {
-      life.dead = new ReactorError("ERR_CORE_ASSERTION", `wasm-reactor: the core stopped on a failed check and this reactor cannot continue: ${(err as Error).message}`);
+    if (isCoreFailure(err)) {
+      life.dead = new ReactorError("ERR_CORE_ASSERTION", `wasm-reactor: the core stopped on a failed check and this reactor cannot continue: ${String((err as Error).message).replace(/^wasm-reactor: /, "")}`, { cause: err });
       throw life.dead;
     }
     throw err;
@@ -230,6 +231,20 @@ export async function runLoop(r: Reactor): Promise<void> {
 
 /** close(): stop accepting, let connections flush and end within drainMs, then abort the rest. */
 export async function shutdown(r: Reactor, drainMs: number): Promise<CloseReport> {
+  try {
+    return await drain(r, drainMs);
+  } catch (err) {
+    // The core died (now, or before: a dead reactor's turns throw), or the host failed: nothing
+    // more can be asked of the core, but the host's descriptors are still ours to release.
+    if (!r.life.closed) {
+      r.life.closed = true;
+      try { r.host.close(); } finally { r.recorder?.close(); }
+    }
+    throw err;
+  }
+}
+
+async function drain(r: Reactor, drainMs: number): Promise<CloseReport> {
   const life = r.life;
   // run()'s loop stops at its next turn (woken if it waits on another thread); from here on
   // this drives the turns.
