@@ -13,7 +13,7 @@ import { turnReset, lentPending } from "./turn";
 export * from "./layout_exports";
 export { ingest, flush } from "./turn";
 export {
-  listenerOpen, connectOpen, appAcquire, appRelease, writeTail, writeExtend, writeQueue,
+  listenerOpen, connectOpen, appAcquire, appRelease, appKeep, writeTail, writeExtend, writeQueue,
   end, close, pause, resume, queuedBytesOf, holdFin, closeAll, timerArm, timerCancel,
 } from "./commands";
 export { stateOf, genOf } from "./conn";

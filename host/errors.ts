@@ -49,6 +49,10 @@ export const ERROR_CODES = {
   ERR_HANDLER: "ERR_HANDLER",
   /** A trace cannot be read or replayed (TraceFormatError: the file is malformed). */
   ERR_TRACE: "ERR_TRACE",
+  /** Kept bytes (conn.keep) used after they were released, written, or closed with their connection. */
+  ERR_KEPT_RELEASED: "ERR_KEPT_RELEASED",
+  /** The buffer pool is too low for that (a kept chunk; keep() itself declines with undefined). */
+  ERR_POOL_LOW: "ERR_POOL_LOW",
   /** The native shim refused a call (a bug, or a handle used after its reactor closed). */
   ERR_NATIVE: "ERR_NATIVE",
 } as const;
@@ -84,6 +88,7 @@ const REFUSALS: Record<number, [ReactorErrorCode, string]> = {
   [K.R_BAD_CHUNK]: ["ERR_SOCKET", "not a chunk the app may queue"],
   [K.R_BAD_ARG]: ["ERR_SOCKET", "invalid argument"],
   [K.R_LISTENERS]: ["ERR_TOO_MANY_LISTENERS", "at most 64 listeners per reactor"],
+  [K.R_POOL_LOW]: ["ERR_POOL_LOW", "the buffer pool is too low to lend a chunk for longer (raise poolChunks)"],
 };
 
 /** The error for a core command's refusal `r` (< 0); `what` says what was being done, e.g. "write() on connection 7". */

@@ -4,6 +4,7 @@
 export { Reactor } from "./reactor/reactor.ts";
 export type { CloseOptions, CloseReport } from "./reactor/reactor.ts";
 export { Connection, Listener } from "./reactor/connection.ts";
+export { Kept } from "./reactor/keep.ts";
 export type { Handlers, CloseInfo, CloseReason, TimeoutKind, ListenOptions, ConnectOptions, TimerHandle, ConnectionState } from "./reactor/connection.ts";
 export { ReactorError, ERROR_CODES, ERRNO, errnoName } from "./errors.ts";
 export type { ReactorErrorCode } from "./errors.ts";

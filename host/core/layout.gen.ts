@@ -304,4 +304,5 @@ export const K = {
   R_BAD_CHUNK: -5,
   R_BAD_ARG: -6,
   R_LISTENERS: -7,
+  R_POOL_LOW: -8,
 } as const;

@@ -8,16 +8,17 @@ import { K } from "../core/core.ts";
 import type { BoundAddress } from "../contract/contract.ts";
 import type { ReactorError } from "../errors.ts";
 import type { Reactor } from "./reactor.ts";
+import type { Kept } from "./keep.ts";
 
 export interface Handlers {
   /** A connection opened (accepted, or an outbound connect completed). */
   open?(conn: Connection): void;
   /**
    * Bytes arrived. `data` is a view into the reactor's buffer pool, lent for the call: it is
-   * valid until the callback returns, and the chunk goes back to the pool then. To keep bytes,
-   * copy them (`data.slice()`), or write them back as they are: `conn.write(data)` queues the
-   * same memory without a copy (the one case write() does not copy). See docs/api.md for
-   * parsing a framed protocol across partial reads.
+   * valid until the callback returns, and the chunk goes back to the pool then. To use bytes
+   * later: copy them (`data.slice()`), keep them without a copy (`conn.keep(data)`), or write
+   * them on as they are (`conn.write(data)` queues the same memory: the one case write() does
+   * not copy). See docs/api.md for parsing a framed protocol across partial reads.
    */
   data?(conn: Connection, data: Uint8Array): void;
   /** The write queue went from above the high-water mark to the low-water mark. */
@@ -73,10 +74,19 @@ export class Connection {
   /**
    * Queues bytes; returns false when the caller should wait for `drain` before writing more.
    * A buffer the app owns (or a string) is copied into the pool before write() returns: the
-   * app may reuse it at once. A chunk lent by `data` (or a part of one) is queued as it is,
-   * without a copy.
+   * app may reuse it at once. Not copied: the `data` a data callback is running with (or a
+   * part of it), and a Kept handle (its chunk joins the queue; the handle is spent).
    */
-  write(data: Uint8Array | string): boolean { return this.r.writes.write(this, data); }
+  write(data: Uint8Array | string | Kept): boolean { return this.r.writes.write(this, data); }
+  /**
+   * Keeps the `data` of the current data callback (or a part of it) past the callback, without
+   * a copy: the returned handle's `bytes` stay valid until `release()`, until it is written
+   * (`conn.write(kept)`, on any connection), or until this connection closes. Returns undefined
+   * when it cannot keep them (then copy: `data.slice()`): not a chunk lent now (already kept or
+   * written), this connection keeps `keepChunksPerConnection` chunks already, or the pool is
+   * low. Each kept chunk is a whole pool chunk (chunkSize) that no read can use meanwhile.
+   */
+  keep(data: Uint8Array): Kept | undefined { return this.r.kept.keep(this, data); }
   /** Graceful end: queued bytes are written, then FIN. Optional last bytes first. */
   end(data?: Uint8Array | string): void { if (data !== undefined) this.write(data); this.r.command(this, this.r.core.exports.end(this.slot, this.gen), "end"); }
   /** Abortive close: queued bytes are dropped, FIN sent. */

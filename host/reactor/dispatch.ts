@@ -91,6 +91,7 @@ export class Dispatch {
           if (this.userValues.get(slot)?.gen === gen) this.userValues.delete(slot);
           if (this.handlerGen[slot] === gen) { this.slotHandlers[slot] = 0; this.handlerGen[slot] = 0; }
           if (isListener) this.listeners.delete(slot);
+          r.kept.closed(slot, gen); // after its close handler: what it kept goes back to the pool
           break;
         }
         case K.NT_TIMER: r.timers.fire(a); break;

@@ -5,6 +5,7 @@
 //   wiring.ts      Reactor.create: options → host (registry) → core → attach
 //   connection.ts  the API objects (Connection, Listener) and the handler types
 //   writes.ts      write(): copy into chunks, zero-copy for lent chunks, overflow beside a dry pool
+//   keep.ts        conn.keep(data): a lent chunk kept past its callback (zero-copy accumulation)
 //   dispatch.ts    the core's notes → the app's handlers
 //   timers.ts      app timers on the core's wheel
 //   drive.ts       the turn, and the one loop behind step/runUntil/run/close
@@ -20,10 +21,12 @@ import { Connection, Listener, type Handlers, type ListenOptions, type ConnectOp
 import { WritePath } from "./writes.ts";
 import { Dispatch, checkHandlers } from "./dispatch.ts";
 import { AppTimers } from "./timers.ts";
+import { KeptChunks } from "./keep.ts";
 import { turn, step, runUntil, runLoop, shutdown, type Life } from "./drive.ts";
 
 // The API objects and handler types live in connection.ts; importing them from here works too.
 export { Connection, Listener };
+export { Kept } from "./keep.ts";
 export type { Handlers, CloseInfo, CloseReason, TimeoutKind, ListenOptions, ConnectOptions, TimerHandle, ConnectionState } from "./connection.ts";
 
 export interface CloseOptions { drainMs?: number }
@@ -42,6 +45,7 @@ export class Reactor {
   /** @internal */ readonly notes: Dispatch;
   /** @internal */ readonly writes: WritePath;
   /** @internal */ readonly timers: AppTimers;
+  /** @internal */ readonly kept: KeptChunks;
   /** @internal */ readonly life: Life = { dead: undefined, inTurn: false, running: undefined, closing: undefined, closed: false };
   private readonly clockMs: () => number;
   private queuesSampledAt = -Infinity;
@@ -57,6 +61,7 @@ export class Reactor {
     this.notes = new Dispatch(this, w.core, w.log);
     this.writes = new WritePath(this);
     this.timers = new AppTimers(w.core, w.options.timers, w.log);
+    this.kept = new KeptChunks(w.core, w.options.keepChunksPerConnection, () => this.poke());
   }
 
   /** Validates the options, builds the core in its shared memory and attaches the host. */

@@ -10,6 +10,7 @@ import { K } from "../core/core.ts";
 import type { Connection } from "./connection.ts";
 import type { Reactor } from "./reactor.ts";
 import { ReactorError } from "../errors.ts";
+import { Kept, chunkOf } from "./keep.ts";
 
 interface Overflow { gen: number; parts: Uint8Array[]; bytes: number; wantDrain: boolean }
 
@@ -22,9 +23,10 @@ export class WritePath {
   constructor(r: Reactor) { this.r = r; }
 
   /** conn.write(): queues bytes; false when the caller should wait for `drain`. */
-  write(conn: Connection, data: Uint8Array | string): boolean {
+  write(conn: Connection, data: Uint8Array | string | Kept): boolean {
     const r = this.r;
     r.poke();
+    if (data instanceof Kept) return this.writeKept(conn, data);
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (!(bytes instanceof Uint8Array)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: write() takes a Uint8Array or a string, got ${data === null ? "null" : typeof data}`);
     const core = r.core, e = core.exports, slot = conn.slot, gen = conn.gen;
@@ -39,16 +41,31 @@ export class WritePath {
       return false;
     }
     // Zero copy: bytes lent to the app by a data callback go back out as they are.
-    if (bytes.buffer === core.memory.buffer) {
-      const rel = bytes.byteOffset - core.regions.chunkDataOff;
-      const c = Math.floor(rel / core.chunkSize);
-      if (rel >= 0 && c < core.caps.chunkCount && e.chunkState(c) === K.CH_LENT && rel - c * core.chunkSize + bytes.length <= core.chunkSize) {
-        const q = e.writeQueue(slot, gen, c, rel - c * core.chunkSize, bytes.length);
-        r.command(conn, q, "write");
-        return q === 0;
-      }
+    const at = chunkOf(core, bytes);
+    if (at && e.chunkState(at.c) === K.CH_LENT) {
+      const q = e.writeQueue(slot, gen, at.c, at.start, bytes.length);
+      r.command(conn, q, "write");
+      return q === 0;
     }
     return this.copyIn(conn, bytes, 0);
+  }
+
+  /**
+   * conn.write(kept): the kept chunk joins the queue as it is when this handle is its only one;
+   * a shared chunk's bytes are copied (the other handles still read them), and so are bytes
+   * that must wait in order behind the overflow or are refused (after end()).
+   */
+  private writeKept(conn: Connection, k: Kept): boolean {
+    const r = this.r, e = r.core.exports, slot = conn.slot, gen = conn.gen;
+    const bytes = k.bytes; // throws if the handle is spent
+    const ov = this.overflow.size ? this.overflow.get(slot) : undefined;
+    const closing = e.genOf(slot) === gen && e.stateOf(slot) === K.ST_CLOSING;
+    if (closing || (ov && ov.gen === gen) || !r.kept.handOver(k)) {
+      try { return this.write(conn, bytes); } finally { k.release(); } // a view into an APP chunk: copied
+    }
+    const q = e.writeQueue(slot, gen, k.held.c, k.start, k.length); // on a refusal the core releases the chunk
+    r.command(conn, q, "write");
+    return q === 0;
   }
 
   /**

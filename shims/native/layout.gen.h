@@ -286,5 +286,6 @@
 #define K_R_BAD_CHUNK (-5)
 #define K_R_BAD_ARG (-6)
 #define K_R_LISTENERS (-7)
+#define K_R_POOL_LOW (-8)
 
 #endif
