@@ -17,6 +17,7 @@ import type { ReactorOptions, ResolvedOptions } from "../options.ts";
 import { ReactorError, refusalError } from "../errors.ts";
 import { metricsSnapshot, prometheusText, type MetricsSnapshot } from "../core/metrics.ts";
 import { wire, type Wiring } from "./wiring.ts";
+import { simulatorOf } from "../backends/registry.ts";
 import { Connection, Listener, type Handlers, type ListenOptions, type ConnectOptions, type TimerHandle } from "./connection.ts";
 import { WritePath } from "./writes.ts";
 import { Dispatch, checkHandlers } from "./dispatch.ts";
@@ -53,7 +54,7 @@ export class Reactor {
   private constructor(w: Wiring) {
     this.options = w.options;
     this.host = w.host;
-    this.sim = w.host.kind === "sim" ? w.host as SimNetwork : undefined;
+    this.sim = simulatorOf(w.host);
     this.core = w.core;
     this.recorder = w.recorder;
     this.limits = w.limits;
