@@ -55,7 +55,8 @@ export interface Life {
 //     passed since the last yield (light load: turns spaced by waits): a setImmediate;
 //   - "block": no wait lasts longer than BLOCK_WAIT_CAP_MS. That bounds the one late case, a
 //     signal that lands while a turn runs JS just before the wait (the wait is then not
-//     interrupted); idle, it costs 4 empty turns a second.
+//     interrupted); idle, it costs 4 empty turns a second (measured: 30 ms of CPU in 20 s of
+//     an idle node process, against 20 ms with 1 s waits).
 // Under load every wait brings I/O: no park, and one clock read per turn. An "async" host's
 // waits return to the runtime's loop by themselves (a poller thread wakes it); a "virtual"
 // host never sleeps.
