@@ -11,7 +11,7 @@ import {
   ST_LISTENING, ST_CONNECTING, ST_OPEN, ST_READ_ENDED, ST_CLOSING, ST_FREE,
   F_USER_PAUSED, F_BP_PAUSED, F_WANT_DRAIN, F_FIN_SENT, G_CONNECT_WANTED, G_CLOSE_REQ, G_END_ON_OPEN, G_HOLD_FIN,
 } from "./conn";
-import { acquire, release, chunk, handOver, poolChunkSize } from "./pool";
+import { acquire, release, chunk, handOver, poolChunkSize, poolChunkCount, countFree } from "./pool";
 import { fdOpened, fdHeadroom, connectPendingInc, queuedTotalAdd } from "./budget";
 import { wheelArm, wheelCancel, WHEEL_MAX_DELAY_MS } from "./wheel";
 import { refreshNow, requestClose, requestEnd, refreshDeadline } from "./turn";
@@ -34,6 +34,8 @@ import { refreshNow, requestClose, requestEnd, refreshDeadline } from "./turn";
 @inline export const R_BAD_ARG: i32 = -6;
 // @ts-ignore: decorator
 @inline export const R_LISTENERS: i32 = -7;    // too many listeners
+// @ts-ignore: decorator
+@inline export const R_POOL_LOW: i32 = -8;     // the pool is too low to lend a chunk for longer
 
 /**
  * Registers a listening descriptor the host opened; returns its slot or an R_* code (then the
@@ -105,6 +107,18 @@ export function appAcquire(): u32 {
 
 /** Gives an APP chunk back unused. */
 export function appRelease(c: u32): void { release(c, CH_APP); }
+
+/**
+ * Keeps a LENT chunk for the app past flush (zero-copy accumulation, conn.keep()): it becomes
+ * APP, to be queued (writeQueue) or given back (appRelease). Refused while fewer than twice the
+ * reserve are free (where paused reads resume): a kept chunk is one fewer to read into.
+ */
+export function appKeep(c: u32): i32 {
+  if (c >= poolChunkCount() || chunk(c).state != CH_LENT) return R_BAD_CHUNK;
+  if (countFree <= config().poolReserveChunks * 2) { metrics().poolAcquireFails += 1; return R_POOL_LOW; }
+  handOver(c, CH_LENT, CH_APP);
+  return R_OK;
+}
 
 /**
  * The queue's tail chunk if more bytes fit in it (not yet handed to the host), else NONE: small

@@ -21,7 +21,7 @@ export * from "./layout_exports";
 export { ingest } from "./turn";
 export { flush } from "./flush";
 export {
-  listenerOpen, connectOpen, appAcquire, appRelease, writeTail, writeExtend, writeQueue,
+  listenerOpen, connectOpen, appAcquire, appRelease, appKeep, writeTail, writeExtend, writeQueue,
   end, close, pause, resume, queuedBytesOf, holdFin, closeAll, timerArm, timerCancel,
 } from "./commands";
 export { stateOf, genOf } from "./conn";

@@ -1,5 +1,7 @@
 // Errors the public API throws or hands to `error` handlers. Every message says what was
-// wrong, with what value, and what is allowed or what to do.
+// wrong, with what value, and what is allowed or what to do. Code decides by `err.code` (or
+// the class), never by the message text: messages are for people and may be reworded.
+import { K } from "./core/layout.ts";
 
 /** Linux errno numbers (the core's numbering; hosts translate theirs at the edge). */
 export const ERRNO: Record<number, string> = {
@@ -12,21 +14,62 @@ export const ERRNO_BY_NAME: Record<string, number> = Object.fromEntries(Object.e
 
 export function errnoName(errno: number): string { return ERRNO[errno] ?? `errno ${errno}`; }
 
-export type ReactorErrorCode =
-  | "ERR_INVALID_OPTION" | "ERR_CLOSED" | "ERR_CONNECTION_CLOSED" | "ERR_WRITE_AFTER_END"
-  | "ERR_NO_SLOT" | "ERR_FD_BUDGET" | "ERR_HOST_UNAVAILABLE" | "ERR_LISTEN" | "ERR_SOCKET"
-  | "ERR_CORE_ASSERTION" | "ERR_TOO_MANY_LISTENERS" | "ERR_TIMERS";
+/**
+ * The codes a ReactorError carries (besides errno names such as "ECONNRESET", which `error`
+ * handlers receive for socket errors):
+ */
+export const ERROR_CODES = {
+  /** An option, argument or handler is not valid: the message names it, the value, what is allowed. */
+  ERR_INVALID_OPTION: "ERR_INVALID_OPTION",
+  /** The reactor was closed (or is closing) and cannot do that any more. */
+  ERR_CLOSED: "ERR_CLOSED",
+  /** The connection is gone. */
+  ERR_CONNECTION_CLOSED: "ERR_CONNECTION_CLOSED",
+  /** write() after end() or close(). */
+  ERR_WRITE_AFTER_END: "ERR_WRITE_AFTER_END",
+  /** Every connection slot is in use (maxConnections). */
+  ERR_NO_SLOT: "ERR_NO_SLOT",
+  /** The descriptor budget is reached (fdLimit, fdReserve). */
+  ERR_FD_BUDGET: "ERR_FD_BUDGET",
+  /** The host asked for cannot run here (not built, not this OS, the native shim missing). */
+  ERR_HOST_UNAVAILABLE: "ERR_HOST_UNAVAILABLE",
+  /** A way of driving the loop that this host's wait option cannot support (e.g. step() with wait: 'thread'). */
+  ERR_WAIT_MODE: "ERR_WAIT_MODE",
+  /** listen() failed; errno and syscall say how. */
+  ERR_LISTEN: "ERR_LISTEN",
+  /** A socket-level refusal with no errno of its own. */
+  ERR_SOCKET: "ERR_SOCKET",
+  /** The core stopped on a failed check: the reactor cannot continue. */
+  ERR_CORE_ASSERTION: "ERR_CORE_ASSERTION",
+  /** At most 64 listeners per reactor. */
+  ERR_TOO_MANY_LISTENERS: "ERR_TOO_MANY_LISTENERS",
+  /** Every app timer is armed (the `timers` option). */
+  ERR_TIMERS: "ERR_TIMERS",
+  /** A handler threw; `cause` holds what it threw. */
+  ERR_HANDLER: "ERR_HANDLER",
+  /** A trace cannot be read or replayed (TraceFormatError: the file is malformed). */
+  ERR_TRACE: "ERR_TRACE",
+  /** Kept bytes (conn.keep) used after they were released, written, or closed with their connection. */
+  ERR_KEPT_RELEASED: "ERR_KEPT_RELEASED",
+  /** The buffer pool is too low for that (a kept chunk; keep() itself declines with undefined). */
+  ERR_POOL_LOW: "ERR_POOL_LOW",
+  /** The native shim refused a call (a bug, or a handle used after its reactor closed). */
+  ERR_NATIVE: "ERR_NATIVE",
+} as const;
+export type ReactorErrorCode = keyof typeof ERROR_CODES;
 
 export class ReactorError extends Error {
+  /** One of ERROR_CODES, or an errno name ("ECONNRESET", ...) for socket errors. */
   readonly code: ReactorErrorCode | string;
   readonly errno?: number;
   readonly syscall?: string;
-  constructor(code: ReactorErrorCode | string, message: string, extra: { errno?: number; syscall?: string } = {}) {
+  constructor(code: ReactorErrorCode | string, message: string, extra: { errno?: number; syscall?: string; cause?: unknown } = {}) {
     super(message);
     this.name = "ReactorError";
     this.code = code;
     if (extra.errno !== undefined) this.errno = extra.errno;
     if (extra.syscall !== undefined) this.syscall = extra.syscall;
+    if (extra.cause !== undefined) (this as { cause?: unknown }).cause = extra.cause;
   }
 }
 
@@ -34,4 +77,22 @@ export class ReactorError extends Error {
 export function socketError(errno: number, what: string): ReactorError {
   const name = errnoName(errno);
   return new ReactorError(name, `${what}: ${name}`, { errno, syscall: what });
+}
+
+/** What the core's commands return when they refuse (K.R_*, assembly/commands.ts), as errors. */
+const REFUSALS: Record<number, [ReactorErrorCode, string]> = {
+  [K.R_STALE]: ["ERR_CONNECTION_CLOSED", "the connection is closed"],
+  [K.R_ENDED]: ["ERR_WRITE_AFTER_END", "the connection was ended or closed"],
+  [K.R_NO_SLOT]: ["ERR_NO_SLOT", "every connection slot is in use (raise maxConnections)"],
+  [K.R_BUDGET]: ["ERR_FD_BUDGET", "the descriptor budget is reached (see fdLimit/fdReserve and `wasm-reactor doctor`)"],
+  [K.R_BAD_CHUNK]: ["ERR_SOCKET", "not a chunk the app may queue"],
+  [K.R_BAD_ARG]: ["ERR_SOCKET", "invalid argument"],
+  [K.R_LISTENERS]: ["ERR_TOO_MANY_LISTENERS", "at most 64 listeners per reactor"],
+  [K.R_POOL_LOW]: ["ERR_POOL_LOW", "the buffer pool is too low to lend a chunk for longer (raise poolChunks)"],
+};
+
+/** The error for a core command's refusal `r` (< 0); `what` says what was being done, e.g. "write() on connection 7". */
+export function refusalError(r: number, what: string, fallback: ReactorErrorCode = "ERR_SOCKET"): ReactorError {
+  const [code, msg] = REFUSALS[r] ?? [fallback, `error ${r}`];
+  return new ReactorError(code, `wasm-reactor: ${what}: ${msg}`);
 }

@@ -1,13 +1,18 @@
-// wasm-reactor: the public API.
-export { Reactor, Connection, Listener } from "./reactor/reactor.ts";
-export type { Handlers, CloseInfo, CloseReason, TimeoutKind, ListenOptions, ConnectOptions, CloseOptions, CloseReport, TimerHandle, ConnectionState } from "./reactor/reactor.ts";
-export { ReactorError, ERRNO, errnoName } from "./errors.ts";
-export { OPTION_SPECS, describeOptions, resolveOptions } from "./options.ts";
-export type { ReactorOptions } from "./options.ts";
-export { SimNetwork, SimPeer, Prng, NO_FAULTS } from "./backends/sim/sim.ts";
-export type { SimFaults, SimOptions, SimServer } from "./backends/sim/sim.ts";
+// wasm-reactor: the public API (exports only). What is not here is internal: the core and its
+// layout (host/core/), the hosts (host/backends/), the loop's rooms (host/reactor/*) may change
+// between versions; tests and tools import them from their own paths.
+export { Reactor } from "./reactor/reactor.ts";
+export type { CloseOptions, CloseReport } from "./reactor/reactor.ts";
+export { Connection, Listener } from "./reactor/connection.ts";
+export { Kept } from "./reactor/keep.ts";
+export type { Handlers, CloseInfo, CloseReason, TimeoutKind, ListenOptions, ConnectOptions, TimerHandle, ConnectionState } from "./reactor/connection.ts";
+export { ReactorError, ERROR_CODES, ERRNO, errnoName } from "./errors.ts";
+export type { ReactorErrorCode } from "./errors.ts";
+export { OPTION_SPECS, describeOptions } from "./options.ts";
+export type { ReactorOptions, ResolvedOptions } from "./options.ts";
+// The simulator: apps and tests drive its peers through `reactor.sim` (host: "sim").
+export type { SimNetwork, SimPeer, SimFaults, SimOptions, SimServer } from "./backends/sim/sim.ts";
 export type { MetricsSnapshot, Percentiles } from "./core/metrics.ts";
-export { Core, coreModule } from "./core/core.ts";
-export { BYTES_PER_CONNECTION, computeLayout, memoryBytes } from "./core/layout.ts";
-export { Recorder, readTrace, replayTrace, replayFile, TraceFormatError, TRACE_VERSION } from "./trace/trace.ts";
-export type { TraceHeader, ReplayResult, ReplayFileResult, RecordOptions } from "./trace/trace.ts";
+// Reading and replaying traces (option `record`; `wasm-reactor replay`), for tools.
+export { readTrace, replayTrace, replayFile, TraceFormatError, TRACE_VERSION } from "./trace/trace.ts";
+export type { TraceHeader, TraceRecord, ReplayResult, ReplayFileResult, RecordOptions } from "./trace/trace.ts";

@@ -42,6 +42,7 @@ export const OPTION_SPECS = {
   seed: { kind: "int", def: 1, min: 0, max: 0xffffffff, why: "the simulator's seed: same seed, same run" },
   sim: { kind: "object", def: undefined, why: "simulator settings: fault odds, descriptor limit, latency (see host/sim.ts SimOptions)" },
   record: { kind: "object", def: undefined, why: "{ path, maxBytes?, outputs? }: write a trace of everything the core sees, for `wasm-reactor replay` (recording stops with a log line past maxBytes, default 256 MiB)" },
+  keepChunksPerConnection: { kind: "int", def: 8, min: 0, max: 1 << 16, why: "chunks one connection may keep past its data callbacks (conn.keep(): a frame split over reads, without a copy); each is a whole pool chunk that reads cannot use until released (0: keep() always declines)" },
   log: { kind: "object", def: undefined, why: "a function(line) for the core's and the reactor's log lines (default: console.error)" },
 } as const satisfies Record<string, Spec>;
 
@@ -81,6 +82,7 @@ export interface ReactorOptions {
   acceptBackoffMaxMs?: number;
   allowHalfOpen?: boolean;
   pauseReadsAtHighWater?: boolean;
+  keepChunksPerConnection?: number;
   seed?: number;
   sim?: Record<string, unknown>;
   record?: { path: string; maxBytes?: number; outputs?: boolean };

@@ -6,6 +6,7 @@
 // the host's (seeded in the simulator), and the core's log lines go to the host's logger.
 // wasi-js is pinned to 1.7.2 (1.7.3's preinstall runs `npx only-allow pnpm`; see docs/).
 import * as wasiJs from "wasi-js/dist/wasi.js";
+import { ReactorError } from "../host/errors.ts";
 const WASI: any = (wasiJs as any).default?.default ?? (wasiJs as any).default ?? wasiJs;
 
 export interface WasiHooks {
@@ -25,11 +26,30 @@ export interface WasiShim {
 
 const decoder = new TextDecoder();
 
+/**
+ * The core stopped itself: AssemblyScript's abort (a failed assertion) ends in proc_exit, which
+ * this shim turns into an exception. Code ERR_CORE_ASSERTION, so callers decide by the code (a
+ * trap inside the core is a WebAssembly.RuntimeError instead; see isCoreFailure).
+ */
+export class CoreExitError extends ReactorError {
+  readonly exitCode: number | undefined;
+  constructor(message: string, exitCode?: number) {
+    super("ERR_CORE_ASSERTION", message);
+    this.name = "CoreExitError";
+    this.exitCode = exitCode;
+  }
+}
+
+/** Whether err says the core itself failed (a trap, or its exit): its memory may be mid-update. */
+export function isCoreFailure(err: unknown): boolean {
+  return err instanceof WebAssembly.RuntimeError || (err instanceof ReactorError && err.code === "ERR_CORE_ASSERTION");
+}
+
 export function createWasi(hooks: WasiHooks): WasiShim {
   // A failed assertion logs "abort: <why> in <file>(<line>:<col>)" and exits: the error carries that line.
   let lastAbort = "";
   const exit = (code: number) => {
-    throw new Error(`wasm-reactor core exited with code ${code} (an assertion failed${lastAbort ? `: ${lastAbort}` : "; see the line above"})`);
+    throw new CoreExitError(`wasm-reactor: the core exited with code ${code} (an assertion failed${lastAbort ? `: ${lastAbort}` : "; see the line above"})`, code);
   };
   let pending = "";
   const out = (buf: Uint8Array) => {
@@ -55,7 +75,7 @@ export function createWasi(hooks: WasiHooks): WasiShim {
         return buf;
       },
       exit,
-      kill: (signal: string) => { throw new Error(`wasm-reactor core raised ${signal}`); },
+      kill: (signal: string) => { throw new CoreExitError(`wasm-reactor: the core raised ${signal}`); },
       isTTY: () => false,
       fs: {},
       path: {},

@@ -7,10 +7,12 @@
 //      broken (debug plus a deliberately reintroduced bug, for the fuzzer's own test)
 //   3. bundle the host (public API, CLI) with esbuild to ESM in dist/, with the cores beside it
 //   4. bundle the uvu suites in tests/ to build/tests/, one file per suite, same cores beside
-//   5. emit dist/index.d.ts with tsc (types only; esbuild does not type-check)
+//   5. one tsc run (tests/tsconfig.json): strict type-check of the library and the tests, and
+//      the library's declarations (build/types/ → dist/types/, dist/index.d.ts); then a tiny
+//      consumer (tests/types/) compiles against dist/index.d.ts with no @types/node
 // Flags: --no-types skips 5, --core-only stops after 2.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readdirSync, statSync, rmSync, existsSync, writeFileSync, readFileSync, renameSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, readdirSync, statSync, rmSync, existsSync, writeFileSync, readFileSync, renameSync } from "node:fs";
 import { join, dirname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -34,7 +36,7 @@ const common = { bundle: true, format: "esm", platform: "neutral", target: "es20
 
 // dist/ is overwritten in place (not emptied): a --no-types build keeps the last declarations.
 mkdirSync(join(root, "dist"), { recursive: true });
-await esbuild.build({ ...common, entryPoints: { index: "host/index.ts", fuzz: "host/fuzz/fuzz.ts" }, outdir: join(root, "dist"), absWorkingDir: root });
+await esbuild.build({ ...common, entryPoints: { index: "host/index.ts", internal: "host/internal.ts", fuzz: "host/fuzz/fuzz.ts" }, outdir: join(root, "dist"), absWorkingDir: root });
 await esbuild.build({ ...common, entryPoints: { cli: "host/cli/main.ts" }, outdir: join(root, "dist"), absWorkingDir: root,
   banner: { js: "#!/usr/bin/env node" } });
 for (const c of cores) copyFileSync(c, join(root, "dist", c.split("/").pop()));
@@ -54,8 +56,14 @@ for (const c of cores) copyFileSync(c, join(testOut, c.split("/").pop()));
 if (shim) replaceFile(shim, join(testOut, "wasm_reactor.node"));
 
 if (!args.has("--no-types")) {
-  run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "host/tsconfig.json"]);
+  const tsc = join(root, "node_modules/typescript/bin/tsc");
+  rmSync(join(root, "build/types"), { recursive: true, force: true });
+  run(process.execPath, [tsc, "-p", "tests/tsconfig.json"]);
+  // Only the library's declarations ship (the tests' stay in build/types/tests).
+  rmSync(join(root, "dist/types"), { recursive: true, force: true });
+  for (const d of ["host", "shims"]) cpSync(join(root, "build/types", d), join(root, "dist/types", d), { recursive: true });
   writeFileSync(join(root, "dist/index.d.ts"), 'export * from "./types/host/index.js";\n');
+  run(process.execPath, [tsc, "-p", "tests/types/tsconfig.json"]);
 }
 console.log(`build: ${suites.length} test suites, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 

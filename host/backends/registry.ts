@@ -15,6 +15,9 @@ export function autoKind(): HostKind {
   return "epoll"; // the only real host so far; it says why if it cannot load (not Linux, no shim)
 }
 
+/** The simulator behind a host, when it is one (Reactor.sim: tests and apps drive its peers). */
+export function simulatorOf(host: Host): SimNetwork | undefined { return host instanceof SimNetwork ? host : undefined; }
+
 /** Makes the host the options ask for. */
 export function createHost(o: ResolvedOptions, log: (line: string) => void): Host {
   const kind: HostKind = o.host === "auto" ? autoKind() : o.host;

@@ -83,9 +83,12 @@ export type HostKind = "sim" | "epoll" | "kqueue" | "portable" | "uring";
  * How a host's wait() behaves, which decides how the reactor may drive it:
  *   "virtual" — never sleeps: it jumps a virtual clock (the simulator); step()/runUntil() work;
  *   "block"   — holds the thread until I/O, the deadline or wake() (a worker's fast path);
- *               step()/runUntil() work, and run() bounds each wait so signals get a look in;
+ *               step()/runUntil() work; run() bounds each wait and yields to the runtime's
+ *               loop after a wait that brought nothing, so signal handlers still run (a
+ *               signal interrupts the wait: a blocking host returns early on EINTR);
  *   "async"   — returns a promise when it has to wait, and the thread stays free (a poller
- *               thread or the runtime's own loop wakes it); only run() can drive it.
+ *               thread or the runtime's own loop wakes it); only run() can drive it:
+ *               step()/runUntil()/runFor() throw ERR_WAIT_MODE up front.
  */
 export type WaitStyle = "virtual" | "block" | "async";
 

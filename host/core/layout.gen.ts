@@ -2,7 +2,7 @@
 // Do not edit: change the core and run `npm run build`.
 
 /** The layout version: a hash of every struct and constant below; init() writes it into Header.version. */
-export const LAYOUT_VERSION = 0x45c874d0;
+export const LAYOUT_VERSION = 0xbbc6dce6;
 
 /** Header: 144 bytes. Field byte offsets. */
 export const Header = {
@@ -307,7 +307,8 @@ export const K = {
   R_BAD_CHUNK: -5,
   R_BAD_ARG: -6,
   R_LISTENERS: -7,
-  LAYOUT_VERSION: 0x45c874d0,
+  R_POOL_LOW: -8,
+  LAYOUT_VERSION: 0xbbc6dce6,
 } as const;
 
 // ── ring records ────────────────────────────────────────────────────────────────────────

@@ -39,12 +39,20 @@ export interface RecordOptions {
   maxBytes?: number;
 }
 
+/** The file calls a Recorder makes (node:fs in Node, Deno and Bun), typed here so that the public types need no @types/node. */
+export interface TraceFiles {
+  openSync(path: string, flags: "w"): number;
+  writeSync(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  closeSync(fd: number): void;
+}
+
+
 /**
  * Records a core's inputs to a file. Created before the core (it wraps the WASI hooks, so it
  * sees the clock and random values init reads), attached once the core exists.
  */
 export class Recorder {
-  private readonly fs: typeof import("node:fs");
+  private readonly fs: TraceFiles;
   private fd = -1;
   private readonly out = new Bytes();
   private written = 0;
@@ -58,7 +66,7 @@ export class Recorder {
   private readonly outputs: boolean;
   readonly path: string;
 
-  constructor(fs: typeof import("node:fs"), opts: RecordOptions, private readonly log: (line: string) => void) {
+  constructor(fs: TraceFiles, opts: RecordOptions, private readonly log: (line: string) => void) {
     this.fs = fs;
     this.path = opts.path;
     this.maxBytes = opts.maxBytes ?? 256 * 1024 * 1024;

@@ -296,7 +296,8 @@
 #define K_R_BAD_CHUNK (-5)
 #define K_R_BAD_ARG (-6)
 #define K_R_LISTENERS (-7)
-#define K_LAYOUT_VERSION (0x45c874d0u)
+#define K_R_POOL_LOW (-8)
+#define K_LAYOUT_VERSION (0xbbc6dce6u)
 
 /* The structs as the C compiler lays them out; the asserts fail the build where it disagrees
  * with the core's layout (the offsets above, which tests/core/layout.test.ts checks against asc). */

@@ -2,6 +2,9 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Reactor, ReactorError } from "../../host/index.ts";
 import { simReactor, runUntil, closeClean } from "../helpers/sim.ts";
+import { throwsCode, rejectsCode } from "../helpers/errors.ts";
+import { headerWord } from "../../host/core/core.ts";
+import { createWasi, CoreExitError } from "../../shims/wasi.ts";
 
 const er = suite("api: bad input gets a clear error and loses nothing");
 
@@ -47,12 +50,13 @@ er("a port in use: EADDRINUSE, and the first listener keeps working", async () =
 
 er("listen/connect arguments and handlers are checked", async () => {
   const r = await simReactor();
-  assert.throws(() => r.listen({ port: 70000 }, {}), /listen port must be an integer from 0 to 65535, got 70000/);
-  assert.throws(() => r.listen({ port: 1, backlog: 0 }, {}), /backlog must be an integer from 1 to 65535, got 0/);
-  assert.throws(() => r.listen({ port: 1 }, { dat() {} } as never), /unknown handler 'dat'/);
-  assert.throws(() => r.listen({ port: 1 }, { data: 5 } as never), /handler 'data' must be a function, got number/);
-  assert.throws(() => r.connect({ port: 0 }, {}), /connect port must be an integer from 1 to 65535, got 0/);
-  assert.throws(() => r.setTimeout(() => {}, -1), /setTimeout delay must be an integer/);
+  // The messages are what this test is about: each names the argument, the value and what is allowed.
+  throwsCode(() => r.listen({ port: 70000 }, {}), "ERR_INVALID_OPTION", /listen port must be an integer from 0 to 65535, got 70000/);
+  throwsCode(() => r.listen({ port: 1, backlog: 0 }, {}), "ERR_INVALID_OPTION", /backlog must be an integer from 1 to 65535, got 0/);
+  throwsCode(() => r.listen({ port: 1 }, { dat() {} } as never), "ERR_INVALID_OPTION", /unknown handler 'dat'/);
+  throwsCode(() => r.listen({ port: 1 }, { data: 5 } as never), "ERR_INVALID_OPTION", /handler 'data' must be a function, got number/);
+  throwsCode(() => r.connect({ port: 0 }, {}), "ERR_INVALID_OPTION", /connect port must be an integer from 1 to 65535, got 0/);
+  throwsCode(() => r.setTimeout(() => {}, -1), "ERR_INVALID_OPTION", /setTimeout delay must be an integer/);
   assert.equal(r.sim!.violations, []);
   await closeClean(r);
 });
@@ -74,7 +78,7 @@ er("write after end, write to a closed connection, and bad data are refused clea
   runUntil(r, () => r.metrics().connections === 0 && r.metrics().accepts === 1, "closed");
   assert.equal(errors, ["ERR_WRITE_AFTER_END", "ERR_INVALID_OPTION"]);
   assert.is(p.receivedText(), "bye", "what was queued before end() still went out");
-  assert.throws(() => saved!.write("late"), /connection is closed/);
+  throwsCode(() => saved!.write("late"), "ERR_CONNECTION_CLOSED");
   saved!.close(); // closing what is gone is quiet
   assert.is(saved!.state, "closed");
   await closeClean(r);
@@ -98,8 +102,37 @@ er("a handler that throws closes only its connection; the reactor goes on", asyn
 er("after close(), the API refuses new work", async () => {
   const r = await simReactor();
   await closeClean(r);
-  assert.throws(() => r.listen({ port: 7 }, {}), /listen\(\) after the reactor was closed/);
-  assert.throws(() => r.connect({ port: 7 }, {}), /connect\(\) after the reactor was closed/);
+  throwsCode(() => r.listen({ port: 7 }, {}), "ERR_CLOSED", /listen\(\) after the reactor was closed/);
+  throwsCode(() => r.connect({ port: 7 }, {}), "ERR_CLOSED", /connect\(\) after the reactor was closed/);
+});
+
+er("a core that stops on a failed check: ERR_CORE_ASSERTION (typed, with the core's exit as its cause), and the reactor stays dead", async () => {
+  const lines: string[] = [];
+  const r = await Reactor.create({ host: "sim", build: "debug", log: (l) => lines.push(l) });
+  r.listen({ port: 7 }, { data(c, d) { c.write(d); } });
+  const p = r.sim!.connect(7);
+  p.send("x");
+  runUntil(r, () => p.receivedText() === "x", "one echo");
+  // Corrupt what the core trusts (as a broken host would): events announced that were never posted.
+  const tail = headerWord("eventTail");
+  r.core.u32[tail] = r.core.u32[tail] + 100_000;
+  const first = throwsCode(() => r.step(0), "ERR_CORE_ASSERTION");
+  const cause = (first as { cause?: unknown }).cause;
+  assert.instance(cause, CoreExitError, "the cause is the core's own exit");
+  assert.is((cause as CoreExitError).code, "ERR_CORE_ASSERTION");
+  assert.is((cause as CoreExitError).exitCode, 255);
+  assert.ok(lines.some((l) => l.startsWith("abort:")), "the core said which check failed");
+  assert.is(throwsCode(() => r.step(0), "ERR_CORE_ASSERTION"), first, "every later turn throws the same error");
+  await rejectsCode(r.close({ drainMs: 0 }), "ERR_CORE_ASSERTION"); // the host is released all the same
+  throwsCode(() => r.listen({ port: 8 }, {}), "ERR_CLOSED");
+});
+
+er("the WASI shim turns the core's exit into a CoreExitError, never a plain Error", () => {
+  const wasi = createWasi({ clockNs: () => 0n, random: () => {}, log: () => {} });
+  const exit = wasi.imports.proc_exit as (code: number) => void;
+  const err = throwsCode(() => exit(3), "ERR_CORE_ASSERTION");
+  assert.instance(err, CoreExitError);
+  assert.is((err as CoreExitError).exitCode, 3);
 });
 
 er.run();

@@ -1,6 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { simReactor, runUntil, closeClean } from "../helpers/sim.ts";
+import { throwsCode } from "../helpers/errors.ts";
 
 const lc = suite("api: handles, slots and timers across reuse");
 
@@ -56,7 +57,7 @@ lc("maxConnections is a hard cap: accepts wait and connect() says no slot", asyn
   const peers = Array.from({ length: 8 }, () => r.sim!.connect(7));
   r.runFor(50);
   assert.is(open, 5, "five accepted, three wait in the backlog");
-  assert.throws(() => r.connect({ port: 7 }, {}), /every connection slot is in use/);
+  throwsCode(() => r.connect({ port: 7 }, {}), "ERR_NO_SLOT");
   peers.slice(0, 5).forEach((p) => p.end());
   runUntil(r, () => r.metrics().accepts === 8, "the rest accepted once slots freed");
   assert.ok(maxOpen <= 5, `never above the cap (${maxOpen})`);

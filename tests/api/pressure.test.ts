@@ -1,6 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { simReactor, runUntil, closeClean, bytes, equalBytes } from "../helpers/sim.ts";
+import { throwsCode } from "../helpers/errors.ts";
 
 const pr = suite("api: pool exhaustion and the descriptor budget");
 
@@ -92,7 +93,7 @@ pr("a descriptor limit below the load: connect() at the budget fails clearly", a
   r.sim!.serve(80, {});
   const conns = [];
   for (let i = 0; i < 8; i++) conns.push(r.connect({ port: 80 }, {}));
-  assert.throws(() => r.connect({ port: 80 }, {}), /descriptor budget/);
+  throwsCode(() => r.connect({ port: 80 }, {}), "ERR_FD_BUDGET");
   runUntil(r, () => r.metrics().connectsOk === 8, "eight connected");
   await closeClean(r);
 });

@@ -2,6 +2,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Reactor, type Connection } from "../../host/index.ts";
 import { simReactor, runUntil, closeClean, bytes, equalBytes } from "../helpers/sim.ts";
+import { throwsCode } from "../helpers/errors.ts";
 
 // Each case here is a bug a review found; the test failed before its fix.
 const rg = suite("api: regressions");
@@ -38,7 +39,7 @@ rg("connect, write, end: the bytes go out once connected, then FIN", async () =>
   const c = r.connect({ port: 80 }, {});
   c.write("GET / HTTP/1.0\r\n\r\n");
   c.end();
-  assert.throws(() => c.write("more"), /ended or closed/);
+  throwsCode(() => c.write("more"), "ERR_WRITE_AFTER_END");
   runUntil(r, () => fin, "FIN at the server");
   assert.is(got, "GET / HTTP/1.0\r\n\r\n");
   await closeClean(r);

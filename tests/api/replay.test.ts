@@ -86,7 +86,7 @@ test("another format version, bad magic, a corrupt header or record tag: each na
     const p = join(dir, `bad-${name}.trace`);
     writeFileSync(p, b);
     try { await replayFile(p); assert.unreachable(`${name} should be refused`); }
-    catch (err) { assert.match((err as Error).message, re, name); }
+    catch (err) { assert.is((err as ReactorError).code, "ERR_TRACE", name); assert.match((err as Error).message, re, name); }
   }
 });
 
@@ -103,7 +103,7 @@ test("a trace from a different core is refused unless forced", async () => {
   const p = join(dir, "other-core.trace");
   writeFileSync(p, bytes);
   try { await replayFile(p); assert.unreachable("should be refused"); }
-  catch (err) { assert.match((err as Error).message, /was recorded with a different debug core \(sha256 000000000000…/); }
+  catch (err) { assert.is((err as ReactorError).code, "ERR_TRACE"); assert.match((err as Error).message, /was recorded with a different debug core \(sha256 000000000000…/); }
   assert.ok((await replayFile(p, { force: true })).identical);
 });
 
@@ -201,7 +201,7 @@ test("recording stops at maxBytes with a log line; what was written still replay
 test("a bad record option is refused clearly", async () => {
   for (const [rec, re] of [[{}, /option 'record' needs \{ path: string, maxBytes\?: number \}/], [{ path: join(dir, "x"), maxBytes: 5 }, /record.maxBytes must be an integer of at least 1024, got 5/], [{ path: join(dir, "no/such/dir/x") }, /cannot open the trace file/]] as const) {
     try { await Reactor.create({ host: "sim", record: rec as never }); assert.unreachable(); }
-    catch (err) { assert.match((err as Error).message, re); }
+    catch (err) { assert.is((err as ReactorError).code, "ERR_INVALID_OPTION"); assert.match((err as Error).message, re); }
   }
 });
 

@@ -57,10 +57,10 @@ export const benchConfig = {
 };
 export const benchHooks = { clockNs: () => 0n, random: (v) => v.fill(7), log: (l) => log("core:", l) };
 
-/** The built host (dist/index.js): `npm run bench` builds it first. */
+/** The built host (dist/index.js, and dist/internal.js for Core and the layout): `npm run bench` builds it first. */
 export async function loadHost() {
   try {
-    return await import(new URL("dist/index.js", root).href);
+    return { ...await import(new URL("dist/internal.js", root).href), ...await import(new URL("dist/index.js", root).href) };
   } catch (err) {
     throw new Error(`cannot load dist/index.js: run \`node tools/build.mjs --no-types\` first (${err.message})`);
   }

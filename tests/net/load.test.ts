@@ -2,7 +2,7 @@
 // way with backpressure, and one JS→native crossing per turn however many sockets are ready.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { CloseInfo, Connection, Handlers } from "../../host/index.ts";
+import type { Connection, Handlers } from "../../host/index.ts";
 import { netReactor, until, closeClean, abandonAll, bytes } from "../helpers/net.ts";
 
 const test = suite("net: load on real sockets");

@@ -36,7 +36,7 @@ import { type Core, K } from "../../core/core.ts";
 import { ReactorError, ERRNO_BY_NAME } from "../../errors.ts";
 import { Prng } from "./prng.ts";
 import { type SimFaults, type FaultStreams, checkFaults, faultStreams } from "./faults.ts";
-import { SimPeer, type PeerWire, type SimServer } from "./peer.ts";
+import { SimPeer, type SimServer } from "./peer.ts";
 import { SimSocket } from "./socket.ts";
 import { chainFault, gatherChain } from "./chain.ts";
 import { Timeline } from "./timeline.ts";
@@ -61,7 +61,7 @@ export interface SimOptions {
 const EBADF = ERRNO_BY_NAME.EBADF, EINVAL = ERRNO_BY_NAME.EINVAL;
 
 /** The network, the clock and the PRNG; also the Host the reactor drives. */
-export class SimNetwork implements Host, PeerWire {
+export class SimNetwork implements Host { // and PeerWire, structurally (its methods are @internal, stripped from the public types)
   readonly kind = "sim" as const;
   readonly waitStyle = "virtual" as const;
   /** The core's clock is the virtual one, its random bytes come from the seeded PRNG. */
