@@ -1,6 +1,6 @@
 // `npm run build` (also run by `npm ci` through `prepare`, and by `npm test`):
 //   1. generate the layout mirror from assembly/layout.ts (TS, and C for the shim)
-//   1b. compile the native shim (host/backends/epoll/epoll.c → build/wasm_reactor.node) with the system C
+//   1b. compile the native shim (shims/native/*.c + host/backends/epoll/epoll.c → build/wasm_reactor.node) with the system C
 //      compiler against node-api-headers; without a compiler, say so loudly and go on: the
 //      sim host still works, and host 'epoll' then fails with a message that says why
 //   2. compile the core with asc: debug (assertions on; tests), release (benchmarks, default),
@@ -59,16 +59,24 @@ if (!args.has("--no-types")) {
 }
 console.log(`build: ${suites.length} test suites, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-/** Compiles the Node-API shim when its sources changed; returns its path, or null (no compiler, not Linux). */
+/**
+ * The native shim: every C file of shims/native/ (backend-neutral) plus each backend's own C
+ * file beside its TypeScript (host/backends/<name>/<name>.c), built for this OS into one .node.
+ * Recompiled only when a source or header is newer than the output. Returns its path, or null
+ * (not Linux, no compiler): then the build goes on and host 'epoll' says why it cannot start.
+ */
 function buildShim() {
-  const out = join(root, "build/wasm_reactor.node");
   if (process.platform !== "linux") { console.warn(`build: native shim skipped: the epoll shim is Linux-only (this is ${process.platform}); host 'sim' works`); return null; }
-  const srcs = ["host/backends/epoll/epoll.c", "shims/native/layout.gen.h"].map((f) => join(root, f));
+  const shared = readdirSync(join(root, "shims/native")).filter((f) => /\.[ch]$/.test(f)).map((f) => join(root, "shims/native", f));
+  const backends = ["epoll"].map((b) => join(root, `host/backends/${b}/${b}.c`)); // the backends this OS has
+  const srcs = [...shared, ...backends];
+  const units = srcs.filter((f) => f.endsWith(".c"));
+  const out = join(root, "build/wasm_reactor.node");
   mkdirSync(join(root, "build"), { recursive: true });
   if (existsSync(out) && srcs.every((s) => statSync(s).mtimeMs <= statSync(out).mtimeMs)) return out;
   const cc = process.env.CC || "cc";
   const argv = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-shared", "-fPIC", "-DNAPI_VERSION=8",
-    "-I", join(root, "node_modules/node-api-headers/include"), "-I", join(root, "shims/native"), join(root, "host/backends/epoll/epoll.c"), "-o", out + ".tmp", "-lpthread"];
+    "-I", join(root, "node_modules/node-api-headers/include"), "-I", join(root, "shims/native"), ...units, "-o", out + ".tmp", "-lpthread"];
   try {
     execFileSync(cc, argv, { cwd: root, stdio: "inherit" });
     renameSync(out + ".tmp", out); // a new inode: processes running the old shim keep theirs
@@ -79,6 +87,7 @@ function buildShim() {
       "build: host 'epoll' (and `wasm-reactor serve` on real sockets) will refuse to start and say so; host 'sim' works.\n" +
       "build: fix the compiler, then run `npm run build`.\n");
     rmSync(out, { force: true });
+    rmSync(out + ".tmp", { force: true });
     return null;
   }
 }

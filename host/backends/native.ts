@@ -1,4 +1,5 @@
-// Loads the native shim (shims/epoll.c, built to wasm_reactor.node beside the bundle by
+// Loads the native shim (shims/native/*.c plus each backend's C file, e.g.
+// host/backends/epoll/epoll.c, built into one wasm_reactor.node beside the bundle by
 // `npm run build`). Node, Deno and Bun all load a Node-API addon through createRequire.
 // When it is missing (no C compiler at install, or not Linux) the error says so and what to do.
 import { createRequire } from "node:module";
@@ -6,9 +7,10 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ReactorError } from "../errors.ts";
 
-/** The shim's exports (see NAPI_MODULE_INIT in shims/epoll.c). */
+/** The shim's exports (see NAPI_MODULE_INIT in shims/native/napi.c). */
 export interface NativeShim {
-  create(edge: number, maxEvents: number, nodelay: number, shed: number): NativeHandle;
+  /** backend: a backend this build has ("epoll" on Linux). */
+  create(backend: string, edge: number, maxEvents: number, nodelay: number, shed: number): NativeHandle;
   attach(h: NativeHandle, memory: Uint8Array, slotCap: number): void;
   listen(h: NativeHandle, host: string, port: number, backlog: number, reusePort: number): [number, number];
   prepareConnect(h: NativeHandle, slot: number, gen: number, host: string, port: number, localAddress: string | null): void;
@@ -33,7 +35,7 @@ export const TURN_WOKEN = 0x40000000;
 export const TURN_MORE = 0x20000000;
 export const TURN_COUNT = 0x1fffffff;
 
-/** The shim's stats, in the order of shims/epoll.c's S_* enum. */
+/** The shim's stats, in the order of the S_* enum in shims/native/shim.h. */
 export const NATIVE_STATS = [
   "calls", "turns", "waits", "events", "epollCtl", "accepts", "acceptEmfile", "acceptShed",
   "readCalls", "writeCalls", "wakeups", "overflowEvents", "starved", "asyncWaits",

@@ -1,4 +1,5 @@
-// The epoll host: real sockets on Linux through the native shim (shims/epoll.c).
+// The epoll host: real sockets on Linux through the native shim (shims/native/, with the
+// epoll-specific part beside this file in epoll.c).
 //
 // The shim does the whole host side of a turn natively — execute the submission ring, wait in
 // epoll_wait, accept and read into pool chunks, fill the event ring — in ONE crossing. So here
@@ -65,7 +66,7 @@ export class EpollHost implements Host {
     this.o = o;
     this.waitStyle = o.wait === "block" ? "block" : "async";
     this.n = loadNative();
-    this.h = this.n.create(o.edgeTriggered ? 1 : 0, o.maxEvents, o.noDelay ? 1 : 0, o.shedOnEmfile ? 1 : 0);
+    this.h = this.n.create("epoll", o.edgeTriggered ? 1 : 0, o.maxEvents, o.noDelay ? 1 : 0, o.shedOnEmfile ? 1 : 0);
     this.wakeFd = this.n.wakeFd(this.h);
   }
 

@@ -1,0 +1,226 @@
+/*
+ * The syscalls of a turn, the same for every readiness backend: write a chunk chain, shut
+ * down, close, connect; then, for what the kernel reported ready, accept and read (straight
+ * into pool chunks from the supply ring) and report writability, within the core's budgets.
+ *
+ * Descriptors: every descriptor opened here is reported to the core (EV_ACCEPTED,
+ * EV_SOCKET_OPENED) and closed only on the core's CLOSE, exactly once; the one exception is
+ * the EMFILE shedding trick, which opens and closes within one call. No SIGPIPE: writes go
+ * through send/sendmsg with MSG_NOSIGNAL.
+ */
+#include "shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+#define MAX_IOV 64 /* iovecs per sendmsg: a 64-chunk window is 1 MiB at 16 KiB chunks */
+
+/* ── submissions ───────────────────────────────────────────────────────────────────────── */
+void wr_write(wr_reactor *r, const wr_submit *s) {
+  int fd = s->fd;
+  uint32_t bytes = s->b, done = 0, c = s->a, cOff = 0; /* cOff: bytes of chunk c already written */
+  int err = 0;
+  while (done < bytes) {
+    struct iovec iov[MAX_IOV];
+    int n = 0;
+    uint32_t want = 0, cc = c, co = cOff;
+    while (n < MAX_IOV && done + want < bytes && cc != K_NONE) {
+      wr_chunk k;
+      wr_chunk_read(r, cc, &k);
+      uint32_t take = k.len - co;
+      if (take > bytes - done - want) take = bytes - done - want;
+      iov[n].iov_base = wr_chunk_data(r, cc) + k.start + co;
+      iov[n].iov_len = take;
+      n++; want += take; co = 0;
+      cc = k.next;
+    }
+    if (n == 0) { err = EINVAL; break; } /* the chain is shorter than the byte count: a core bug */
+    ssize_t w;
+    if (n == 1) w = send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT); /* one chunk: no msghdr to import */
+    else { struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n }; w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT); }
+    r->stats[S_WRITE_CALLS]++;
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      err = (errno == EWOULDBLOCK) ? EAGAIN : errno;
+      break;
+    }
+    done += (uint32_t)w;
+    /* advance (c, cOff) by w bytes */
+    uint32_t adv = (uint32_t)w;
+    while (adv > 0 && c != K_NONE) {
+      wr_chunk k;
+      wr_chunk_read(r, c, &k);
+      uint32_t left = k.len - cOff;
+      if (adv < left) { cOff += adv; adv = 0; }
+      else { adv -= left; cOff = 0; c = k.next; }
+    }
+    if ((uint32_t)w < want) { err = EAGAIN; break; } /* the socket buffer is full */
+  }
+  if (done == bytes) err = 0;
+  wr_post(r, K_EV_WRITE_DONE, s->slot, s->gen, fd, 0, done, (uint32_t)err);
+}
+
+void wr_close_fd(wr_reactor *r, int fd, int reset) {
+  if (fd < 0) return;
+  wr_fd *f = wr_fd_get(r, fd);
+  if (reset) { struct linger l = { 1, 0 }; setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l); }
+  if (f) {
+    if (r->ops->forget) r->ops->forget(r, fd, f);
+    f->kind = WR_KIND_NONE; f->want = 0; f->pend = 0; f->reg = 0; f->slot = K_NONE;
+    f->flags &= ~WR_F_STATE; /* list memberships stay: their entries see KIND_NONE and drop */
+  }
+  close(fd); /* closing removes it from an epoll set */
+  r->openFds--;
+}
+
+void wr_connect(wr_reactor *r, const wr_submit *s) {
+  uint32_t slot = s->slot, gen = s->gen;
+  wr_pending *p = slot < r->slotCap && r->pc ? &r->pc[slot] : NULL;
+  if (!p || !p->used || p->gen != gen) { wr_post(r, K_EV_SOCKET_OPENED, slot, gen, -1, 0, 0, EINVAL); return; }
+  p->used = 0;
+  int fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) { wr_post(r, K_EV_SOCKET_OPENED, slot, gen, -1, 0, 0, errno); return; }
+  r->openFds++;
+  wr_fd *f = wr_fd_get(r, fd);
+  f->slot = slot; f->gen = gen; f->kind = WR_KIND_CONN; f->want = 0; f->pend = 0; f->reg = 0;
+  wr_post(r, K_EV_SOCKET_OPENED, slot, gen, fd, 0, 0, 0);
+  if (r->nodelay) { int one = 1; setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); }
+  if (p->llen) {
+    int one = 1;
+    if (p->local.ss_family == AF_INET) setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&p->local, p->llen) < 0) { wr_post(r, K_EV_CONNECT_FAILED, slot, gen, fd, 0, 0, errno); return; }
+  }
+  int rc;
+  do rc = connect(fd, (struct sockaddr *)&p->addr, p->alen); while (rc < 0 && errno == EINTR);
+  if (rc == 0) { wr_post(r, K_EV_CONNECTED, slot, gen, fd, 0, 0, 0); return; }
+  if (errno != EINPROGRESS) { wr_post(r, K_EV_CONNECT_FAILED, slot, gen, fd, 0, 0, errno); return; }
+  f->kind = WR_KIND_CONNECTING;
+  wr_apply_interest(r, fd, f);
+}
+
+/* ── readiness → events ────────────────────────────────────────────────────────────────── */
+static void accept_some(wr_reactor *r, int lfd) {
+  if (WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED) return;
+  while (r->acceptLeft > 0 && wr_event_room(r) > 0) {
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    wr_fd *lf;
+    if (fd >= 0) {
+      r->openFds++;
+      wr_fd *f = wr_fd_get(r, fd); /* may move the table: the listener's entry is looked up after */
+      lf = &r->fds[lfd];
+      if (!f) { close(fd); r->openFds--; wr_post(r, K_EV_ACCEPT_ERROR, lf->slot, lf->gen, lfd, 0, 0, ENOMEM); return; }
+      f->slot = K_NONE; f->gen = 0; f->kind = WR_KIND_CONN; f->want = 0; f->pend = 0; f->reg = 0;
+      if (r->nodelay) { int one = 1; setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); }
+      r->acceptLeft--;
+      r->stats[S_ACCEPTS]++;
+      wr_post(r, K_EV_ACCEPTED, lf->slot, lf->gen, fd, 0, 0, 0);
+      continue;
+    }
+    int e = errno;
+    lf = &r->fds[lfd];
+    if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
+    if (e == EAGAIN || e == EWOULDBLOCK) { lf->pend &= ~WR_P_READ; return; }
+    if (e == EMFILE || e == ENFILE) {
+      r->stats[S_ACCEPT_EMFILE]++;
+      if (r->reservefd >= 0) {
+        /* Shed one: free the reserve descriptor, accept and close at once (the client sees a
+         * reset, not a hang in the accept queue), take the reserve back. */
+        close(r->reservefd);
+        int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (s >= 0) { struct linger l = { 1, 0 }; setsockopt(s, SOL_SOCKET, SO_LINGER, &l, sizeof l); close(s); r->stats[S_ACCEPT_SHED]++; }
+        r->reservefd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      }
+    }
+    wr_post(r, K_EV_ACCEPT_ERROR, lf->slot, lf->gen, lfd, 0, 0, (uint32_t)e);
+    lf->pend &= ~WR_P_READ;
+    return;
+  }
+}
+
+static void read_some(wr_reactor *r, int fd, wr_fd *f) {
+  uint32_t budget = WR_HDR(r, readsPerConn);
+  uint32_t csize = r->chunkSize;
+  for (uint32_t n = 0; n < budget; n++) {
+    if (wr_event_room(r) == 0) return; /* next turn: level mode sees it again, edge keeps P_READ */
+    if (wr_reads_blocked(r)) {
+      /* Pool pressure (no chunk at the start of the poll): park the socket so level mode does
+       * not spin. A supply used up by this turn's reads is only the turn's budget: leave the
+       * registration alone, the socket is reported again next turn. */
+      if (r->readsBlockedAtStart) wr_starve(r, fd, f);
+      return;
+    }
+    uint32_t sh = WR_HDR(r, supplyHead);
+    uint32_t c = wr_supply_at(r, sh);
+    ssize_t got = recv(fd, wr_chunk_data(r, c), csize, MSG_DONTWAIT);
+    r->stats[S_READ_CALLS]++;
+    if (got > 0) {
+      WR_HDR_STORE(r, supplyHead, sh + 1);
+      wr_post(r, K_EV_READ, f->slot, f->gen, fd, c, (uint32_t)got, 0);
+      /* A short read empties the queue, unless a FIN came with the data: read on to the 0 (in
+       * edge mode no new edge would ever report it). */
+      if ((uint32_t)got < csize && !(f->pend & WR_P_HUP)) { f->pend &= ~WR_P_READ; return; }
+      continue;
+    }
+    if (got == 0) { wr_post(r, K_EV_READ, f->slot, f->gen, fd, K_NONE, 0, 0); f->pend &= ~(WR_P_READ | WR_P_HUP); return; }
+    if (errno == EINTR) { n--; continue; }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) { f->pend &= ~WR_P_READ; return; }
+    wr_post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, (uint32_t)errno);
+    f->pend &= ~(WR_P_READ | WR_P_HUP);
+    return;
+  }
+}
+
+static void finish_connect(wr_reactor *r, int fd, wr_fd *f) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if (err == EINPROGRESS || err == EALREADY) return;
+  f->kind = WR_KIND_CONN;
+  f->pend &= ~WR_P_WRITE;
+  if (err == 0) wr_post(r, K_EV_CONNECTED, f->slot, f->gen, fd, 0, 0, 0);
+  else wr_post(r, K_EV_CONNECT_FAILED, f->slot, f->gen, fd, 0, 0, (uint32_t)err);
+  wr_mark_chg(r, fd, f); /* write interest off (level mode) until the core says what it wants */
+}
+
+/* Does what readiness allows for one descriptor. Returns 1 if work is left (edge mode). */
+int wr__service(wr_reactor *r, int fd) {
+  wr_fd *f = &r->fds[fd];
+  switch (f->kind) {
+    case WR_KIND_LISTENER:
+      if ((f->pend & WR_P_READ) && (f->want & K_IN_READ)) accept_some(r, fd);
+      f = &r->fds[fd];
+      return (f->pend & WR_P_READ) && (f->want & K_IN_READ) && !(WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED);
+    case WR_KIND_CONNECTING:
+      if (f->pend & WR_P_WRITE) finish_connect(r, fd, f);
+      return 0;
+    case WR_KIND_CONN: {
+      if ((f->pend & WR_P_READ) && (f->want & K_IN_READ) && !(f->flags & WR_F_STARVED)) read_some(r, fd, f);
+      if ((f->pend & WR_P_WRITE) && (f->want & K_IN_WRITE) && wr_event_room(r) > 0) {
+        wr_post(r, K_EV_WRITABLE, f->slot, f->gen, fd, 0, 0, 0);
+        f->pend &= ~WR_P_WRITE;
+      }
+      return ((f->pend & WR_P_READ) && (f->want & K_IN_READ) && !(f->flags & WR_F_STARVED)) ||
+             ((f->pend & WR_P_WRITE) && (f->want & K_IN_WRITE));
+    }
+    default:
+      return 0;
+  }
+}
+
+/* Readiness a backend decoded for fd: serve it now, or keep it for the next turn. */
+void wr_ready(wr_reactor *r, int fd, uint8_t pend) {
+  if (fd < 0 || fd >= r->fdCap) return;
+  wr_fd *f = &r->fds[fd];
+  if (f->kind == WR_KIND_NONE) return;
+  f->pend |= pend;
+  if (wr_event_room(r) == 0) { if (r->edge) wr_mark_ready(r, fd, f); else f->pend = 0; return; }
+  if (wr__service(r, fd) && r->edge) wr_mark_ready(r, fd, &r->fds[fd]);
+  if (!r->edge) r->fds[fd].pend = 0; /* level mode: the kernel says it again next time */
+}

@@ -1,0 +1,267 @@
+/*
+ * The native shim's shared half: what every native backend (epoll now; kqueue, io_uring next)
+ * uses, written once. A backend is one file beside its TypeScript (host/backends/<name>/<name>.c)
+ * that fills in a wr_backend ops table; everything else lives here, in shims/native/:
+ *
+ *   shim.h     this header: the reactor, the descriptor table entry, the ops table, the record
+ *              accessors (the only place that reads or writes a ring record or a chunk's meta)
+ *   fdtable.c  the descriptor table, ownership (who may name a descriptor), the work lists
+ *   events.c   region geometry at attach, ring cursors, posting events, the overflow ring
+ *   io.c       the syscalls of a turn: write, shutdown, close, connect, the accept and read loops
+ *   turn.c     one turn: execute the submission ring, wait, serve readiness
+ *   poller.c   the poller thread (main-thread mode)
+ *   napi.c     Node-API glue and the module's exports
+ *
+ * Names: wr_ for what a backend file may call, wr__ for what only the shared files share;
+ * file-local helpers are static and unprefixed.
+ *
+ */
+#ifndef WR_SHIM_H
+#define WR_SHIM_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <node_api.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "layout.gen.h"
+
+/* ── the descriptor table ──────────────────────────────────────────────────────────────── */
+
+/* What a descriptor the shim opened is. KIND_NONE: not ours (never opened, or closed). */
+#define WR_KIND_NONE 0
+#define WR_KIND_LISTENER 1
+#define WR_KIND_CONN 2
+#define WR_KIND_CONNECTING 3
+
+/* pend: readiness seen and not yet served. */
+#define WR_P_READ 1  /* readable, not yet read to EAGAIN (edge mode) */
+#define WR_P_WRITE 2 /* writable, not yet reported */
+#define WR_P_HUP 4   /* the peer's FIN (or an error) is pending: a short read is not the end */
+
+/* flags: list memberships (survive a close: the list entry sees KIND_NONE and drops itself)
+ * and states (cleared at close). */
+#define WR_F_READY 1    /* in the ready list (edge mode) */
+#define WR_F_IN_STV 2   /* in the starved list */
+#define WR_F_CHG 4      /* in the interest-change list */
+#define WR_F_STARVED 8  /* state: readable but no chunk to read into */
+#define WR_F_STATE (WR_F_STARVED)
+
+/* reg: what the backend has registered with the kernel, in our own bits (0: nothing). A
+ * backend translates them at its edge (epoll: EPOLLIN|EPOLLRDHUP, EPOLLOUT, EPOLLET). */
+#define WR_R_READ 1
+#define WR_R_WRITE 2
+#define WR_R_EDGE 4 /* registered once for read and write, edge-triggered, never modified */
+
+typedef struct wr_fd {
+  uint32_t slot;  /* 4  the owner's slot (K_NONE while unbound) */
+  uint32_t gen;   /* 4  the owner's generation */
+  uint8_t kind;   /* 1  WR_KIND_*; written with wr_fd_set_kind (the queue sampler reads it) */
+  uint8_t want;   /* 1  K_IN_* the core last asked for */
+  uint8_t pend;   /* 1  WR_P_* */
+  uint8_t flags;  /* 1  WR_F_* */
+  uint8_t reg;    /* 1  WR_R_* registered now */
+  uint8_t pad[3]; /* 3 */
+} wr_fd;          /* 16 B a descriptor, indexed by descriptor number */
+
+/* A CONNECT's address, kept under its slot until the core submits the CONNECT. */
+typedef struct wr_pending {
+  uint32_t gen;
+  int used;
+  struct sockaddr_storage addr;
+  socklen_t alen;
+  struct sockaddr_storage local;
+  socklen_t llen;
+} wr_pending;
+
+/* An event that did not fit the ring, in the ring's own 24-byte format. */
+typedef struct wr_ovrec {
+  uint8_t b[L_EventRec_BYTES];
+} wr_ovrec;
+
+/* ── stats: one f64 each, in this order (host/backends/native.ts NATIVE_STATS names them) ── */
+enum {
+  S_CALLS, S_TURNS, S_WAITS, S_EVENTS, S_CTL, S_ACCEPTS, S_ACCEPT_EMFILE, S_ACCEPT_SHED,
+  S_READ_CALLS, S_WRITE_CALLS, S_WAKEUPS, S_OVERFLOW, S_STARVED, S_ASYNC_WAITS,
+  S_Q_SOCKETS, S_Q_IN, S_Q_OUT, S_Q_IN_MAX, S_Q_OUT_MAX, S_FDS_OPEN, S_COUNT
+};
+
+typedef struct wr_reactor wr_reactor;
+
+/*
+ * ── the backend ops table ─────────────────────────────────────────────────────────────────
+ * What differs between kernels' event APIs; everything else is shared. Functions run on the
+ * reactor's thread unless said otherwise; none may block except `wait`.
+ *
+ * A readiness backend (epoll, kqueue) reports "fd is readable/writable": `decode` turns its
+ * kernel events into WR_P_* bits and calls wr_ready(), and the shared loops (io.c) do the
+ * syscalls. A completion backend (io_uring) fits the same table this way:
+ *   - `interest` arms operations instead of registering readiness: IN_READ on a connection
+ *     becomes a multishot RECV with buffer selection from a provided-buffer ring registered
+ *     over the pool chunks the supply ring hands out (the supply ring IS that ring: see
+ *     docs/architecture.md), IN_READ on a listener a multishot ACCEPT, IN_WRITE a POLL_ADD;
+ *     taking interest away cancels them (ASYNC_CANCEL);
+ *   - `write`, when set, takes over a WRITE after the shared code has validated it (owner,
+ *     chain, ranges): it queues a SENDMSG SQE over the validated iovecs and returns 1; the
+ *     completion is posted as EV_WRITE_DONE by `decode`;
+ *   - `forget` runs before close(): cancel what is in flight for the descriptor (io_uring),
+ *     or EV_DELETE a registration that close() does not remove (libkqueue);
+ *   - `wait` is io_uring_enter(GETEVENTS), `decode` walks the CQEs and posts EV_READ (the
+ *     buffer id names the chunk), EV_ACCEPTED, EV_WRITE_DONE... with wr_post(), never through
+ *     pend bits; a CQE for a descriptor closed since is dropped by its kind.
+ * So the fd table, the loops' budgets, the event ring and the overflow ring stay shared.
+ */
+typedef struct wr_backend {
+  const char *name;                                         /* as JS names it: "epoll" */
+  int (*init)(wr_reactor *r);                               /* create the kernel queue, add r->wakefd; 0 or errno */
+  void (*destroy)(wr_reactor *r);                           /* close what init made */
+  int (*interest)(wr_reactor *r, int fd, uint8_t from, uint8_t to); /* make the registration WR_R_* `to`; 0 or errno */
+  void (*forget)(wr_reactor *r, int fd, wr_fd *f);          /* optional: before close(fd) */
+  int (*wait)(wr_reactor *r, int max, int timeoutMs);       /* up to max kernel events; their count (0 on EINTR) */
+  void (*decode)(wr_reactor *r, int n);                     /* the n events of the last wait → wr_ready / wr_post */
+  int (*poll_fd)(wr_reactor *r);                            /* what the poller thread poll(2)s: readable = work */
+  int (*write)(wr_reactor *r, int fd, wr_fd *f, struct iovec *iov, int n, uint32_t bytes); /* optional (completion) */
+} wr_backend;
+
+#ifdef __linux__
+extern const wr_backend wr_epoll_backend;
+#endif
+
+/* ── the reactor ───────────────────────────────────────────────────────────────────────── */
+struct wr_reactor {
+  const wr_backend *ops;
+  void *bk;                      /* the backend's own state (epoll: its event array) */
+  int edge, nodelay, shed;       /* options: edge-triggered, TCP_NODELAY, shed on EMFILE */
+  int maxEvents;                 /* kernel events asked for per wait, at most */
+  int wakefd;                    /* an eventfd in the kernel queue: wr_wake() writes it */
+  int reservefd;                 /* the spare descriptor for shedding (-1: off) */
+
+  /* The core's memory: set at attach, its geometry read then and cached here. */
+  uint8_t *mem;                  /* its base; the memory is sized once and never grows */
+  uint64_t memLen;               /* its length in bytes */
+  uint32_t eventsOff, eventCap;  /* event ring: EventRec × eventCap (a power of two) */
+  uint32_t submitsOff, submitCap;/* submit ring: SubmitRec × submitCap (a power of two) */
+  uint32_t supplyOff, supplyCap; /* supply ring: u32 chunk index × supplyCap (a power of two) */
+  uint32_t metaOff, dataOff;     /* ChunkMeta × chunkCount; chunk data, chunkSize × chunkCount */
+  uint32_t chunkSize, chunkCount;
+  uint32_t slotCap;              /* connection slots: CONNECT addresses are kept per slot */
+
+  /* The descriptor table (indexed by fd) and three work lists, each fd at most once in each. */
+  wr_fd *fds;
+  int fdCap;
+  int *chg; int chgN, chgCap;    /* interest changes to apply after the submissions */
+  int *rdy; int rdyN, rdyCap;    /* edge mode: descriptors with work left */
+  int *stv; int stvN, stvCap;    /* descriptors parked for want of a chunk */
+
+  wr_ovrec *ov;                  /* overflow ring: completions that did not fit the event ring */
+  uint32_t ovHead, ovN, ovCap;
+  wr_pending *pc;                /* CONNECT addresses, slotCap entries */
+
+  uint32_t acceptLeft;           /* accepts left this turn (header acceptBudget) */
+  int readsBlockedAtStart;       /* the pool was at its reserve when this poll began: real pressure */
+  int woken;                     /* the last wait was ended by the wake eventfd */
+  int openFds;                   /* descriptors the shim opened and the core has not closed */
+  int qCursor;                   /* kernel queue sampling: where the next round robin starts */
+  double stats[S_COUNT];
+
+  /* poller thread (main-thread mode): poller.c */
+  pthread_t thr;
+  int thrStarted, armed, stop, armTimeout;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  napi_threadsafe_function tsfn;
+  int destroyed;
+
+};
+
+/* ── memory access: header words, and one accessor per record (the only readers) ──────── */
+#define WR_HDR_ADDR(r, f) ((r)->mem + K_LAYOUT_BASE + L_Header_##f)
+#define WR_HDR(r, f) (*(volatile uint32_t *)WR_HDR_ADDR(r, f))
+#define WR_HDR_STORE(r, f, v) __atomic_store_n((uint32_t *)WR_HDR_ADDR(r, f), (v), __ATOMIC_RELEASE)
+
+static inline uint32_t wr__u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline void wr__put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* SubmitRec, read field by field once: every later check works on this copy. */
+typedef struct wr_submit {
+  uint32_t op, flags, slot, gen;
+  int32_t fd;
+  uint32_t a, b;
+} wr_submit;
+static inline void wr_submit_read(const wr_reactor *r, uint32_t index, wr_submit *s) {
+  const uint8_t *p = r->mem + r->submitsOff + (uint64_t)(index & (r->submitCap - 1)) * L_SubmitRec_BYTES;
+  s->op = p[L_SubmitRec_op];
+  s->flags = p[L_SubmitRec_flags];
+  s->slot = wr__u32(p + L_SubmitRec_slot);
+  s->gen = wr__u32(p + L_SubmitRec_gen);
+  s->fd = (int32_t)wr__u32(p + L_SubmitRec_fd);
+  s->a = wr__u32(p + L_SubmitRec_a);
+  s->b = wr__u32(p + L_SubmitRec_b);
+}
+
+/* EventRec, packed into 24 bytes (into the ring, or an overflow record). */
+static inline void wr_event_pack(uint8_t *p, uint32_t type, uint32_t err, uint32_t slot, uint32_t gen, int32_t fd, uint32_t a, uint32_t b) {
+  p[L_EventRec_type] = (uint8_t)type;
+  p[L_EventRec_flags] = 0;
+  uint16_t e = (uint16_t)err;
+  memcpy(p + L_EventRec_err, &e, 2);
+  wr__put32(p + L_EventRec_slot, slot);
+  wr__put32(p + L_EventRec_gen, gen);
+  wr__put32(p + L_EventRec_fd, (uint32_t)fd);
+  wr__put32(p + L_EventRec_a, a);
+  wr__put32(p + L_EventRec_b, b);
+}
+
+/* ChunkMeta of chunk c (c < chunkCount: the caller checked). */
+typedef struct wr_chunk { uint32_t next, start, len; } wr_chunk;
+static inline void wr_chunk_read(const wr_reactor *r, uint32_t c, wr_chunk *k) {
+  const uint8_t *p = r->mem + r->metaOff + (uint64_t)c * L_ChunkMeta_BYTES;
+  k->next = wr__u32(p + L_ChunkMeta_next);
+  k->start = wr__u32(p + L_ChunkMeta_start);
+  k->len = wr__u32(p + L_ChunkMeta_len);
+}
+static inline uint8_t *wr_chunk_data(const wr_reactor *r, uint32_t c) { return r->mem + r->dataOff + (uint64_t)c * r->chunkSize; }
+
+/* The supply ring's entry at index i (a chunk index, unchecked: the caller checks it). */
+static inline uint32_t wr_supply_at(const wr_reactor *r, uint32_t i) {
+  return wr__u32(r->mem + r->supplyOff + (uint64_t)(i & (r->supplyCap - 1)) * 4);
+}
+
+/* ── fdtable.c ─────────────────────────────────────────────────────────────────────────── */
+wr_fd *wr_fd_get(wr_reactor *r, int fd);                  /* the entry (the table grows to fit), or NULL */
+void wr__fd_table_init(wr_reactor *r);                    /* sized for RLIMIT_NOFILE */
+void wr__fd_table_free(wr_reactor *r);
+void wr_mark_ready(wr_reactor *r, int fd, wr_fd *f);
+void wr_mark_chg(wr_reactor *r, int fd, wr_fd *f);
+void wr_starve(wr_reactor *r, int fd, wr_fd *f);
+void wr_unstarve(wr_reactor *r);
+uint8_t wr_fd_wanted(const wr_reactor *r, const wr_fd *f); /* WR_R_* it needs registered now */
+void wr_apply_interest(wr_reactor *r, int fd, wr_fd *f);
+
+/* ── events.c ──────────────────────────────────────────────────────────────────────────── */
+void wr__attach_regions(wr_reactor *r, uint8_t *mem, uint64_t len);
+uint32_t wr_event_room(const wr_reactor *r);
+void wr_post(wr_reactor *r, uint32_t type, uint32_t slot, uint32_t gen, int32_t fd, uint32_t a, uint32_t b, uint32_t err);
+void wr__overflow_flush(wr_reactor *r);
+int wr_reads_blocked(const wr_reactor *r);                 /* HOST_READS_PAUSED, or no supply chunk */
+
+/* ── io.c ──────────────────────────────────────────────────────────────────────────────── */
+void wr_write(wr_reactor *r, const wr_submit *s);
+void wr_close_fd(wr_reactor *r, int fd, int reset);
+void wr_connect(wr_reactor *r, const wr_submit *s);
+void wr_ready(wr_reactor *r, int fd, uint8_t pend);        /* readiness the backend decoded */
+int wr__service(wr_reactor *r, int fd);                    /* 1: work left (edge mode) */
+
+/* ── turn.c ────────────────────────────────────────────────────────────────────────────── */
+int wr_turn(wr_reactor *r, int timeoutMs);                 /* events posted */
+
+/* ── poller.c ──────────────────────────────────────────────────────────────────────────── */
+int wr__poller_arm(wr_reactor *r, napi_env env, napi_value cb, int timeoutMs); /* 0 or errno */
+void wr__poller_stop(wr_reactor *r);
+
+#endif
