@@ -11,7 +11,8 @@ import { ReactorError } from "../errors.ts";
 export interface NativeShim {
   /** backend: a backend this build has ("epoll" on Linux). */
   create(backend: string, edge: number, maxEvents: number, nodelay: number, shed: number): NativeHandle;
-  attach(h: NativeHandle, memory: Uint8Array, slotCap: number): void;
+  /** Validates the core's regions against the memory's length, once; throws when they do not fit. */
+  attach(h: NativeHandle, memory: Uint8Array): void;
   listen(h: NativeHandle, host: string, port: number, backlog: number, reusePort: number): [number, number];
   prepareConnect(h: NativeHandle, slot: number, gen: number, host: string, port: number, localAddress: string | null): void;
   /** Executes submissions, waits up to timeoutMs, polls. Returns events posted | WOKEN | MORE bits. */
@@ -26,6 +27,8 @@ export interface NativeShim {
   peerName(h: NativeHandle, fd: number): [string, number] | undefined;
   sampleQueues(h: NativeHandle, maxSockets: number): void;
   stats(h: NativeHandle, out: Float64Array): void;
+  /** The first host contract violation's text (a record the shim refused), or undefined. */
+  violation(h: NativeHandle): string | undefined;
   limits(): [number, number];
   destroy(h: NativeHandle): number;
 }
@@ -40,29 +43,42 @@ export const NATIVE_STATS = [
   "calls", "turns", "waits", "events", "epollCtl", "accepts", "acceptEmfile", "acceptShed",
   "readCalls", "writeCalls", "wakeups", "overflowEvents", "starved", "asyncWaits",
   "queueSockets", "recvQueueBytes", "sendQueueBytes", "recvQueueMax", "sendQueueMax", "fdsOpen",
+  "violations",
 ] as const;
 export type NativeStats = Record<(typeof NATIVE_STATS)[number], number>;
 
-let cached: NativeShim | undefined;
-let failure: string | undefined;
+/**
+ * Which build of the shim: "release"; "faults", the same sources with -DWR_FAULTS (syscall
+ * wrappers that inject seeded faults: the reactor option `faults`); "planted", a test-only
+ * build with one check removed on purpose (tests/native/violations.test.ts must catch it).
+ */
+export type NativeBuild = "release" | "faults" | "planted";
+const FILES: Record<NativeBuild, string> = { release: "wasm_reactor.node", faults: "wasm_reactor_faults.node", planted: "wasm_reactor_planted.node" };
+
+const cached = new Map<NativeBuild, NativeShim>();
+const failures = new Map<NativeBuild, string>();
 
 /** The shim, or a ReactorError saying why it cannot be loaded. */
-export function loadNative(): NativeShim {
-  if (cached) return cached;
+export function loadNative(build: NativeBuild = "release"): NativeShim {
+  const hit = cached.get(build);
+  if (hit) return hit;
+  let failure = failures.get(build);
   if (failure) throw new ReactorError("ERR_HOST_UNAVAILABLE", failure);
-  const url = new URL("./wasm_reactor.node", import.meta.url);
+  const url = new URL(`./${FILES[build]}`, import.meta.url);
   const path = fileURLToPath(url);
   const g = globalThis as { process?: { platform?: string } };
   const platform = g.process?.platform ?? "unknown";
   if (platform !== "linux") failure = `wasm-reactor: host 'epoll' needs Linux (this is ${platform}); use host 'sim' (kqueue and portable hosts land later)`;
-  else if (!existsSync(path)) failure = `wasm-reactor: the native shim is not built (${path} is missing): install a C compiler (gcc or clang) and run \`npm run build\`; host 'sim' works without it`;
+  else if (!existsSync(path)) failure = `wasm-reactor: the native shim${build === "release" ? "" : ` (${build} build)`} is not built (${path} is missing): install a C compiler (gcc or clang) and run \`npm run build\`; host 'sim' works without it`;
   else {
     try {
-      cached = createRequire(import.meta.url)(path) as NativeShim;
-      return cached;
+      const shim = createRequire(import.meta.url)(path) as NativeShim;
+      cached.set(build, shim);
+      return shim;
     } catch (err) {
       failure = `wasm-reactor: cannot load the native shim ${path}: ${(err as Error).message} (rebuild it with \`npm run build\`; Deno needs --allow-ffi)`;
     }
   }
+  failures.set(build, failure);
   throw new ReactorError("ERR_HOST_UNAVAILABLE", failure);
 }

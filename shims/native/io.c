@@ -23,17 +23,64 @@
 #define MAX_IOV 64 /* iovecs per sendmsg: a 64-chunk window is 1 MiB at 16 KiB chunks */
 
 /* ── submissions ───────────────────────────────────────────────────────────────────────── */
+
+/*
+ * Checks a WRITE's chain before a byte moves, so a bad one is refused whole (b = 0): every
+ * chunk index below the chunk count, each [start, start + len) inside its chunk, no chunk
+ * twice (a loop: a chain can hold each chunk at most once, so the walk is bounded by the chunk
+ * count), and at least `bytes` bytes before the chain ends. O(1) per chunk. Returns 0, or
+ * EINVAL with the violation recorded.
+ */
+static int check_chain(wr_reactor *r, const wr_submit *s) {
+  uint32_t seq = ++r->writeSeq;
+  if (seq == 0) { memset(r->chunkMark, 0, sizeof(uint32_t) * r->chunkCount); seq = r->writeSeq = 1; }
+  uint64_t have = 0;
+  uint32_t c = s->a;
+  while (have < s->b) {
+    if (c == K_NONE) {
+      wr_violation(r, "WRITE of slot %u gen %u: the chain from chunk %u holds %llu bytes, fewer than the %u submitted", s->slot, s->gen, s->a, (unsigned long long)have, s->b);
+      return EINVAL;
+    }
+    if (!WR_CHUNK_OK(r, c)) {
+      wr_violation(r, "WRITE of slot %u gen %u: chunk %u is past the chunk count (%u)", s->slot, s->gen, c, r->chunkCount);
+      return EINVAL;
+    }
+    if (r->chunkMark[c] == seq) {
+      wr_violation(r, "WRITE of slot %u gen %u: chunk %u comes twice in the chain (it loops)", s->slot, s->gen, c);
+      return EINVAL;
+    }
+    r->chunkMark[c] = seq;
+    wr_chunk k;
+    wr_chunk_read(r, c, &k);
+    if (k.start > r->chunkSize || k.len > r->chunkSize - k.start) {
+      wr_violation(r, "WRITE of slot %u gen %u: chunk %u has start %u + len %u past the chunk size (%u)", s->slot, s->gen, c, k.start, k.len, r->chunkSize);
+      return EINVAL;
+    }
+    have += k.len;
+    c = k.next;
+  }
+  return 0;
+}
+
+/*
+ * Writes a checked chain with sendmsg, MAX_IOV chunks a call, until done or EAGAIN, and posts
+ * exactly one EV_WRITE_DONE. Each chunk is checked again as it is used (O(1)), so even memory
+ * changed under the write (no thread does that) cannot steer it outside a chunk.
+ */
 void wr_write(wr_reactor *r, const wr_submit *s) {
   int fd = s->fd;
   uint32_t bytes = s->b, done = 0, c = s->a, cOff = 0; /* cOff: bytes of chunk c already written */
-  int err = 0;
+  int err = check_chain(r, s);
+  if (err) { wr_post(r, K_EV_WRITE_DONE, s->slot, s->gen, fd, 0, 0, (uint32_t)err); return; }
   while (done < bytes) {
     struct iovec iov[MAX_IOV];
     int n = 0;
     uint32_t want = 0, cc = c, co = cOff;
-    while (n < MAX_IOV && done + want < bytes && cc != K_NONE) {
+    while (n < MAX_IOV && done + want < bytes) {
       wr_chunk k;
+      if (cc == K_NONE || !WR_CHUNK_OK(r, cc)) { err = EINVAL; break; }
       wr_chunk_read(r, cc, &k);
+      if (k.start > r->chunkSize || k.len > r->chunkSize - k.start || co > k.len) { err = EINVAL; break; }
       uint32_t take = k.len - co;
       if (take > bytes - done - want) take = bytes - done - want;
       iov[n].iov_base = wr_chunk_data(r, cc) + k.start + co;
@@ -41,7 +88,7 @@ void wr_write(wr_reactor *r, const wr_submit *s) {
       n++; want += take; co = 0;
       cc = k.next;
     }
-    if (n == 0) { err = EINVAL; break; } /* the chain is shorter than the byte count: a core bug */
+    if (err) { wr_violation(r, "WRITE of slot %u gen %u: the chain changed while it was written", s->slot, s->gen); break; }
     ssize_t w;
     if (n == 1) w = send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT); /* one chunk: no msghdr to import */
     else { struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n }; w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT); }
@@ -52,14 +99,15 @@ void wr_write(wr_reactor *r, const wr_submit *s) {
       break;
     }
     done += (uint32_t)w;
-    /* advance (c, cOff) by w bytes */
+    /* advance (c, cOff) by w bytes, over the iovecs just built (each one chunk, in order) */
     uint32_t adv = (uint32_t)w;
-    while (adv > 0 && c != K_NONE) {
+    for (int i = 0; i < n && adv > 0; i++) {
+      uint32_t left = (uint32_t)iov[i].iov_len;
+      if (adv < left) { cOff += adv; adv = 0; break; }
+      adv -= left; cOff = 0;
       wr_chunk k;
-      wr_chunk_read(r, c, &k);
-      uint32_t left = k.len - cOff;
-      if (adv < left) { cOff += adv; adv = 0; }
-      else { adv -= left; cOff = 0; c = k.next; }
+      wr_chunk_read(r, c, &k); /* c was checked when its iovec was built */
+      c = k.next;
     }
     if ((uint32_t)w < want) { err = EAGAIN; break; } /* the socket buffer is full */
   }
@@ -156,12 +204,18 @@ static void read_some(wr_reactor *r, int fd, wr_fd *f) {
       if (r->readsBlockedAtStart) wr_starve(r, fd, f);
       return;
     }
-    uint32_t sh = WR_HDR(r, supplyHead);
-    uint32_t c = wr_supply_at(r, sh);
+    uint32_t c = wr_supply_at(r, r->supHead);
+    if (!WR_CHUNK_OK(r, c)) {
+      /* not a chunk: skip the entry (the core gave it; it cannot be read into) */
+      wr_violation(r, "supply ring entry %u names chunk %u, past the chunk count (%u)", r->supHead, c, r->chunkCount);
+      WR_HDR_STORE(r, supplyHead, ++r->supHead);
+      n--;
+      continue;
+    }
     ssize_t got = recv(fd, wr_chunk_data(r, c), csize, MSG_DONTWAIT);
     r->stats[S_READ_CALLS]++;
     if (got > 0) {
-      WR_HDR_STORE(r, supplyHead, sh + 1);
+      WR_HDR_STORE(r, supplyHead, ++r->supHead);
       wr_post(r, K_EV_READ, f->slot, f->gen, fd, c, (uint32_t)got, 0);
       /* A short read empties the queue, unless a FIN came with the data: read on to the 0 (in
        * edge mode no new edge would ever report it). */

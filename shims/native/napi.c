@@ -123,24 +123,30 @@ static napi_value n_create(napi_env env, napi_callback_info info) {
   return ext;
 }
 
-/* attach(h, memoryU8, slotCap) */
+/* attach(h, memoryU8): the core's whole memory; its regions are validated here, once */
 static napi_value n_attach(napi_env env, napi_callback_info info) {
-  size_t argc = 3; napi_value argv[3];
+  size_t argc = 2; napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
   const char *need = "wasm-reactor native shim: attach needs a Uint8Array over the core's whole memory";
   size_t len;
   void *data = arg_typed(env, argv[1], napi_uint8_array, &len, need);
   if (!data) return NULL;
-  if (len < K_LAYOUT_BASE + 1024) { napi_throw_error(env, "ERR_NATIVE", need); return NULL; }
-  uint8_t *mem = data;
-  if (*(uint32_t *)(mem + K_LAYOUT_BASE + L_Header_magic) != K_LAYOUT_MAGIC || *(uint32_t *)(mem + K_LAYOUT_BASE + L_Header_version) != K_LAYOUT_VERSION) {
-    napi_throw_error(env, "ERR_NATIVE", "wasm-reactor native shim: the core's layout does not match the one this shim was built for (rebuild: npm run build)");
+  if (r->mem) { napi_throw_error(env, "ERR_NATIVE", "wasm-reactor native shim: attach: this reactor is attached already"); return NULL; }
+  const char *why = wr__attach_regions(r, data, len);
+  if (why) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "wasm-reactor native shim: attach: %s", why);
+    napi_throw_error(env, "ERR_NATIVE", msg);
     return NULL;
   }
-  wr__attach_regions(r, mem, len);
   wr__fd_table_init(r);
   r->pc = calloc(r->slotCap, sizeof(wr_pending));
+  r->chunkMark = calloc(r->chunkCount, sizeof(uint32_t));
+  if (!r->pc || !r->chunkMark) {
+    free(r->pc); free(r->chunkMark); r->pc = NULL; r->chunkMark = NULL; r->mem = NULL;
+    return throw_errno(env, "attach", ENOMEM);
+  }
   return NULL;
 }
 
@@ -290,6 +296,18 @@ static napi_value n_sample_queues(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* violation(h) → the first contract violation's text, or undefined while there was none */
+static napi_value n_violation(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
+  r->stats[S_CALLS]--; /* observing is not a turn's crossing */
+  napi_value out;
+  if (r->violation[0]) napi_create_string_utf8(env, r->violation, NAPI_AUTO_LENGTH, &out);
+  else napi_get_undefined(env, &out);
+  return out;
+}
+
 /* stats(h, Float64Array) */
 static napi_value n_stats(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
@@ -327,8 +345,8 @@ static napi_value n_destroy(napi_env env, napi_callback_info info) {
   close(r->wakefd);
   if (r->reservefd >= 0) close(r->reservefd);
   wr__fd_table_free(r);
-  free(r->ov); free(r->pc);
-  r->ov = NULL; r->pc = NULL;
+  free(r->ov); free(r->pc); free(r->chunkMark);
+  r->ov = NULL; r->pc = NULL; r->chunkMark = NULL;
   pthread_mutex_destroy(&r->mu); pthread_cond_destroy(&r->cv);
   r->destroyed = 1;
   napi_value out; napi_create_int32(env, leaked, &out); return out;
@@ -348,6 +366,7 @@ NAPI_MODULE_INIT() {
     { "closeFd", NULL, n_close_fd, NULL, NULL, NULL, napi_enumerable, NULL },
     { "peerName", NULL, n_peer_name, NULL, NULL, NULL, napi_enumerable, NULL },
     { "sampleQueues", NULL, n_sample_queues, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "violation", NULL, n_violation, NULL, NULL, NULL, napi_enumerable, NULL },
     { "stats", NULL, n_stats, NULL, NULL, NULL, napi_enumerable, NULL },
     { "limits", NULL, n_limits, NULL, NULL, NULL, napi_enumerable, NULL },
     { "destroy", NULL, n_destroy, NULL, NULL, NULL, napi_enumerable, NULL },

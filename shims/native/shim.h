@@ -6,7 +6,8 @@
  *   shim.h     this header: the reactor, the descriptor table entry, the ops table, the record
  *              accessors (the only place that reads or writes a ring record or a chunk's meta)
  *   fdtable.c  the descriptor table, ownership (who may name a descriptor), the work lists
- *   events.c   region geometry at attach, ring cursors, posting events, the overflow ring
+ *   events.c   region validation at attach, ring cursors, posting events, the overflow ring,
+ *              contract violations
  *   io.c       the syscalls of a turn: write, shutdown, close, connect, the accept and read loops
  *   turn.c     one turn: execute the submission ring, wait, serve readiness
  *   poller.c   the poller thread (main-thread mode)
@@ -15,6 +16,13 @@
  * Names: wr_ for what a backend file may call, wr__ for what only the shared files share;
  * file-local helpers are static and unprefixed.
  *
+ * Trust: every number this shim reads from the core's memory (offsets, capacities, cursors,
+ * chunk indexes, lengths, descriptors) may be wrong, because the core is another program (and
+ * its release build has no assertions). Regions are validated once at attach and their
+ * geometry cached here, never re-read; cursors are checked once a turn; every record is
+ * checked before it is acted on (O(1) per record, O(1) per chunk of a write chain). A record
+ * that fails is a contract violation: counted, the first one's text kept, reported to the core
+ * as the completion it would have had (events.c: wr_violation).
  */
 #ifndef WR_SHIM_H
 #define WR_SHIM_H
@@ -88,7 +96,8 @@ typedef struct wr_ovrec {
 enum {
   S_CALLS, S_TURNS, S_WAITS, S_EVENTS, S_CTL, S_ACCEPTS, S_ACCEPT_EMFILE, S_ACCEPT_SHED,
   S_READ_CALLS, S_WRITE_CALLS, S_WAKEUPS, S_OVERFLOW, S_STARVED, S_ASYNC_WAITS,
-  S_Q_SOCKETS, S_Q_IN, S_Q_OUT, S_Q_IN_MAX, S_Q_OUT_MAX, S_FDS_OPEN, S_COUNT
+  S_Q_SOCKETS, S_Q_IN, S_Q_OUT, S_Q_IN_MAX, S_Q_OUT_MAX, S_FDS_OPEN,
+  S_VIOLATIONS, S_COUNT
 };
 
 typedef struct wr_reactor wr_reactor;
@@ -141,7 +150,7 @@ struct wr_reactor {
   int wakefd;                    /* an eventfd in the kernel queue: wr_wake() writes it */
   int reservefd;                 /* the spare descriptor for shedding (-1: off) */
 
-  /* The core's memory: set at attach, its geometry read then and cached here. */
+  /* The core's memory: set at attach, geometry validated then and cached here (never re-read). */
   uint8_t *mem;                  /* its base; the memory is sized once and never grows */
   uint64_t memLen;               /* its length in bytes */
   uint32_t eventsOff, eventCap;  /* event ring: EventRec × eventCap (a power of two) */
@@ -150,6 +159,10 @@ struct wr_reactor {
   uint32_t metaOff, dataOff;     /* ChunkMeta × chunkCount; chunk data, chunkSize × chunkCount */
   uint32_t chunkSize, chunkCount;
   uint32_t slotCap;              /* connection slots: CONNECT addresses are kept per slot */
+
+  /* Ring cursors for this turn: checked once, then owned locally (TOCTOU-free). */
+  uint32_t evHead, evTail;       /* event ring: the core's head at turn start, our tail */
+  uint32_t supHead, supTail;     /* supply ring: our head, the core's tail at turn start */
 
   /* The descriptor table (indexed by fd) and three work lists, each fd at most once in each. */
   wr_fd *fds;
@@ -162,11 +175,15 @@ struct wr_reactor {
   uint32_t ovHead, ovN, ovCap;
   wr_pending *pc;                /* CONNECT addresses, slotCap entries */
 
+  uint32_t *chunkMark;           /* chunkMark[c] == writeSeq: c is in the chain being checked (loops) */
+  uint32_t writeSeq;
+
   uint32_t acceptLeft;           /* accepts left this turn (header acceptBudget) */
   int readsBlockedAtStart;       /* the pool was at its reserve when this poll began: real pressure */
   int woken;                     /* the last wait was ended by the wake eventfd */
   int openFds;                   /* descriptors the shim opened and the core has not closed */
   int qCursor;                   /* kernel queue sampling: where the next round robin starts */
+  char violation[256];           /* the first contract violation's text ("" while none) */
   double stats[S_COUNT];
 
   /* poller thread (main-thread mode): poller.c */
@@ -217,6 +234,14 @@ static inline void wr_event_pack(uint8_t *p, uint32_t type, uint32_t err, uint32
   wr__put32(p + L_EventRec_b, b);
 }
 
+/* A chunk index the shim may touch. -DWR_PLANTED_BUG removes this check on purpose: the
+ * violation suite must then fail (tests/native/violations.test.ts builds and runs it). */
+#ifdef WR_PLANTED_BUG
+#define WR_CHUNK_OK(r, c) ((void)(r), (void)(c), 1)
+#else
+#define WR_CHUNK_OK(r, c) ((c) < (r)->chunkCount)
+#endif
+
 /* ChunkMeta of chunk c (c < chunkCount: the caller checked). */
 typedef struct wr_chunk { uint32_t next, start, len; } wr_chunk;
 static inline void wr_chunk_read(const wr_reactor *r, uint32_t c, wr_chunk *k) {
@@ -244,11 +269,13 @@ uint8_t wr_fd_wanted(const wr_reactor *r, const wr_fd *f); /* WR_R_* it needs re
 void wr_apply_interest(wr_reactor *r, int fd, wr_fd *f);
 
 /* ── events.c ──────────────────────────────────────────────────────────────────────────── */
-void wr__attach_regions(wr_reactor *r, uint8_t *mem, uint64_t len);
+const char *wr__attach_regions(wr_reactor *r, uint8_t *mem, uint64_t len); /* NULL, or why not */
+void wr__cursors_begin(wr_reactor *r);                     /* snapshot and check the rings' cursors */
 uint32_t wr_event_room(const wr_reactor *r);
 void wr_post(wr_reactor *r, uint32_t type, uint32_t slot, uint32_t gen, int32_t fd, uint32_t a, uint32_t b, uint32_t err);
 void wr__overflow_flush(wr_reactor *r);
 int wr_reads_blocked(const wr_reactor *r);                 /* HOST_READS_PAUSED, or no supply chunk */
+void wr_violation(wr_reactor *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ── io.c ──────────────────────────────────────────────────────────────────────────────── */
 void wr_write(wr_reactor *r, const wr_submit *s);

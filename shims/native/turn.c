@@ -13,6 +13,12 @@
  * last word per descriptor wins: one kernel call per descriptor at most). */
 static void execute(wr_reactor *r) {
   uint32_t head = WR_HDR(r, submitHead), tail = WR_HDR(r, submitTail);
+  if (tail - head > r->submitCap) {
+    /* Cursors that claim more than the ring holds: none of it can be trusted. Drop the batch
+     * (the core is broken; the violation says so) rather than act on garbage. */
+    wr_violation(r, "submit ring cursors out of range: head %u, tail %u, capacity %u (the batch was dropped)", head, tail, r->submitCap);
+    head = tail;
+  }
   while (head != tail) {
     wr_submit s;
     wr_submit_read(r, head, &s);
@@ -33,7 +39,7 @@ static void execute(wr_reactor *r) {
       case K_SQ_SHUTDOWN: if (s.fd >= 0) shutdown(s.fd, SHUT_WR); break;
       case K_SQ_CLOSE: wr_close_fd(r, s.fd, (s.flags & K_SQF_RESET) != 0); break;
       case K_SQ_CONNECT: wr_connect(r, &s); break;
-      default: break;
+      default: wr_violation(r, "unknown submission op %u (slot %u gen %u, descriptor %d)", s.op, s.slot, s.gen, s.fd); break;
     }
     head++;
   }
@@ -64,14 +70,15 @@ static void serve_ready_list(wr_reactor *r) {
 }
 
 int wr_turn(wr_reactor *r, int timeoutMs) {
-  uint32_t before = WR_HDR(r, eventTail);
+  wr__cursors_begin(r);
+  uint32_t before = r->evTail;
   r->woken = 0;
   wr_unstarve(r);
   execute(r);
   r->stats[S_TURNS]++;
   /* Never sleep on work in hand: completions execute just posted (a write done frees chunks
    * that starved reads wait for), overflow, or an edge-mode ready list. */
-  if (r->ovN || (r->edge && r->rdyN) || WR_HDR(r, eventTail) != before) timeoutMs = 0;
+  if (r->ovN || (r->edge && r->rdyN) || r->evTail != before) timeoutMs = 0;
   /* Ask only for what this turn can serve: event ring room, and a supply chunk per socket
    * (each may be a read). A socket the kernel reports in level mode but we cannot read goes to
    * the back of epoll's ready list, behind every socket that became ready meanwhile: a few
@@ -79,8 +86,8 @@ int wr_turn(wr_reactor *r, int timeoutMs) {
    * reported keep their place: first come, first served. With no supply at all, readable
    * sockets are parked (see wr_starve), so a few events still serve accepts and writables. */
   int want = r->maxEvents;
-  uint32_t room = r->eventCap - (WR_HDR(r, eventTail) - WR_HDR(r, eventHead));
-  uint32_t supply = WR_HDR(r, supplyTail) - WR_HDR(r, supplyHead);
+  uint32_t room = r->eventCap - (r->evTail - r->evHead);
+  uint32_t supply = r->supTail - r->supHead;
   if ((uint32_t)want > room) want = (int)room;
   if (supply > 0 && (uint32_t)want > supply) want = (int)supply;
   if (supply == 0 && want > 64) want = 64;
@@ -92,5 +99,5 @@ int wr_turn(wr_reactor *r, int timeoutMs) {
   wr__overflow_flush(r);
   if (r->edge && r->rdyN) serve_ready_list(r);
   r->ops->decode(r, n);
-  return (int)(WR_HDR(r, eventTail) - before);
+  return (int)(r->evTail - before);
 }

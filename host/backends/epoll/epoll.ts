@@ -70,7 +70,7 @@ export class EpollHost implements Host {
     this.wakeFd = this.n.wakeFd(this.h);
   }
 
-  attach(core: Core): void { this.n.attach(this.h, core.u8, core.caps.slotCap); }
+  attach(core: Core): void { this.n.attach(this.h, core.u8); }
 
   /**
    * The descriptor limit the budget starts from: the smallest of RLIMIT_NOFILE's soft limit,
@@ -159,6 +159,14 @@ export class EpollHost implements Host {
   /** The eventfd another thread may pass to the shim's wake() to stop a blocked turn. */
   get wakeHandle(): number { return this.wakeFd; }
 
+  /**
+   * The first host contract violation (a submission the shim refused: a descriptor it does not
+   * own for that slot and generation, a bad chunk or chain, an unknown op), or undefined. Each
+   * one is counted in metrics().host.violations and reported to the core as an error event.
+   */
+  get firstViolation(): string | undefined { return this.closed ? this.lastViolation : (this.lastViolation = this.n.violation(this.h)); }
+  private lastViolation: string | undefined;
+
   closeDescriptor(fd: number): void { this.n.closeFd(this.h, fd); }
 
   remoteAddress(fd: number): BoundAddress | undefined {
@@ -187,6 +195,7 @@ export class EpollHost implements Host {
     if (this.closed) return;
     this.n.turn(this.h, 0); // what the last turn submitted (the final CLOSEs) runs now
     this.n.stats(this.h, this.statsBuf);
+    this.lastViolation = this.n.violation(this.h);
     this.closed = true;
     this.leakedAtClose = this.n.destroy(this.h);
     const r = this.resolveWait;
