@@ -8,6 +8,7 @@
  */
 #include "shim.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,14 +88,24 @@ uint32_t wr_event_room(const wr_reactor *r) {
   return ring_room(r);
 }
 
+/* Grows the overflow ring, unrolled into the new block; the old one is kept if that fails. */
+static int ov_grow(wr_reactor *r) {
+  uint32_t ncap = r->ovCap ? r->ovCap * 2 : 64;
+  if (ncap <= r->ovCap) return ENOMEM;
+  wr_ovrec *n = malloc(sizeof(wr_ovrec) * (size_t)ncap);
+  if (!n) return ENOMEM;
+  for (uint32_t i = 0; i < r->ovN; i++) n[i] = r->ov[(r->ovHead + i) % r->ovCap];
+  free(r->ov);
+  r->ov = n; r->ovHead = 0; r->ovCap = ncap;
+  return 0;
+}
+
+int wr__overflow_init(wr_reactor *r) { return ov_grow(r); }
+
 static void ov_push(wr_reactor *r, const wr_ovrec *rec) {
-  if (r->ovN == r->ovCap) {
-    uint32_t ncap = r->ovCap ? r->ovCap * 2 : 64;
-    wr_ovrec *n = malloc(sizeof(wr_ovrec) * ncap);
-    for (uint32_t i = 0; i < r->ovN; i++) n[i] = r->ov[(r->ovHead + i) % r->ovCap];
-    free(r->ov);
-    r->ov = n; r->ovHead = 0; r->ovCap = ncap;
-  }
+  /* A completion that cannot be kept would leave the core waiting forever: out of memory
+   * here ends the reactor loudly instead (turn() throws). */
+  if (r->ovN == r->ovCap && ov_grow(r) != 0) { wr_fail(r, ENOMEM); return; }
   r->ov[(r->ovHead + r->ovN) % r->ovCap] = *rec;
   r->ovN++;
   r->stats[S_OVERFLOW]++;
@@ -138,4 +149,10 @@ void wr_violation(wr_reactor *r, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(r->violation + n, sizeof r->violation - (size_t)n, fmt, ap);
   va_end(ap);
+}
+
+/* A shim error the reactor cannot go on after (an allocation failed where a completion had to
+ * be kept): the next turn() throws, naming it. */
+void wr_fail(wr_reactor *r, int err) {
+  if (!r->fatal) r->fatal = err;
 }

@@ -70,7 +70,9 @@ static int check_chain(wr_reactor *r, const wr_submit *s) {
 void wr_write(wr_reactor *r, const wr_submit *s) {
   int fd = s->fd;
   uint32_t bytes = s->b, done = 0, c = s->a, cOff = 0; /* cOff: bytes of chunk c already written */
-  int err = check_chain(r, s);
+  wr_fd *f;
+  int err = wr_fd_owner(r, "WRITE", s, &f);
+  if (!err) err = check_chain(r, s);
   if (err) { wr_post(r, K_EV_WRITE_DONE, s->slot, s->gen, fd, 0, 0, (uint32_t)err); return; }
   while (done < bytes) {
     struct iovec iov[MAX_IOV];
@@ -115,29 +117,43 @@ void wr_write(wr_reactor *r, const wr_submit *s) {
   wr_post(r, K_EV_WRITE_DONE, s->slot, s->gen, fd, 0, done, (uint32_t)err);
 }
 
-void wr_close_fd(wr_reactor *r, int fd, int reset) {
-  if (fd < 0) return;
-  wr_fd *f = wr_fd_get(r, fd);
+void wr_shutdown(wr_reactor *r, const wr_submit *s) {
+  wr_fd *f;
+  if (wr_fd_owner(r, "SHUTDOWN", s, &f) != 0) { wr_post(r, K_EV_READ_ERROR, s->slot, s->gen, s->fd, 0, 0, EBADF); return; }
+  shutdown(s->fd, SHUT_WR);
+}
+
+void wr_close(wr_reactor *r, const wr_submit *s) {
+  wr_fd *f;
+  if (wr_fd_owner(r, "CLOSE", s, &f) != 0) return; /* the core thinks it closed: no event */
+  wr_close_fd(r, s->fd, f, (s->flags & K_SQF_RESET) != 0);
+}
+
+/* Closes a descriptor the shim owns (the caller checked), once. */
+void wr_close_fd(wr_reactor *r, int fd, wr_fd *f, int reset) {
   if (reset) { struct linger l = { 1, 0 }; setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l); }
-  if (f) {
-    if (r->ops->forget) r->ops->forget(r, fd, f);
-    f->kind = WR_KIND_NONE; f->want = 0; f->pend = 0; f->reg = 0; f->slot = K_NONE;
-    f->flags &= ~WR_F_STATE; /* list memberships stay: their entries see KIND_NONE and drop */
-  }
-  close(fd); /* closing removes it from an epoll set */
+  if (r->ops->forget) r->ops->forget(r, fd, f);
+  f->want = 0; f->pend = 0; f->reg = 0; f->slot = K_NONE; f->gen = 0;
+  f->flags &= ~WR_F_STATE; /* list memberships stay: their entries see KIND_NONE and drop */
+  wr_fd_set_kind(f, WR_KIND_NONE);
+  close(fd); /* the last reference (the shim never dups): it leaves the kernel queue too */
   r->openFds--;
 }
 
 void wr_connect(wr_reactor *r, const wr_submit *s) {
   uint32_t slot = s->slot, gen = s->gen;
-  wr_pending *p = slot < r->slotCap && r->pc ? &r->pc[slot] : NULL;
-  if (!p || !p->used || p->gen != gen) { wr_post(r, K_EV_SOCKET_OPENED, slot, gen, -1, 0, 0, EINVAL); return; }
+  wr_pending *p = slot < r->slotCap ? &r->pc[slot] : NULL;
+  if (!p || !p->used || p->gen != gen) {
+    wr_violation(r, "CONNECT for slot %u gen %u with no address prepared", slot, gen);
+    wr_post(r, K_EV_SOCKET_OPENED, slot, gen, -1, 0, 0, EINVAL);
+    return;
+  }
   p->used = 0;
   int fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) { wr_post(r, K_EV_SOCKET_OPENED, slot, gen, -1, 0, 0, errno); return; }
-  r->openFds++;
-  wr_fd *f = wr_fd_get(r, fd);
-  f->slot = slot; f->gen = gen; f->kind = WR_KIND_CONN; f->want = 0; f->pend = 0; f->reg = 0;
+  wr_fd *f = wr_fd_open(r, fd, WR_KIND_CONN);
+  if (!f) { close(fd); wr_post(r, K_EV_SOCKET_OPENED, slot, gen, -1, 0, 0, ENOMEM); return; }
+  f->slot = slot; f->gen = gen; f->flags |= WR_F_BOUND; /* bound now, adopted when the core names it */
   wr_post(r, K_EV_SOCKET_OPENED, slot, gen, fd, 0, 0, 0);
   if (r->nodelay) { int one = 1; setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); }
   if (p->llen) {
@@ -149,7 +165,7 @@ void wr_connect(wr_reactor *r, const wr_submit *s) {
   do rc = connect(fd, (struct sockaddr *)&p->addr, p->alen); while (rc < 0 && errno == EINTR);
   if (rc == 0) { wr_post(r, K_EV_CONNECTED, slot, gen, fd, 0, 0, 0); return; }
   if (errno != EINPROGRESS) { wr_post(r, K_EV_CONNECT_FAILED, slot, gen, fd, 0, 0, errno); return; }
-  f->kind = WR_KIND_CONNECTING;
+  wr_fd_set_kind(f, WR_KIND_CONNECTING);
   wr_apply_interest(r, fd, f);
 }
 
@@ -160,11 +176,9 @@ static void accept_some(wr_reactor *r, int lfd) {
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     wr_fd *lf;
     if (fd >= 0) {
-      r->openFds++;
-      wr_fd *f = wr_fd_get(r, fd); /* may move the table: the listener's entry is looked up after */
-      lf = &r->fds[lfd];
-      if (!f) { close(fd); r->openFds--; wr_post(r, K_EV_ACCEPT_ERROR, lf->slot, lf->gen, lfd, 0, 0, ENOMEM); return; }
-      f->slot = K_NONE; f->gen = 0; f->kind = WR_KIND_CONN; f->want = 0; f->pend = 0; f->reg = 0;
+      wr_fd *f = wr_fd_open(r, fd, WR_KIND_CONN); /* unbound until the core names it (wr_fd_owner) */
+      lf = &r->fds[lfd]; /* the table may have moved */
+      if (!f) { close(fd); wr_post(r, K_EV_ACCEPT_ERROR, lf->slot, lf->gen, lfd, 0, 0, ENOMEM); return; }
       if (r->nodelay) { int one = 1; setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); }
       r->acceptLeft--;
       r->stats[S_ACCEPTS]++;
@@ -236,7 +250,7 @@ static void finish_connect(wr_reactor *r, int fd, wr_fd *f) {
   socklen_t len = sizeof err;
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
   if (err == EINPROGRESS || err == EALREADY) return;
-  f->kind = WR_KIND_CONN;
+  wr_fd_set_kind(f, WR_KIND_CONN);
   f->pend &= ~WR_P_WRITE;
   if (err == 0) wr_post(r, K_EV_CONNECTED, f->slot, f->gen, fd, 0, 0, 0);
   else wr_post(r, K_EV_CONNECT_FAILED, f->slot, f->gen, fd, 0, 0, (uint32_t)err);

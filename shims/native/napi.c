@@ -140,10 +140,9 @@ static napi_value n_attach(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_NATIVE", msg);
     return NULL;
   }
-  wr__fd_table_init(r);
   r->pc = calloc(r->slotCap, sizeof(wr_pending));
   r->chunkMark = calloc(r->chunkCount, sizeof(uint32_t));
-  if (!r->pc || !r->chunkMark) {
+  if (!r->pc || !r->chunkMark || wr__fd_table_init(r) != 0 || wr__overflow_init(r) != 0) {
     free(r->pc); free(r->chunkMark); r->pc = NULL; r->chunkMark = NULL; r->mem = NULL;
     return throw_errno(env, "attach", ENOMEM);
   }
@@ -168,10 +167,8 @@ static napi_value n_listen(napi_env env, napi_callback_info info) {
   struct sockaddr_storage got; socklen_t glen = sizeof got;
   getsockname(fd, (struct sockaddr *)&got, &glen);
   int port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port : ((struct sockaddr_in6 *)&got)->sin6_port);
-  wr_fd *f = wr_fd_get(r, fd);
-  if (!f) { close(fd); return throw_errno(env, "listen", ENOMEM); }
-  f->kind = WR_KIND_LISTENER; f->slot = K_NONE; f->gen = 0; f->want = 0; f->pend = 0; f->reg = 0;
-  r->openFds++;
+  if (!r->mem) { close(fd); napi_throw_error(env, "ERR_NATIVE", "wasm-reactor native shim: listen before attach"); return NULL; }
+  if (!wr_fd_open(r, fd, WR_KIND_LISTENER)) { close(fd); return throw_errno(env, "listen", ENOMEM); } /* unbound until its first INTEREST */
   napi_value a, b;
   napi_create_int32(env, fd, &a); napi_create_int32(env, port, &b);
   return pair(env, a, b);
@@ -202,7 +199,9 @@ static napi_value n_turn(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
   if (!r->mem) { napi_throw_error(env, "ERR_NATIVE", "wasm-reactor native shim: turn before attach"); return NULL; }
+  if (r->fatal) return throw_errno(env, "wasm-reactor native shim: this reactor cannot go on", r->fatal);
   int n = wr_turn(r, arg_i32(env, argv[1]));
+  if (r->fatal) return throw_errno(env, "wasm-reactor native shim: a completion could not be kept; this reactor cannot go on", r->fatal);
   napi_value out;
   napi_create_int32(env, n | (r->woken ? 0x40000000 : 0) | ((r->ovN || (r->edge && r->rdyN)) ? 0x20000000 : 0), &out);
   return out;
@@ -244,12 +243,14 @@ static napi_value n_wake(napi_env env, napi_callback_info info) {
   napi_value out; napi_get_boolean(env, w == 8 || errno == EAGAIN, &out); return out;
 }
 
-/* closeFd(h, fd): a descriptor the core never took over */
+/* closeFd(h, fd): a descriptor the core never took over (anything else: a violation, no close) */
 static napi_value n_close_fd(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
-  wr_close_fd(r, arg_i32(env, argv[1]), 0);
+  int fd = arg_i32(env, argv[1]);
+  wr_fd *f;
+  if (wr_fd_may_close(r, fd, &f) == 0) wr_close_fd(r, fd, f, 0);
   return NULL;
 }
 
@@ -260,7 +261,10 @@ static napi_value n_peer_name(napi_env env, napi_callback_info info) {
   wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
   struct sockaddr_storage ss; socklen_t len = sizeof ss;
   napi_value out; napi_get_undefined(env, &out);
-  if (getpeername(arg_i32(env, argv[1]), (struct sockaddr *)&ss, &len) < 0) return out;
+  int fd = arg_i32(env, argv[1]);
+  wr_fd *f = wr_fd_get(r, fd);
+  if (!f || f->kind == WR_KIND_NONE) return out; /* only a descriptor this shim owns */
+  if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) return out;
   char buf[INET6_ADDRSTRLEN] = { 0 };
   int port;
   if (ss.ss_family == AF_INET) { inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, sizeof buf); port = ntohs(((struct sockaddr_in *)&ss)->sin_port); }

@@ -22,7 +22,9 @@
  * geometry cached here, never re-read; cursors are checked once a turn; every record is
  * checked before it is acted on (O(1) per record, O(1) per chunk of a write chain). A record
  * that fails is a contract violation: counted, the first one's text kept, reported to the core
- * as the completion it would have had (events.c: wr_violation).
+ * as the completion it would have had, and never a syscall on a descriptor the shim does not
+ * own for the slot and generation named (events.c: wr_violation; the rules: wr_fd_owner in
+ * fdtable.c).
  */
 #ifndef WR_SHIM_H
 #define WR_SHIM_H
@@ -52,13 +54,15 @@
 #define WR_P_WRITE 2 /* writable, not yet reported */
 #define WR_P_HUP 4   /* the peer's FIN (or an error) is pending: a short read is not the end */
 
-/* flags: list memberships (survive a close: the list entry sees KIND_NONE and drops itself)
- * and states (cleared at close). */
+/* flags: list memberships (survive a close: the list entry sees KIND_NONE and drops itself),
+ * states and ownership (cleared at close and at open). */
 #define WR_F_READY 1    /* in the ready list (edge mode) */
 #define WR_F_IN_STV 2   /* in the starved list */
 #define WR_F_CHG 4      /* in the interest-change list */
 #define WR_F_STARVED 8  /* state: readable but no chunk to read into */
-#define WR_F_STATE (WR_F_STARVED)
+#define WR_F_BOUND 16   /* ownership: slot/gen name the owner (see wr_fd_owner) */
+#define WR_F_ADOPTED 32 /* ownership: the core has named it with that slot/gen */
+#define WR_F_STATE (WR_F_STARVED | WR_F_BOUND | WR_F_ADOPTED)
 
 /* reg: what the backend has registered with the kernel, in our own bits (0: nothing). A
  * backend translates them at its edge (epoll: EPOLLIN|EPOLLRDHUP, EPOLLOUT, EPOLLET). */
@@ -164,12 +168,13 @@ struct wr_reactor {
   uint32_t evHead, evTail;       /* event ring: the core's head at turn start, our tail */
   uint32_t supHead, supTail;     /* supply ring: our head, the core's tail at turn start */
 
-  /* The descriptor table (indexed by fd) and three work lists, each fd at most once in each. */
+  /* The descriptor table (indexed by fd) and three work lists, each fd at most once in each,
+   * so each list's capacity is the table's and a push never allocates. */
   wr_fd *fds;
   int fdCap;
-  int *chg; int chgN, chgCap;    /* interest changes to apply after the submissions */
-  int *rdy; int rdyN, rdyCap;    /* edge mode: descriptors with work left */
-  int *stv; int stvN, stvCap;    /* descriptors parked for want of a chunk */
+  int *chg; int chgN;            /* interest changes to apply after the submissions */
+  int *rdy; int rdyN;            /* edge mode: descriptors with work left */
+  int *stv; int stvN;            /* descriptors parked for want of a chunk */
 
   wr_ovrec *ov;                  /* overflow ring: completions that did not fit the event ring */
   uint32_t ovHead, ovN, ovCap;
@@ -182,6 +187,7 @@ struct wr_reactor {
   int readsBlockedAtStart;       /* the pool was at its reserve when this poll began: real pressure */
   int woken;                     /* the last wait was ended by the wake eventfd */
   int openFds;                   /* descriptors the shim opened and the core has not closed */
+  int fatal;                     /* an errno that ended this reactor (an allocation failed): turn() throws */
   int qCursor;                   /* kernel queue sampling: where the next round robin starts */
   char violation[256];           /* the first contract violation's text ("" while none) */
   double stats[S_COUNT];
@@ -258,9 +264,14 @@ static inline uint32_t wr_supply_at(const wr_reactor *r, uint32_t i) {
 }
 
 /* ── fdtable.c ─────────────────────────────────────────────────────────────────────────── */
-wr_fd *wr_fd_get(wr_reactor *r, int fd);                  /* the entry (the table grows to fit), or NULL */
-void wr__fd_table_init(wr_reactor *r);                    /* sized for RLIMIT_NOFILE */
+wr_fd *wr_fd_get(wr_reactor *r, int fd);                  /* the entry of fd in the table's range, or NULL */
+wr_fd *wr_fd_open(wr_reactor *r, int fd, uint8_t kind);   /* a descriptor the shim just opened; NULL: no memory */
+int wr__fd_table_init(wr_reactor *r);                     /* sized for RLIMIT_NOFILE; 0 or ENOMEM */
 void wr__fd_table_free(wr_reactor *r);
+static inline void wr_fd_set_kind(wr_fd *f, uint8_t k) { __atomic_store_n(&f->kind, k, __ATOMIC_RELAXED); }
+/* May the record s (op named `op` in messages) act on its descriptor? 0 (*out set) or EBADF. */
+int wr_fd_owner(wr_reactor *r, const char *op, const wr_submit *s, wr_fd **out);
+int wr_fd_may_close(wr_reactor *r, int fd, wr_fd **out);  /* closeFd() from JS */
 void wr_mark_ready(wr_reactor *r, int fd, wr_fd *f);
 void wr_mark_chg(wr_reactor *r, int fd, wr_fd *f);
 void wr_starve(wr_reactor *r, int fd, wr_fd *f);
@@ -274,12 +285,16 @@ void wr__cursors_begin(wr_reactor *r);                     /* snapshot and check
 uint32_t wr_event_room(const wr_reactor *r);
 void wr_post(wr_reactor *r, uint32_t type, uint32_t slot, uint32_t gen, int32_t fd, uint32_t a, uint32_t b, uint32_t err);
 void wr__overflow_flush(wr_reactor *r);
+int wr__overflow_init(wr_reactor *r);                      /* 0 or ENOMEM */
 int wr_reads_blocked(const wr_reactor *r);                 /* HOST_READS_PAUSED, or no supply chunk */
 void wr_violation(wr_reactor *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void wr_fail(wr_reactor *r, int err);                      /* a fatal shim error (out of memory) */
 
 /* ── io.c ──────────────────────────────────────────────────────────────────────────────── */
 void wr_write(wr_reactor *r, const wr_submit *s);
-void wr_close_fd(wr_reactor *r, int fd, int reset);
+void wr_shutdown(wr_reactor *r, const wr_submit *s);
+void wr_close(wr_reactor *r, const wr_submit *s);
+void wr_close_fd(wr_reactor *r, int fd, wr_fd *f, int reset); /* one the shim owns: the checks are done */
 void wr_connect(wr_reactor *r, const wr_submit *s);
 void wr_ready(wr_reactor *r, int fd, uint8_t pend);        /* readiness the backend decoded */
 int wr__service(wr_reactor *r, int fd);                    /* 1: work left (edge mode) */

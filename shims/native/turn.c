@@ -24,11 +24,11 @@ static void execute(wr_reactor *r) {
     wr_submit_read(r, head, &s);
     switch (s.op) {
       case K_SQ_INTEREST: {
-        wr_fd *f = wr_fd_get(r, s.fd);
-        if (!f || f->kind == WR_KIND_NONE) break;
-        f->slot = s.slot; f->gen = s.gen;
-        uint8_t added = (uint8_t)(s.a & ~f->want);
-        f->want = (uint8_t)s.a;
+        wr_fd *f;
+        if (wr_fd_owner(r, "INTEREST", &s, &f) != 0) { wr_post(r, K_EV_READ_ERROR, s.slot, s.gen, s.fd, 0, 0, EBADF); break; }
+        uint8_t want = (uint8_t)(s.a & (K_IN_READ | K_IN_WRITE));
+        uint8_t added = (uint8_t)(want & ~f->want);
+        f->want = want;
         if (r->edge) {
           if (f->reg == 0) wr_mark_chg(r, s.fd, f);          /* first interest: register once, for good */
           else if (added & f->pend) wr_mark_ready(r, s.fd, f); /* readiness seen while not wanted */
@@ -36,8 +36,8 @@ static void execute(wr_reactor *r) {
         break;
       }
       case K_SQ_WRITE: wr_write(r, &s); break;
-      case K_SQ_SHUTDOWN: if (s.fd >= 0) shutdown(s.fd, SHUT_WR); break;
-      case K_SQ_CLOSE: wr_close_fd(r, s.fd, (s.flags & K_SQF_RESET) != 0); break;
+      case K_SQ_SHUTDOWN: wr_shutdown(r, &s); break;
+      case K_SQ_CLOSE: wr_close(r, &s); break;
       case K_SQ_CONNECT: wr_connect(r, &s); break;
       default: wr_violation(r, "unknown submission op %u (slot %u gen %u, descriptor %d)", s.op, s.slot, s.gen, s.fd); break;
     }
