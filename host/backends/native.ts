@@ -43,7 +43,7 @@ export const NATIVE_STATS = [
   "calls", "turns", "waits", "events", "epollCtl", "accepts", "acceptEmfile", "acceptShed",
   "readCalls", "writeCalls", "wakeups", "overflowEvents", "starved", "asyncWaits",
   "queueSockets", "recvQueueBytes", "sendQueueBytes", "recvQueueMax", "sendQueueMax", "fdsOpen",
-  "violations",
+  "violations", "ctlErrors",
 ] as const;
 export type NativeStats = Record<(typeof NATIVE_STATS)[number], number>;
 

@@ -142,12 +142,24 @@ uint8_t wr_fd_wanted(const wr_reactor *r, const wr_fd *f) {
   return ev;
 }
 
+/*
+ * Makes the kernel's registration of fd what it needs now. A failure (epoll_ctl: ENOSPC at
+ * fs.epoll.max_user_watches, ENOMEM, ...) is never silent: the socket would sit unregistered
+ * and the connection hang. It reaches the core as EV_READ_ERROR with that errno on that
+ * connection (EV_CONNECT_FAILED while the socket is still connecting: the completion a connect
+ * waits for), and the core closes it. The registration stays what it was.
+ */
 void wr_apply_interest(wr_reactor *r, int fd, wr_fd *f) {
   uint8_t want = wr_fd_wanted(r, f);
   if (want == f->reg) return;
-  r->ops->interest(r, fd, f->reg, want);
+  int err = r->ops->interest(r, fd, f->reg, want);
   r->stats[S_CTL]++;
-  f->reg = want;
+  if (err == 0) { f->reg = want; return; }
+  r->stats[S_CTL_ERRORS]++;
+  if (f->kind == WR_KIND_CONNECTING) {
+    wr_fd_set_kind(f, WR_KIND_CONN); /* failed: nothing more will come for this connect */
+    wr_post(r, K_EV_CONNECT_FAILED, f->slot, f->gen, fd, 0, 0, (uint32_t)err);
+  } else wr_post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, (uint32_t)err);
 }
 
 /* Parks a readable socket that has no chunk to read into. */
