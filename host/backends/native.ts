@@ -20,9 +20,14 @@ export interface NativeShim {
   /** The poller thread calls cb (the one given first) once the epoll set is ready or timeoutMs passed. */
   waitAsync(h: NativeHandle, timeoutMs: number, cb: () => void): void;
   unref(h: NativeHandle): void;
-  wakeFd(h: NativeHandle): number;
-  /** Any thread: wakes a turn blocked in epoll_wait, or the poller thread. */
-  wake(eventFd: number): boolean;
+  /** A handle (not a descriptor) that any thread may pass to wake(). */
+  wakeHandle(h: NativeHandle): number;
+  /**
+   * Any thread: wakes a turn blocked in epoll_wait, or the poller thread. False when that
+   * reactor is gone (then nothing is written anywhere). Pass a handle to the module that made
+   * it (the release and faults builds keep separate tables).
+   */
+  wake(handle: number): boolean;
   closeFd(h: NativeHandle, fd: number): void;
   peerName(h: NativeHandle, fd: number): [string, number] | undefined;
   sampleQueues(h: NativeHandle, maxSockets: number): void;

@@ -115,6 +115,8 @@ static napi_value n_create(napi_env env, napi_callback_info info) {
   if (r->wakefd < 0) { int e = errno; free(r); return throw_errno(env, "eventfd", e); }
   int e = ops->init(r);
   if (e) { close(r->wakefd); free(r); return throw_errno(env, ops->name, e); }
+  e = wr__wake_register(r);
+  if (e) { ops->destroy(r); close(r->wakefd); free(r); return throw_errno(env, "create: wake table", e); }
   r->reservefd = r->shed ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cv, NULL);
@@ -227,20 +229,21 @@ static napi_value n_unref(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* wakeFd(h) → the eventfd; wake(fd) may be called from any thread with that number */
-static napi_value n_wake_fd(napi_env env, napi_callback_info info) {
+/* wakeHandle(h) → a number any thread may pass to wake() (a handle, not a descriptor) */
+static napi_value n_wake_handle(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
-  napi_value out; napi_create_int32(env, r->wakefd, &out); return out;
+  napi_value out; napi_create_double(env, r->wakeHandle, &out); return out;
 }
 
+/* wake(handle) → true when the reactor is woken; false when it is gone (nothing written) */
 static napi_value n_wake(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  uint64_t one = 1;
-  ssize_t w = write(arg_i32(env, argv[0]), &one, 8);
-  napi_value out; napi_get_boolean(env, w == 8 || errno == EAGAIN, &out); return out;
+  double handle = -1;
+  napi_get_value_double(env, argv[0], &handle);
+  napi_value out; napi_get_boolean(env, wr__wake(handle), &out); return out;
 }
 
 /* closeFd(h, fd): a descriptor the core never took over (anything else: a violation, no close) */
@@ -337,13 +340,19 @@ static napi_value n_limits(napi_env env, napi_callback_info info) {
   return pair(env, a, b);
 }
 
-/* destroy(h) → descriptors that were still open (closed now: a leak the caller reports) */
+/*
+ * destroy(h) → descriptors that were still open (closed now: a leak the caller reports).
+ * Safe while the poller thread waits: it is stopped and joined first (the eventfd ends its
+ * poll), its thread-safe function is aborted (a callback still queued then runs with no env
+ * and calls nothing), and the wake slot is released before the eventfd closes.
+ */
 static napi_value n_destroy(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
   int leaked = 0;
   wr__poller_stop(r);
+  wr__wake_unregister(r);
   for (int fd = 0; fd < r->fdCap; fd++) if (r->fds[fd].kind != WR_KIND_NONE) { close(fd); leaked++; }
   r->ops->destroy(r);
   close(r->wakefd);
@@ -365,7 +374,7 @@ NAPI_MODULE_INIT() {
     { "turn", NULL, n_turn, NULL, NULL, NULL, napi_enumerable, NULL },
     { "waitAsync", NULL, n_wait_async, NULL, NULL, NULL, napi_enumerable, NULL },
     { "unref", NULL, n_unref, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "wakeFd", NULL, n_wake_fd, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "wakeHandle", NULL, n_wake_handle, NULL, NULL, NULL, napi_enumerable, NULL },
     { "wake", NULL, n_wake, NULL, NULL, NULL, napi_enumerable, NULL },
     { "closeFd", NULL, n_close_fd, NULL, NULL, NULL, napi_enumerable, NULL },
     { "peerName", NULL, n_peer_name, NULL, NULL, NULL, napi_enumerable, NULL },

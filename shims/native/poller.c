@@ -3,13 +3,84 @@
  * backend's descriptor (the epoll set reports readiness without consuming it), then calls JS
  * back through a thread-safe function. It works the same in Node, Deno and Bun; uv_poll does
  * not exist in Bun (see ENV notes).
+ *
+ * Waking from any thread goes through a handle, not a descriptor number: a process-wide table
+ * of wake slots, each with a generation, under one mutex. A reactor's slot is released (its
+ * generation moves on) before its eventfd is closed, so a wake that arrives after the reactor
+ * is gone (a signal handler in another thread, a late timer) finds a stale generation and
+ * writes to no descriptor, not even to one that reused the number.
  */
 #include "shim.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <unistd.h>
+
+/* ── wake handles ──────────────────────────────────────────────────────────────────────── */
+typedef struct { uint32_t gen; int used; int fd; } wake_slot;
+
+static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
+static wake_slot *wakes;   /* grows by doubling (old block kept on failure); never shrinks */
+static uint32_t wakeCap;
+
+#define WAKE_SLOTS_MAX 65536u /* live reactors per process: the handle keeps 16 bits for the index */
+/* Which build made the handle: a release handle passed to the faults build (or the other way
+ * round) names no slot there. */
+#define WAKE_TAG (WR_FAULTS_BUILD ? 1.0 : 0.0)
+
+/* handle = (gen * 65536 + index) * 2 + tag: an integer below 2^49, exact in a double. */
+static double wake_encode(uint32_t index, uint32_t gen) { return ((double)gen * WAKE_SLOTS_MAX + index) * 2 + WAKE_TAG; }
+
+int wr__wake_register(wr_reactor *r) {
+  pthread_mutex_lock(&wake_mu);
+  uint32_t i = 0;
+  while (i < wakeCap && wakes[i].used) i++;
+  if (i == wakeCap) {
+    uint32_t ncap = wakeCap ? wakeCap * 2 : 16;
+    wake_slot *n = ncap <= WAKE_SLOTS_MAX ? realloc(wakes, sizeof(wake_slot) * ncap) : NULL;
+    if (!n) { pthread_mutex_unlock(&wake_mu); return ENOMEM; }
+    memset(n + wakeCap, 0, sizeof(wake_slot) * (ncap - wakeCap));
+    for (uint32_t k = wakeCap; k < ncap; k++) n[k].gen = 1;
+    wakes = n; wakeCap = ncap;
+  }
+  wakes[i].used = 1;
+  wakes[i].fd = r->wakefd;
+  r->wakeSlot = i;
+  r->wakeHandle = wake_encode(i, wakes[i].gen);
+  pthread_mutex_unlock(&wake_mu);
+  return 0;
+}
+
+void wr__wake_unregister(wr_reactor *r) {
+  pthread_mutex_lock(&wake_mu);
+  wake_slot *w = &wakes[r->wakeSlot];
+  w->used = 0;
+  w->fd = -1;
+  w->gen = w->gen == UINT32_MAX ? 1 : w->gen + 1;
+  pthread_mutex_unlock(&wake_mu);
+}
+
+/* Any thread. 1: the reactor is woken (or a wake is pending already); 0: no such reactor. */
+int wr__wake(double handle) {
+  if (!(handle >= 0 && handle < 9007199254740992.0) || handle != (double)(uint64_t)handle) return 0;
+  uint64_t h = (uint64_t)handle;
+  if ((double)(h & 1) != WAKE_TAG) return 0;
+  h >>= 1;
+  uint32_t index = (uint32_t)(h % WAKE_SLOTS_MAX);
+  uint64_t gen = h / WAKE_SLOTS_MAX;
+  int ok = 0;
+  pthread_mutex_lock(&wake_mu);
+  if (index < wakeCap && wakes[index].used && wakes[index].gen == gen) {
+    uint64_t one = 1;
+    /* the write happens under the mutex: the reactor cannot close the eventfd meanwhile */
+    ssize_t w = write(wakes[index].fd, &one, 8);
+    ok = w == 8 || errno == EAGAIN; /* EAGAIN: the counter is full, a wake is pending anyway */
+  }
+  pthread_mutex_unlock(&wake_mu);
+  return ok;
+}
 
 static void *poller_main(void *arg) {
   wr_reactor *r = arg;

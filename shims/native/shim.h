@@ -145,13 +145,21 @@ typedef struct wr_backend {
 extern const wr_backend wr_epoll_backend;
 #endif
 
+#ifdef WR_FAULTS
+#define WR_FAULTS_BUILD 1
+#else
+#define WR_FAULTS_BUILD 0
+#endif
+
 /* ── the reactor ───────────────────────────────────────────────────────────────────────── */
 struct wr_reactor {
   const wr_backend *ops;
   void *bk;                      /* the backend's own state (epoll: its event array) */
   int edge, nodelay, shed;       /* options: edge-triggered, TCP_NODELAY, shed on EMFILE */
   int maxEvents;                 /* kernel events asked for per wait, at most */
-  int wakefd;                    /* an eventfd in the kernel queue: wr_wake() writes it */
+  int wakefd;                    /* an eventfd in the kernel queue: wr__wake() writes it */
+  uint32_t wakeSlot;             /* its slot in the process-wide wake table (poller.c) */
+  double wakeHandle;             /* what JS passes to wake(): slot, generation and build */
   int reservefd;                 /* the spare descriptor for shedding (-1: off) */
 
   /* The core's memory: set at attach, geometry validated then and cached here (never re-read). */
@@ -303,6 +311,9 @@ int wr__service(wr_reactor *r, int fd);                    /* 1: work left (edge
 int wr_turn(wr_reactor *r, int timeoutMs);                 /* events posted */
 
 /* ── poller.c ──────────────────────────────────────────────────────────────────────────── */
+int wr__wake_register(wr_reactor *r);                      /* 0 or ENOMEM: r->wakeHandle set */
+void wr__wake_unregister(wr_reactor *r);                   /* after it, wake(handle) writes nothing */
+int wr__wake(double handle);                               /* any thread: 1 woken (or pending), 0 no such reactor */
 int wr__poller_arm(wr_reactor *r, napi_env env, napi_value cb, int timeoutMs); /* 0 or errno */
 void wr__poller_stop(wr_reactor *r);
 

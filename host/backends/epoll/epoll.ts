@@ -7,8 +7,8 @@
 // execute → wait → poll in that order (host/contract.ts), and the shim keeps it.
 //
 // Two ways to wait (option `wait`):
-//   "block"  — the call blocks in epoll_wait until I/O, the core's next deadline, or the
-//              eventfd (`wake`). For a thread that runs only the reactor: a worker, or a
+//   "block"  — the call blocks in epoll_wait until I/O, the core's next deadline, or a
+//              wake (`wakeHandle`, from any thread). For a thread that runs only the reactor: a worker, or a
 //              process like `wasm-reactor serve`. Fastest: no thread hop.
 //   "thread" — never blocks the JS thread: the call polls with timeout 0, and when nothing is
 //              ready a poller thread waits on the epoll descriptor and wakes JS through a
@@ -51,7 +51,7 @@ export class EpollHost implements Host {
   private readonly n: NativeShim;
   private readonly h: NativeHandle;
   private readonly o: EpollOptions;
-  private readonly wakeFd: number;
+  private readonly wakeId: number;
   private waiting = false;
   private resolveWait: (() => void) | undefined;
   private readonly onReady = () => { const r = this.resolveWait; this.resolveWait = undefined; r?.(); };
@@ -67,7 +67,7 @@ export class EpollHost implements Host {
     this.waitStyle = o.wait === "block" ? "block" : "async";
     this.n = loadNative();
     this.h = this.n.create("epoll", o.edgeTriggered ? 1 : 0, o.maxEvents, o.noDelay ? 1 : 0, o.shedOnEmfile ? 1 : 0);
-    this.wakeFd = this.n.wakeFd(this.h);
+    this.wakeId = this.n.wakeHandle(this.h);
   }
 
   attach(core: Core): void { this.n.attach(this.h, core.u8); }
@@ -155,9 +155,12 @@ export class EpollHost implements Host {
   }
 
   /** Wakes a wait in progress (the app acted between turns). Cheap when nothing waits. */
-  wake(): void { if (this.waiting) this.n.wake(this.wakeFd); }
-  /** The eventfd another thread may pass to the shim's wake() to stop a blocked turn. */
-  get wakeHandle(): number { return this.wakeFd; }
+  wake(): void { if (this.waiting) this.n.wake(this.wakeId); }
+  /**
+   * What another thread passes to the shim's wake() (loadNative().wake(handle)) to end a blocked
+   * turn: a handle, not a descriptor, so a wake after this host closed writes to nothing.
+   */
+  get wakeHandle(): number { return this.wakeId; }
 
   /**
    * The first host contract violation (a submission the shim refused: a descriptor it does not
