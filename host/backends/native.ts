@@ -30,6 +30,7 @@ export interface NativeShim {
   wake(handle: number): boolean;
   closeFd(h: NativeHandle, fd: number): void;
   peerName(h: NativeHandle, fd: number): [string, number] | undefined;
+  /** Asks for a sweep of kernel queue depths on the shim's sampler thread; returns at once (stats() has the last sweep's). */
   sampleQueues(h: NativeHandle, maxSockets: number): void;
   stats(h: NativeHandle, out: Float64Array): void;
   /** The first host contract violation's text (a record the shim refused), or undefined. */
@@ -48,7 +49,7 @@ export const NATIVE_STATS = [
   "calls", "turns", "waits", "events", "epollCtl", "accepts", "acceptEmfile", "acceptShed",
   "readCalls", "writeCalls", "wakeups", "overflowEvents", "starved", "asyncWaits",
   "queueSockets", "recvQueueBytes", "sendQueueBytes", "recvQueueMax", "sendQueueMax", "fdsOpen",
-  "violations", "ctlErrors",
+  "violations", "ctlErrors", "queueSweeps",
 ] as const;
 export type NativeStats = Record<(typeof NATIVE_STATS)[number], number>;
 

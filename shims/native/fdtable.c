@@ -3,9 +3,12 @@
  * (its owner, what the core wants, readiness not yet served, what the kernel has registered),
  * who may name it (wr_fd_owner), and the lists of descriptors with something left to do.
  *
- * Allocation: the table is sized once for RLIMIT_NOFILE at attach; past it, it grows (the
- * three lists with it, since each holds a descriptor at most once) and a failed growth keeps
- * every old block: the descriptor that did not fit is closed and reported as ENOMEM.
+ * Allocation: the table is sized once at attach for RLIMIT_NOFILE's hard limit, above which no
+ * descriptor can be numbered (pages are touched only as descriptors are used: calloc of a large
+ * block maps zero pages lazily). Should one still come (a limit raised from outside by
+ * prlimit), the table grows with the three lists (each holds a descriptor at most once), all
+ * or nothing, keeping every old block; it never moves while the queue sampler runs. A
+ * descriptor that does not fit is closed and reported as ENOMEM.
  */
 #include "shim.h"
 
@@ -37,8 +40,9 @@ static int grow(wr_reactor *r, int ncap) {
 
 int wr__fd_table_init(wr_reactor *r) {
   struct rlimit rl;
-  int cap = 1024;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 1024 && rl.rlim_cur < (1u << 22)) cap = (int)rl.rlim_cur;
+  int cap = 1 << 20; /* fs.nr_open's default: no process may have more */
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < (1u << 22)) cap = (int)rl.rlim_max;
+  if (cap < 1024) cap = 1024;
   return grow(r, cap);
 }
 
@@ -55,7 +59,7 @@ wr_fd *wr_fd_open(wr_reactor *r, int fd, uint8_t kind) {
   if (fd >= r->fdCap) {
     int ncap = r->fdCap ? r->fdCap : 1024;
     while (ncap <= fd && ncap < (1 << 30)) ncap *= 2;
-    if (ncap <= fd || grow(r, ncap) != 0) return NULL;
+    if (ncap <= fd || r->qStarted || grow(r, ncap) != 0) return NULL; /* the sampler reads the table: it must not move */
   }
   wr_fd *f = &r->fds[fd];
   f->slot = K_NONE; f->gen = 0;

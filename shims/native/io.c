@@ -136,7 +136,9 @@ void wr_close_fd(wr_reactor *r, int fd, wr_fd *f, int reset) {
   f->want = 0; f->pend = 0; f->reg = 0; f->slot = K_NONE; f->gen = 0;
   f->flags &= ~WR_F_STATE; /* list memberships stay: their entries see KIND_NONE and drop */
   wr_fd_set_kind(f, WR_KIND_NONE);
-  close(fd); /* the last reference (the shim never dups): it leaves the kernel queue too */
+  /* close(), now or just after the queue sampler's ioctls on it (queues.c): the last reference
+   * (the shim never dups), so it leaves the kernel queue too */
+  wr__queues_close(r, fd);
   r->openFds--;
 }
 

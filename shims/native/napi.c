@@ -16,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <linux/sockios.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -277,29 +275,17 @@ static napi_value n_peer_name(napi_env env, napi_callback_info info) {
   return pair(env, a, b);
 }
 
-/* sampleQueues(h, maxSockets): kernel send/receive queue depths of up to maxSockets
- * connections (round robin over calls), into the stats. Sampled, never per event. */
+/* sampleQueues(h, maxSockets): asks the sampler thread for a sweep of the kernel send/receive
+ * queue depths of up to maxSockets connections (round robin over sweeps); returns at once.
+ * stats() reports the last finished sweep (queues.c). Never per event. */
 static napi_value n_sample_queues(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
   r->stats[S_CALLS]--; /* observing is not a turn's crossing */
-  int max = arg_i32(env, argv[1]);
-  double n = 0, in = 0, out = 0, inMax = 0, outMax = 0;
-  int seen = 0;
-  for (int k = 0; k < r->fdCap && seen < max; k++) {
-    int fd = (r->qCursor + k) % (r->fdCap ? r->fdCap : 1);
-    wr_fd *f = &r->fds[fd];
-    if (f->kind != WR_KIND_CONN) continue;
-    int qi = 0, qo = 0;
-    if (ioctl(fd, SIOCINQ, &qi) < 0 || ioctl(fd, SIOCOUTQ, &qo) < 0) continue;
-    seen++; n++; in += qi; out += qo;
-    if (qi > inMax) inMax = qi;
-    if (qo > outMax) outMax = qo;
-    if (seen == max) r->qCursor = (fd + 1) % r->fdCap;
-  }
-  r->stats[S_Q_SOCKETS] = n; r->stats[S_Q_IN] = in; r->stats[S_Q_OUT] = out;
-  r->stats[S_Q_IN_MAX] = inMax; r->stats[S_Q_OUT_MAX] = outMax;
+  if (!r->mem) return NULL;
+  int e = wr__queues_request(r, arg_i32(env, argv[1]));
+  if (e) return throw_errno(env, "sampleQueues", e);
   return NULL;
 }
 
@@ -324,8 +310,7 @@ static napi_value n_stats(napi_env env, napi_callback_info info) {
   void *data = arg_typed(env, argv[1], napi_float64_array, &len, "wasm-reactor native shim: stats needs a Float64Array");
   if (!data) return NULL;
   r->stats[S_CALLS]--; /* observing is not a turn's crossing */
-  r->stats[S_FDS_OPEN] = r->openFds;
-  memcpy(data, r->stats, sizeof(double) * (len < S_COUNT ? len : S_COUNT));
+  wr__stats_copy(r, data, len);
   return NULL;
 }
 
@@ -352,6 +337,7 @@ static napi_value n_destroy(napi_env env, napi_callback_info info) {
   wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
   int leaked = 0;
   wr__poller_stop(r);
+  wr__queues_stop(r); /* before any descriptor closes: it may be asking about one */
   wr__wake_unregister(r);
   for (int fd = 0; fd < r->fdCap; fd++) if (r->fds[fd].kind != WR_KIND_NONE) { close(fd); leaked++; }
   r->ops->destroy(r);

@@ -10,7 +10,8 @@
  *              contract violations
  *   io.c       the syscalls of a turn: write, shutdown, close, connect, the accept and read loops
  *   turn.c     one turn: execute the submission ring, wait, serve readiness
- *   poller.c   the poller thread (main-thread mode)
+ *   poller.c   the poller thread (main-thread mode) and the process-wide wake handles
+ *   queues.c   kernel queue sampling (SIOCINQ/SIOCOUTQ) on a thread of its own
  *   napi.c     Node-API glue and the module's exports
  *
  * Names: wr_ for what a backend file may call, wr__ for what only the shared files share;
@@ -34,6 +35,7 @@
 #endif
 #include <node_api.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -101,7 +103,7 @@ enum {
   S_CALLS, S_TURNS, S_WAITS, S_EVENTS, S_CTL, S_ACCEPTS, S_ACCEPT_EMFILE, S_ACCEPT_SHED,
   S_READ_CALLS, S_WRITE_CALLS, S_WAKEUPS, S_OVERFLOW, S_STARVED, S_ASYNC_WAITS,
   S_Q_SOCKETS, S_Q_IN, S_Q_OUT, S_Q_IN_MAX, S_Q_OUT_MAX, S_FDS_OPEN,
-  S_VIOLATIONS, S_CTL_ERRORS, S_COUNT
+  S_VIOLATIONS, S_CTL_ERRORS, S_Q_SWEEPS, S_COUNT
 };
 
 typedef struct wr_reactor wr_reactor;
@@ -196,7 +198,6 @@ struct wr_reactor {
   int woken;                     /* the last wait was ended by the wake eventfd */
   int openFds;                   /* descriptors the shim opened and the core has not closed */
   int fatal;                     /* an errno that ended this reactor (an allocation failed): turn() throws */
-  int qCursor;                   /* kernel queue sampling: where the next round robin starts */
   char violation[256];           /* the first contract violation's text ("" while none) */
   double stats[S_COUNT];
 
@@ -208,6 +209,16 @@ struct wr_reactor {
   napi_threadsafe_function tsfn;
   int destroyed;
 
+  /* kernel queue sampler: queues.c. It shares no lock with the reactor's thread (it runs at
+   * idle priority: a lock it held could stall the loop); see there for the close handoff. */
+  pthread_t qthr;
+  int qStarted;                  /* written on the reactor's thread only */
+  sem_t qsem;                    /* posted to ask for a sweep, or to stop */
+  int qStop, qMax;               /* atomic */
+  int qBusy;                     /* atomic: the descriptor the sampler is asking about (-1: none) */
+  int qCursor;                   /* where the next round robin starts (sampler only) */
+  int qCur;                      /* atomic: which qResult holds the last finished sweep */
+  double qResult[2][6];          /* sockets, in, out, inMax, outMax, sweeps: double-buffered */
 };
 
 /* ── memory access: header words, and one accessor per record (the only readers) ──────── */
@@ -276,7 +287,7 @@ wr_fd *wr_fd_get(wr_reactor *r, int fd);                  /* the entry of fd in 
 wr_fd *wr_fd_open(wr_reactor *r, int fd, uint8_t kind);   /* a descriptor the shim just opened; NULL: no memory */
 int wr__fd_table_init(wr_reactor *r);                     /* sized for RLIMIT_NOFILE; 0 or ENOMEM */
 void wr__fd_table_free(wr_reactor *r);
-static inline void wr_fd_set_kind(wr_fd *f, uint8_t k) { __atomic_store_n(&f->kind, k, __ATOMIC_RELAXED); }
+static inline void wr_fd_set_kind(wr_fd *f, uint8_t k) { __atomic_store_n(&f->kind, k, __ATOMIC_SEQ_CST); }
 /* May the record s (op named `op` in messages) act on its descriptor? 0 (*out set) or EBADF. */
 int wr_fd_owner(wr_reactor *r, const char *op, const wr_submit *s, wr_fd **out);
 int wr_fd_may_close(wr_reactor *r, int fd, wr_fd **out);  /* closeFd() from JS */
@@ -316,5 +327,11 @@ void wr__wake_unregister(wr_reactor *r);                   /* after it, wake(han
 int wr__wake(double handle);                               /* any thread: 1 woken (or pending), 0 no such reactor */
 int wr__poller_arm(wr_reactor *r, napi_env env, napi_value cb, int timeoutMs); /* 0 or errno */
 void wr__poller_stop(wr_reactor *r);
+
+/* ── queues.c ──────────────────────────────────────────────────────────────────────────── */
+int wr__queues_request(wr_reactor *r, int maxSockets);    /* 0 or errno; returns at once */
+void wr__queues_stop(wr_reactor *r);
+void wr__queues_close(wr_reactor *r, int fd);             /* close() of a descriptor just marked NONE */
+void wr__stats_copy(wr_reactor *r, double *out, size_t n);
 
 #endif

@@ -3,7 +3,7 @@
 // waits or has a callback queued.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ShimRig, ForeignFile } from "../helpers/native.ts";
+import { ShimRig, ForeignFile, K } from "../helpers/native.ts";
 import { runtimeName } from "../helpers/net.ts";
 
 const test = suite(`native: lifecycle (${runtimeName()})`);
@@ -56,6 +56,32 @@ test("destroy with a wake-up already queued for JS: the queued callback calls no
   rig.destroy();
   await sleep(50);
   assert.is(called, 0, "the aborted thread-safe function drops the queued call");
+});
+
+test("kernel queues are sampled off the reactor's thread, and closes during a sweep are safe", async () => {
+  const rig = await ShimRig.create();
+  try {
+    const l = rig.listen(10, 1);
+    const pairs: { client: number; server: number }[] = [];
+    for (let i = 0; i < 6; i++) pairs.push(rig.pair(l, 10, 1, 2 * i + 1, 1, 2 * i + 2, 1));
+    // each client sends 100 bytes its server never reads: they sit in the server's receive queue
+    rig.fillChunk(0, "x".repeat(100));
+    for (const [i, p] of pairs.entries()) rig.submit(K.SQ_WRITE, 2 * i + 1, 1, p.client, 0, 100);
+    for (const [i, p] of pairs.entries()) rig.submit(K.SQ_INTEREST, 2 * i + 2, 1, p.server, 0); // nobody reads
+    rig.turn();
+    const sweeps = rig.nativeStats().queueSweeps;
+    rig.n.sampleQueues(rig.h, 4096); // returns at once: the sampler thread sweeps
+    for (let i = 0; i < 200 && rig.nativeStats().queueSweeps === sweeps; i++) await sleep(5);
+    const s = rig.nativeStats();
+    assert.is(s.queueSweeps, sweeps + 1, "one sweep done");
+    assert.is(s.queueSockets, 12, "every connection of ours: 6 clients, 6 servers (not the listener)");
+    assert.is(s.recvQueueBytes, 600, "the unread bytes, as the kernel counts them");
+    // Closes on this thread while sweeps run: each close waits for at most one slice.
+    for (let round = 0; round < 20; round++) rig.n.sampleQueues(rig.h, 4096);
+    for (const [i, p] of pairs.entries()) { rig.submit(K.SQ_CLOSE, 2 * i + 1, 1, p.client); rig.submit(K.SQ_CLOSE, 2 * i + 2, 1, p.server); }
+    rig.turn();
+    assert.is(rig.nativeStats().fdsOpen, 1, "only the listener is left");
+  } finally { rig.destroy(); }
 });
 
 test.run();

@@ -177,20 +177,25 @@ export class EpollHost implements Host {
     return p ? { host: p[0], port: p[1] } : undefined;
   }
 
-  /** The shim's counters for metrics(); `sample`: kernel queue depths too (up to 4,096 sockets). */
+  /**
+   * The shim's counters for metrics(). `sample`: also ask for a sweep of kernel queue depths
+   * (up to 4,096 sockets a sweep, round robin), made on the shim's sampler thread so that the
+   * reactor's thread never waits on it; the queue figures are the last finished sweep's.
+   */
   hostMetrics(sample: boolean): Record<string, number> {
     const s = this.nativeStats(sample ? 4096 : 0) as unknown as Record<string, number>;
-    return { ...s, crossingsPerTurn: s.turns ? +(s.calls / s.turns).toFixed(3) : 0 };
+    s.crossingsPerTurn = s.turns ? Math.round((s.calls / s.turns) * 1000) / 1000 : 0; // one object: metrics() runs inside a turn
+    return s;
   }
 
-  /** The shim's counters; `queues` samples kernel queue depths of up to that many sockets first. */
+  /** The shim's counters; `queues` > 0 asks for a sweep of up to that many sockets' kernel queues (off-thread). */
   nativeStats(queues = 0): NativeStats {
     if (!this.closed) {
       if (queues > 0) this.n.sampleQueues(this.h, queues);
       this.n.stats(this.h, this.statsBuf);
     }
     const out = {} as NativeStats;
-    NATIVE_STATS.forEach((k, i) => { out[k] = this.statsBuf[i]; });
+    for (let i = 0; i < NATIVE_STATS.length; i++) out[NATIVE_STATS[i]] = this.statsBuf[i];
     return out;
   }
 
