@@ -38,7 +38,7 @@ await esbuild.build({ ...common, entryPoints: { index: "host/index.ts", fuzz: "h
 await esbuild.build({ ...common, entryPoints: { cli: "host/cli/main.ts" }, outdir: join(root, "dist"), absWorkingDir: root,
   banner: { js: "#!/usr/bin/env node" } });
 for (const c of cores) copyFileSync(c, join(root, "dist", c.split("/").pop()));
-for (const [name, file] of [["release", "wasm_reactor.node"]]) { // what the package ships
+for (const [name, file] of [["release", "wasm_reactor.node"], ["faults", "wasm_reactor_faults.node"]]) { // what the package ships
   if (shim) replaceFile(shim[name], join(root, "dist", file));
   else rmSync(join(root, "dist", file), { force: true }); // never a stale shim beside a new core
 }
@@ -79,14 +79,14 @@ function buildShim() {
   const units = srcs.filter((f) => f.endsWith(".c"));
   mkdirSync(join(root, "build"), { recursive: true });
   const cc = process.env.CC || "cc";
-  const variants = [["release", "wasm_reactor.node", []], ["planted", "wasm_reactor_planted.node", ["-DWR_PLANTED_BUG"]]];
+  const variants = [["release", "wasm_reactor.node", []], ["faults", "wasm_reactor_faults.node", ["-DWR_FAULTS"]], ["planted", "wasm_reactor_planted.node", ["-DWR_PLANTED_BUG"]]];
   const built = {};
   for (const [name, file, defines] of variants) {
     const out = join(root, "build", file);
     built[name] = out;
     if (existsSync(out) && srcs.every((s) => statSync(s).mtimeMs <= statSync(out).mtimeMs)) continue;
     const argv = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-shared", "-fPIC", "-DNAPI_VERSION=8", ...defines,
-      "-I", join(root, "node_modules/node-api-headers/include"), "-I", join(root, "shims/native"), ...units, "-o", out + ".tmp", "-lpthread"];
+      "-I", join(root, "node_modules/node-api-headers/include"), "-I", join(root, "shims/native"), ...units, "-o", out + ".tmp", "-lpthread", "-lm"];
     try {
       execFileSync(cc, argv, { cwd: root, stdio: "inherit" });
       renameSync(out + ".tmp", out); // a new inode: processes running the old shim keep theirs

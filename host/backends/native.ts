@@ -36,6 +36,8 @@ export interface NativeShim {
   /** The first host contract violation's text (a record the shim refused), or undefined. */
   violation(h: NativeHandle): string | undefined;
   limits(): [number, number];
+  /** Faults build only: [seed, probability per kind in FAULT_KINDS order]. */
+  setFaults?(h: NativeHandle, cfg: Float64Array): void;
   destroy(h: NativeHandle): number;
 }
 export type NativeHandle = { readonly __brand: "wasm-reactor native handle" };
@@ -50,6 +52,9 @@ export const NATIVE_STATS = [
   "readCalls", "writeCalls", "wakeups", "overflowEvents", "starved", "asyncWaits",
   "queueSockets", "recvQueueBytes", "sendQueueBytes", "recvQueueMax", "sendQueueMax", "fdsOpen",
   "violations", "ctlErrors", "queueSweeps",
+  // the faults build's injections by kind (FAULT_KINDS order in epoll.ts); 0 in the release build
+  "faultReadEagain", "faultReadShort", "faultWriteEagain", "faultWriteShort", "faultEintr", "faultReset",
+  "faultEpipe", "faultAcceptEmfile", "faultAcceptEnfile", "faultEnobufs", "faultConnectHang", "faultCtlEnospc",
 ] as const;
 export type NativeStats = Record<(typeof NATIVE_STATS)[number], number>;
 

@@ -63,7 +63,7 @@ wr_fd *wr_fd_open(wr_reactor *r, int fd, uint8_t kind) {
   }
   wr_fd *f = &r->fds[fd];
   f->slot = K_NONE; f->gen = 0;
-  f->want = 0; f->pend = 0; f->reg = 0;
+  f->want = 0; f->pend = 0; f->reg = 0; f->fault = 0;
   f->flags &= ~WR_F_STATE;
   wr_fd_set_kind(f, kind);
   r->openFds++;
@@ -138,6 +138,7 @@ void wr_mark_chg(wr_reactor *r, int fd, wr_fd *f) {
 
 /* The registration a descriptor needs now, in WR_R_* bits. */
 uint8_t wr_fd_wanted(const wr_reactor *r, const wr_fd *f) {
+  if (f->flags & WR_F_HUNG) return 0;
   if (r->edge) return f->kind == WR_KIND_NONE ? 0 : (WR_R_READ | WR_R_WRITE | WR_R_EDGE);
   if (f->kind == WR_KIND_CONNECTING) return WR_R_WRITE;
   uint8_t ev = 0;
@@ -156,7 +157,8 @@ uint8_t wr_fd_wanted(const wr_reactor *r, const wr_fd *f) {
 void wr_apply_interest(wr_reactor *r, int fd, wr_fd *f) {
   uint8_t want = wr_fd_wanted(r, f);
   if (want == f->reg) return;
-  int err = r->ops->interest(r, fd, f->reg, want);
+  int err = f->reg == 0 ? wr_sys_ctl_fault(r) : 0; /* faults build: ENOSPC on a registration */
+  if (!err) err = r->ops->interest(r, fd, f->reg, want);
   r->stats[S_CTL]++;
   if (err == 0) { f->reg = want; return; }
   r->stats[S_CTL_ERRORS]++;

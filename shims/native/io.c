@@ -74,6 +74,7 @@ void wr_write(wr_reactor *r, const wr_submit *s) {
   int err = wr_fd_owner(r, "WRITE", s, &f);
   if (!err) err = check_chain(r, s);
   if (err) { wr_post(r, K_EV_WRITE_DONE, s->slot, s->gen, fd, 0, 0, (uint32_t)err); return; }
+  int eintrs = 0;
   while (done < bytes) {
     struct iovec iov[MAX_IOV];
     int n = 0;
@@ -91,13 +92,18 @@ void wr_write(wr_reactor *r, const wr_submit *s) {
       cc = k.next;
     }
     if (err) { wr_violation(r, "WRITE of slot %u gen %u: the chain changed while it was written", s->slot, s->gen); break; }
-    ssize_t w;
-    if (n == 1) w = send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT); /* one chunk: no msghdr to import */
-    else { struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n }; w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT); }
+    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n };
+    int injected;
+    ssize_t w = wr_sys_sendmsg(r, fd, &mh, &injected);
     r->stats[S_WRITE_CALLS]++;
     if (w < 0) {
-      if (errno == EINTR) continue;
-      err = (errno == EWOULDBLOCK) ? EAGAIN : errno;
+      int e = errno;
+      if (e == EINTR && ++eintrs < WR_EINTR_RETRIES) continue;
+      /* EAGAIN, or interrupted too often: the core waits for EV_WRITABLE. When the socket is
+       * in fact writable (an injected EAGAIN, EINTRs), writability is kept pending, as the
+       * kernel's next edge would report it. */
+      if (e == EWOULDBLOCK || e == EINTR) { err = EAGAIN; if (injected || e == EINTR) f->pend |= WR_P_WRITE; }
+      else err = e;
       break;
     }
     done += (uint32_t)w;
@@ -111,7 +117,7 @@ void wr_write(wr_reactor *r, const wr_submit *s) {
       wr_chunk_read(r, c, &k); /* c was checked when its iovec was built */
       c = k.next;
     }
-    if ((uint32_t)w < want) { err = EAGAIN; break; } /* the socket buffer is full */
+    if ((uint32_t)w < want) { err = EAGAIN; if (injected) f->pend |= WR_P_WRITE; break; } /* the socket buffer is full */
   }
   if (done == bytes) err = 0;
   wr_post(r, K_EV_WRITE_DONE, s->slot, s->gen, fd, 0, done, (uint32_t)err);
@@ -151,7 +157,7 @@ void wr_connect(wr_reactor *r, const wr_submit *s) {
     return;
   }
   p->used = 0;
-  int fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = wr_sys_socket(r, p->addr.ss_family);
   if (fd < 0) { wr_post(r, K_EV_SOCKET_OPENED, slot, gen, -1, 0, 0, errno); return; }
   wr_fd *f = wr_fd_open(r, fd, WR_KIND_CONN);
   if (!f) { close(fd); wr_post(r, K_EV_SOCKET_OPENED, slot, gen, -1, 0, 0, ENOMEM); return; }
@@ -163,19 +169,21 @@ void wr_connect(wr_reactor *r, const wr_submit *s) {
     if (p->local.ss_family == AF_INET) setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&p->local, p->llen) < 0) { wr_post(r, K_EV_CONNECT_FAILED, slot, gen, fd, 0, 0, errno); return; }
   }
-  int rc;
-  do rc = connect(fd, (struct sockaddr *)&p->addr, p->alen); while (rc < 0 && errno == EINTR);
+  int rc, hang = 0, eintrs = 0;
+  do rc = wr_sys_connect(r, fd, (struct sockaddr *)&p->addr, p->alen, &hang); while (rc < 0 && errno == EINTR && ++eintrs < WR_EINTR_RETRIES);
   if (rc == 0) { wr_post(r, K_EV_CONNECTED, slot, gen, fd, 0, 0, 0); return; }
   if (errno != EINPROGRESS) { wr_post(r, K_EV_CONNECT_FAILED, slot, gen, fd, 0, 0, errno); return; }
   wr_fd_set_kind(f, WR_KIND_CONNECTING);
+  if (hang) { f->flags |= WR_F_HUNG; return; } /* faults build: in progress for ever, never registered */
   wr_apply_interest(r, fd, f);
 }
 
 /* ── readiness → events ────────────────────────────────────────────────────────────────── */
 static void accept_some(wr_reactor *r, int lfd) {
   if (WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED) return;
+  int eintrs = 0;
   while (r->acceptLeft > 0 && wr_event_room(r) > 0) {
-    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = wr_sys_accept(r, lfd);
     wr_fd *lf;
     if (fd >= 0) {
       wr_fd *f = wr_fd_open(r, fd, WR_KIND_CONN); /* unbound until the core names it (wr_fd_owner) */
@@ -189,7 +197,8 @@ static void accept_some(wr_reactor *r, int lfd) {
     }
     int e = errno;
     lf = &r->fds[lfd];
-    if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
+    if (e == EINTR) { if (++eintrs < WR_EINTR_RETRIES) continue; return; } /* readiness kept: next turn */
+    if (e == ECONNABORTED || e == EPROTO) continue; /* each one took a dead client off the queue */
     if (e == EAGAIN || e == EWOULDBLOCK) { lf->pend &= ~WR_P_READ; return; }
     if (e == EMFILE || e == ENFILE) {
       r->stats[S_ACCEPT_EMFILE]++;
@@ -203,7 +212,11 @@ static void accept_some(wr_reactor *r, int lfd) {
       }
     }
     wr_post(r, K_EV_ACCEPT_ERROR, lf->slot, lf->gen, lfd, 0, 0, (uint32_t)e);
-    lf->pend &= ~WR_P_READ;
+    /* Out of descriptors or memory: the clients are still queued, and the core pauses the
+     * listener and re-arms it after a back-off. Keep the readiness, so that edge mode accepts
+     * them when interest returns (no new edge would come for clients already queued; found by
+     * the faults build). Other errors: this attempt is over. */
+    if (!(e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)) lf->pend &= ~WR_P_READ;
     return;
   }
 }
@@ -211,6 +224,7 @@ static void accept_some(wr_reactor *r, int lfd) {
 static void read_some(wr_reactor *r, int fd, wr_fd *f) {
   uint32_t budget = WR_HDR(r, readsPerConn);
   uint32_t csize = r->chunkSize;
+  int eintrs = 0;
   for (uint32_t n = 0; n < budget; n++) {
     if (wr_event_room(r) == 0) return; /* next turn: level mode sees it again, edge keeps P_READ */
     if (wr_reads_blocked(r)) {
@@ -228,19 +242,20 @@ static void read_some(wr_reactor *r, int fd, wr_fd *f) {
       n--;
       continue;
     }
-    ssize_t got = recv(fd, wr_chunk_data(r, c), csize, MSG_DONTWAIT);
+    int injected;
+    ssize_t got = wr_sys_recv(r, fd, wr_chunk_data(r, c), csize, &injected);
     r->stats[S_READ_CALLS]++;
     if (got > 0) {
       WR_HDR_STORE(r, supplyHead, ++r->supHead);
       wr_post(r, K_EV_READ, f->slot, f->gen, fd, c, (uint32_t)got, 0);
       /* A short read empties the queue, unless a FIN came with the data: read on to the 0 (in
-       * edge mode no new edge would ever report it). */
-      if ((uint32_t)got < csize && !(f->pend & WR_P_HUP)) { f->pend &= ~WR_P_READ; return; }
+       * edge mode no new edge would ever report it). An injected short read left bytes: read on. */
+      if ((uint32_t)got < csize && !(f->pend & WR_P_HUP) && !injected) { f->pend &= ~WR_P_READ; return; }
       continue;
     }
     if (got == 0) { wr_post(r, K_EV_READ, f->slot, f->gen, fd, K_NONE, 0, 0); f->pend &= ~(WR_P_READ | WR_P_HUP); return; }
-    if (errno == EINTR) { n--; continue; }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) { f->pend &= ~WR_P_READ; return; }
+    if (errno == EINTR) { if (++eintrs < WR_EINTR_RETRIES) { n--; continue; } return; } /* readiness kept: next turn */
+    if (errno == EAGAIN || errno == EWOULDBLOCK) { if (!injected) f->pend &= ~WR_P_READ; return; } /* injected: the bytes "arrive" next turn */
     wr_post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, (uint32_t)errno);
     f->pend &= ~(WR_P_READ | WR_P_HUP);
     return;

@@ -301,6 +301,21 @@ static napi_value n_violation(napi_env env, napi_callback_info info) {
   return out;
 }
 
+#ifdef WR_FAULTS
+/* setFaults(h, Float64Array [seed, probability per kind in WR_FK_* order]): faults build only */
+static napi_value n_set_faults(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
+  r->stats[S_CALLS]--; /* setup, not a turn's crossing */
+  size_t len;
+  const double *cfg = arg_typed(env, argv[1], napi_float64_array, &len, "wasm-reactor native shim: setFaults needs a Float64Array");
+  if (!cfg) return NULL;
+  wr__faults_set(r, cfg, len);
+  return NULL;
+}
+#endif
+
 /* stats(h, Float64Array) */
 static napi_value n_stats(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
@@ -371,5 +386,9 @@ NAPI_MODULE_INIT() {
     { "destroy", NULL, n_destroy, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+#ifdef WR_FAULTS
+  napi_property_descriptor faults = { "setFaults", NULL, n_set_faults, NULL, NULL, NULL, napi_enumerable, NULL };
+  napi_define_properties(env, exports, 1, &faults);
+#endif
   return exports;
 }

@@ -12,6 +12,7 @@
  *   turn.c     one turn: execute the submission ring, wait, serve readiness
  *   poller.c   the poller thread (main-thread mode) and the process-wide wake handles
  *   queues.c   kernel queue sampling (SIOCINQ/SIOCOUTQ) on a thread of its own
+ *   faults.c   the fault-injecting syscall wrappers (built only with -DWR_FAULTS)
  *   napi.c     Node-API glue and the module's exports
  *
  * Names: wr_ for what a backend file may call, wr__ for what only the shared files share;
@@ -64,7 +65,8 @@
 #define WR_F_STARVED 8  /* state: readable but no chunk to read into */
 #define WR_F_BOUND 16   /* ownership: slot/gen name the owner (see wr_fd_owner) */
 #define WR_F_ADOPTED 32 /* ownership: the core has named it with that slot/gen */
-#define WR_F_STATE (WR_F_STARVED | WR_F_BOUND | WR_F_ADOPTED)
+#define WR_F_HUNG 64    /* faults build: a connect that never completes (never registered) */
+#define WR_F_STATE (WR_F_STARVED | WR_F_BOUND | WR_F_ADOPTED | WR_F_HUNG)
 
 /* reg: what the backend has registered with the kernel, in our own bits (0: nothing). A
  * backend translates them at its edge (epoll: EPOLLIN|EPOLLRDHUP, EPOLLOUT, EPOLLET). */
@@ -80,7 +82,8 @@ typedef struct wr_fd {
   uint8_t pend;   /* 1  WR_P_* */
   uint8_t flags;  /* 1  WR_F_* */
   uint8_t reg;    /* 1  WR_R_* registered now */
-  uint8_t pad[3]; /* 3 */
+  uint8_t fault;  /* 1  faults build: the errno an injected reset left on the socket (sticky), or 0 */
+  uint8_t pad[2]; /* 2 */
 } wr_fd;          /* 16 B a descriptor, indexed by descriptor number */
 
 /* A CONNECT's address, kept under its slot until the core submits the CONNECT. */
@@ -103,8 +106,26 @@ enum {
   S_CALLS, S_TURNS, S_WAITS, S_EVENTS, S_CTL, S_ACCEPTS, S_ACCEPT_EMFILE, S_ACCEPT_SHED,
   S_READ_CALLS, S_WRITE_CALLS, S_WAKEUPS, S_OVERFLOW, S_STARVED, S_ASYNC_WAITS,
   S_Q_SOCKETS, S_Q_IN, S_Q_OUT, S_Q_IN_MAX, S_Q_OUT_MAX, S_FDS_OPEN,
-  S_VIOLATIONS, S_CTL_ERRORS, S_Q_SWEEPS, S_COUNT
+  S_VIOLATIONS, S_CTL_ERRORS, S_Q_SWEEPS,
+  /* faults build: injected faults by kind, in WR_FK_* order (always 0 in the release build) */
+  S_F_READ_EAGAIN, S_F_READ_SHORT, S_F_WRITE_EAGAIN, S_F_WRITE_SHORT, S_F_EINTR, S_F_RESET,
+  S_F_EPIPE, S_F_ACCEPT_EMFILE, S_F_ACCEPT_ENFILE, S_F_ENOBUFS, S_F_CONNECT_HANG, S_F_CTL_ENOSPC,
+  S_COUNT
 };
+
+/* Fault kinds (faults build): the order of the reactor option `faults` after its seed
+ * (host/backends/epoll/epoll.ts FAULT_KINDS), and of the S_F_* stats. */
+enum {
+  WR_FK_READ_EAGAIN, WR_FK_READ_SHORT, WR_FK_WRITE_EAGAIN, WR_FK_WRITE_SHORT, WR_FK_EINTR,
+  WR_FK_RESET, WR_FK_EPIPE, WR_FK_ACCEPT_EMFILE, WR_FK_ACCEPT_ENFILE, WR_FK_ENOBUFS,
+  WR_FK_CONNECT_HANG, WR_FK_CTL_ENOSPC, WR_FK_COUNT
+};
+
+typedef struct wr_faults {
+  int on;                          /* any odds set */
+  double p[WR_FK_COUNT];           /* probability per kind, 0..1 */
+  uint64_t s[WR_FK_COUNT][2];      /* xorshift128+ state per kind */
+} wr_faults;
 
 typedef struct wr_reactor wr_reactor;
 
@@ -152,6 +173,11 @@ extern const wr_backend wr_epoll_backend;
 #else
 #define WR_FAULTS_BUILD 0
 #endif
+
+/* Retries of a call interrupted by a signal (EINTR) in a row, at most; past it the work waits
+ * for the next turn. Real EINTRs on nonblocking sockets are rare; the bound is for the faults
+ * build, whose eintr odds may be anything up to 1. */
+#define WR_EINTR_RETRIES 16
 
 /* ── the reactor ───────────────────────────────────────────────────────────────────────── */
 struct wr_reactor {
@@ -219,6 +245,8 @@ struct wr_reactor {
   int qCursor;                   /* where the next round robin starts (sampler only) */
   int qCur;                      /* atomic: which qResult holds the last finished sweep */
   double qResult[2][6];          /* sockets, in, out, inMax, outMax, sweeps: double-buffered */
+
+  wr_faults faults;              /* faults build only (zero otherwise) */
 };
 
 /* ── memory access: header words, and one accessor per record (the only readers) ──────── */
@@ -333,5 +361,34 @@ int wr__queues_request(wr_reactor *r, int maxSockets);    /* 0 or errno; returns
 void wr__queues_stop(wr_reactor *r);
 void wr__queues_close(wr_reactor *r, int fd);             /* close() of a descriptor just marked NONE */
 void wr__stats_copy(wr_reactor *r, double *out, size_t n);
+
+/* ── syscalls: direct in the release build, fault-injecting with -DWR_FAULTS (faults.c) ───
+ * `injected`: the result was made up (an EAGAIN or a short count with bytes still waiting, or
+ * room to write): the caller keeps the descriptor's readiness as the kernel's next edge would. */
+#ifdef WR_FAULTS
+ssize_t wr_sys_recv(wr_reactor *r, int fd, void *buf, size_t len, int *injected);
+ssize_t wr_sys_sendmsg(wr_reactor *r, int fd, struct msghdr *mh, int *injected);
+int wr_sys_accept(wr_reactor *r, int lfd);
+int wr_sys_socket(wr_reactor *r, int family);
+int wr_sys_connect(wr_reactor *r, int fd, const struct sockaddr *a, socklen_t len, int *hang);
+int wr_sys_ctl_fault(wr_reactor *r);                      /* ENOSPC to inject into an interest change, or 0 */
+void wr__faults_set(wr_reactor *r, const double *cfg, size_t n);
+#else
+static inline ssize_t wr_sys_recv(wr_reactor *r, int fd, void *buf, size_t len, int *injected) {
+  (void)r; *injected = 0; return recv(fd, buf, len, MSG_DONTWAIT);
+}
+static inline ssize_t wr_sys_sendmsg(wr_reactor *r, int fd, struct msghdr *mh, int *injected) {
+  (void)r; *injected = 0;
+  /* one chunk: send(), with no msghdr for the kernel to import */
+  if (mh->msg_iovlen == 1) return send(fd, mh->msg_iov[0].iov_base, mh->msg_iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  return sendmsg(fd, mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+static inline int wr_sys_accept(wr_reactor *r, int lfd) { (void)r; return accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+static inline int wr_sys_socket(wr_reactor *r, int family) { (void)r; return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); }
+static inline int wr_sys_connect(wr_reactor *r, int fd, const struct sockaddr *a, socklen_t len, int *hang) {
+  (void)r; *hang = 0; return connect(fd, a, len);
+}
+static inline int wr_sys_ctl_fault(wr_reactor *r) { (void)r; return 0; }
+#endif
 
 #endif

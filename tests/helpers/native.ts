@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { loadNative, NATIVE_STATS, type NativeHandle, type NativeShim, type NativeStats, type NativeBuild } from "../../host/backends/native.ts";
 import { headerWord, type Core } from "../../host/core/core.ts";
 import { EventRec_BYTES, SubmitRec_BYTES, ChunkMeta, ChunkMeta_BYTES, K } from "../../host/core/layout.ts";
+import { FAULT_KINDS, type EpollFaults } from "../../host/backends/epoll/epoll.ts";
 import { makeCore } from "./core.ts";
 
 export { K };
@@ -31,15 +32,21 @@ export class ShimRig {
   private constructor(n: NativeShim, h: NativeHandle, core: Core) { this.n = n; this.h = h; this.core = core; }
 
   /** A shim attached to a fresh core's memory (small capacities: 32 chunks of 1 KiB). */
-  static async create(build: NativeBuild = "release"): Promise<ShimRig> {
+  static async create(build: NativeBuild = "release", opts: { edge?: boolean } = {}): Promise<ShimRig> {
     const t = await makeCore({ chunkCount: 32, chunkSize: 1024, slotCap: 16 });
     const n = loadNative(build);
-    const h = n.create("epoll", 0, 64, 1, 0);
+    const h = n.create("epoll", opts.edge ? 1 : 0, 64, 1, 0);
     n.attach(h, t.core.u8);
     const rig = new ShimRig(n, h, t.core);
     const u = t.core.u32;
     u[W.acceptBudget] = 16; u[W.readsPerConn] = 4; u[W.hostFlags] = 0;
     return rig;
+  }
+
+  /** Faults build: sets the odds (kinds not named: 0), restarting every kind's stream. */
+  faults(f: EpollFaults): void {
+    if (!this.n.setFaults) throw new Error("not the faults build");
+    this.n.setFaults(this.h, Float64Array.from([f.seed ?? 1, ...FAULT_KINDS.map((k) => f[k] ?? 0)]));
   }
 
   /** Appends a submission record, exactly as written (nothing is checked here). */

@@ -20,6 +20,34 @@ import { loadNative, NATIVE_STATS, TURN_COUNT, TURN_MORE, TURN_WOKEN, type Nativ
 import { ReactorError, errnoName } from "../../errors.ts";
 import { readFileSync } from "node:fs";
 
+/**
+ * The fault kinds of the faults build (shims/native/faults.c says how each keeps the kernel's
+ * contract), in the order the shim takes them (WR_FK_* in shims/native/shim.h).
+ */
+export const FAULT_KINDS = [
+  "readEagainProbability", "readShortProbability", "writeEagainProbability", "writeShortProbability",
+  "eintrProbability", "resetProbability", "epipeProbability", "acceptEmfileProbability",
+  "acceptEnfileProbability", "enobufsProbability", "connectHangProbability", "ctlEnospcProbability",
+] as const;
+
+/** Reactor option `faults`: seeded odds of kernel faults, injected by the faults build of the shim. */
+export type EpollFaults = { seed?: number } & Partial<Record<(typeof FAULT_KINDS)[number], number>>;
+
+/** Checks option `faults`; names the field, the value and what is allowed. */
+export function checkFaults(f: unknown): EpollFaults {
+  const bad = (what: string, v: unknown, allowed: string): never => {
+    throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: option 'faults'${what} must be ${allowed}, got ${typeof v === "string" ? JSON.stringify(v) : String(v)}`);
+  };
+  if (typeof f !== "object" || f === null || Array.isArray(f)) bad("", f, "an object of fault odds");
+  const o = f as Record<string, unknown>;
+  for (const [k, v] of Object.entries(o)) {
+    if (k === "seed") { if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffffffff) bad(".seed", v, "an integer from 0 to 4294967295"); continue; }
+    if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: option 'faults' has no field '${k}'; known: seed, ${FAULT_KINDS.join(", ")}`);
+    if (typeof v !== "number" || !(v >= 0 && v <= 1)) bad(`.${k}`, v, "a probability from 0 to 1");
+  }
+  return o as EpollFaults;
+}
+
 export interface EpollOptions {
   wait: "block" | "thread";
   edgeTriggered: boolean;
@@ -27,6 +55,8 @@ export interface EpollOptions {
   /** Keep one descriptor in reserve and, on EMFILE/ENFILE, accept-and-close one pending connection. */
   shedOnEmfile: boolean;
   maxEvents: number;
+  /** Seeded kernel faults: loads the faults build of the shim (wasm_reactor_faults.node). */
+  faults?: EpollFaults;
   log: (line: string) => void;
 }
 
@@ -65,8 +95,13 @@ export class EpollHost implements Host {
   constructor(o: EpollOptions) {
     this.o = o;
     this.waitStyle = o.wait === "block" ? "block" : "async";
-    this.n = loadNative();
+    const faults = o.faults === undefined ? undefined : checkFaults(o.faults);
+    this.n = loadNative(faults ? "faults" : "release");
     this.h = this.n.create("epoll", o.edgeTriggered ? 1 : 0, o.maxEvents, o.noDelay ? 1 : 0, o.shedOnEmfile ? 1 : 0);
+    if (faults) {
+      if (!this.n.setFaults) throw new ReactorError("ERR_HOST_UNAVAILABLE", "wasm-reactor: the faults build of the native shim has no setFaults (rebuild: npm run build)");
+      this.n.setFaults(this.h, Float64Array.from([faults.seed ?? 1, ...FAULT_KINDS.map((k) => faults[k] ?? 0)]));
+    }
     this.wakeId = this.n.wakeHandle(this.h);
   }
 
