@@ -142,9 +142,10 @@ typedef struct wr_reactor wr_reactor;
  *     over the pool chunks the supply ring hands out (the supply ring IS that ring: see
  *     docs/architecture.md), IN_READ on a listener a multishot ACCEPT, IN_WRITE a POLL_ADD;
  *     taking interest away cancels them (ASYNC_CANCEL);
- *   - `write`, when set, takes over a WRITE after the shared code has validated it (owner,
- *     chain, ranges): it queues a SENDMSG SQE over the validated iovecs and returns 1; the
- *     completion is posted as EV_WRITE_DONE by `decode`;
+ *   - it adds one op, `write`, which wr_write (io.c) calls after its checks (owner, chain,
+ *     ranges) instead of sendmsg: it queues a SENDMSG SQE over the checked iovecs, and
+ *     `decode` posts the CQE as EV_WRITE_DONE (readiness backends do not need it, so it is not
+ *     in the table until that backend lands);
  *   - `forget` runs before close(): cancel what is in flight for the descriptor (io_uring),
  *     or EV_DELETE a registration that close() does not remove (libkqueue);
  *   - `wait` is io_uring_enter(GETEVENTS), `decode` walks the CQEs and posts EV_READ (the
@@ -161,7 +162,6 @@ typedef struct wr_backend {
   int (*wait)(wr_reactor *r, int max, int timeoutMs);       /* up to max kernel events; their count (0 on EINTR) */
   void (*decode)(wr_reactor *r, int n);                     /* the n events of the last wait → wr_ready / wr_post */
   int (*poll_fd)(wr_reactor *r);                            /* what the poller thread poll(2)s: readable = work */
-  int (*write)(wr_reactor *r, int fd, wr_fd *f, struct iovec *iov, int n, uint32_t bytes); /* optional (completion) */
 } wr_backend;
 
 #ifdef __linux__

@@ -117,9 +117,8 @@ const wr_backend wr_epoll_backend = {
   .init = ep_init,
   .destroy = ep_destroy,
   .interest = ep_interest,
-  .forget = NULL, /* close() removes a descriptor from every epoll set it is in */
+  .forget = NULL, /* close() of the last reference (the shim never dups) removes it from the epoll set */
   .wait = ep_wait,
   .decode = ep_decode,
   .poll_fd = ep_poll_fd,
-  .write = NULL,
 };
