@@ -41,6 +41,7 @@ export const OPTION_SPECS = {
   allowHalfOpen: { kind: "bool", def: false, why: "keep our side open after the peer's FIN (default: end ours too, like node:net)" },
   seed: { kind: "int", def: 1, min: 0, max: 0xffffffff, why: "the simulator's seed: same seed, same run" },
   sim: { kind: "object", def: undefined, why: "simulator settings: fault odds, descriptor limit, latency (see host/sim.ts SimOptions)" },
+  faults: { kind: "object", def: undefined, why: "host 'epoll' only: { seed, readEagainProbability, readShortProbability, writeEagainProbability, writeShortProbability, eintrProbability, resetProbability, epipeProbability, acceptEmfileProbability, acceptEnfileProbability, enobufsProbability, connectHangProbability, ctlEnospcProbability }: the shim's faults build injects what the kernel can do, with these seeded odds, so real sockets meet the faults the simulator makes up (fuzz --host epoll); each kind keeps the kernel's contract (shims/native/faults.c)" },
   record: { kind: "object", def: undefined, why: "{ path, maxBytes?, outputs? }: write a trace of everything the core sees, for `wasm-reactor replay` (recording stops with a log line past maxBytes, default 256 MiB)" },
   keepChunksPerConnection: { kind: "int", def: 8, min: 0, max: 1 << 16, why: "chunks one connection may keep past its data callbacks (conn.keep(): a frame split over reads, without a copy); each is a whole pool chunk that reads cannot use until released (0: keep() always declines)" },
   log: { kind: "object", def: undefined, why: "a function(line) for the core's and the reactor's log lines (default: console.error)" },
@@ -85,11 +86,13 @@ export interface ReactorOptions {
   keepChunksPerConnection?: number;
   seed?: number;
   sim?: Record<string, unknown>;
+  /** Host 'epoll' only: seeded kernel fault odds (see OPTION_SPECS.faults). */
+  faults?: { seed?: number } & { [kind: string]: number | undefined };
   record?: { path: string; maxBytes?: number; outputs?: boolean };
   log?: (line: string) => void;
 }
 
-export type ResolvedOptions = Required<Omit<ReactorOptions, "sim" | "log" | "record">> & Pick<ReactorOptions, "sim" | "log" | "record">;
+export type ResolvedOptions = Required<Omit<ReactorOptions, "sim" | "log" | "record" | "faults">> & Pick<ReactorOptions, "sim" | "log" | "record" | "faults">;
 
 function invalid(name: string, given: unknown, allowed: string): never {
   const shown = typeof given === "string" ? JSON.stringify(given) : typeof given === "function" ? "a function" : String(given);

@@ -1,6 +1,6 @@
 // `npm run build` (also run by `npm ci` through `prepare`, and by `npm test`):
 //   1. generate the layout mirror from assembly/layout.ts (TS, and C for the shim)
-//   1b. compile the native shim (host/backends/epoll/epoll.c → build/wasm_reactor.node) with the system C
+//   1b. compile the native shim (shims/native/*.c + host/backends/epoll/epoll.c → build/wasm_reactor.node) with the system C
 //      compiler against node-api-headers; without a compiler, say so loudly and go on: the
 //      sim host still works, and host 'epoll' then fails with a message that says why
 //   2. compile the core with asc: debug (assertions on; tests), release (benchmarks, default),
@@ -40,8 +40,10 @@ await esbuild.build({ ...common, entryPoints: { index: "host/index.ts", internal
 await esbuild.build({ ...common, entryPoints: { cli: "host/cli/main.ts" }, outdir: join(root, "dist"), absWorkingDir: root,
   banner: { js: "#!/usr/bin/env node" } });
 for (const c of cores) copyFileSync(c, join(root, "dist", c.split("/").pop()));
-if (shim) replaceFile(shim, join(root, "dist/wasm_reactor.node"));
-else rmSync(join(root, "dist/wasm_reactor.node"), { force: true }); // never a stale shim beside a new core
+for (const [name, file] of [["release", "wasm_reactor.node"], ["faults", "wasm_reactor_faults.node"]]) { // what the package ships
+  if (shim) replaceFile(shim[name], join(root, "dist", file));
+  else rmSync(join(root, "dist", file), { force: true }); // never a stale shim beside a new core
+}
 
 // Tests: every tests/**/*.test.ts becomes build/tests/<dir>__<name>.mjs.
 const suites = [];
@@ -53,7 +55,7 @@ mkdirSync(testOut, { recursive: true });
 const entries = Object.fromEntries(suites.map((p) => [relative(join(root, "tests"), p).replace(/\.test\.ts$/, "").replaceAll("/", "__"), p]));
 if (suites.length) await esbuild.build({ ...common, entryPoints: entries, outdir: testOut, outExtension: { ".js": ".mjs" }, absWorkingDir: root });
 for (const c of cores) copyFileSync(c, join(testOut, c.split("/").pop()));
-if (shim) replaceFile(shim, join(testOut, "wasm_reactor.node"));
+if (shim) for (const p of Object.values(shim)) replaceFile(p, join(testOut, p.split("/").pop()));
 
 if (!args.has("--no-types")) {
   const tsc = join(root, "node_modules/typescript/bin/tsc");
@@ -67,28 +69,46 @@ if (!args.has("--no-types")) {
 }
 console.log(`build: ${suites.length} test suites, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-/** Compiles the Node-API shim when its sources changed; returns its path, or null (no compiler, not Linux). */
+/**
+ * The native shim: every C file of shims/native/ (backend-neutral) plus each backend's own C
+ * file beside its TypeScript (host/backends/<name>/<name>.c), built for this OS into one .node.
+ * Variants of the same sources: `faults` (-DWR_FAULTS: fault-injecting syscall wrappers, for
+ * the reactor option `faults` and `fuzz --host epoll`) and, for the tests only, `planted`
+ * (-DWR_PLANTED_BUG: one check removed, which tests/native/violations.test.ts must catch).
+ * Each is recompiled only when a source or header is newer than it. Returns the paths built,
+ * or null (not Linux, no compiler): then the build goes on and host 'epoll' says why it
+ * cannot start.
+ */
 function buildShim() {
-  const out = join(root, "build/wasm_reactor.node");
   if (process.platform !== "linux") { console.warn(`build: native shim skipped: the epoll shim is Linux-only (this is ${process.platform}); host 'sim' works`); return null; }
-  const srcs = ["host/backends/epoll/epoll.c", "shims/native/layout.gen.h"].map((f) => join(root, f));
+  const shared = readdirSync(join(root, "shims/native")).filter((f) => /\.[ch]$/.test(f)).map((f) => join(root, "shims/native", f));
+  const backends = ["epoll"].map((b) => join(root, `host/backends/${b}/${b}.c`)); // the backends this OS has
+  const srcs = [...shared, ...backends];
+  const units = srcs.filter((f) => f.endsWith(".c"));
   mkdirSync(join(root, "build"), { recursive: true });
-  if (existsSync(out) && srcs.every((s) => statSync(s).mtimeMs <= statSync(out).mtimeMs)) return out;
   const cc = process.env.CC || "cc";
-  const argv = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-shared", "-fPIC", "-DNAPI_VERSION=8",
-    "-I", join(root, "node_modules/node-api-headers/include"), "-I", join(root, "shims/native"), join(root, "host/backends/epoll/epoll.c"), "-o", out + ".tmp", "-lpthread"];
-  try {
-    execFileSync(cc, argv, { cwd: root, stdio: "inherit" });
-    renameSync(out + ".tmp", out); // a new inode: processes running the old shim keep theirs
-    return out;
-  } catch (err) {
-    const why = err.code === "ENOENT" ? `no C compiler found ('${cc}'; set CC or install gcc/clang)` : `the C compiler failed (${err.message.split("\n")[0]})`;
-    console.warn(`\nbuild: WARNING: the native epoll shim was NOT built: ${why}.\n` +
-      "build: host 'epoll' (and `wasm-reactor serve` on real sockets) will refuse to start and say so; host 'sim' works.\n" +
-      "build: fix the compiler, then run `npm run build`.\n");
-    rmSync(out, { force: true });
-    return null;
+  const variants = [["release", "wasm_reactor.node", []], ["faults", "wasm_reactor_faults.node", ["-DWR_FAULTS"]], ["planted", "wasm_reactor_planted.node", ["-DWR_PLANTED_BUG"]]];
+  const built = {};
+  for (const [name, file, defines] of variants) {
+    const out = join(root, "build", file);
+    built[name] = out;
+    if (existsSync(out) && srcs.every((s) => statSync(s).mtimeMs <= statSync(out).mtimeMs)) continue;
+    const argv = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-shared", "-fPIC", "-DNAPI_VERSION=8", ...defines,
+      "-I", join(root, "node_modules/node-api-headers/include"), "-I", join(root, "shims/native"), ...units, "-o", out + ".tmp", "-lpthread", "-lm"];
+    try {
+      execFileSync(cc, argv, { cwd: root, stdio: "inherit" });
+      renameSync(out + ".tmp", out); // a new inode: processes running the old shim keep theirs
+    } catch (err) {
+      const why = err.code === "ENOENT" ? `no C compiler found ('${cc}'; set CC or install gcc/clang)` : `the C compiler failed (${err.message.split("\n")[0]})`;
+      console.warn(`\nbuild: WARNING: the native epoll shim (${name}) was NOT built: ${why}.\n` +
+        "build: host 'epoll' (and `wasm-reactor serve` on real sockets) will refuse to start and say so; host 'sim' works.\n" +
+        "build: fix the compiler, then run `npm run build`.\n");
+      for (const [, f] of variants) rmSync(join(root, "build", f), { force: true });
+      rmSync(out + ".tmp", { force: true });
+      return null;
+    }
   }
+  return built;
 }
 
 /**

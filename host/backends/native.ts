@@ -1,4 +1,5 @@
-// Loads the native shim (shims/epoll.c, built to wasm_reactor.node beside the bundle by
+// Loads the native shim (shims/native/*.c plus each backend's C file, e.g.
+// host/backends/epoll/epoll.c, built into one wasm_reactor.node beside the bundle by
 // `npm run build`). Node, Deno and Bun all load a Node-API addon through createRequire.
 // When it is missing (no C compiler at install, or not Linux) the error says so and what to do.
 import { createRequire } from "node:module";
@@ -6,10 +7,12 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ReactorError } from "../errors.ts";
 
-/** The shim's exports (see NAPI_MODULE_INIT in shims/epoll.c). */
+/** The shim's exports (see NAPI_MODULE_INIT in shims/native/napi.c). */
 export interface NativeShim {
-  create(edge: number, maxEvents: number, nodelay: number, shed: number): NativeHandle;
-  attach(h: NativeHandle, memory: Uint8Array, slotCap: number): void;
+  /** backend: a backend this build has ("epoll" on Linux). */
+  create(backend: string, edge: number, maxEvents: number, nodelay: number, shed: number): NativeHandle;
+  /** Validates the core's regions against the memory's length, once; throws when they do not fit. */
+  attach(h: NativeHandle, memory: Uint8Array): void;
   listen(h: NativeHandle, host: string, port: number, backlog: number, reusePort: number): [number, number];
   prepareConnect(h: NativeHandle, slot: number, gen: number, host: string, port: number, localAddress: string | null): void;
   /** Executes submissions, waits up to timeoutMs, polls. Returns events posted | WOKEN | MORE bits. */
@@ -17,14 +20,24 @@ export interface NativeShim {
   /** The poller thread calls cb (the one given first) once the epoll set is ready or timeoutMs passed. */
   waitAsync(h: NativeHandle, timeoutMs: number, cb: () => void): void;
   unref(h: NativeHandle): void;
-  wakeFd(h: NativeHandle): number;
-  /** Any thread: wakes a turn blocked in epoll_wait, or the poller thread. */
-  wake(eventFd: number): boolean;
+  /** A handle (not a descriptor) that any thread may pass to wake(). */
+  wakeHandle(h: NativeHandle): number;
+  /**
+   * Any thread: wakes a turn blocked in epoll_wait, or the poller thread. False when that
+   * reactor is gone (then nothing is written anywhere). Pass a handle to the module that made
+   * it (the release and faults builds keep separate tables).
+   */
+  wake(handle: number): boolean;
   closeFd(h: NativeHandle, fd: number): void;
   peerName(h: NativeHandle, fd: number): [string, number] | undefined;
+  /** Asks for a sweep of kernel queue depths on the shim's sampler thread; returns at once (stats() has the last sweep's). */
   sampleQueues(h: NativeHandle, maxSockets: number): void;
   stats(h: NativeHandle, out: Float64Array): void;
+  /** The first host contract violation's text (a record the shim refused), or undefined. */
+  violation(h: NativeHandle): string | undefined;
   limits(): [number, number];
+  /** Faults build only: [seed, probability per kind in FAULT_KINDS order]. */
+  setFaults?(h: NativeHandle, cfg: Float64Array): void;
   destroy(h: NativeHandle): number;
 }
 export type NativeHandle = { readonly __brand: "wasm-reactor native handle" };
@@ -33,34 +46,50 @@ export const TURN_WOKEN = 0x40000000;
 export const TURN_MORE = 0x20000000;
 export const TURN_COUNT = 0x1fffffff;
 
-/** The shim's stats, in the order of shims/epoll.c's S_* enum. */
+/** The shim's stats, in the order of the S_* enum in shims/native/shim.h. */
 export const NATIVE_STATS = [
   "calls", "turns", "waits", "events", "epollCtl", "accepts", "acceptEmfile", "acceptShed",
   "readCalls", "writeCalls", "wakeups", "overflowEvents", "starved", "asyncWaits",
   "queueSockets", "recvQueueBytes", "sendQueueBytes", "recvQueueMax", "sendQueueMax", "fdsOpen",
+  "violations", "ctlErrors", "queueSweeps",
+  // the faults build's injections by kind (FAULT_KINDS order in epoll.ts); 0 in the release build
+  "faultReadEagain", "faultReadShort", "faultWriteEagain", "faultWriteShort", "faultEintr", "faultReset",
+  "faultEpipe", "faultAcceptEmfile", "faultAcceptEnfile", "faultEnobufs", "faultConnectHang", "faultCtlEnospc",
 ] as const;
 export type NativeStats = Record<(typeof NATIVE_STATS)[number], number>;
 
-let cached: NativeShim | undefined;
-let failure: string | undefined;
+/**
+ * Which build of the shim: "release"; "faults", the same sources with -DWR_FAULTS (syscall
+ * wrappers that inject seeded faults: the reactor option `faults`); "planted", a test-only
+ * build with one check removed on purpose (tests/native/violations.test.ts must catch it).
+ */
+export type NativeBuild = "release" | "faults" | "planted";
+const FILES: Record<NativeBuild, string> = { release: "wasm_reactor.node", faults: "wasm_reactor_faults.node", planted: "wasm_reactor_planted.node" };
+
+const cached = new Map<NativeBuild, NativeShim>();
+const failures = new Map<NativeBuild, string>();
 
 /** The shim, or a ReactorError saying why it cannot be loaded. */
-export function loadNative(): NativeShim {
-  if (cached) return cached;
+export function loadNative(build: NativeBuild = "release"): NativeShim {
+  const hit = cached.get(build);
+  if (hit) return hit;
+  let failure = failures.get(build);
   if (failure) throw new ReactorError("ERR_HOST_UNAVAILABLE", failure);
-  const url = new URL("./wasm_reactor.node", import.meta.url);
+  const url = new URL(`./${FILES[build]}`, import.meta.url);
   const path = fileURLToPath(url);
   const g = globalThis as { process?: { platform?: string } };
   const platform = g.process?.platform ?? "unknown";
   if (platform !== "linux") failure = `wasm-reactor: host 'epoll' needs Linux (this is ${platform}); use host 'sim' (kqueue and portable hosts land later)`;
-  else if (!existsSync(path)) failure = `wasm-reactor: the native shim is not built (${path} is missing): install a C compiler (gcc or clang) and run \`npm run build\`; host 'sim' works without it`;
+  else if (!existsSync(path)) failure = `wasm-reactor: the native shim${build === "release" ? "" : ` (${build} build)`} is not built (${path} is missing): install a C compiler (gcc or clang) and run \`npm run build\`; host 'sim' works without it`;
   else {
     try {
-      cached = createRequire(import.meta.url)(path) as NativeShim;
-      return cached;
+      const shim = createRequire(import.meta.url)(path) as NativeShim;
+      cached.set(build, shim);
+      return shim;
     } catch (err) {
       failure = `wasm-reactor: cannot load the native shim ${path}: ${(err as Error).message} (rebuild it with \`npm run build\`; Deno needs --allow-ffi)`;
     }
   }
+  failures.set(build, failure);
   throw new ReactorError("ERR_HOST_UNAVAILABLE", failure);
 }

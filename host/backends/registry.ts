@@ -8,7 +8,7 @@ import type { Host, HostKind } from "../contract/contract.ts";
 import type { ResolvedOptions } from "../options.ts";
 import { ReactorError } from "../errors.ts";
 import { SimNetwork, type SimOptions } from "./sim/sim.ts";
-import { EpollHost } from "./epoll/epoll.ts";
+import { EpollHost, type EpollFaults } from "./epoll/epoll.ts";
 
 /** The backend "auto" stands for on this machine. */
 export function autoKind(): HostKind {
@@ -21,11 +21,13 @@ export function simulatorOf(host: Host): SimNetwork | undefined { return host in
 /** Makes the host the options ask for. */
 export function createHost(o: ResolvedOptions, log: (line: string) => void): Host {
   const kind: HostKind = o.host === "auto" ? autoKind() : o.host;
+  if (o.faults !== undefined && kind !== "epoll") throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: option 'faults' is for host 'epoll' (the native shim's faults build), not '${kind}'; the simulator's fault odds go in option 'sim'`);
   switch (kind) {
     case "sim":
       return new SimNetwork(o.seed, (o.sim ?? {}) as SimOptions);
     case "epoll":
-      return new EpollHost({ wait: o.wait, edgeTriggered: o.edgeTriggered, noDelay: o.noDelay, shedOnEmfile: o.shedOnEmfile, maxEvents: o.eventRing, log });
+      return new EpollHost({ wait: o.wait, edgeTriggered: o.edgeTriggered, noDelay: o.noDelay, shedOnEmfile: o.shedOnEmfile, maxEvents: o.eventRing,
+        faults: o.faults === undefined ? undefined : { seed: o.seed, ...o.faults } as EpollFaults, log });
     case "kqueue": case "portable": case "uring":
       throw new ReactorError("ERR_HOST_UNAVAILABLE", `wasm-reactor: host '${kind}' is not available in this build yet; use host: 'epoll' (Linux) or 'sim' (the simulated network)`);
   }

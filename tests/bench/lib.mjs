@@ -70,6 +70,7 @@ export async function loadHost() {
  * One comparison. `better` says which way is good; `target` is one of
  *   { ratioMin: 5 }   ours ÷ baseline ≥ 5 (throughput)
  *   { max: 128 }      ours ≤ 128 (an absolute ceiling, e.g. bytes)
+ *   { max: 1000, ratioMax: 2 }  and also ours ÷ baseline ≤ 2 (latency that must not regress)
  *   null              informational
  * `ours`/`baseline` are { name, value, samples? }; baseline may be null.
  */
@@ -77,7 +78,7 @@ export function figure({ id, title, unit, better = "higher", ours, baseline = nu
   const ratio = baseline && baseline.value > 0 ? ours.value / baseline.value : null;
   let result = "info";
   if (target && "ratioMin" in target) result = ratio !== null && ratio >= target.ratioMin ? "PASS" : "MISS";
-  else if (target && "max" in target) result = ours.value <= target.max ? "PASS" : "MISS";
+  else if (target && "max" in target) result = ours.value <= target.max && (!("ratioMax" in target) || (ratio !== null && ratio <= target.ratioMax)) ? "PASS" : "MISS";
   else if (target && "min" in target) result = ours.value >= target.min ? "PASS" : "MISS";
   return { id, title, unit, better, ours, baseline, ratio, target, result, note };
 }
@@ -85,7 +86,7 @@ export function figure({ id, title, unit, better = "higher", ours, baseline = nu
 export function targetText(t, unit) {
   if (!t) return "—";
   if ("ratioMin" in t) return `≥ ${t.ratioMin}x`;
-  if ("max" in t) return `≤ ${fmtValue(t.max, unit)}`;
+  if ("max" in t) return `≤ ${fmtValue(t.max, unit)}${"ratioMax" in t ? `, ≤ ${t.ratioMax}x` : ""}`;
   if ("min" in t) return `≥ ${fmtValue(t.min, unit)}`;
   return "?";
 }

@@ -234,23 +234,23 @@ if (!native) console.log("layout: the native shim is not built here: its attach 
 nativeTest("the native shim refuses at attach a core of another layout (both versions, `npm run build`), or no core at all", async () => {
   const n = native!;
   const { core } = await makeCore();
-  const h = n.create(0, 64, 1, 0);
+  const h = n.create("epoll", 0, 64, 1, 0);
   try {
     const other = (K.LAYOUT_VERSION ^ 0x00ff0000) >>> 0;
     core.setHeader("version", other);
-    try { n.attach(h, core.u8, core.caps.slotCap); assert.unreachable("refused"); }
+    try { n.attach(h, core.u8); assert.unreachable("refused"); }
     catch (err) {
       assert.match((err as Error).message, `the core's memory layout is version ${hex(other)}, this shim was built for layout ${hex(K.LAYOUT_VERSION)}: the shim is stale, rebuild it with \`npm run build\``);
     }
     core.setHeader("version", K.LAYOUT_VERSION);
     core.setHeader("magic", 0);
-    try { n.attach(h, core.u8, core.caps.slotCap); assert.unreachable("refused"); }
+    try { n.attach(h, core.u8); assert.unreachable("refused"); }
     catch (err) { assert.match((err as Error).message, "the memory does not hold an initialised wasm-reactor core (magic 0x00000000"); }
     // A refused attach leaves the handle unattached: a turn says so instead of reading the memory.
     try { n.turn(h, 0); assert.unreachable("turn refused"); }
     catch (err) { assert.match((err as Error).message, "turn before attach"); }
     core.setHeader("magic", K.LAYOUT_MAGIC);
-    n.attach(h, core.u8, core.caps.slotCap); // the right layout attaches
+    n.attach(h, core.u8); // the right layout attaches
   } finally { n.destroy(h); }
 });
 versions.run();

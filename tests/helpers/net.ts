@@ -136,6 +136,7 @@ export async function closeClean(r: Reactor, drainMs = 1000): Promise<CleanRepor
   if (m.fdOpens !== m.fdCloses) problems.push(`core: opens ${m.fdOpens} != closes ${m.fdCloses}`);
   if (m.fdsOpen !== 0) problems.push(`core: fdsOpen ${m.fdsOpen}`);
   if (m.host && m.host.fdsOpen !== 0) problems.push(`shim: fdsOpen ${m.host.fdsOpen}`);
+  if (m.host && m.host.violations) problems.push(`shim: ${m.host.violations} host contract violations (first: ${(r.host as { firstViolation?: string }).firstViolation})`);
   if (m.connections !== 0 || m.listeners !== 0) problems.push(`${m.connections} connections, ${m.listeners} listeners left`);
   if (m.poolQueued + m.poolLent + m.poolWriting !== 0) problems.push(`chunks still held: queued ${m.poolQueued}, lent ${m.poolLent}, writing ${m.poolWriting}`);
   if (m.overflowBytes !== 0) problems.push(`${m.overflowBytes} overflow bytes left`);

@@ -168,7 +168,7 @@ for (const edgeTriggered of [false, true]) {
     assert.ok(turns < N / 10, `the burst took few turns (${turns}) for ${N} ready connections`);
     assert.ok(after.batchSize.max >= 64, `turns carried big batches (max ${after.batchSize.max} events)`);
     // Outside the burst the extra crossings are the setup's: one prepareConnect per connect(),
-    // listen, attach, wakeFd. Nothing else crosses.
+    // listen, attach, wakeHandle. Nothing else crosses.
     const extra = after.host!.calls - after.host!.turns;
     assert.ok(extra <= N + 5, `crossings beyond one per turn, setup included: ${extra} (${N} connects)`);
     for (const c of servers) c.end(); // the server ends first: TIME_WAIT on its side, not on the clients' ports

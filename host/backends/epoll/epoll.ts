@@ -1,4 +1,5 @@
-// The epoll host: real sockets on Linux through the native shim (shims/epoll.c).
+// The epoll host: real sockets on Linux through the native shim (shims/native/, with the
+// epoll-specific part beside this file in epoll.c).
 //
 // The shim does the whole host side of a turn natively — execute the submission ring, wait in
 // epoll_wait, accept and read into pool chunks, fill the event ring — in ONE crossing. So here
@@ -6,8 +7,8 @@
 // execute → wait → poll in that order (host/contract.ts), and the shim keeps it.
 //
 // Two ways to wait (option `wait`):
-//   "block"  — the call blocks in epoll_wait until I/O, the core's next deadline, or the
-//              eventfd (`wake`). For a thread that runs only the reactor: a worker, or a
+//   "block"  — the call blocks in epoll_wait until I/O, the core's next deadline, or a
+//              wake (`wakeHandle`, from any thread). For a thread that runs only the reactor: a worker, or a
 //              process like `wasm-reactor serve`. Fastest: no thread hop.
 //   "thread" — never blocks the JS thread: the call polls with timeout 0, and when nothing is
 //              ready a poller thread waits on the epoll descriptor and wakes JS through a
@@ -19,6 +20,34 @@ import { loadNative, NATIVE_STATS, TURN_COUNT, TURN_MORE, TURN_WOKEN, type Nativ
 import { ReactorError, errnoName } from "../../errors.ts";
 import { readFileSync } from "node:fs";
 
+/**
+ * The fault kinds of the faults build (shims/native/faults.c says how each keeps the kernel's
+ * contract), in the order the shim takes them (WR_FK_* in shims/native/shim.h).
+ */
+export const FAULT_KINDS = [
+  "readEagainProbability", "readShortProbability", "writeEagainProbability", "writeShortProbability",
+  "eintrProbability", "resetProbability", "epipeProbability", "acceptEmfileProbability",
+  "acceptEnfileProbability", "enobufsProbability", "connectHangProbability", "ctlEnospcProbability",
+] as const;
+
+/** Reactor option `faults`: seeded odds of kernel faults, injected by the faults build of the shim. */
+export type EpollFaults = { seed?: number } & Partial<Record<(typeof FAULT_KINDS)[number], number>>;
+
+/** Checks option `faults`; names the field, the value and what is allowed. */
+export function checkFaults(f: unknown): EpollFaults {
+  const bad = (what: string, v: unknown, allowed: string): never => {
+    throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: option 'faults'${what} must be ${allowed}, got ${typeof v === "string" ? JSON.stringify(v) : String(v)}`);
+  };
+  if (typeof f !== "object" || f === null || Array.isArray(f)) bad("", f, "an object of fault odds");
+  const o = f as Record<string, unknown>;
+  for (const [k, v] of Object.entries(o)) {
+    if (k === "seed") { if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffffffff) bad(".seed", v, "an integer from 0 to 4294967295"); continue; }
+    if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: option 'faults' has no field '${k}'; known: seed, ${FAULT_KINDS.join(", ")}`);
+    if (typeof v !== "number" || !(v >= 0 && v <= 1)) bad(`.${k}`, v, "a probability from 0 to 1");
+  }
+  return o as EpollFaults;
+}
+
 export interface EpollOptions {
   wait: "block" | "thread";
   edgeTriggered: boolean;
@@ -26,6 +55,8 @@ export interface EpollOptions {
   /** Keep one descriptor in reserve and, on EMFILE/ENFILE, accept-and-close one pending connection. */
   shedOnEmfile: boolean;
   maxEvents: number;
+  /** Seeded kernel faults: loads the faults build of the shim (wasm_reactor_faults.node). */
+  faults?: EpollFaults;
   log: (line: string) => void;
 }
 
@@ -50,7 +81,7 @@ export class EpollHost implements Host {
   private readonly n: NativeShim;
   private readonly h: NativeHandle;
   private readonly o: EpollOptions;
-  private readonly wakeFd: number;
+  private readonly wakeId: number;
   private waiting = false;
   private resolveWait: (() => void) | undefined;
   private readonly onReady = () => { const r = this.resolveWait; this.resolveWait = undefined; r?.(); };
@@ -64,12 +95,17 @@ export class EpollHost implements Host {
   constructor(o: EpollOptions) {
     this.o = o;
     this.waitStyle = o.wait === "block" ? "block" : "async";
-    this.n = loadNative();
-    this.h = this.n.create(o.edgeTriggered ? 1 : 0, o.maxEvents, o.noDelay ? 1 : 0, o.shedOnEmfile ? 1 : 0);
-    this.wakeFd = this.n.wakeFd(this.h);
+    const faults = o.faults === undefined ? undefined : checkFaults(o.faults);
+    this.n = loadNative(faults ? "faults" : "release");
+    this.h = this.n.create("epoll", o.edgeTriggered ? 1 : 0, o.maxEvents, o.noDelay ? 1 : 0, o.shedOnEmfile ? 1 : 0);
+    if (faults) {
+      if (!this.n.setFaults) throw new ReactorError("ERR_HOST_UNAVAILABLE", "wasm-reactor: the faults build of the native shim has no setFaults (rebuild: npm run build)");
+      this.n.setFaults(this.h, Float64Array.from([faults.seed ?? 1, ...FAULT_KINDS.map((k) => faults[k] ?? 0)]));
+    }
+    this.wakeId = this.n.wakeHandle(this.h);
   }
 
-  attach(core: Core): void { this.n.attach(this.h, core.u8, core.caps.slotCap); }
+  attach(core: Core): void { this.n.attach(this.h, core.u8); }
 
   /**
    * The descriptor limit the budget starts from: the smallest of RLIMIT_NOFILE's soft limit,
@@ -154,9 +190,20 @@ export class EpollHost implements Host {
   }
 
   /** Wakes a wait in progress (the app acted between turns). Cheap when nothing waits. */
-  wake(): void { if (this.waiting) this.n.wake(this.wakeFd); }
-  /** The eventfd another thread may pass to the shim's wake() to stop a blocked turn. */
-  get wakeHandle(): number { return this.wakeFd; }
+  wake(): void { if (this.waiting) this.n.wake(this.wakeId); }
+  /**
+   * What another thread passes to the shim's wake() (loadNative().wake(handle)) to end a blocked
+   * turn: a handle, not a descriptor, so a wake after this host closed writes to nothing.
+   */
+  get wakeHandle(): number { return this.wakeId; }
+
+  /**
+   * The first host contract violation (a submission the shim refused: a descriptor it does not
+   * own for that slot and generation, a bad chunk or chain, an unknown op), or undefined. Each
+   * one is counted in metrics().host.violations and reported to the core as an error event.
+   */
+  get firstViolation(): string | undefined { return this.closed ? this.lastViolation : (this.lastViolation = this.n.violation(this.h)); }
+  private lastViolation: string | undefined;
 
   closeDescriptor(fd: number): void { this.n.closeFd(this.h, fd); }
 
@@ -165,20 +212,25 @@ export class EpollHost implements Host {
     return p ? { host: p[0], port: p[1] } : undefined;
   }
 
-  /** The shim's counters for metrics(); `sample`: kernel queue depths too (up to 4,096 sockets). */
+  /**
+   * The shim's counters for metrics(). `sample`: also ask for a sweep of kernel queue depths
+   * (up to 4,096 sockets a sweep, round robin), made on the shim's sampler thread so that the
+   * reactor's thread never waits on it; the queue figures are the last finished sweep's.
+   */
   hostMetrics(sample: boolean): Record<string, number> {
     const s = this.nativeStats(sample ? 4096 : 0) as unknown as Record<string, number>;
-    return { ...s, crossingsPerTurn: s.turns ? +(s.calls / s.turns).toFixed(3) : 0 };
+    s.crossingsPerTurn = s.turns ? Math.round((s.calls / s.turns) * 1000) / 1000 : 0; // one object: metrics() runs inside a turn
+    return s;
   }
 
-  /** The shim's counters; `queues` samples kernel queue depths of up to that many sockets first. */
+  /** The shim's counters; `queues` > 0 asks for a sweep of up to that many sockets' kernel queues (off-thread). */
   nativeStats(queues = 0): NativeStats {
     if (!this.closed) {
       if (queues > 0) this.n.sampleQueues(this.h, queues);
       this.n.stats(this.h, this.statsBuf);
     }
     const out = {} as NativeStats;
-    NATIVE_STATS.forEach((k, i) => { out[k] = this.statsBuf[i]; });
+    for (let i = 0; i < NATIVE_STATS.length; i++) out[NATIVE_STATS[i]] = this.statsBuf[i];
     return out;
   }
 
@@ -186,6 +238,7 @@ export class EpollHost implements Host {
     if (this.closed) return;
     this.n.turn(this.h, 0); // what the last turn submitted (the final CLOSEs) runs now
     this.n.stats(this.h, this.statsBuf);
+    this.lastViolation = this.n.violation(this.h);
     this.closed = true;
     this.leakedAtClose = this.n.destroy(this.h);
     const r = this.resolveWait;
