@@ -4,6 +4,7 @@ export type { Handlers, CloseInfo, CloseReason, TimeoutKind, ListenOptions, Conn
 export { ReactorError, ERRNO, errnoName } from "./errors.ts";
 export { OPTION_SPECS, describeOptions, resolveOptions } from "./options.ts";
 export type { ReactorOptions } from "./options.ts";
+export { PRESETS, presetOptions, type PresetName } from "./options.ts";
 export { SimNetwork, SimPeer, Prng, NO_FAULTS } from "./backends/sim/sim.ts";
 export type { SimFaults, SimOptions, SimServer } from "./backends/sim/sim.ts";
 export type { MetricsSnapshot, Percentiles } from "./core/metrics.ts";
