@@ -2,6 +2,7 @@
 export { Reactor, Connection, Listener } from "./reactor/reactor.ts";
 export type { Handlers, CloseInfo, CloseReason, TimeoutKind, ListenOptions, ConnectOptions, CloseOptions, CloseReport, TimerHandle, ConnectionState } from "./reactor/reactor.ts";
 export { ReactorError, ERRNO, errnoName } from "./errors.ts";
+export { startWorkers, warmUp, LEAN_LIMITS, type StartWorkersOptions, type WorkerGroup, type WorkerContext, type WorkerSetup, type WorkerInfo, type WorkerReport, type WorkerGroupReport } from "./reactor/worker.ts";
 export { OPTION_SPECS, describeOptions, resolveOptions } from "./options.ts";
 export type { ReactorOptions } from "./options.ts";
 export { PRESETS, presetOptions, type PresetName } from "./options.ts";
