@@ -4,8 +4,8 @@
 // fast path, through the library's startWorkers(): host/reactor/worker.ts) while the main thread
 // handles signals, prints the status and wakes it to drain; `--mode main` runs it on the main
 // thread without ever blocking it (the poller-thread wait). Its reactor options are the "echo"
-// preset (host/options.ts) plus the flags below. `--backend sim` keeps the simulated network with simulated ping-pong clients, to watch
-// the core without sockets.
+// preset (host/options.ts) plus the flags below. `--backend sim` keeps the simulated network
+// with simulated ping-pong clients, to watch the core without sockets.
 import { Reactor, type Handlers, type CloseReport } from "../reactor/reactor.ts";
 import { startWorkers, warmUp, workerCores, type WorkerContext } from "../reactor/worker.ts";
 import type { ReactorOptions } from "../options.ts";
@@ -126,8 +126,9 @@ export function serveSetup(r: Reactor, ctx: WorkerContext): { port: number; base
 /**
  * Status lines, computed on the main thread: in worker mode from the workers' shared memory
  * (nothing runs on their threads, so the turn times it reports are not its own), in main mode
- * from a plain interval between turns. Turn p99 is over the last interval's turns; with fewer
- * than 100 of them it is the slowest one's (an idle server turns about once a second).
+ * from a plain interval between turns (the first turn, its cold start, is before the first
+ * interval). Turn p99 is over the last interval's turns; with fewer than 100 of them it is the
+ * slowest one's, and "idle" with none (a worker with nothing to do waits up to 1 s per turn).
  */
 function statusMeter(cores: () => Core[], statusMs: number): { stop(): void } {
   if (statusMs <= 0) return { stop() {} };

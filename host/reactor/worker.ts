@@ -39,6 +39,11 @@
 // reports) must be structured-cloneable: plain data, no functions (the `log` option becomes
 // `onLog`), no class instances. A worker's reactor belongs to that worker alone.
 //
+// Inside a worker the thread blocks in epoll_wait, so its other JS (setTimeout, promise
+// callbacks, message events) runs only when the reactor's loop yields: when it is woken
+// (group.post and close wake it), and every 256 turns. Time things in a worker with
+// reactor.setTimeout (the core's wheel; it also bounds the wait), not the runtime's timers.
+//
 // Runs on Node, Deno and Bun (node:worker_threads). resourceLimits are applied by Node (Deno
 // and Bun ignore them).
 import { Worker, isMainThread, parentPort, workerData, type ResourceLimits } from "node:worker_threads";
