@@ -66,7 +66,7 @@ export const PRESETS: Record<PresetName, Preset> = {
       edgeTriggered: { value: true, why: "each socket is registered once (EPOLLET) and served from a ready list in arrival order: at 10,000 busy connections p99.9 was 104–126 ms edge against 184–205 ms level at equal msgs/s (docs/benchmarks.md)" },
       poolChunks: { value: 2048, why: "32 MiB of pool address space at 16 KiB chunks: room for a full supply ring (512) and the write queues of 10,000 busy connections; pages become resident only as chunks are used" },
       supplyTarget: { value: 512, why: "the supply ring is refilled once per turn, so it bounds the reads of a turn: 512 keeps one turn's batch large at 10,000 busy connections (the default 256 halves it)" },
-      prefaultPool: { value: false, why: "memory grows with use: an idle server holds no pool pages (prefaulting costs the whole pool in RSS at start, 32 MiB here, and bought no measurable msgs/s: tests/bench/memory.mjs)" },
+      prefaultPool: { value: false, why: "memory grows with use: an idle server holds no pool pages. Prefaulting made serve start at 98.8 MiB instead of 68.9; unprefaulted, each pool page faults once in the process's life (8,192 at most for 32 MiB), and server CPU per message at 10,000 connections showed no difference (node tests/bench/net.mjs --servers ours,ours-prefault,node)" },
     },
   },
   echo: {

@@ -36,8 +36,8 @@ Options:
   --edge               edge-triggered epoll (the default)
   --max-connections N  connection slots per reactor (default 20000; 96 bytes each)
   --prefault           touch every page of the pool at start: its 32 MiB are resident from the
-                       first second instead of as they are used (no msgs/s difference measured:
-                       docs/benchmarks.md)
+                       first second instead of as they are used (see the echo preset's reason
+                       in host/options.ts)
   --warmup N           before announcing itself, echo N 64-byte messages through its own
                        listener so the JIT has compiled the hot path (default 4000; 0: off;
                        worker mode)
