@@ -12,6 +12,12 @@ export { OPTION_SPECS, describeOptions } from "./options.ts";
 export type { ReactorOptions, ResolvedOptions } from "./options.ts";
 // The simulator: apps and tests drive its peers through `reactor.sim` (host: "sim").
 export type { SimNetwork, SimPeer, SimFaults, SimOptions, SimServer } from "./backends/sim/sim.ts";
+// Worker mode: N reactors on N worker threads, each blocking in its own wait, one port (SO_REUSEPORT).
+export { startWorkers, warmUp, LEAN_LIMITS } from "./reactor/worker.ts";
+export type { StartWorkersOptions, WorkerGroup, WorkerContext, WorkerSetup, WorkerInfo, WorkerReport, WorkerGroupReport } from "./reactor/worker.ts";
+// Presets: the settings a kind of program wants, each with its reason.
+export { PRESETS, presetOptions } from "./options.ts";
+export type { PresetName } from "./options.ts";
 export type { MetricsSnapshot, Percentiles } from "./core/metrics.ts";
 // Reading and replaying traces (option `record`; `wasm-reactor replay`), for tools.
 export { readTrace, replayTrace, replayFile, TraceFormatError, TRACE_VERSION } from "./trace/trace.ts";

@@ -3,9 +3,11 @@
 import { ReactorError } from "./errors.ts";
 
 type Kind = "int" | "bool" | "enum" | "object" | "number";
+export type PresetName = "server" | "echo" | "small";
 interface Spec { kind: Kind; def: unknown; min?: number; max?: number; pow2?: boolean; values?: readonly string[]; why: string }
 
 export const OPTION_SPECS = {
+  preset: { kind: "enum", def: "none", values: ["none", "server", "echo", "small"], why: "a named set of the options below for a kind of program (PRESETS: each value with its reason); options given explicitly override the preset's" },
   host: { kind: "enum", def: "auto", values: ["sim", "epoll", "kqueue", "portable", "auto"], why: "which backend drives the core: 'auto' picks epoll on Linux (the native shim); 'sim' is the seeded simulated network; kqueue and portable land later" },
   wait: { kind: "enum", def: "thread", values: ["thread", "block"], why: "real hosts: 'thread' never blocks the JS thread (a poller thread wakes it); 'block' waits in epoll_wait itself: for a worker or a process that only serves" },
   edgeTriggered: { kind: "bool", def: false, why: "epoll: register each socket once with EPOLLET and keep a ready list (fewer epoll_ctl calls); level-triggered is the default" },
@@ -49,7 +51,62 @@ export const OPTION_SPECS = {
 
 export type OptionName = keyof typeof OPTION_SPECS;
 
+type PresetValues = { [K in Exclude<keyof ReactorOptions, "preset" | "sim" | "record" | "log">]?: { value: NonNullable<ReactorOptions[K]>; why: string } };
+interface Preset { why: string; values: PresetValues }
+
+/**
+ * Named presets: the settings a kind of program wants, each with why, so a server does not
+ * have to collect them from prose. `Reactor.create({ preset: "echo", idleTimeoutMs: 30_000 })`
+ * takes the preset's values, then the options given (explicit options always win). Not in any
+ * preset: how the reactor waits (`wait`: "block" only suits a worker; startWorkers() sets it)
+ * and sizes that depend on the app (maxConnections, timeouts).
+ */
+export const PRESETS: Record<PresetName, Preset> = {
+  server: {
+    why: "a server facing many clients (what `wasm-reactor serve` is built on)",
+    values: {
+      edgeTriggered: { value: true, why: "each socket is registered once (EPOLLET) and served from a ready list in arrival order: at 10,000 busy connections p99.9 was 104–126 ms edge against 184–205 ms level at equal msgs/s (docs/benchmarks.md)" },
+      poolChunks: { value: 2048, why: "32 MiB of pool address space at 16 KiB chunks: room for a full supply ring (512) and the write queues of 10,000 busy connections; pages become resident only as chunks are used" },
+      supplyTarget: { value: 512, why: "the supply ring is refilled once per turn, so it bounds the reads of a turn: 512 keeps one turn's batch large at 10,000 busy connections (the default 256 halves it)" },
+      prefaultPool: { value: false, why: "memory grows with use: an idle server holds no pool pages. Prefaulting made serve start at 98.8 MiB instead of 68.9; unprefaulted, each pool page faults once in the process's life (8,192 at most for 32 MiB), and server CPU per message at 10,000 connections showed no difference (node tests/bench/net.mjs --servers ours,ours-prefault,node)" },
+    },
+  },
+  echo: {
+    why: "a server whose replies are made from what it reads (echo, and request/response protocols such as HTTP/1.1 or Redis): the server preset plus read pausing",
+    values: {
+      edgeTriggered: { value: true, why: "as in the server preset" },
+      poolChunks: { value: 2048, why: "as in the server preset" },
+      supplyTarget: { value: 512, why: "as in the server preset" },
+      prefaultPool: { value: false, why: "as in the server preset" },
+      pauseReadsAtHighWater: { value: true, why: "a peer that sends without reading would grow its reply queue without bound; with reads paused above highWaterBytes the queue grows by at most one turn's reads past it" },
+    },
+  },
+  small: {
+    why: "a process holding a few connections (a client, a test, a sidecar): about 1.4 MiB of core memory instead of 18 MiB",
+    values: {
+      maxConnections: { value: 1024, why: "a few connections; slots are written at init (96 B each), so fewer slots is less memory at start" },
+      poolChunks: { value: 64, why: "1 MiB of pool at 16 KiB chunks" },
+      supplyTarget: { value: 16, why: "at most a quarter of the pool waits in the supply ring" },
+      eventRing: { value: 256, why: "small batches suit few connections; 24 B per event" },
+      submitRing: { value: 512, why: "twice the event ring, as in the defaults" },
+      noteRing: { value: 512, why: "twice the event ring, as in the defaults" },
+      timers: { value: 64, why: "a few app timers" },
+    },
+  },
+};
+
+/** The options a preset stands for (its values without the reasons). */
+export function presetOptions(name: PresetName): ReactorOptions {
+  const p = PRESETS[name];
+  if (!p) invalid("preset", name, `one of ${OPTION_SPECS.preset.values.map((s) => `'${s}'`).join(", ")}`);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p.values)) out[k] = (v as { value: unknown }).value;
+  return out as ReactorOptions;
+}
+
 export interface ReactorOptions {
+  /** A named set of options (PRESETS); explicit options override it. */
+  preset?: "none" | PresetName;
   host?: "sim" | "epoll" | "kqueue" | "portable" | "auto";
   wait?: "thread" | "block";
   edgeTriggered?: boolean;
@@ -104,12 +161,19 @@ export function resolveOptions(input: ReactorOptions | undefined): ResolvedOptio
   if (input !== undefined && (typeof input !== "object" || input === null || Array.isArray(input))) {
     throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: options must be an object, got ${Array.isArray(input) ? "an array" : String(input)}`);
   }
-  const given = (input ?? {}) as Record<string, unknown>;
+  let given = (input ?? {}) as Record<string, unknown>;
   for (const name of Object.keys(given)) {
     if (!(name in OPTION_SPECS)) {
       const near = Object.keys(OPTION_SPECS).find((k) => k.toLowerCase() === name.toLowerCase());
       throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: unknown option '${name}'${near ? ` (did you mean '${near}'?)` : ""}; known: ${Object.keys(OPTION_SPECS).join(", ")}`);
     }
+  }
+  // A preset fills in what the caller did not give (an explicit `undefined` counts as not given).
+  const preset = given.preset;
+  if (preset !== undefined && preset !== "none") {
+    if (typeof preset !== "string" || !Object.hasOwn(PRESETS, preset)) invalid("preset", preset, `one of ${OPTION_SPECS.preset.values.map((s) => `'${s}'`).join(", ")}`);
+    const explicit = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
+    given = { ...presetOptions(preset as PresetName), ...explicit };
   }
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(OPTION_SPECS) as [string, Spec][]) {
@@ -144,6 +208,9 @@ export function resolveOptions(input: ReactorOptions | undefined): ResolvedOptio
 }
 
 export function describeOptions(): string {
-  return Object.entries(OPTION_SPECS as Record<string, Spec>)
-    .map(([name, s]) => `  ${name.padEnd(22)} default ${JSON.stringify(s.def) ?? "-"}: ${s.why}`).join("\n");
+  const options = Object.entries(OPTION_SPECS as Record<string, Spec>)
+    .map(([name, s]) => `  ${name.padEnd(22)} default ${JSON.stringify(s.def) ?? "-"}: ${s.why}`);
+  const presets = Object.entries(PRESETS).flatMap(([name, p]) => [`  preset "${name}": ${p.why}`,
+    ...Object.entries(p.values).map(([k, v]) => `    ${k.padEnd(20)} ${JSON.stringify((v as { value: unknown }).value)}: ${(v as { why: string }).why}`)]);
+  return [...options, "", ...presets].join("\n");
 }

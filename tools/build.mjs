@@ -37,8 +37,12 @@ const common = { bundle: true, format: "esm", platform: "neutral", target: "es20
 // dist/ is overwritten in place (not emptied): a --no-types build keeps the last declarations.
 mkdirSync(join(root, "dist"), { recursive: true });
 await esbuild.build({ ...common, entryPoints: { index: "host/index.ts", internal: "host/internal.ts", fuzz: "host/fuzz/fuzz.ts" }, outdir: join(root, "dist"), absWorkingDir: root });
+// The CLI is split: serve and the library in cli.js and its chunks, fuzz (with fast-check) and
+// replay in chunks loaded on demand, so a server and each of its workers parse 0.2 MB of
+// JS, not 0.65 MB (measured: 3.9 MB less RSS in worker mode). Old chunks go first.
+for (const f of readdirSync(join(root, "dist"))) if (/^cli-.+-[A-Z0-9]{8}\.js(\.map)?$/.test(f)) rmSync(join(root, "dist", f));
 await esbuild.build({ ...common, entryPoints: { cli: "host/cli/main.ts" }, outdir: join(root, "dist"), absWorkingDir: root,
-  banner: { js: "#!/usr/bin/env node" } });
+  splitting: true, chunkNames: "cli-[name]-[hash]", banner: { js: "#!/usr/bin/env node" } });
 for (const c of cores) copyFileSync(c, join(root, "dist", c.split("/").pop()));
 for (const [name, file] of [["release", "wasm_reactor.node"], ["faults", "wasm_reactor_faults.node"]]) { // what the package ships
   if (shim) replaceFile(shim[name], join(root, "dist", file));

@@ -5,5 +5,8 @@ export function fail(msg: string): never {
   process.exit(2);
 }
 
-/** 12,345 */
-export const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+/**
+ * 12,345. Not toLocaleString: its first call loads ICU's number formatting, which cost serve
+ * 8 MB of RSS at start (measured with /proc/self/smaps: node's read-only data +4.6 MB, heap +2.3).
+ */
+export const fmt = (n: number) => String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");

@@ -72,7 +72,7 @@ export interface BoundAddress {
 export interface HostLimits {
   /** The real descriptor limit the budget starts from (RLIMIT_NOFILE soft and its kin). */
   fdLimit: number;
-  /** Where each part of the limit came from, for `doctor` and error messages. */
+  /** Where each part of the limit came from, for error messages and the operator. */
   source: string;
 }
 

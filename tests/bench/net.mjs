@@ -50,7 +50,8 @@ const TARGETS = {
   msgsRatio: 1.5,      // ping-pong msgs/s ≥ 1.5x node:net at each connection count
   cpuRatio: 0.6,       // server CPU per message ≤ 0.6x node:net's
   p999Ratio: 1.5,      // p99.9 at the largest count ≤ 1.5x node:net's
-  rssPerConnMax: 400,  // idle RSS growth per held connection, bytes
+  rssPerConnMax: 200,  // idle RSS growth per held connection, bytes (issue 8, part 6)
+  heldRssRatio: 1,     // total RSS while holding the idle connections ≤ node:net's in the same run
   stormRatio: 1.5,     // accept storm rate ≥ 1.5x node:net
 };
 const MSG_BYTES = 64;
@@ -382,13 +383,18 @@ runBench("net", async (ctx) => {
 
   const bun = findRuntime(["node_modules/@oven/bun-linux-x64/bin/bun", "node_modules/bun/bin/bun.exe", "node_modules/bun/bin/bun"], "bun");
   const deno = findRuntime(["node_modules/deno/deno", "node_modules/deno/bin/deno"], "deno");
+  // --servers a,b: only these (keys below); "ours-prefault" (serve --prefault) runs only when named,
+  // for the pool decision: msgs/s with the pool prefaulted against paged in as used.
+  const pick = process.argv.includes("--servers") ? process.argv[process.argv.indexOf("--servers") + 1].split(",") : null;
   const servers = [
     { key: "ours", name: "ours", cmd: OURS_CMD[0], args: OURS_CMD.slice(1), version: `wasm-reactor, node ${process.version}` },
+    pick?.includes("ours-prefault") && { key: "ours-prefault", name: "ours --prefault", cmd: OURS_CMD[0], args: [...OURS_CMD.slice(1), "--prefault"], version: `wasm-reactor, node ${process.version}` },
     { key: "node", name: "node:net", cmd: process.execPath, args: ["tests/bench/servers/node-net.mjs", "--host", HOST, "--port", "0"], version: `node ${process.version}` },
     bun && { key: "bun", name: "Bun.listen", cmd: bun, args: ["tests/bench/servers/bun-listen.mjs", "--host", HOST, "--port", "0"], version: `bun ${version(bun)}` },
     deno && { key: "deno", name: "Deno.listen", cmd: deno, args: ["run", "-A", "tests/bench/servers/deno-listen.mjs", "--host", HOST, "--port", "0"], version: version(deno) },
     { key: "c", name: "C epoll", cmd: CSERVER.bin, args: ["--host", HOST, "--port", "0"], version: "cc -O2" },
-  ].filter(Boolean);
+  ].filter((s) => s && (!pick || pick.includes(s.key)));
+  if (!servers.some((s) => s.key === "ours") || !servers.some((s) => s.key === "node")) throw new Error("net: --servers must include ours and node (the figures compare them)");
   if (!bun) notes.push("Bun.listen skipped: no bun binary in node_modules (@oven/bun-linux-x64/bin/bun, bun/bin/bun.exe) or on PATH");
   if (!deno) notes.push("Deno.listen skipped: no deno binary in node_modules/deno or on PATH");
   for (const s of servers) s.cmdline = [s.cmd.startsWith(fileURLToPath(root)) ? s.cmd.slice(fileURLToPath(root).length) : s.cmd, ...s.args].join(" ");
@@ -508,7 +514,13 @@ runBench("net", async (ctx) => {
     const base = n?.p999Us != null ? n.p999Us / 1000 : null;
     figures.push(fig({ id: `net.p999.${top}`, title: `ping-pong p99.9 latency, ${k(top)} conns (≤ ${TARGETS.p999Ratio}x node:net)`, unit: "ms", better: "lower", ours: o?.p999Us != null ? o.p999Us / 1000 : null, base, target: base === null ? null : { max: TARGETS.p999Ratio * base } }));
   }
-  figures.push(fig({ id: "net.rss.idle", title: `idle RSS per connection, ${k(P.holdConns)} held`, unit: "B", better: "lower", ours: S.ours.rssPerConn, base: S.node.rssPerConn, target: { max: TARGETS.rssPerConnMax } }));
+  figures.push(fig({ id: "net.rss.idle", title: `idle RSS per added connection, ${k(P.holdConns)} held (≤ ${TARGETS.rssPerConnMax} B)`, unit: "B", better: "lower", ours: S.ours.rssPerConn, base: S.node.rssPerConn, target: { max: TARGETS.rssPerConnMax } }));
+  {
+    // Memory that grows with use: the whole process, start-up included, against node:net's.
+    const base = S.node.rssHeld != null ? S.node.rssHeld / 2 ** 20 : null;
+    figures.push(fig({ id: "net.rss.held", title: `total RSS holding ${k(P.holdConns)} idle connections (≤ ${TARGETS.heldRssRatio}x node:net's)`, unit: "MB", better: "lower",
+      ours: S.ours.rssHeld != null ? S.ours.rssHeld / 2 ** 20 : null, base, target: base === null ? null : { max: TARGETS.heldRssRatio * base } }));
+  }
   figures.push(fig({ id: "net.storm", title: `accept storm, ${k(P.stormConns)} conns (≤ ${MAX_HANDSHAKES} in flight)`, unit: "conns/s", ours: S.ours.acceptsPerS, base: S.node.acceptsPerS, target: { ratioMin: TARGETS.stormRatio } }));
 
   // ── notes: every server side by side ────────────────────────────────────────────────────
@@ -520,7 +532,7 @@ runBench("net", async (ctx) => {
     for (const s of measured) {
       const x = S[s.key].pingpong[c];
       if (!x) { rowsPP.push([s.name, k(c), "—", "", "", "", "", "", "", "", "", "", "not measured"]); continue; }
-      const ratio = S.c.pingpong[c]?.msgsPerS ? (x.msgsPerS / S.c.pingpong[c].msgsPerS).toFixed(2) : "—";
+      const ratio = S.c?.pingpong[c]?.msgsPerS ? (x.msgsPerS / S.c.pingpong[c].msgsPerS).toFixed(2) : "—";
       const flags = [x.loadgenCpuPct >= 95 ? "loadgen-bound" : "", x.unanswered ? `${x.unanswered} unanswered > 1 s` : "", x.listenOverflows ? `${x.listenOverflows} listen overflows` : ""].filter(Boolean).join(", ");
       rowsPP.push([s.name, k(c), num(x.msgsPerS), ratio, ms(x.p50Us), ms(x.p99Us), ms(x.p999Us), ms(x.maxUs), num(x.cpuUsPerMsg, 2), `${num(x.serverCpuPct)}%`, `${num(x.loadgenCpuPct)}%`, `${num(x.otherPct)}%${x.windows > rounds ? ` (best of ${x.windows})` : ""}`, `${x.errors}${flags ? `; ${flags}` : ""}`]);
     }

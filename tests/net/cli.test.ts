@@ -62,7 +62,7 @@ test("the CLI is built (npm test builds it first)", () => {
 test("serve --help explains every option and exits 0", () => {
   const r = runSync(["serve", "--help"]);
   assert.is(r.code, 0);
-  for (const opt of ["--host", "--port", "--backlog", "--mode", "--workers", "--level", "--edge", "--max-connections", "--idle-timeout-ms", "--drain-ms", "--seconds", "--status-ms", "--json", "--backend"]) {
+  for (const opt of ["--host", "--port", "--backlog", "--mode", "--workers", "--level", "--edge", "--prefault", "--warmup", "--max-connections", "--idle-timeout-ms", "--drain-ms", "--seconds", "--status-ms", "--json", "--backend"]) {
     assert.ok(r.out.includes(opt), `--help mentions ${opt}`);
   }
 });
@@ -94,12 +94,12 @@ test("a port in use exits 2 with EADDRINUSE in one line; the first server is unh
   assert.is(await s.exited, 0);
 });
 
-for (const [name, args] of [["worker mode (default)", []], ["main-thread mode", ["--mode", "main"]], ["level-triggered", ["--level"]]] as const) {
+for (const [name, args] of [["worker mode (default)", []], ["main-thread mode", ["--mode", "main"]], ["level-triggered", ["--level"]], ["pool prefaulted", ["--prefault"]]] as const) {
   test(`serve echoes, prints status lines, and drains on SIGTERM with no leak (${name})`, async () => {
     const s = await startServer([...args, "--json"]);
     assert.is(await clients(s.port, 50, 20), 50 * 20 * 64, "every byte echoed");
     await new Promise((r) => setTimeout(r, 450));
-    assert.match(s.out(), /\[ +\d+ s\] connections \d+ \| descriptors [\d,]+\/[\d,]+ \| [\d,]+ msgs\/s \| turn p99 \d+ µs/);
+    assert.match(s.out(), /\[ +\d+ s\] connections \d+ \| descriptors [\d,]+\/[\d,]+ \| [\d,]+ msgs\/s \| turn p99 (\d+ µs|— \(idle\))/);
     s.child.kill("SIGTERM");
     assert.is(await s.exited, 0, s.out());
     const report = JSON.parse(s.out().trim().split("\n").pop()!);
@@ -107,6 +107,22 @@ for (const [name, args] of [["worker mode (default)", []], ["main-thread mode", 
     assert.is(report.fdOpens, report.fdCloses);
     assert.is(report.accepts, 50);
     assert.ok(report.messages >= 50 * 20, `messages ${report.messages}`);
+  });
+}
+
+for (const [name, args] of [["worker mode, after its warm-up", []], ["main-thread mode", ["--mode", "main"]]] as const) {
+  test(`an idle server's status lines and report count nothing it did before announcing itself (${name})`, async () => {
+    const s = await startServer([...args, "--json"]);
+    while ((s.out().match(/^\[ +\d+ s\]/gm) ?? []).length < 2) await new Promise((r) => setTimeout(r, 50));
+    s.child.kill("SIGTERM");
+    assert.is(await s.exited, 0, s.out());
+    // The warm-up echoed 4,000 messages over 64 connections of its own (130 descriptors) before
+    // the listener opened: none of it is the clients' traffic.
+    for (const line of s.out().match(/^\[ +\d+ s\].*$/gm)!) {
+      assert.match(line, /connections 0 \| descriptors [01]\/[\d,]+ \| 0 msgs\/s \| turn p99 /, line);
+    }
+    const report = JSON.parse(s.out().trim().split("\n").pop()!);
+    assert.equal([report.messages, report.accepts, report.fdOpens, report.fdCloses, report.leakedDescriptors], [0, 0, 1, 1, 0], "only the listener, opened and closed");
   });
 }
 

@@ -1,0 +1,114 @@
+// startWorkers(): worker mode as a library API, on real sockets, in Node, Deno and Bun. The
+// workers run the built library (dist/index.js) as their entry and import the fixture app
+// tests/net/fixtures/echo-worker.mjs, so this suite loads the library from dist/ too: the
+// same module the workers use (a test bundle cannot be a worker's entry: it would run the tests).
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import * as net from "node:net";
+import type * as Lib from "../../host/index.ts";
+
+const test = suite("net: startWorkers (worker mode as a library API)");
+const DIST = new URL("../../dist/index.js", import.meta.url).href;
+const APP = new URL("../../tests/net/fixtures/echo-worker.mjs", import.meta.url);
+let lib: typeof Lib;
+test.before(async () => { lib = (await import(DIST)) as typeof Lib; });
+
+/** n clients, each sends `msg` and waits for it back, then ends; resolves with the bytes echoed. */
+function echoClients(port: number, n: number, msg = "hello, worker"): Promise<number> {
+  return Promise.all(Array.from({ length: n }, () => new Promise<number>((resolve, reject) => {
+    const s = net.connect(port, "127.0.0.1", () => s.write(msg));
+    let got = 0;
+    s.on("data", (b) => { got += b.length; if (got >= msg.length) s.end(); });
+    const timer = setTimeout(() => { s.destroy(); reject(new Error("client timed out")); }, 10_000);
+    s.on("close", () => { clearTimeout(timer); resolve(got); });
+    s.on("error", reject);
+  }))).then((xs) => xs.reduce((a, b) => a + b, 0));
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, re: RegExp): Promise<Lib.ReactorError> {
+  try { await p; } catch (err) {
+    assert.instance(err, lib.ReactorError);
+    assert.is((err as Lib.ReactorError).code, code, (err as Error).message);
+    assert.match((err as Error).message, re);
+    return err as Lib.ReactorError;
+  }
+  throw new Error(`expected a rejection with ${code}`);
+}
+
+test("two workers share one port (port 0: worker 0 picks, ctx.first tells the other); both serve; close drains and reports", async () => {
+  const g = await lib.startWorkers({ module: APP, workers: 2, options: { preset: "echo", maxConnections: 256 } });
+  const [w0, w1] = g.workers;
+  const port = (w0.value as { port: number }).port;
+  assert.ok(port > 0);
+  assert.equal(w1.value, { port, index: 1 }, "worker 1 joined worker 0's port");
+  assert.ok(w0.fdBudget > 0 && w0.fdBudget === w1.fdBudget, "each has its share of the descriptor limit");
+  assert.is(await echoClients(port, 40), 40 * 13);
+  // Read from the workers' shared memory: no message, nothing runs on their threads.
+  const m = g.metrics();
+  assert.is(m.length, 2);
+  assert.is(m[0].accepts + m[1].accepts, 40, "every connection accepted by one of the two");
+  assert.is(m[0].listeners + m[1].listeners, 2);
+  const rep = await g.close({ drainMs: 1000 });
+  assert.is(rep.leakedDescriptors, 0);
+  assert.is(rep.workers.length, 2);
+  for (const w of rep.workers) {
+    assert.is(w.metrics.fdOpens, w.metrics.fdCloses, `worker ${w.index}: every descriptor closed`);
+    assert.ok(w.metrics.host, "final metrics carry the host's counters");
+  }
+  assert.is(rep.workers[0].metrics.accepts + rep.workers[1].metrics.accepts, 40);
+  assert.is(await g.closed, rep, "closed settles with the same report");
+  assert.is(await g.close(), rep, "close() again: the same report");
+});
+
+test("messages both ways: group.post() reaches ctx.onMessage (waking the worker), ctx.post() reaches onMessage", async () => {
+  const got: unknown[] = [];
+  const g = await lib.startWorkers({ module: APP, workers: 2, options: { maxConnections: 64 }, onMessage: (m, i) => got.push([i, m]) });
+  try {
+    g.post("ping");
+    const t0 = Date.now();
+    while (got.length < 2 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(got.sort((a, b) => (a as number[])[0] - (b as number[])[0]), [[0, { pong: 0, accepts: 0 }], [1, { pong: 1, accepts: 0 }]]);
+  } finally { await g.close({ drainMs: 0 }); }
+});
+
+test("setup throwing in one worker rejects startWorkers with ERR_WORKER naming it; the others are closed", async () => {
+  const port = await freePort();
+  const err = await rejectsWith(lib.startWorkers({ module: APP, workers: 2, data: { throwIn: 1, port }, options: { maxConnections: 64 } }),
+    "ERR_WORKER", /worker 1: TypeError: setup failed on purpose in worker 1[\s\S]*in setup from .*echo-worker\.mjs/);
+  assert.is((err as { worker?: number }).worker, 1);
+  // Worker 0 had listened on `port`: it was closed, so the port is free again.
+  await new Promise<void>((resolve, reject) => { const s = net.createServer().listen(port, "127.0.0.1", () => s.close(() => resolve())); s.on("error", reject); });
+});
+
+test("a ReactorError in setup keeps its code and message (one clear line: what and why)", async () => {
+  await rejectsWith(lib.startWorkers({ module: APP, data: { host: "1.2.3.4" }, options: { maxConnections: 64 } }), "ERR_LISTEN", /^wasm-reactor: cannot listen on 1\.2\.3\.4:0: EADDRNOTAVAIL/);
+});
+
+test("a module without the setup export, or bad options, are refused clearly", async () => {
+  await rejectsWith(lib.startWorkers({ module: APP, export: "nope", options: { maxConnections: 64 } }), "ERR_WORKER", /echo-worker\.mjs has no function export 'nope' \(it exports: notAFunction, setup\)/);
+  await rejectsWith(lib.startWorkers({ module: APP, options: { log: () => {} } as never }), "ERR_INVALID_OPTION", /option 'log' cannot be given: a function cannot cross to a worker thread; use onLog/);
+  await rejectsWith(lib.startWorkers({ module: APP, workers: 0 }), "ERR_INVALID_OPTION", /workers must be an integer from 1 to 1024, got 0/);
+  await rejectsWith(lib.startWorkers({ module: APP, options: { maxConnections: 0 } }), "ERR_INVALID_OPTION", /option 'maxConnections' must be an integer/);
+});
+
+test("a worker that dies after start rejects `closed`; the other keeps serving until close()", async () => {
+  const g = await lib.startWorkers({ module: APP, workers: 2, options: { maxConnections: 64 } });
+  const port = (g.workers[0].value as { port: number }).port;
+  try {
+    g.post("crash", 1);
+    await rejectsWith(g.closed, "ERR_WORKER", /^wasm-reactor: worker 1 failed: Error: worker 1 crashed on purpose/);
+    // The failed worker closed its reactor before it ended: its listener no longer takes a share of the port.
+    assert.is(await echoClients(port, 20), 20 * 13, "worker 0 serves every client");
+  } finally {
+    await rejectsWith(g.close({ drainMs: 0 }), "ERR_WORKER", /worker 1 failed/);
+  }
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+    s.on("error", reject);
+  });
+}
+
+test.run();
