@@ -7,7 +7,7 @@
 //
 // Notes are decoded in one place, run() below (the ring's consumer).
 import { headerWord, K, type Core } from "../core/core.ts";
-import { NoteRec_BYTES } from "../core/layout.ts";
+import { noteKind, noteErr, noteSlot, noteGen, noteA } from "../core/layout.ts";
 import { ReactorError, socketError, errnoName } from "../errors.ts";
 import type { Handlers, CloseInfo, CloseReason, TimeoutKind, Listener } from "./connection.ts";
 import type { Reactor } from "./reactor.ts";
@@ -60,14 +60,12 @@ export class Dispatch {
   /** Calls the app's handlers for every pending note. */
   run(): void {
     const core = this.core, r = this.r;
-    const u32 = core.u32, u8 = core.u8;
-    const cap = core.caps.noteCap;
-    const base = core.regions.notesOff;
+    const u32 = core.u32;
     let head = u32[W_NOTE_HEAD];
     const tail = core.header("noteTail");
     while (head !== tail) {
-      const p = base + (head & (cap - 1)) * NoteRec_BYTES;
-      const kind = u8[p], err = u32[p >> 2] >>> 16, slot = u32[(p >> 2) + 1], gen = u32[(p >> 2) + 2], a = u32[(p >> 2) + 3];
+      const p = core.noteOffset(head);
+      const kind = noteKind(u32, p), err = noteErr(u32, p), slot = noteSlot(u32, p), gen = noteGen(u32, p), a = noteA(u32, p);
       head = (head + 1) >>> 0;
       u32[W_NOTE_HEAD] = head; // before the handler: a throw below must not deliver this note twice
       switch (kind) {

@@ -257,34 +257,21 @@ struct wr_reactor {
 static inline uint32_t wr__u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline void wr__put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
-/* SubmitRec, read field by field once: every later check works on this copy. */
+/* SubmitRec, read once through the generated helper (layout.gen.h): every later check works on
+ * this copy, so a core that rewrites the record meanwhile cannot change what was checked. */
 typedef struct wr_submit {
   uint32_t op, flags, slot, gen;
   int32_t fd;
   uint32_t a, b;
 } wr_submit;
 static inline void wr_submit_read(const wr_reactor *r, uint32_t index, wr_submit *s) {
-  const uint8_t *p = r->mem + r->submitsOff + (uint64_t)(index & (r->submitCap - 1)) * L_SubmitRec_BYTES;
-  s->op = p[L_SubmitRec_op];
-  s->flags = p[L_SubmitRec_flags];
-  s->slot = wr__u32(p + L_SubmitRec_slot);
-  s->gen = wr__u32(p + L_SubmitRec_gen);
-  s->fd = (int32_t)wr__u32(p + L_SubmitRec_fd);
-  s->a = wr__u32(p + L_SubmitRec_a);
-  s->b = wr__u32(p + L_SubmitRec_b);
+  wr_SubmitRec rec = wr_submit_get(r->mem + r->submitsOff + (uint64_t)(index & (r->submitCap - 1)) * L_SubmitRec_BYTES);
+  s->op = rec.op; s->flags = rec.flags; s->slot = rec.slot; s->gen = rec.gen; s->fd = rec.fd; s->a = rec.a; s->b = rec.b;
 }
 
-/* EventRec, packed into 24 bytes (into the ring, or an overflow record). */
+/* EventRec, packed into 24 bytes (into the ring, or an overflow record) by the generated helper. */
 static inline void wr_event_pack(uint8_t *p, uint32_t type, uint32_t err, uint32_t slot, uint32_t gen, int32_t fd, uint32_t a, uint32_t b) {
-  p[L_EventRec_type] = (uint8_t)type;
-  p[L_EventRec_flags] = 0;
-  uint16_t e = (uint16_t)err;
-  memcpy(p + L_EventRec_err, &e, 2);
-  wr__put32(p + L_EventRec_slot, slot);
-  wr__put32(p + L_EventRec_gen, gen);
-  wr__put32(p + L_EventRec_fd, (uint32_t)fd);
-  wr__put32(p + L_EventRec_a, a);
-  wr__put32(p + L_EventRec_b, b);
+  wr_event_put(p, (uint8_t)type, 0, (uint16_t)err, slot, gen, fd, a, b);
 }
 
 /* A chunk index the shim may touch. -DWR_PLANTED_BUG removes this check on purpose: the

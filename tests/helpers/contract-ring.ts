@@ -8,7 +8,7 @@
 // It also checks, on every read, what a host must never do to the rings: post more events than
 // fit (tail - head > eventCap), report a chunk it was not supplied, or report one twice.
 import type { Core } from "../../host/core/core.ts";
-import { K, Header, EventRec, EventRec_BYTES, SubmitRec, SubmitRec_BYTES, ChunkMeta, ChunkMeta_BYTES, LAYOUT_BASE } from "../../host/core/layout.ts";
+import { K, Header, ChunkMeta, ChunkMeta_BYTES, LAYOUT_BASE, writeSubmit, eventType, eventErr, eventSlot, eventGen, eventFd, eventA, eventB } from "../../host/core/layout.ts";
 
 /** One event as the host posted it; EV_READ events carry a copy of the bytes read. */
 export interface Ev {
@@ -74,15 +74,7 @@ export class RingDriver {
     const u = this.u32, cap = this.core.caps.submitCap;
     const tail = u[W.submitTail];
     if (((tail - u[W.submitHead]) >>> 0) >= cap) throw new Error(`contract ring: the submission ring is full (${cap})`);
-    const p = this.core.regions.submitsOff + (tail & (cap - 1)) * SubmitRec_BYTES;
-    this.core.u8.fill(0, p, p + SubmitRec_BYTES);
-    this.core.u8[p + SubmitRec.op] = op;
-    this.core.u8[p + SubmitRec.flags] = flags;
-    u[(p + SubmitRec.slot) >> 2] = slot;
-    u[(p + SubmitRec.gen) >> 2] = gen;
-    this.core.i32[(p + SubmitRec.fd) >> 2] = fd;
-    u[(p + SubmitRec.a) >> 2] = a;
-    u[(p + SubmitRec.b) >> 2] = b;
+    writeSubmit(u, this.core.submitOffset(tail), op, flags, slot, gen, fd, a, b);
     u[W.submitTail] = (tail + 1) >>> 0;
   }
   interest(slot: number, gen: number, fd: number, mask: number): void { this.submit(K.SQ_INTEREST, 0, slot, gen, fd, mask, 0); }
@@ -180,16 +172,15 @@ export class RingDriver {
 
   /** Takes every event in the ring (as the core's ingest does); EV_READ chunks come back to us. */
   take(max = Infinity): Ev[] {
-    const u = this.u32, cap = this.eventCap;
+    const u = this.u32;
     let n = Math.min(this.pending, max);
     const out: Ev[] = [];
     let head = u[W.eventHead];
     while (n-- > 0) {
-      const p = this.core.regions.eventsOff + (head & (cap - 1)) * EventRec_BYTES;
+      const p = this.core.eventOffset(head);
       const e: Ev = {
-        type: this.core.u8[p + EventRec.type], err: this.core.u16[(p + EventRec.err) >> 1],
-        slot: u[(p + EventRec.slot) >> 2], gen: u[(p + EventRec.gen) >> 2], fd: this.core.i32[(p + EventRec.fd) >> 2],
-        a: u[(p + EventRec.a) >> 2], b: u[(p + EventRec.b) >> 2],
+        type: eventType(u, p), err: eventErr(u, p), slot: eventSlot(u, p), gen: eventGen(u, p), fd: eventFd(u, p),
+        a: eventA(u, p), b: eventB(u, p),
       };
       if (e.type === K.EV_READ && e.a !== K.NONE) {
         if (!this.supplied.has(e.a)) throw new Error(`contract: ${evText(e)} reports chunk ${e.a}, which was not in the supply ring (or was reported already)`);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { loadNative, NATIVE_STATS, type NativeHandle, type NativeShim, type NativeStats, type NativeBuild } from "../../host/backends/native.ts";
 import { headerWord, type Core } from "../../host/core/core.ts";
-import { EventRec_BYTES, SubmitRec_BYTES, ChunkMeta, ChunkMeta_BYTES, K } from "../../host/core/layout.ts";
+import { ChunkMeta, ChunkMeta_BYTES, K, writeSubmit, eventType, eventErr, eventSlot, eventGen, eventFd, eventA, eventB } from "../../host/core/layout.ts";
 import { FAULT_KINDS, type EpollFaults } from "../../host/backends/epoll/epoll.ts";
 import { makeCore } from "./core.ts";
 
@@ -51,11 +51,9 @@ export class ShimRig {
 
   /** Appends a submission record, exactly as written (nothing is checked here). */
   submit(op: number, slot: number, gen: number, fd: number, a = 0, b = 0, flags = 0): void {
-    const u = this.core.u32, i32 = this.core.i32;
+    const u = this.core.u32;
     const tail = u[W.submitTail];
-    const p = (this.core.regions.submitsOff + (tail & (this.core.caps.submitCap - 1)) * SubmitRec_BYTES) >> 2;
-    u[p] = (op & 0xff) | ((flags & 0xff) << 8);
-    u[p + 1] = slot >>> 0; u[p + 2] = gen >>> 0; i32[p + 3] = fd; u[p + 4] = a >>> 0; u[p + 5] = b >>> 0;
+    writeSubmit(u, this.core.submitOffset(tail), op, flags, slot >>> 0, gen >>> 0, fd, a >>> 0, b >>> 0);
     u[W.submitTail] = (tail + 1) >>> 0;
   }
 
@@ -95,12 +93,12 @@ export class ShimRig {
 
   /** Events in the ring, consumed (the overflow ring drains into it on later turns). */
   events(): Ev[] {
-    const u = this.core.u32, i32 = this.core.i32, out: Ev[] = [];
+    const u = this.core.u32, out: Ev[] = [];
     let head = u[W.eventHead];
     const tail = u[W.eventTail];
     while (head !== tail) {
-      const p = (this.core.regions.eventsOff + (head & (this.core.caps.eventCap - 1)) * EventRec_BYTES) >> 2;
-      out.push({ type: u[p] & 0xff, err: u[p] >>> 16, slot: u[p + 1], gen: u[p + 2], fd: i32[p + 3], a: u[p + 4], b: u[p + 5] });
+      const p = this.core.eventOffset(head);
+      out.push({ type: eventType(u, p), err: eventErr(u, p), slot: eventSlot(u, p), gen: eventGen(u, p), fd: eventFd(u, p), a: eventA(u, p), b: eventB(u, p) });
       head = (head + 1) >>> 0;
     }
     u[W.eventHead] = head;
