@@ -1,4 +1,6 @@
-// The host contract: what every backend (sim, epoll, kqueue, portable) does for the core.
+// The host contract: what every backend (sim, epoll, kqueue, portable, io_uring) does for the
+// core. tests/contract/ is this text as executable tests, run against every backend on Node,
+// Deno and Bun; a new backend is one line in its list (tests/helpers/contract.ts).
 //
 // A host owns the descriptors and the syscalls; the core owns every decision. They talk only
 // through the rings in the core's shared memory (assembly/layout.ts), one batch per turn:
@@ -31,14 +33,36 @@
 //       0-byte read posts EV_READ with chunk NONE and b = 0 (the peer's FIN); errors post
 //       EV_READ_ERROR. With HOST_READS_PAUSED or an empty supply ring, read nothing;
 //       connections with IN_WRITE that became writable: EV_WRITABLE.
+//       While HOST_ACCEPTS_PAUSED is set, accept nothing; clients left waiting are accepted once
+//       it clears, even if no new client arrives (an edge-triggered host keeps them parked).
 //     A host never posts more events than fit in the event ring; what does not fit waits for
 //     the next turn (level-triggered readiness comes back by itself; a host in edge-triggered
-//     mode keeps its own ready list).
+//     mode keeps its own ready list). A host accepts only while the ring has room, so an
+//     EV_ACCEPTED is never held back outside the ring: the core counts the accepts still in the
+//     ring against the descriptor budget (an app connect() may run between poll and ingest).
 //
 // Descriptors: a host reports every descriptor it opens (EV_ACCEPTED, EV_SOCKET_OPENED, or the
 // return of `listen()`), and closes it only when the core submits CLOSE — so each is closed
 // exactly once, by one owner, on every path. Hosts translate their errors to Linux errno
 // numbers (K.E_* in the layout) at the edge.
+//
+// Ownership: the host acts on a descriptor only if it opened it and still owns it, for the
+// (slot, gen) of its owner. A CONNECT's socket is bound to that CONNECT's (slot, gen) when it
+// is opened. A listener or an accepted socket is unbound until the first record that names it
+// with a slot other than NONE, which binds it (the core's flush may put a WRITE or a CLOSE
+// before the first INTEREST of a new slot). Once named by its owner it is adopted: a
+// slot-NONE CLOSE, or closeDescriptor(), may close it only before that.
+//
+// Contract violations (what a broken core could submit) are never a syscall: a descriptor the
+// host does not own for that slot and generation, a chunk index at or past the chunk count,
+// start + len past the chunk, a write chain shorter than its bytes or one that loops, an
+// unknown op. The host counts each (`violations` in hostMetrics), keeps the first one's text,
+// and answers with the completion that submission would have had, so nothing waits forever:
+//   WRITE → EV_WRITE_DONE, b = 0, err EBADF (not the owner) or EINVAL (bad chunk or chain);
+//   INTEREST, SHUTDOWN on a descriptor not owned → EV_READ_ERROR, err EBADF, for that slot/gen;
+//   CLOSE of a descriptor not owned → nothing (the core already thinks it closed);
+//   CONNECT with no address prepared for that slot/gen → EV_SOCKET_OPENED, fd -1, err EINVAL;
+//   an unknown op → counted, nothing posted.
 //
 // A native host may do execute, wait and poll in one call (the epoll host does: one crossing
 // per turn, whatever the number of ready sockets): the reactor always calls them in that
@@ -111,6 +135,8 @@ export interface Host {
   readonly woken?: boolean;
   /** After close(): descriptors that were still open (each a leak; closed then). */
   readonly leakedAtClose?: number;
+  /** The first contract violation's text (undefined while there was none): see "Contract violations" above. */
+  readonly firstViolation?: string | undefined;
   /** Called once, after the core exists and before the first turn. */
   attach(core: Core): void;
   limits(): HostLimits;

@@ -8,7 +8,9 @@
 // Notes are decoded in one place, run() below (the ring's consumer).
 import { headerWord, K, type Core } from "../core/core.ts";
 import { noteKind, noteErr, noteSlot, noteGen, noteA } from "../core/layout.ts";
-import { ReactorError, socketError, errnoName } from "../errors.ts";
+import { ReactorError, socketError, errnoName, ERRNO_BY_NAME } from "../errors.ts";
+
+const EBADF = ERRNO_BY_NAME.EBADF, EINVAL = ERRNO_BY_NAME.EINVAL;
 import type { Handlers, CloseInfo, CloseReason, TimeoutKind, Listener } from "./connection.ts";
 import type { Reactor } from "./reactor.ts";
 
@@ -57,6 +59,24 @@ export class Dispatch {
     return i;
   }
 
+  private violationLogged = false;
+  /**
+   * A socket error for the app. EBADF and EINVAL are what a host answers a submission that
+   * broke the host contract with (a core bug, never the peer): the first time, say so loudly,
+   * with the host's own account of what it refused.
+   */
+  private socketError(err: number): ReactorError {
+    const e = socketError(err, "socket");
+    if ((err === EBADF || err === EINVAL) && !this.violationLogged) {
+      const why = this.r.host.firstViolation;
+      if (why) {
+        this.violationLogged = true;
+        this.log(`wasm-reactor: the ${this.r.host.kind} host refused a submission that breaks the host contract (a bug in the core, not the network): ${why}; the connection is closed, the descriptor untouched; metrics().host.violations counts them`);
+      }
+    }
+    return e;
+  }
+
   /** Calls the app's handlers for every pending note. */
   run(): void {
     const core = this.core, r = this.r;
@@ -77,7 +97,7 @@ export class Dispatch {
         case K.NT_END: this.call(slot, gen, "end"); break;
         case K.NT_DRAIN: if (!r.writes.waiting(slot)) this.call(slot, gen, "drain"); break;
         case K.NT_TIMEOUT: this.call(slot, gen, "timeout", TIMEOUT_KINDS[a] ?? "idle"); break;
-        case K.NT_ERROR: this.call(slot, gen, "error", socketError(err, "socket")); break;
+        case K.NT_ERROR: this.call(slot, gen, "error", this.socketError(err)); break;
         case K.NT_LISTEN_ERROR: this.call(slot, gen, "error", socketError(err, "accept")); break;
         case K.NT_CLOSE: {
           const info: CloseInfo = { reason: CLOSE_REASONS[a] ?? "error" };

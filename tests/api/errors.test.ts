@@ -1,7 +1,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Reactor, ReactorError } from "../../host/index.ts";
-import { simReactor, runUntil, closeClean } from "../helpers/sim.ts";
+import { simReactor, runUntil, closeClean, logLines } from "../helpers/sim.ts";
+import { writeSubmit, K } from "../../host/core/layout.ts";
 import { throwsCode, rejectsCode } from "../helpers/errors.ts";
 import { headerWord } from "../../host/core/core.ts";
 import { createWasi, CoreExitError } from "../../shims/wasi.ts";
@@ -133,6 +134,41 @@ er("the WASI shim turns the core's exit into a CoreExitError, never a plain Erro
   const err = throwsCode(() => exit(3), "ERR_CORE_ASSERTION");
   assert.instance(err, CoreExitError);
   assert.is((err as CoreExitError).exitCode, 3);
+});
+
+er("a submission that breaks the host contract: an error on that connection, one clear log line, the foreign descriptor untouched", async () => {
+  const r = await simReactor();
+  const sim = r.sim!;
+  let conn: { slot: number; gen: number } | undefined;
+  const errors: string[] = [];
+  let closed = "";
+  r.listen({ port: 7 }, { open(c) { conn = { slot: c.slot, gen: c.gen }; }, error(_c, err) { errors.push(String(err.code)); }, close(_c, info) { closed = info.reason; } });
+  const peer = sim.connect(7);
+  runUntil(r, () => conn !== undefined, "accepted");
+  // Play a broken core: an INTEREST naming this connection with a descriptor it does not own.
+  const core = (r as unknown as { core: import("../../host/core/core.ts").Core }).core;
+  const execute = sim.execute.bind(sim);
+  let planted = false;
+  sim.execute = () => {
+    if (!planted) {
+      planted = true;
+      const u = core.u32, W = headerWord("submitTail"), tail = u[W];
+      writeSubmit(u, core.submitOffset(tail), K.SQ_INTEREST, 0, conn!.slot, conn!.gen, 999, K.IN_READ, 0);
+      u[W] = (tail + 1) >>> 0;
+    }
+    execute();
+  };
+  r.setTimeout(() => {}, 1); // a turn to carry it
+  runUntil(r, () => closed !== "", "the connection closed");
+  assert.equal(errors, ["EBADF"]);
+  assert.is(closed, "error");
+  assert.is(sim.violations.length, 1);
+  assert.ok(logLines(r).some((l) => /refused a submission that breaks the host contract \(a bug in the core, not the network\)/.test(l)), logLines(r).join("\n"));
+  assert.is(r.metrics().host?.violations, 1);
+  sim.execute = execute;
+  void peer;
+  sim.violations.length = 0; // planted on purpose: closeClean fails on any other
+  await closeClean(r);
 });
 
 er.run();
