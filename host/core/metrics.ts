@@ -37,25 +37,40 @@ function percentiles(core: Core, hist: number): Percentiles {
   return percentilesOf(core.u32.subarray(base, base + K.HIST_BUCKETS));
 }
 
-/** Percentiles of a histogram's bucket counts (bucket lower bounds). */
+/**
+ * Percentiles of a histogram's bucket counts (bucket lower bounds), in two passes over the
+ * buckets whatever the number of quantiles. metrics() is typically read once a second, so this
+ * runs cold (in the interpreter, not the optimizing compiler) inside a turn: every loop here
+ * costs the loop's turn time (issue 8, part 8: a scan per quantile made metrics() ~100 µs).
+ */
 export function percentilesOf(b: ArrayLike<number>): Percentiles {
   let count = 0, maxI = -1;
-  for (let i = 0; i < b.length; i++) if (b[i]) { count += b[i]; maxI = i; }
-  const at = (q: number) => {
-    if (count === 0) return 0;
-    const rank = Math.ceil(q * count);
-    let seen = 0;
-    for (let i = 0; i < b.length; i++) { seen += b[i]; if (seen >= rank) return bucketLow(i); }
-    return bucketLow(maxI);
-  };
-  return { count, p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999), max: maxI < 0 ? 0 : bucketLow(maxI) };
+  const n = b.length;
+  for (let i = 0; i < n; i++) { const c = b[i]; if (c) { count += c; maxI = i; } }
+  if (count === 0) return { count, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
+  const r50 = Math.ceil(0.5 * count), r90 = Math.ceil(0.9 * count), r99 = Math.ceil(0.99 * count), r999 = Math.ceil(0.999 * count);
+  let p50 = -1, p90 = -1, p99 = -1, p999 = -1, seen = 0;
+  for (let i = 0; i <= maxI; i++) {
+    const c = b[i];
+    if (!c) continue;
+    seen += c;
+    if (p50 < 0 && seen >= r50) p50 = i;
+    if (p90 < 0 && seen >= r90) p90 = i;
+    if (p99 < 0 && seen >= r99) p99 = i;
+    if (seen >= r999) { p999 = i; break; }
+  }
+  return { count, p50: bucketLow(p50), p90: bucketLow(p90), p99: bucketLow(p99), p999: bucketLow(p999), max: bucketLow(maxI) };
 }
+
+/** The Metrics fields as (name, f64 index from the region's start), computed once. */
+const METRIC_FIELDS: readonly (readonly [string, number])[] = Object.entries(Metrics).map(([name, off]) => [name, off >> 3] as const);
 
 export function metricsSnapshot(core: Core, overflowBytes = 0, host?: Record<string, number>): MetricsSnapshot {
   const f64 = core.f64;
   const base = core.regions.metricsOff;
   const out: Record<string, unknown> = {};
-  for (const [name, off] of Object.entries(Metrics)) out[name] = f64[(base + off) >> 3];
+  const b8 = base >> 3;
+  for (let i = 0; i < METRIC_FIELDS.length; i++) { const [name, w] = METRIC_FIELDS[i]; out[name] = f64[b8 + w]; }
   const errs: Record<string, number> = {};
   for (let e = 0; e < K.ERRNO_SLOTS; e++) {
     const n = f64[(base + ERRNO_OFFSET + e * 8) >> 3];

@@ -121,6 +121,11 @@ export class Reactor {
   clearTimeout(t: TimerHandle | undefined): void { this.timers.clear(t); }
 
   // ── metrics ───────────────────────────────────────────────────────────────────────────
+  /**
+   * A JSON-ready snapshot. Read it from the runtime's own timer (setInterval), between turns, or
+   * from another thread through startWorkers().metrics(): read once a second it runs cold, about
+   * 100-300 µs, which inside a handler becomes that turn's time (tests/bench/observe.mjs).
+   */
   metrics(): MetricsSnapshot {
     let host: Record<string, number> | undefined;
     if (this.host.hostMetrics) {
