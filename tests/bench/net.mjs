@@ -386,9 +386,13 @@ runBench("net", async (ctx) => {
   // --servers a,b: only these (keys below); "ours-prefault" (serve --prefault) runs only when named,
   // for the pool decision: msgs/s with the pool prefaulted against paged in as used.
   const pick = process.argv.includes("--servers") ? process.argv[process.argv.indexOf("--servers") + 1].split(",") : null;
+  // --before DIR: also "ours-before", serve from another checkout's build (DIR/dist/cli.js), for an
+  // A/B of a change against the same run's C server (e.g. a worktree at the commit before it).
+  const before = process.argv.includes("--before") ? process.argv[process.argv.indexOf("--before") + 1] : null;
   const servers = [
     { key: "ours", name: "ours", cmd: OURS_CMD[0], args: OURS_CMD.slice(1), version: `wasm-reactor, node ${process.version}` },
     pick?.includes("ours-prefault") && { key: "ours-prefault", name: "ours --prefault", cmd: OURS_CMD[0], args: [...OURS_CMD.slice(1), "--prefault"], version: `wasm-reactor, node ${process.version}` },
+    before && { key: "ours-before", name: "ours (before)", cmd: OURS_CMD[0], args: [`${before}/dist/cli.js`, ...OURS_CMD.slice(2)], version: `wasm-reactor at ${before}, node ${process.version}` },
     { key: "node", name: "node:net", cmd: process.execPath, args: ["tests/bench/servers/node-net.mjs", "--host", HOST, "--port", "0"], version: `node ${process.version}` },
     bun && { key: "bun", name: "Bun.listen", cmd: bun, args: ["tests/bench/servers/bun-listen.mjs", "--host", HOST, "--port", "0"], version: `bun ${version(bun)}` },
     deno && { key: "deno", name: "Deno.listen", cmd: deno, args: ["run", "-A", "tests/bench/servers/deno-listen.mjs", "--host", HOST, "--port", "0"], version: version(deno) },
