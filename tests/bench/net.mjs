@@ -372,9 +372,12 @@ function textTable(head, rows) {
 runBench("net", async (ctx) => {
   const { quick, log } = ctx;
   const rounds = process.argv.includes("--rounds") ? ctx.rounds : 1;
+  // --points 10000[,1000]: only these ping-pong points (and no idle-memory or storm runs).
+  const onlyPoints = process.argv.includes("--points") ? process.argv[process.argv.indexOf("--points") + 1].split(",").map(Number) : null;
   const P = quick
     ? { points: [100, 1000], windowS: 1, warmupMs: 300, holdConns: 1000, stormConns: 1000, settleMs: 300, rampTimeoutS: 15, handshakeTimeoutMs: 5000, retries: 0 }
     : { points: [100, 1000, 10_000], windowS: 5, warmupMs: 1000, holdConns: 10_000, stormConns: 10_000, settleMs: 1000, rampTimeoutS: 60, handshakeTimeoutMs: 10_000, retries: 3 };
+  if (onlyPoints) P.points = onlyPoints;
   const notes = [];
 
   buildIfStale(LOADGEN, log);
@@ -452,6 +455,7 @@ runBench("net", async (ctx) => {
         if (best) (results[s.key].pingpong[conns] ??= []).push(best);
       }
     }
+    if (onlyPoints) continue; // ping-pong only
     for (const s of order) {
       const r = await measure(s, `hold ${k(P.holdConns)}`, () => hold(s, P.holdConns, P));
       if (r) results[s.key].hold.push(r);
