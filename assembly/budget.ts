@@ -48,7 +48,7 @@ export function fdClosed(): void {
  * in the event ring count: the host made them after the last flush, and an app call that runs
  * between the host's poll and the next ingest (a connect() from a timer or another task) must
  * see them. Without them the fuzzer on real sockets opened 11 descriptors against a budget of 10
- * (tests/traces/epoll-budget-race.json).
+ * (`fuzz --host epoll`; the scenario is a regression case in tests/net/fuzz.test.ts).
  */
 export function fdHeadroom(): u32 {
   const used = fdsOpen + connectsPending + acceptsPending();

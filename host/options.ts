@@ -42,7 +42,7 @@ export const OPTION_SPECS = {
   acceptBackoffMaxMs: { kind: "int", def: 1_000, min: 1, max: 600_000, why: "longest pause of a listener after EMFILE/ENFILE" },
   allowHalfOpen: { kind: "bool", def: false, why: "keep our side open after the peer's FIN (default: end ours too, like node:net)" },
   seed: { kind: "int", def: 1, min: 0, max: 0xffffffff, why: "the simulator's seed: same seed, same run" },
-  sim: { kind: "object", def: undefined, why: "simulator settings: fault odds, descriptor limit, latency (see host/sim.ts SimOptions)" },
+  sim: { kind: "object", def: undefined, why: "simulator settings: fault odds, descriptor limit, latency (see SimOptions in host/backends/sim/sim.ts)" },
   faults: { kind: "object", def: undefined, why: "host 'epoll' only: { seed, readEagainProbability, readShortProbability, writeEagainProbability, writeShortProbability, eintrProbability, resetProbability, epipeProbability, acceptEmfileProbability, acceptEnfileProbability, enobufsProbability, connectHangProbability, ctlEnospcProbability }: the shim's faults build injects what the kernel can do, with these seeded odds, so real sockets meet the faults the simulator makes up (fuzz --host epoll); each kind keeps the kernel's contract (shims/native/faults.c)" },
   record: { kind: "object", def: undefined, why: "{ path, maxBytes?, outputs? }: write a trace of everything the core sees, for `wasm-reactor replay` (recording stops with a log line past maxBytes, default 256 MiB)" },
   keepChunksPerConnection: { kind: "int", def: 8, min: 0, max: 1 << 16, why: "chunks one connection may keep past its data callbacks (conn.keep(): a frame split over reads, without a copy); each is a whole pool chunk that reads cannot use until released (0: keep() always declines)" },
@@ -82,7 +82,7 @@ export const PRESETS: Record<PresetName, Preset> = {
     },
   },
   small: {
-    why: "a process holding a few connections (a client, a test, a sidecar): about 1.4 MiB of core memory instead of 18 MiB",
+    why: "a process holding a few connections (a client, a test, a sidecar): about 2.2 MiB of core memory instead of 18.4 MiB (memoryBytes() of each)",
     values: {
       maxConnections: { value: 1024, why: "a few connections; slots are written at init (96 B each), so fewer slots is less memory at start" },
       poolChunks: { value: 64, why: "1 MiB of pool at 16 KiB chunks" },

@@ -4,7 +4,7 @@
 // wasi-js for them, with our own bindings: the clock is whatever the host says time is (the
 // real monotonic clock, the simulator's virtual clock, or a recorded one for replay), random is
 // the host's (seeded in the simulator), and the core's log lines go to the host's logger.
-// wasi-js is pinned to 1.7.2 (1.7.3's preinstall runs `npx only-allow pnpm`; see docs/).
+// wasi-js is pinned to 1.7.2 (1.7.3's preinstall runs `npx only-allow pnpm`; see docs/libraries.md).
 import * as wasiJs from "wasi-js/dist/wasi.js";
 import { ReactorError } from "../host/errors.ts";
 const WASI: any = (wasiJs as any).default?.default ?? (wasiJs as any).default ?? wasiJs;

@@ -128,7 +128,7 @@ export function serveSetup(r: Reactor, ctx: WorkerContext): { port: number; base
  * (nothing runs on their threads, so the turn times it reports are not its own), in main mode
  * from a plain interval between turns (the first turn, its cold start, is before the first
  * interval). Turn p99 is over the last interval's turns; with fewer than 100 of them it is the
- * slowest one's, and "idle" with none (a worker with nothing to do waits up to 1 s per turn).
+ * slowest one's, and "idle" with none (a worker with nothing to do waits up to 250 ms per turn: drive.ts).
  */
 function statusMeter(cores: () => Core[], statusMs: number): { stop(): void } {
   if (statusMs <= 0) return { stop() {} };

@@ -43,7 +43,7 @@ export interface Life {
 // process.on("SIGINT") runs only when the runtime's loop polls) gets the thread between turns
 // only when the drive yields a macrotask. A host that blocks in its wait ("block") holds the
 // thread for the whole wait, so without yields a process would be deaf to signals while idle
-// (it was: `wait: "block"` + run() ignored SIGINT/SIGTERM; tests/net/signals.test.ts). Rules:
+// (it was: `wait: "block"` + run() ignored SIGINT/SIGTERM; tests/net/modes.test.ts). Rules:
 //   - at least once every YIELD_EVERY_TURNS turns (a setImmediate, ~3-12 µs; at 256 turns it
 //     stayed invisible at 200k msgs/s);
 //   - "block", after a wait that brought nothing: a signal interrupted it (the shim's

@@ -2,7 +2,7 @@
  * Waiting without blocking the JS thread (main-thread mode): a poller thread poll(2)s the
  * backend's descriptor (the epoll set reports readiness without consuming it), then calls JS
  * back through a thread-safe function. It works the same in Node, Deno and Bun; uv_poll does
- * not exist in Bun (see ENV notes).
+ * not exist in Bun (Bun 1.4 panics: "unsupported uv function: uv_poll_init").
  *
  * Waking from any thread goes through a handle, not a descriptor number: a process-wide table
  * of wake slots, each with a generation, under one mutex. A reactor's slot is released (its

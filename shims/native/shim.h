@@ -19,8 +19,8 @@
  * file-local helpers are static and unprefixed.
  *
  * Trust: every number this shim reads from the core's memory (offsets, capacities, cursors,
- * chunk indexes, lengths, descriptors) may be wrong, because the core is another program (and
- * its release build has no assertions). Regions are validated once at attach and their
+ * chunk indexes, lengths, descriptors) may be wrong, because the core is another program (its
+ * release build keeps only the O(1) checks that guard its own memory: docs/assertions.md). Regions are validated once at attach and their
  * geometry cached here, never re-read; cursors are checked once a turn; every record is
  * checked before it is acted on (O(1) per record, O(1) per chunk of a write chain). A record
  * that fails is a contract violation: counted, the first one's text kept, reported to the core

@@ -1,4 +1,4 @@
-// Record and replay (host/trace.ts): a trace of a run replays identically on a fresh core, on
+// Record and replay (host/trace/): a trace of a run replays identically on a fresh core, on
 // every runtime; a truncated, corrupt, other-version, other-layout or other-core trace is refused
 // with a clear error naming the byte offset or the version; a tampered trace diverges at the turn it changed.
 import { suite } from "uvu";

@@ -33,7 +33,7 @@ const BENCHES = [
   { name: "wheel", file: "wheel.mjs", nodeArgs: ["--expose-gc"], timeoutS: 150 },
   // Bytes per connection: the layout at 1M connections and the RSS init really touches.
   { name: "memory", file: "memory.mjs", nodeArgs: ["--expose-gc"], timeoutS: 60 },
-  // Events ingested per second by the core, driven by the simulated host (host/sim.ts).
+  // Events ingested per second by the core, driven by the simulated host (host/backends/sim/).
   // `optional`: reported as skipped, not failed, when its file is missing.
   { name: "sim", file: "sim.mjs", nodeArgs: ["--expose-gc"], timeoutS: 90, optional: true },
   // What the release core's kept assertions cost (docs/assertions.md): release vs asserts compiled out.

@@ -48,7 +48,7 @@ policy("every assertion in assembly/ is listed in docs/assertions.md under the s
  * binary (they cost nothing there); the debug core still holds them.
  */
 const PROVEN: Record<string, string> = {
-  "supply ring overflow": "flush pushes only while supplyCount() < supplyMax <= supplyCap (turn.ts)",
+  "supply ring overflow": "flush pushes only while supplyCount() < supplyMax <= supplyCap (flush.ts)",
 };
 
 policy("the release core holds every kept assertion (unless proven) and no debug-only one; the debug core holds all", () => {

@@ -1,6 +1,6 @@
 // The memory layout, three ways: what the compiler laid out (the core's L_* exported globals),
-// what host/layout.gen.ts says (generated from assembly/layout.ts by a regex-driven script), and
-// what host/layout.ts computes for the regions vs what the core's computeLayout() wrote into
+// what host/core/layout.gen.ts says (generated from assembly/layout.ts by a regex-driven script), and
+// what host/core/layout.ts computes for the regions vs what the core's computeLayout() wrote into
 // its header. Any disagreement means the host reads the wrong bytes of the shared memory.
 // Then the layout version (a hash of the layout, tools/gen-layout.mjs): the core writes it, and
 // Core.create and the native shim's attach each refuse a core built from another layout.

@@ -4,7 +4,7 @@
 // The shim does the whole host side of a turn natively — execute the submission ring, wait in
 // epoll_wait, accept and read into pool chunks, fill the event ring — in ONE crossing. So here
 // `execute()` and `poll()` do nothing and `wait()` makes that call: the reactor always calls
-// execute → wait → poll in that order (host/contract.ts), and the shim keeps it.
+// execute → wait → poll in that order (host/contract/contract.ts), and the shim keeps it.
 //
 // Two ways to wait (option `wait`):
 //   "block"  — the call blocks in epoll_wait until I/O, the core's next deadline, or a
