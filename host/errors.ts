@@ -55,6 +55,10 @@ export const ERROR_CODES = {
   ERR_POOL_LOW: "ERR_POOL_LOW",
   /** The native shim refused a call (a bug, or a handle used after its reactor closed). */
   ERR_NATIVE: "ERR_NATIVE",
+  /** A piece was built from another memory layout than the core's (a stale shim, TS mirror or core): rebuild with `npm run build`. */
+  ERR_LAYOUT: "ERR_LAYOUT",
+  /** startWorkers(): a worker's setup failed or the worker died (the message names the worker and module). */
+  ERR_WORKER: "ERR_WORKER",
 } as const;
 export type ReactorErrorCode = keyof typeof ERROR_CODES;
 

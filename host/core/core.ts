@@ -1,6 +1,7 @@
 // Loads and instantiates the Wasm core on a shared memory the host creates, and gives the
 // host typed access to its header, rings, slots, chunks and metrics. Portable: no runtime-
 // specific API here (the module bytes are read with node:fs, which Node, Deno and Bun share).
+import { ReactorError } from "../errors.ts";
 import { createWasi, type WasiHooks } from "../../shims/wasi.ts";
 import {
   Header, Config, ChunkMeta, Slot, K, LAYOUT_BASE, CONFIG_BASE,
@@ -45,8 +46,8 @@ const modules = new Map<Build, Promise<WebAssembly.Module>>();
 
 const hex = (v: number) => "0x" + (v >>> 0).toString(16).padStart(8, "0");
 /** A core built from another layout than this host's mirror (host/core/layout.gen.ts). */
-function layoutError(what: string): Error {
-  return new Error(`wasm-reactor: the core's memory layout (${what}) is not this host's mirror (layout ${hex(LAYOUT_VERSION)}, host/core/layout.gen.ts): one of them is stale; rebuild both with \`npm run build\``);
+function layoutError(what: string): ReactorError {
+  return new ReactorError("ERR_LAYOUT", `wasm-reactor: the core's memory layout (${what}) is not this host's mirror (layout ${hex(LAYOUT_VERSION)}, host/core/layout.gen.ts): one of them is stale; rebuild both with \`npm run build\``);
 }
 
 // Ring cursors as u32 word indexes, computed once: they are read and written per event.

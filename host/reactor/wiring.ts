@@ -92,7 +92,8 @@ export async function wire(input: ReactorOptions | undefined): Promise<Wiring> {
     const u8 = core.u8, end = core.regions.chunkDataOff + o.chunkSize * o.poolChunks;
     for (let p = core.regions.chunkDataOff; p < end; p += 4096) u8[p] = 0;
   }
-  host.attach(core);
+  try { host.attach(core); }
+  catch (err) { host.close(); recorder?.close(); throw err; } // nothing left open behind a refusal
   return {
     options: o, log, host, core, recorder,
     limits: o.fdLimit ? { fdLimit: o.fdLimit, source: `option fdLimit ${o.fdLimit} (host: ${limits.source})` } : limits,

@@ -135,7 +135,7 @@ static napi_value n_attach(napi_env env, napi_callback_info info) {
   if (r->mem) { napi_throw_error(env, "ERR_NATIVE", "wasm-reactor native shim: attach: this reactor is attached already"); return NULL; }
   char stale[256];
   if (len >= K_LAYOUT_BASE + K_HEADER_BYTES && wr_layout_check(data, stale, sizeof stale) != 0) {
-    napi_throw_error(env, "ERR_NATIVE", stale); /* another layout: names both versions and the fix */
+    napi_throw_error(env, "ERR_LAYOUT", stale); /* another layout: names both versions and the fix */
     return NULL;
   }
   const char *why = wr__attach_regions(r, data, len);

@@ -221,6 +221,7 @@ versions("Core.create refuses a core built from another layout, naming both vers
   try { await Core.create("debug", SMALL_CAPS, TEST_CONFIG, hooks, module); assert.unreachable("refused"); }
   catch (err) {
     const m = (err as Error).message;
+    assert.is((err as { code?: string }).code, "ERR_LAYOUT");
     assert.match(m, `the core's memory layout (layout ${hex(other)}) is not this host's mirror (layout ${hex(K.LAYOUT_VERSION)}`);
     assert.match(m, "rebuild both with `npm run build`");
   }
@@ -240,6 +241,7 @@ nativeTest("the native shim refuses at attach a core of another layout (both ver
     core.setHeader("version", other);
     try { n.attach(h, core.u8); assert.unreachable("refused"); }
     catch (err) {
+      assert.is((err as { code?: string }).code, "ERR_LAYOUT");
       assert.match((err as Error).message, `the core's memory layout is version ${hex(other)}, this shim was built for layout ${hex(K.LAYOUT_VERSION)}: the shim is stale, rebuild it with \`npm run build\``);
     }
     core.setHeader("version", K.LAYOUT_VERSION);

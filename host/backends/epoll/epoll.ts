@@ -78,6 +78,7 @@ const somaxconn = () => readProcNumber("/proc/sys/net/core/somaxconn");
 export class EpollHost implements Host {
   readonly kind = "epoll" as const;
   readonly waitStyle: "block" | "async";
+  private attached = false;
   private readonly n: NativeShim;
   private readonly h: NativeHandle;
   private readonly o: EpollOptions;
@@ -105,7 +106,13 @@ export class EpollHost implements Host {
     this.wakeId = this.n.wakeHandle(this.h);
   }
 
-  attach(core: Core): void { this.n.attach(this.h, core.u8); }
+  attach(core: Core): void {
+    try { this.n.attach(this.h, core.u8); this.attached = true; }
+    catch (err) { // the shim's code says which: a stale shim (another layout) or a memory it cannot use
+      const code = (err as { code?: string }).code === "ERR_LAYOUT" ? "ERR_LAYOUT" : "ERR_NATIVE";
+      throw new ReactorError(code, (err as Error).message);
+    }
+  }
 
   /**
    * The descriptor limit the budget starts from: the smallest of RLIMIT_NOFILE's soft limit,
@@ -236,7 +243,7 @@ export class EpollHost implements Host {
 
   close(): void {
     if (this.closed) return;
-    this.n.turn(this.h, 0); // what the last turn submitted (the final CLOSEs) runs now
+    if (this.attached) this.n.turn(this.h, 0); // what the last turn submitted (the final CLOSEs) runs now
     this.n.stats(this.h, this.statsBuf);
     this.lastViolation = this.n.violation(this.h);
     this.closed = true;
