@@ -1,3 +1,5 @@
+/* Over 500 lines: one self-contained load generator (three modes over one epoll loop), kept in one
+ * file so the benchmarks build it with a single `cc` and no headers of the project. */
 // Echo load generator for tests/bench/net.mjs: one thread, one epoll, non-blocking sockets.
 //
 //   loadgen --host 127.0.0.1 --port P --mode pingpong|hold|storm --conns N [--seconds S]

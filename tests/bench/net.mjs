@@ -1,3 +1,5 @@
+// Over 500 lines: one benchmark with one runner for five servers and three measurements; its parts
+// share the server lifecycle and the disturbance accounting, which splitting would scatter.
 // Network echo benchmark: real sockets on loopback, our server against node:net, Bun.listen,
 // Deno.listen and a plain C epoll server, side by side in one run.
 //
