@@ -26,6 +26,8 @@ import { RingDriver, type Ev, evsText } from "./contract-ring.ts";
 import { SimWorld, NetWorld, type World, type Peer, type PeerServer } from "./contract-world.ts";
 import { TEST_CONFIG } from "./core.ts";
 import { selfCommand } from "./net.ts";
+import { onLines, onJsonLines } from "./lines.ts";
+import type { Readable } from "node:stream";
 
 export { K } from "../../host/core/layout.ts";
 export { type Ev, evText, evsText, concat, pattern } from "./contract-ring.ts";
@@ -313,26 +315,18 @@ async function childRun(b: Backend, name: string, fdLimit: number): Promise<stri
     env: { ...process.env, [CHILD_ENV]: JSON.stringify({ backend: b.name, name, fdLimit }), DENO_NO_UPDATE_CHECK: "1" },
   });
   const world = new NetWorld(); // the peers live here, not in the child
-  let stderr = "", buf = "";
+  let stderr = "";
   child.stderr!.setEncoding("utf8");
   child.stderr!.on("data", (d: string) => { stderr += d; });
-  child.stdout!.setEncoding("utf8");
   try {
     return await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`contract child (${b.name}, ${name}): no answer in 30 s; stderr: ${stderr.slice(0, 2000)}`)), 30_000);
       child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`contract child (${b.name}, ${name}) exited (${code}) without a verdict; stderr: ${stderr.slice(0, 2000)}`)); });
-      child.stdout!.on("data", (d: string) => {
-        buf += d;
-        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          let m: { dial?: [number, number]; ok?: string; error?: string };
-          try { m = JSON.parse(line); } catch { stderr += `(stdout) ${line}\n`; continue; }
+      onJsonLines<{ dial?: [number, number]; ok?: string; error?: string }>(child.stdout!, (m) => {
           if (m.dial) world.dialAll(m.dial[0], m.dial[1]).then(() => child.stdin!.write("dialed\n"), (err) => child.stdin!.write(`failed ${JSON.stringify(String(err?.message ?? err))}\n`));
           else if (m.ok !== undefined) { clearTimeout(timer); resolve(m.ok); }
           else if (m.error !== undefined) { clearTimeout(timer); reject(new Error(`in a child under prlimit --nofile=${fdLimit}: ${m.error}`)); }
-        }
-      });
+      }, (line) => { stderr += `(stdout) ${line}\n`; });
     });
   } finally {
     if (child.exitCode === null && child.pid !== undefined) { try { process.kill(child.pid, "SIGKILL"); } catch { /* gone */ } }
@@ -347,18 +341,9 @@ async function childRun(b: Backend, name: string, fdLimit: number): Promise<stri
  */
 class ChildWorld extends NetWorld {
   private answers: ((line: string) => void)[] = [];
-  private buf = "";
   constructor() {
     super();
-    process.stdin.setEncoding("utf8");
-    process.stdin.on("data", (d: string) => {
-      this.buf += d;
-      for (let nl = this.buf.indexOf("\n"); nl >= 0; nl = this.buf.indexOf("\n")) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
-        this.answers.shift()?.(line);
-      }
-    });
+    onLines(process.stdin as unknown as Readable, (line) => { this.answers.shift()?.(line); });
   }
   override dial(): Peer { throw new Error("contract child: use dialAll (the parent dials)"); }
   override async dialAll(port: number, n: number): Promise<Peer[]> {

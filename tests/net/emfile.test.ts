@@ -19,6 +19,8 @@ import { existsSync } from "node:fs";
 import { Reactor, type Connection, type Handlers } from "../../host/index.ts";
 import { netReactor, until, closeClean, abandonAll, sleep, selfCommand, runtimeName } from "../helpers/net.ts";
 import { skip } from "../helpers/skip.ts";
+import { onJsonLines, onLines } from "../helpers/lines.ts";
+import type { Readable } from "node:stream";
 
 const CHILD_ENV = "WASM_REACTOR_EMFILE_CHILD";
 const LIMIT = 128;
@@ -62,20 +64,14 @@ async function child(cfg: ChildConfig): Promise<void> {
     };
   };
   out({ port: l.port, stats: stats() });
-  let buf = "";
-  process.stdin.setEncoding("utf8");
-  process.stdin.on("data", async (chunk: string) => {
-    buf += chunk;
-    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-      const cmd = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (cmd === "stats") out({ stats: stats() });
-      else if (cmd === "close") {
-        const report = await r.close({ drainMs: 1000 });
-        await running;
-        const m = r.metrics();
-        out({ report, stats: stats(), fdOpens: m.fdOpens, fdCloses: m.fdCloses, poolHeld: m.poolQueued + m.poolLent + m.poolWriting, invariants: r.checkInvariants() }, () => process.exit(0));
-      }
+  onLines(process.stdin as unknown as Readable, async (line) => {
+    const cmd = line.trim();
+    if (cmd === "stats") out({ stats: stats() });
+    else if (cmd === "close") {
+      const report = await r.close({ drainMs: 1000 });
+      await running;
+      const m = r.metrics();
+      out({ report, stats: stats(), fdOpens: m.fdOpens, fdCloses: m.fdCloses, poolHeld: m.poolQueued + m.poolLent + m.poolWriting, invariants: r.checkInvariants() }, () => process.exit(0));
     }
   });
 }
@@ -85,7 +81,6 @@ class ChildServer {
   readonly proc: ChildProcess;
   port = 0;
   stderr = "";
-  private buf = "";
   private waiting: ((o: Record<string, unknown>) => void)[] = [];
   private exited = false;
   readonly first: Promise<Record<string, unknown>>;
@@ -96,19 +91,9 @@ class ChildServer {
     this.proc = spawn("prlimit", [`--nofile=${LIMIT}:${LIMIT}`, "--", cmd, ...args], {
       stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, [CHILD_ENV]: JSON.stringify(cfg), DENO_NO_UPDATE_CHECK: "1" },
     });
-    this.proc.stdout!.setEncoding("utf8");
     this.proc.stderr!.setEncoding("utf8");
     this.proc.stderr!.on("data", (d: string) => { this.stderr += d; });
-    this.proc.stdout!.on("data", (d: string) => {
-      this.buf += d;
-      for (let nl = this.buf.indexOf("\n"); nl >= 0; nl = this.buf.indexOf("\n")) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
-        let o: Record<string, unknown>;
-        try { o = JSON.parse(line); } catch { this.stderr += `(stdout) ${line}\n`; continue; }
-        this.waiting.shift()?.(o);
-      }
-    });
+    onJsonLines(this.proc.stdout!, (o) => { this.waiting.shift()?.(o); }, (line) => { this.stderr += `(stdout) ${line}\n`; });
     this.proc.on("exit", () => { this.exited = true; });
     this.first = this.next(10_000, "the child's port");
     this.first.then((o) => { this.port = o.port as number; }, () => {});

@@ -16,6 +16,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Reactor, ReactorError, type CloseReport } from "../../host/index.ts";
 import { netReactor, until, closeClean, abandonAll, sleep, selfCommand } from "../helpers/net.ts";
+import { onJsonLines } from "../helpers/lines.ts";
 
 const CHILD_ENV = "WASM_REACTOR_SIGNAL_CHILD";
 /** Liveness bound, not a timing assertion: a deaf child never answers at all. */
@@ -73,23 +74,14 @@ if (childCfg) {
     readonly proc: ChildProcess;
     stderr = "";
     code: number | null | undefined;
-    private buf = "";
     private readonly got: Record<string, unknown>[] = [];
 
     constructor(cfg: ChildConfig) {
       const [cmd, args] = selfCommand(fileURLToPath(import.meta.url));
       this.proc = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, [CHILD_ENV]: JSON.stringify(cfg), DENO_NO_UPDATE_CHECK: "1" } });
-      this.proc.stdout!.setEncoding("utf8");
       this.proc.stderr!.setEncoding("utf8");
       this.proc.stderr!.on("data", (d: string) => { this.stderr += d; });
-      this.proc.stdout!.on("data", (d: string) => {
-        this.buf += d;
-        for (let nl = this.buf.indexOf("\n"); nl >= 0; nl = this.buf.indexOf("\n")) {
-          const line = this.buf.slice(0, nl);
-          this.buf = this.buf.slice(nl + 1);
-          try { this.got.push(JSON.parse(line)); } catch { this.stderr += `(stdout) ${line}\n`; }
-        }
-      });
+      onJsonLines(this.proc.stdout!, (o) => { this.got.push(o); }, (line) => { this.stderr += `(stdout) ${line}\n`; });
       this.proc.on("exit", (code) => { this.code = code; });
     }
 
