@@ -1,7 +1,7 @@
 // `wasm-reactor fuzz`: swarm-fuzz the core on the simulated network or over real sockets;
 // shrink and record what fails. The fuzzer itself is host/fuzz/.
 import { fail, fmt } from "./common.ts";
-import type { FuzzReport, RunResult, Scenario, FuzzHost } from "../fuzz/fuzz.ts";
+import type { RunResult, Scenario, FuzzHost } from "../fuzz/fuzz.ts";
 
 const FUZZ_HELP = `wasm-reactor fuzz — swarm-fuzz the core; shrink and record what fails
 

@@ -28,8 +28,8 @@ static int pow2(uint32_t x) { return x != 0 && (x & (x - 1)) == 0; }
 const char *wr__attach_regions(wr_reactor *r, uint8_t *mem, uint64_t len) {
   if (len < K_LAYOUT_BASE + K_HEADER_BYTES) return "the memory is smaller than the layout's header";
   const uint8_t *h = mem + K_LAYOUT_BASE;
-  if (wr__u32(h + L_Header_magic) != K_LAYOUT_MAGIC || wr__u32(h + L_Header_version) != K_LAYOUT_VERSION)
-    return "the core's layout does not match the one this shim was built for (rebuild: npm run build)";
+  /* magic and layout version: checked before this by wr_layout_check (layout.gen.h), whose
+   * message names both versions */
   uint32_t eventsOff = wr__u32(h + L_Header_eventsOff), eventCap = wr__u32(h + L_Header_eventCap);
   uint32_t submitsOff = wr__u32(h + L_Header_submitsOff), submitCap = wr__u32(h + L_Header_submitCap);
   uint32_t supplyOff = wr__u32(h + L_Header_supplyOff), supplyCap = wr__u32(h + L_Header_supplyCap);

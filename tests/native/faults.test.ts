@@ -90,7 +90,7 @@ test("reset: EV_READ_ERROR ECONNRESET, and the socket stays broken for writes", 
 for (const edge of [false, true]) {
   const mode = edge ? "edge" : "level";
   test(`writeShort (${mode}): a real prefix is written and reported, then EV_WRITABLE comes`, async () => {
-    const { rig, client, server } = await pairRig(edge);
+    const { rig, server } = await pairRig(edge);
     try {
       rig.fillChunk(0, "y".repeat(100));
       rig.faults({ seed: 7, writeShortProbability: 1 });
