@@ -14,6 +14,7 @@
 import { execFileSync } from "node:child_process";
 import { copyFileSync, cpSync, mkdirSync, readdirSync, statSync, rmSync, existsSync, writeFileSync, readFileSync, renameSync } from "node:fs";
 import { join, dirname, relative } from "node:path";
+import { buildShim } from "./shim.mjs";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -22,7 +23,7 @@ const t0 = Date.now();
 const run = (cmd, argv) => execFileSync(cmd, argv, { cwd: root, stdio: "inherit" });
 
 run(process.execPath, ["tools/gen-layout.mjs"]);
-const shim = buildShim();
+const shim = buildShim(root, { tests: true });
 const asc = join(root, "node_modules/assemblyscript/bin/asc.js");
 for (const target of ["debug", "release", "broken"]) run(process.execPath, [asc, "--config", "asconfig.json", "--target", target]);
 if (args.has("--core-only")) process.exit(0);
@@ -72,48 +73,6 @@ if (!args.has("--no-types")) {
   run(process.execPath, [tsc, "-p", "tests/types/tsconfig.json"]);
 }
 console.log(`build: ${suites.length} test suites, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-
-/**
- * The native shim: every C file of shims/native/ (backend-neutral) plus each backend's own C
- * file beside its TypeScript (host/backends/<name>/<name>.c), built for this OS into one .node.
- * Variants of the same sources: `faults` (-DWR_FAULTS: fault-injecting syscall wrappers, for
- * the reactor option `faults` and `fuzz --host epoll`) and, for the tests only, `planted`
- * (-DWR_PLANTED_BUG: one check removed, which tests/native/violations.test.ts must catch).
- * Each is recompiled only when a source or header is newer than it. Returns the paths built,
- * or null (not Linux, no compiler): then the build goes on and host 'epoll' says why it
- * cannot start.
- */
-function buildShim() {
-  if (process.platform !== "linux") { console.warn(`build: native shim skipped: the epoll shim is Linux-only (this is ${process.platform}); host 'sim' works`); return null; }
-  const shared = readdirSync(join(root, "shims/native")).filter((f) => /\.[ch]$/.test(f)).map((f) => join(root, "shims/native", f));
-  const backends = ["epoll"].map((b) => join(root, `host/backends/${b}/${b}.c`)); // the backends this OS has
-  const srcs = [...shared, ...backends];
-  const units = srcs.filter((f) => f.endsWith(".c"));
-  mkdirSync(join(root, "build"), { recursive: true });
-  const cc = process.env.CC || "cc";
-  const variants = [["release", "wasm_reactor.node", []], ["faults", "wasm_reactor_faults.node", ["-DWR_FAULTS"]], ["planted", "wasm_reactor_planted.node", ["-DWR_PLANTED_BUG"]]];
-  const built = {};
-  for (const [name, file, defines] of variants) {
-    const out = join(root, "build", file);
-    built[name] = out;
-    if (existsSync(out) && srcs.every((s) => statSync(s).mtimeMs <= statSync(out).mtimeMs)) continue;
-    const argv = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-shared", "-fPIC", "-DNAPI_VERSION=8", ...defines,
-      "-I", join(root, "node_modules/node-api-headers/include"), "-I", join(root, "shims/native"), ...units, "-o", out + ".tmp", "-lpthread", "-lm"];
-    try {
-      execFileSync(cc, argv, { cwd: root, stdio: "inherit" });
-      renameSync(out + ".tmp", out); // a new inode: processes running the old shim keep theirs
-    } catch (err) {
-      const why = err.code === "ENOENT" ? `no C compiler found ('${cc}'; set CC or install gcc/clang)` : `the C compiler failed (${err.message.split("\n")[0]})`;
-      console.warn(`\nbuild: WARNING: the native epoll shim (${name}) was NOT built: ${why}.\n` +
-        "build: host 'epoll' (and `wasm-reactor serve` on real sockets) will refuse to start and say so; host 'sim' works.\n" +
-        "build: fix the compiler, then run `npm run build`.\n");
-      for (const [, f] of variants) rmSync(join(root, "build", f), { force: true });
-      rmSync(out + ".tmp", { force: true });
-      return null;
-    }
-  }
-  return built;
-}
 
 /**
  * Puts a native module in place without writing into the old file: a running process has it
