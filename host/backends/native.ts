@@ -1,7 +1,8 @@
-// Loads the native shim (shims/native/*.c plus each backend's C file, e.g.
-// host/backends/epoll/epoll.c, built into one wasm_reactor.node beside the bundle by
-// `npm run build`). Node, Deno and Bun all load a Node-API addon through createRequire.
-// When it is missing (no C compiler at install, or not Linux) the error says so and what to do.
+// Loads the native shim (shims/native/*.c plus the OS's backend: host/backends/epoll/epoll.c on
+// Linux, host/backends/kqueue/kqueue.c on macOS and FreeBSD, built into one wasm_reactor.node
+// beside the bundle by `npm run build`). Node, Deno and Bun all load a Node-API addon through
+// createRequire. When it is missing (no C compiler at install, or no backend for this OS) the
+// error says so and what to do.
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -9,7 +10,7 @@ import { ReactorError } from "../errors.ts";
 
 /** The shim's exports (see NAPI_MODULE_INIT in shims/native/napi.c). */
 export interface NativeShim {
-  /** backend: a backend this build has ("epoll" on Linux). */
+  /** backend: a backend this build has ("epoll" on Linux, "kqueue" on macOS/FreeBSD and in the libkqueue test build). */
   create(backend: string, edge: number, maxEvents: number, nodelay: number, shed: number): NativeHandle;
   /** Validates the core's regions against the memory's length, once; throws when they do not fit. */
   attach(h: NativeHandle, memory: Uint8Array): void;
@@ -17,15 +18,15 @@ export interface NativeShim {
   prepareConnect(h: NativeHandle, slot: number, gen: number, host: string, port: number, localAddress: string | null): void;
   /** Executes submissions, waits up to timeoutMs, polls. Returns events posted | WOKEN | MORE bits. */
   turn(h: NativeHandle, timeoutMs: number): number;
-  /** The poller thread calls cb (the one given first) once the epoll set is ready or timeoutMs passed. */
+  /** The poller thread calls cb (the one given first) once the kernel queue is ready or timeoutMs passed. */
   waitAsync(h: NativeHandle, timeoutMs: number, cb: () => void): void;
   unref(h: NativeHandle): void;
   /** A handle (not a descriptor) that any thread may pass to wake(). */
   wakeHandle(h: NativeHandle): number;
   /**
-   * Any thread: wakes a turn blocked in epoll_wait, or the poller thread. False when that
+   * Any thread: wakes a turn blocked in the kernel (epoll_wait, kevent), or the poller thread. False when that
    * reactor is gone (then nothing is written anywhere). Pass a handle to the module that made
-   * it (the release and faults builds keep separate tables).
+   * it (each build keeps its own table).
    */
   wake(handle: number): boolean;
   closeFd(h: NativeHandle, fd: number): void;
@@ -36,6 +37,8 @@ export interface NativeShim {
   /** The first host contract violation's text (a record the shim refused), or undefined. */
   violation(h: NativeHandle): string | undefined;
   limits(): [number, number];
+  /** A sysctl's integer value (macOS, *BSD: kern.maxfiles, ...), or undefined (no such name; Linux). */
+  sysctl(name: string): number | undefined;
   /** Faults build only: [seed, probability per kind in FAULT_KINDS order]. */
   setFaults?(h: NativeHandle, cfg: Float64Array): void;
   destroy(h: NativeHandle): number;
@@ -61,10 +64,17 @@ export type NativeStats = Record<(typeof NATIVE_STATS)[number], number>;
 /**
  * Which build of the shim: "release"; "faults", the same sources with -DWR_FAULTS (syscall
  * wrappers that inject seeded faults: the reactor option `faults`); "planted", a test-only
- * build with one check removed on purpose (tests/native/violations.test.ts must catch it).
+ * build with one check removed on purpose (tests/native/violations.test.ts must catch it);
+ * "kqueue", a test-only Linux build of the kqueue backend linked against libkqueue (kqueue over
+ * epoll), for the kqueue suites (tools/shim.mjs).
  */
-export type NativeBuild = "release" | "faults" | "planted";
-const FILES: Record<NativeBuild, string> = { release: "wasm_reactor.node", faults: "wasm_reactor_faults.node", planted: "wasm_reactor_planted.node" };
+export type NativeBuild = "release" | "faults" | "planted" | "kqueue";
+const FILES: Record<NativeBuild, string> = { release: "wasm_reactor.node", faults: "wasm_reactor_faults.node", planted: "wasm_reactor_planted.node", kqueue: "wasm_reactor_kqueue.node" };
+
+/** The backend of this OS's release build, or undefined where there is none. */
+function osBackend(platform: string): "epoll" | "kqueue" | undefined {
+  return platform === "linux" ? "epoll" : platform === "darwin" || platform === "freebsd" ? "kqueue" : undefined;
+}
 
 const cached = new Map<NativeBuild, NativeShim>();
 const failures = new Map<NativeBuild, string>();
@@ -79,7 +89,10 @@ export function loadNative(build: NativeBuild = "release"): NativeShim {
   const path = fileURLToPath(url);
   const g = globalThis as { process?: { platform?: string } };
   const platform = g.process?.platform ?? "unknown";
-  if (platform !== "linux") failure = `wasm-reactor: host 'epoll' needs Linux (this is ${platform}); use host 'sim' (kqueue and portable hosts land later)`;
+  const backend = osBackend(platform);
+  if (build === "kqueue" && platform !== "linux") failure = `wasm-reactor: the libkqueue test build of the shim is for Linux only (this is ${platform}, where host 'kqueue' uses the release build)`;
+  else if (build === "kqueue" && !existsSync(path)) failure = `wasm-reactor: host 'kqueue' on Linux exists only through libkqueue, for the tests: its test build of the shim is not built (${path} is missing); \`npm run build\` makes it when cmake is installed and tests/third_party/libkqueue-f966089.tar.gz is present. On Linux use host 'epoll'`;
+  else if (build !== "kqueue" && !backend) failure = `wasm-reactor: no native host for ${platform} (epoll needs Linux; kqueue macOS or FreeBSD); use host 'portable' or 'sim'`;
   else if (!existsSync(path)) failure = `wasm-reactor: the native shim${build === "release" ? "" : ` (${build} build)`} is not built (${path} is missing): install a C compiler (gcc or clang) and run \`npm run build\`; host 'sim' works without it`;
   else {
     try {

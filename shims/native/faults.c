@@ -114,13 +114,13 @@ ssize_t wr_sys_sendmsg(wr_reactor *r, int fd, struct msghdr *mh, int *injected) 
       size_t saved = mh->msg_iov[i].iov_len, savedN = mh->msg_iovlen;
       mh->msg_iov[i].iov_len = keep;
       mh->msg_iovlen = i + 1;
-      ssize_t w = sendmsg(fd, mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+      ssize_t w = sendmsg(fd, mh, WR_MSG_NOSIGNAL | MSG_DONTWAIT);
       mh->msg_iov[i].iov_len = saved; mh->msg_iovlen = savedN;
       *injected = 1;
       return w;
     }
   }
-  return sendmsg(fd, mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+  return sendmsg(fd, mh, WR_MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 int wr_sys_accept(wr_reactor *r, int lfd) {
@@ -130,12 +130,12 @@ int wr_sys_accept(wr_reactor *r, int lfd) {
     if (chance(r, WR_FK_ACCEPT_ENFILE)) { errno = ENFILE; return -1; }
     if (chance(r, WR_FK_ENOBUFS)) { errno = ENOBUFS; return -1; }
   }
-  return accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  return wr_accept_nb(lfd, 1);
 }
 
 int wr_sys_socket(wr_reactor *r, int family) {
   if (r->faults.on && chance(r, WR_FK_ENOBUFS)) { errno = ENOBUFS; return -1; }
-  return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  return wr_socket_nb(family);
 }
 
 int wr_sys_connect(wr_reactor *r, int fd, const struct sockaddr *a, socklen_t len, int *hang) {

@@ -63,7 +63,7 @@ wr_fd *wr_fd_open(wr_reactor *r, int fd, uint8_t kind) {
   }
   wr_fd *f = &r->fds[fd];
   f->slot = K_NONE; f->gen = 0;
-  f->want = 0; f->pend = 0; f->reg = 0; f->fault = 0;
+  f->want = 0; f->pend = 0; f->reg = 0; f->fault = 0; f->err = 0;
   f->flags &= ~WR_F_STATE;
   wr_fd_set_kind(f, kind);
   r->openFds++;
@@ -147,6 +147,8 @@ uint8_t wr_fd_wanted(const wr_reactor *r, const wr_fd *f) {
   return ev;
 }
 
+static void report_failure(wr_reactor *r, int fd, wr_fd *f, int err);
+
 /*
  * Makes the kernel's registration of fd what it needs now. A failure (epoll_ctl: ENOSPC at
  * fs.epoll.max_user_watches, ENOMEM, ...) is never silent: the socket would sit unregistered
@@ -161,11 +163,24 @@ void wr_apply_interest(wr_reactor *r, int fd, wr_fd *f) {
   if (!err) err = r->ops->interest(r, fd, f->reg, want);
   r->stats[S_CTL]++;
   if (err == 0) { f->reg = want; return; }
+  report_failure(r, fd, f, err);
+}
+
+static void report_failure(wr_reactor *r, int fd, wr_fd *f, int err) {
   r->stats[S_CTL_ERRORS]++;
   if (f->kind == WR_KIND_CONNECTING) {
     wr_fd_set_kind(f, WR_KIND_CONN); /* failed: nothing more will come for this connect */
     wr_post(r, K_EV_CONNECT_FAILED, f->slot, f->gen, fd, 0, 0, (uint32_t)err);
   } else wr_post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, (uint32_t)err);
+}
+
+/* A change the backend applied after wr_apply_interest returned (a batched changelist) failed. */
+void wr_interest_failed(wr_reactor *r, int fd, uint8_t bits, int err) {
+  wr_fd *f = wr_fd_get(r, fd);
+  if (!f || f->kind == WR_KIND_NONE) return; /* closed since: nothing waits for it */
+  f->reg &= (uint8_t)~bits;
+  if (!(f->reg & (WR_R_READ | WR_R_WRITE))) f->reg = 0;
+  report_failure(r, fd, f, err);
 }
 
 /* Parks a readable socket that has no chunk to read into. */

@@ -6,7 +6,7 @@
  * Descriptors: every descriptor opened here is reported to the core (EV_ACCEPTED,
  * EV_SOCKET_OPENED) and closed only on the core's CLOSE, exactly once; the one exception is
  * the EMFILE shedding trick, which opens and closes within one call. No SIGPIPE: writes go
- * through send/sendmsg with MSG_NOSIGNAL.
+ * through send/sendmsg with MSG_NOSIGNAL (macOS: SO_NOSIGPIPE on each socket; shim.h).
  */
 #include "shim.h"
 
@@ -16,7 +16,9 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
-#ifndef IP_BIND_ADDRESS_NO_PORT
+/* Linux only: bind() before connect() leaves the port to connect() (spreads clients over many
+ * source addresses without each bind taking an ephemeral port). Elsewhere bind picks a port. */
+#if defined(__linux__) && !defined(IP_BIND_ADDRESS_NO_PORT)
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
@@ -139,7 +141,7 @@ void wr_close(wr_reactor *r, const wr_submit *s) {
 void wr_close_fd(wr_reactor *r, int fd, wr_fd *f, int reset) {
   if (reset) { struct linger l = { 1, 0 }; setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l); }
   if (r->ops->forget) r->ops->forget(r, fd, f);
-  f->want = 0; f->pend = 0; f->reg = 0; f->slot = K_NONE; f->gen = 0;
+  f->want = 0; f->pend = 0; f->reg = 0; f->err = 0; f->slot = K_NONE; f->gen = 0;
   f->flags &= ~WR_F_STATE; /* list memberships stay: their entries see KIND_NONE and drop */
   wr_fd_set_kind(f, WR_KIND_NONE);
   /* close(), now or just after the queue sampler's ioctls on it (queues.c): the last reference
@@ -166,7 +168,11 @@ void wr_connect(wr_reactor *r, const wr_submit *s) {
   if (r->nodelay) { int one = 1; setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); }
   if (p->llen) {
     int one = 1;
+#ifdef IP_BIND_ADDRESS_NO_PORT
     if (p->local.ss_family == AF_INET) setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+#else
+    (void)one;
+#endif
     if (bind(fd, (struct sockaddr *)&p->local, p->llen) < 0) { wr_post(r, K_EV_CONNECT_FAILED, slot, gen, fd, 0, 0, errno); return; }
   }
   int rc, hang = 0, eintrs = 0;
@@ -206,7 +212,7 @@ static void accept_some(wr_reactor *r, int lfd) {
         /* Shed one: free the reserve descriptor, accept and close at once (the client sees a
          * reset, not a hang in the accept queue), take the reserve back. */
         close(r->reservefd);
-        int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        int s = wr_accept_nb(lfd, 0);
         if (s >= 0) { struct linger l = { 1, 0 }; setsockopt(s, SOL_SOCKET, SO_LINGER, &l, sizeof l); close(s); r->stats[S_ACCEPT_SHED]++; }
         r->reservefd = open("/dev/null", O_RDONLY | O_CLOEXEC);
       }
@@ -253,7 +259,13 @@ static void read_some(wr_reactor *r, int fd, wr_fd *f) {
       if ((uint32_t)got < csize && !(f->pend & WR_P_HUP) && !injected) { f->pend &= ~WR_P_READ; return; }
       continue;
     }
-    if (got == 0) { wr_post(r, K_EV_READ, f->slot, f->gen, fd, K_NONE, 0, 0); f->pend &= ~(WR_P_READ | WR_P_HUP); return; }
+    if (got == 0) {
+      /* the end, or a reset whose error the backend saw first (f->err: libkqueue consumed SO_ERROR) */
+      if (f->err) wr_post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, f->err);
+      else wr_post(r, K_EV_READ, f->slot, f->gen, fd, K_NONE, 0, 0);
+      f->pend &= ~(WR_P_READ | WR_P_HUP);
+      return;
+    }
     if (errno == EINTR) { if (++eintrs < WR_EINTR_RETRIES) { n--; continue; } return; } /* readiness kept: next turn */
     if (errno == EAGAIN || errno == EWOULDBLOCK) { if (!injected) f->pend &= ~WR_P_READ; return; } /* injected: the bytes "arrive" next turn */
     wr_post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, (uint32_t)errno);
@@ -266,6 +278,7 @@ static void finish_connect(wr_reactor *r, int fd, wr_fd *f) {
   int err = 0;
   socklen_t len = sizeof err;
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if (err == 0) err = f->err; /* libkqueue read SO_ERROR first (which clears it) and gave it in the event */
   if (err == EINPROGRESS || err == EALREADY) return;
   wr_fd_set_kind(f, WR_KIND_CONN);
   f->pend &= ~WR_P_WRITE;

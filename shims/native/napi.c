@@ -15,13 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || defined(__DragonFly__)
+#include <sys/sysctl.h>
+#define WR_HAVE_SYSCTLBYNAME 1
+#endif
 
 static const wr_backend *const BACKENDS[] = {
-#ifdef __linux__
+#ifdef WR_BACKEND_EPOLL
   &wr_epoll_backend,
+#endif
+#ifdef WR_BACKEND_KQUEUE
+  &wr_kqueue_backend,
 #endif
   NULL,
 };
@@ -100,7 +106,12 @@ static napi_value n_create(napi_env env, napi_callback_info info) {
   napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen);
   const wr_backend *ops = NULL;
   for (int i = 0; BACKENDS[i]; i++) if (strcmp(BACKENDS[i]->name, name) == 0) ops = BACKENDS[i];
-  if (!ops) { napi_throw_error(env, "ERR_NATIVE", "wasm-reactor native shim: this build has no such backend"); return NULL; }
+  if (!ops) {
+    char msg[160] = "wasm-reactor native shim: this build has no backend named that; it has:";
+    for (int i = 0; BACKENDS[i]; i++) { strncat(msg, " ", sizeof msg - strlen(msg) - 1); strncat(msg, BACKENDS[i]->name, sizeof msg - strlen(msg) - 1); }
+    napi_throw_error(env, "ERR_NATIVE", msg);
+    return NULL;
+  }
   wr_reactor *r = calloc(1, sizeof *r);
   if (!r) return throw_errno(env, "create", ENOMEM);
   r->ops = ops;
@@ -109,12 +120,10 @@ static napi_value n_create(napi_env env, napi_callback_info info) {
   if (r->maxEvents < 16) r->maxEvents = 16;
   r->nodelay = arg_i32(env, argv[3]);
   r->shed = arg_i32(env, argv[4]);
-  r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (r->wakefd < 0) { int e = errno; free(r); return throw_errno(env, "eventfd", e); }
   int e = ops->init(r);
-  if (e) { close(r->wakefd); free(r); return throw_errno(env, ops->name, e); }
+  if (e) { free(r); return throw_errno(env, ops->name, e); }
   e = wr__wake_register(r);
-  if (e) { ops->destroy(r); close(r->wakefd); free(r); return throw_errno(env, "create: wake table", e); }
+  if (e) { ops->destroy(r); free(r); return throw_errno(env, "create: wake table", e); }
   r->reservefd = r->shed ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cv, NULL);
@@ -161,7 +170,7 @@ static napi_value n_listen(napi_env env, napi_callback_info info) {
   wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
   struct sockaddr_storage ss; socklen_t len;
   if (parse_addr(env, argv[1], arg_i32(env, argv[2]), &ss, &len) < 0) return throw_errno(env, "listen: not an IPv4 or IPv6 address", EINVAL);
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = wr_socket_nb(ss.ss_family);
   if (fd < 0) return throw_errno(env, "socket", errno);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -197,7 +206,7 @@ static napi_value n_prepare_connect(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* turn(h, timeoutMs) → events posted | bit 30: woken by the eventfd | bit 29: work left that
+/* turn(h, timeoutMs) → events posted | bit 30: woken by a wake | bit 29: work left that
  * needs no waiting (overflow, edge ready list) */
 static napi_value n_turn(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
@@ -345,11 +354,31 @@ static napi_value n_limits(napi_env env, napi_callback_info info) {
   return pair(env, a, b);
 }
 
+/* sysctl(name) → the integer value of a sysctl (macOS, *BSD: kern.maxfiles, kern.ipc.somaxconn),
+ * or undefined (no such name, not an integer, or not a system with sysctlbyname) */
+static napi_value n_sysctl(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_value out; napi_get_undefined(env, &out);
+#ifdef WR_HAVE_SYSCTLBYNAME
+  char name[128] = { 0 };
+  size_t n = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &n) != napi_ok) return out;
+  union { int32_t i32; int64_t i64; } v;
+  size_t len = sizeof v;
+  memset(&v, 0, sizeof v);
+  if (sysctlbyname(name, &v, &len, NULL, 0) != 0) return out;
+  if (len == 4) napi_create_double(env, (double)v.i32, &out);
+  else if (len == 8) napi_create_double(env, (double)v.i64, &out);
+#endif
+  return out;
+}
+
 /*
  * destroy(h) → descriptors that were still open (closed now: a leak the caller reports).
- * Safe while the poller thread waits: it is stopped and joined first (the eventfd ends its
- * poll), its thread-safe function is aborted (a callback still queued then runs with no env
- * and calls nothing), and the wake slot is released before the eventfd closes.
+ * Safe while the poller thread waits: it is stopped and joined first (the backend's wake ends
+ * its wait), its thread-safe function is aborted (a callback still queued then runs with no
+ * env and calls nothing), and the wake slot is released before the backend is destroyed.
  */
 static napi_value n_destroy(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
@@ -359,9 +388,9 @@ static napi_value n_destroy(napi_env env, napi_callback_info info) {
   wr__poller_stop(r);
   wr__queues_stop(r); /* before any descriptor closes: it may be asking about one */
   wr__wake_unregister(r);
+  /* no forget: destroying the kernel queue next drops every registration at once */
   for (int fd = 0; fd < r->fdCap; fd++) if (r->fds[fd].kind != WR_KIND_NONE) { close(fd); leaked++; }
   r->ops->destroy(r);
-  close(r->wakefd);
   if (r->reservefd >= 0) close(r->reservefd);
   wr__fd_table_free(r);
   free(r->ov); free(r->pc); free(r->chunkMark);
@@ -388,6 +417,7 @@ NAPI_MODULE_INIT() {
     { "violation", NULL, n_violation, NULL, NULL, NULL, napi_enumerable, NULL },
     { "stats", NULL, n_stats, NULL, NULL, NULL, napi_enumerable, NULL },
     { "limits", NULL, n_limits, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "sysctl", NULL, n_sysctl, NULL, NULL, NULL, napi_enumerable, NULL },
     { "destroy", NULL, n_destroy, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -1,37 +1,83 @@
 /*
- * Waiting without blocking the JS thread (main-thread mode): a poller thread poll(2)s the
- * backend's descriptor (the epoll set reports readiness without consuming it), then calls JS
- * back through a thread-safe function. It works the same in Node, Deno and Bun; uv_poll does
- * not exist in Bun (Bun 1.4 panics: "unsupported uv function: uv_poll_init").
+ * Waiting without blocking the JS thread (main-thread mode): a poller thread waits in the
+ * backend's poll_wait (epoll: poll(2) on the epoll set, which reports readiness without
+ * consuming it; kqueue: kevent(), keeping what it took for the next turn), then calls JS back
+ * through a thread-safe function. It works the same in Node, Deno and Bun; uv_poll does not
+ * exist in Bun (Bun 1.4 panics: "unsupported uv function: uv_poll_init").
  *
  * Waking from any thread goes through a handle, not a descriptor number: a process-wide table
  * of wake slots, each with a generation, under one mutex. A reactor's slot is released (its
- * generation moves on) before its eventfd is closed, so a wake that arrives after the reactor
- * is gone (a signal handler in another thread, a late timer) finds a stale generation and
- * writes to no descriptor, not even to one that reused the number.
+ * generation moves on) before its backend is destroyed, so a wake that arrives after the
+ * reactor is gone (a signal handler in another thread, a late timer) finds a stale generation
+ * and touches nothing, not even a descriptor that reused the number.
  */
 #include "shim.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/eventfd.h>
+#endif
+
+/* ── wake descriptors: an eventfd on Linux, a nonblocking pipe elsewhere (macOS has no eventfd) ── */
+int wr_wakefd_open(int *rd, int *wr) {
+#ifdef __linux__
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) return errno;
+  *rd = *wr = fd;
+  return 0;
+#else
+  int p[2];
+  if (pipe(p) < 0) return errno;
+  for (int i = 0; i < 2; i++) {
+    int fl = fcntl(p[i], F_GETFL);
+    if (fl < 0 || fcntl(p[i], F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(p[i], F_SETFD, FD_CLOEXEC) < 0) {
+      int e = errno; close(p[0]); close(p[1]); return e;
+    }
+  }
+  *rd = p[0]; *wr = p[1];
+  return 0;
+#endif
+}
+
+void wr_wakefd_close(int rd, int wr) {
+  close(rd);
+  if (wr != rd) close(wr);
+}
+
+int wr_wakefd_signal(int wr) {
+  uint64_t one = 1; /* an eventfd takes 8 bytes; a pipe takes any */
+  if (write(wr, &one, 8) >= 0 || errno == EAGAIN) return 0; /* EAGAIN: full, a wake is pending anyway */
+  return errno;
+}
+
+void wr_wakefd_drain(int rd) {
+  uint64_t v[8];
+  while (read(rd, v, sizeof v) > 0) {}
+}
 
 /* ── wake handles ──────────────────────────────────────────────────────────────────────── */
-typedef struct { uint32_t gen; int used; int fd; } wake_slot;
+typedef struct { uint32_t gen; int used; wr_reactor *r; } wake_slot;
 
 static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
 static wake_slot *wakes;   /* grows by doubling (old block kept on failure); never shrinks */
 static uint32_t wakeCap;
 
 #define WAKE_SLOTS_MAX 65536u /* live reactors per process: the handle keeps 16 bits for the index */
-/* Which build made the handle: a release handle passed to the faults build (or the other way
- * round) names no slot there. */
-#define WAKE_TAG (WR_FAULTS_BUILD ? 1.0 : 0.0)
+/* Which build made the handle: a handle passed to another build's module (release, faults,
+ * the libkqueue test build: each keeps its own table) names no slot there. */
+#if defined(WR_LIBKQUEUE)
+#define WAKE_TAG 2u
+#elif defined(WR_FAULTS)
+#define WAKE_TAG 1u
+#else
+#define WAKE_TAG 0u
+#endif
 
-/* handle = (gen * 65536 + index) * 2 + tag: an integer below 2^49, exact in a double. */
-static double wake_encode(uint32_t index, uint32_t gen) { return ((double)gen * WAKE_SLOTS_MAX + index) * 2 + WAKE_TAG; }
+/* handle = (gen * 65536 + index) * 4 + tag: an integer below 2^50, exact in a double. */
+static double wake_encode(uint32_t index, uint32_t gen) { return ((double)gen * WAKE_SLOTS_MAX + index) * 4 + WAKE_TAG; }
 
 int wr__wake_register(wr_reactor *r) {
   pthread_mutex_lock(&wake_mu);
@@ -46,7 +92,7 @@ int wr__wake_register(wr_reactor *r) {
     wakes = n; wakeCap = ncap;
   }
   wakes[i].used = 1;
-  wakes[i].fd = r->wakefd;
+  wakes[i].r = r;
   r->wakeSlot = i;
   r->wakeHandle = wake_encode(i, wakes[i].gen);
   pthread_mutex_unlock(&wake_mu);
@@ -57,7 +103,7 @@ void wr__wake_unregister(wr_reactor *r) {
   pthread_mutex_lock(&wake_mu);
   wake_slot *w = &wakes[r->wakeSlot];
   w->used = 0;
-  w->fd = -1;
+  w->r = NULL;
   w->gen = w->gen == UINT32_MAX ? 1 : w->gen + 1;
   pthread_mutex_unlock(&wake_mu);
 }
@@ -66,17 +112,16 @@ void wr__wake_unregister(wr_reactor *r) {
 int wr__wake(double handle) {
   if (!(handle >= 0 && handle < 9007199254740992.0) || handle != (double)(uint64_t)handle) return 0;
   uint64_t h = (uint64_t)handle;
-  if ((double)(h & 1) != WAKE_TAG) return 0;
-  h >>= 1;
+  if ((h & 3) != WAKE_TAG) return 0;
+  h >>= 2;
   uint32_t index = (uint32_t)(h % WAKE_SLOTS_MAX);
   uint64_t gen = h / WAKE_SLOTS_MAX;
   int ok = 0;
   pthread_mutex_lock(&wake_mu);
   if (index < wakeCap && wakes[index].used && wakes[index].gen == gen) {
-    uint64_t one = 1;
-    /* the write happens under the mutex: the reactor cannot close the eventfd meanwhile */
-    ssize_t w = write(wakes[index].fd, &one, 8);
-    ok = w == 8 || errno == EAGAIN; /* EAGAIN: the counter is full, a wake is pending anyway */
+    /* under the mutex: the reactor cannot unregister and destroy its backend meanwhile */
+    wr_reactor *r = wakes[index].r;
+    ok = r->ops->wake(r) == 0;
   }
   pthread_mutex_unlock(&wake_mu);
   return ok;
@@ -90,8 +135,7 @@ static void *poller_main(void *arg) {
     if (r->stop) break;
     int t = r->armTimeout;
     pthread_mutex_unlock(&r->mu);
-    struct pollfd p = { .fd = r->ops->poll_fd(r), .events = POLLIN };
-    poll(&p, 1, t); /* readiness of the kernel queue, not consumed; the wake eventfd is in it */
+    r->ops->poll_wait(r, t); /* until the kernel queue has work (a wake included) or t ms passed */
     pthread_mutex_lock(&r->mu);
     r->armed = 0;
     if (r->stop) break;
@@ -128,15 +172,14 @@ int wr__poller_arm(wr_reactor *r, napi_env env, napi_value cb, int timeoutMs) {
   return 0;
 }
 
-/* Stops the poller thread (it may be inside poll(): the wake eventfd ends that) and joins it. */
+/* Stops the poller thread (it may be inside poll_wait: the backend's wake ends that) and joins it. */
 void wr__poller_stop(wr_reactor *r) {
   if (!r->thrStarted) return;
   pthread_mutex_lock(&r->mu);
   r->stop = 1;
   pthread_cond_signal(&r->cv);
   pthread_mutex_unlock(&r->mu);
-  uint64_t one = 1;
-  if (write(r->wakefd, &one, 8) < 0) { /* the poller also wakes by its timeout */ }
+  r->ops->wake(r); /* should it fail, the poller still ends by its timeout */
   pthread_join(r->thr, NULL);
   napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
   r->thrStarted = 0;

@@ -11,12 +11,19 @@
  *   io.c       the syscalls of a turn: write, shutdown, close, connect, the accept and read loops
  *   turn.c     one turn: execute the submission ring, wait, serve readiness
  *   poller.c   the poller thread (main-thread mode) and the process-wide wake handles
- *   queues.c   kernel queue sampling (SIOCINQ/SIOCOUTQ) on a thread of its own
+ *   queues.c   kernel queue sampling (Linux SIOCINQ/SIOCOUTQ; FIONREAD and SO_NWRITE/FIONWRITE
+ *              on macOS/FreeBSD) on a thread of its own
  *   faults.c   the fault-injecting syscall wrappers (built only with -DWR_FAULTS)
  *   napi.c     Node-API glue and the module's exports
  *
  * Names: wr_ for what a backend file may call, wr__ for what only the shared files share;
  * file-local helpers are static and unprefixed.
+ *
+ * Portability: the shared files build on Linux, macOS and FreeBSD. What differs (accept4,
+ * SOCK_NONBLOCK, MSG_NOSIGNAL, unnamed semaphores) is wrapped once, below, in wr_accept_nb,
+ * wr_socket_nb, WR_MSG_NOSIGNAL and wr_sem_*; Linux-only calls elsewhere sit under #ifdef with
+ * what other systems do instead. Which backends a build has: WR_BACKEND_EPOLL and/or
+ * WR_BACKEND_KQUEUE (tools/shim.mjs sets them; by default, the OS's own).
  *
  * Trust: every number this shim reads from the core's memory (offsets, capacities, cursors,
  * chunk indexes, lengths, descriptors) may be wrong, because the core is another program (its
@@ -35,14 +42,96 @@
 #define _GNU_SOURCE
 #endif
 #include <node_api.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/uio.h>
+#include <unistd.h>
+#ifdef __APPLE__
+#include <dispatch/dispatch.h> /* macOS has no unnamed POSIX semaphores (sem_init fails with ENOSYS) */
+#else
+#include <semaphore.h>
+#endif
+
+#if !defined(WR_BACKEND_EPOLL) && !defined(WR_BACKEND_KQUEUE)
+#if defined(__linux__)
+#define WR_BACKEND_EPOLL 1
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || defined(__DragonFly__)
+#define WR_BACKEND_KQUEUE 1
+#else
+#error "wasm-reactor native shim: no event backend for this OS (epoll: Linux; kqueue: macOS, *BSD)"
+#endif
+#endif
 
 #include "layout.gen.h"
+
+/* ── what differs between the systems, wrapped once ─────────────────────────────────────── */
+
+/* A semaphore one thread posts without ever blocking (queues.c). */
+#ifdef __APPLE__
+typedef dispatch_semaphore_t wr_sem_t;
+static inline int wr_sem_init(wr_sem_t *s) { *s = dispatch_semaphore_create(0); return *s ? 0 : ENOMEM; }
+static inline void wr_sem_post(wr_sem_t *s) { dispatch_semaphore_signal(*s); }
+static inline void wr_sem_wait(wr_sem_t *s) { dispatch_semaphore_wait(*s, DISPATCH_TIME_FOREVER); }
+static inline void wr_sem_destroy(wr_sem_t *s) { dispatch_release(*s); }
+#else
+typedef sem_t wr_sem_t;
+static inline int wr_sem_init(wr_sem_t *s) { return sem_init(s, 0, 0) == 0 ? 0 : errno; }
+static inline void wr_sem_post(wr_sem_t *s) { sem_post(s); }
+static inline void wr_sem_wait(wr_sem_t *s) { while (sem_wait(s) != 0 && errno == EINTR) {} }
+static inline void wr_sem_destroy(wr_sem_t *s) { sem_destroy(s); }
+#endif
+
+/* No SIGPIPE from a write to a closed socket: MSG_NOSIGNAL per call where it exists (Linux,
+ * FreeBSD), else SO_NOSIGPIPE once per socket (macOS), set by wr_sock_setup. */
+#ifdef MSG_NOSIGNAL
+#define WR_MSG_NOSIGNAL MSG_NOSIGNAL
+#else
+#define WR_MSG_NOSIGNAL 0
+#endif
+
+/* What every socket the shim opens needs beyond nonblocking and close-on-exec. */
+static inline void wr_sock_setup(int fd) {
+#if !defined(MSG_NOSIGNAL) && defined(SO_NOSIGPIPE)
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#else
+  (void)fd;
+#endif
+}
+
+/* Nonblocking and close-on-exec from the start where the system can (accept4, SOCK_NONBLOCK:
+ * Linux, FreeBSD); macOS has neither: two fcntl calls after (no thread of ours forks meanwhile). */
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+static inline int wr_socket_nb(int family) { int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); if (fd >= 0) wr_sock_setup(fd); return fd; }
+#else
+static inline int wr__nb_cloexec(int fd) {
+  if (fd < 0) return fd;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) { int e = errno; close(fd); errno = e; return -1; }
+  wr_sock_setup(fd);
+  return fd;
+}
+static inline int wr_socket_nb(int family) { return wr__nb_cloexec(socket(family, SOCK_STREAM, 0)); }
+#endif
+/* accept, nonblocking (nb) or not, close-on-exec. */
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || defined(__DragonFly__)
+static inline int wr_accept_nb(int lfd, int nb) { int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | (nb ? SOCK_NONBLOCK : 0)); if (fd >= 0) wr_sock_setup(fd); return fd; }
+#else
+static inline int wr_accept_nb(int lfd, int nb) {
+  int fd = accept(lfd, NULL, NULL);
+  if (fd < 0) return fd;
+  /* whether the new socket inherits O_NONBLOCK from the listener differs between systems: set it either way */
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, nb ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK)) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) { int e = errno; close(fd); errno = e; return -1; }
+  wr_sock_setup(fd);
+  return fd;
+}
+#endif
 
 /* ── the descriptor table ──────────────────────────────────────────────────────────────── */
 
@@ -83,7 +172,10 @@ typedef struct wr_fd {
   uint8_t flags;  /* 1  WR_F_* */
   uint8_t reg;    /* 1  WR_R_* registered now */
   uint8_t fault;  /* 1  faults build: the errno an injected reset left on the socket (sticky), or 0 */
-  uint8_t pad[2]; /* 2 */
+  uint8_t err;    /* 1  a socket error the backend saw in an event (kqueue: EV_EOF's fflags), or 0:
+                   *    reported when read() says 0 or SO_ERROR says none (libkqueue reads SO_ERROR
+                   *    itself, which clears it: the socket then looks merely closed) */
+  uint8_t pad;    /* 1 */
 } wr_fd;          /* 16 B a descriptor, indexed by descriptor number */
 
 /* A CONNECT's address, kept under its slot until the core submits the CONNECT. */
@@ -155,17 +247,30 @@ typedef struct wr_reactor wr_reactor;
  */
 typedef struct wr_backend {
   const char *name;                                         /* as JS names it: "epoll" */
-  int (*init)(wr_reactor *r);                               /* create the kernel queue, add r->wakefd; 0 or errno */
+  int (*init)(wr_reactor *r);                               /* create the kernel queue and the wake; 0 or errno */
   void (*destroy)(wr_reactor *r);                           /* close what init made */
-  int (*interest)(wr_reactor *r, int fd, uint8_t from, uint8_t to); /* make the registration WR_R_* `to`; 0 or errno */
+  /* Make the registration WR_R_* `to`; 0 or errno. A backend that batches changes (kqueue's
+   * changelist) may return 0 and report a failure later through wr_interest_failed(). */
+  int (*interest)(wr_reactor *r, int fd, uint8_t from, uint8_t to);
   void (*forget)(wr_reactor *r, int fd, wr_fd *f);          /* optional: before close(fd) */
   int (*wait)(wr_reactor *r, int max, int timeoutMs);       /* up to max kernel events; their count (0 on EINTR) */
   void (*decode)(wr_reactor *r, int n);                     /* the n events of the last wait → wr_ready / wr_post */
-  int (*poll_fd)(wr_reactor *r);                            /* what the poller thread poll(2)s: readable = work */
+  /* Any thread (under the wake table's mutex, so never after destroy): ends a wait in progress,
+   * in `wait` or `poll_wait`, or makes the next one return at once. 0 or errno. */
+  int (*wake)(wr_reactor *r);
+  /* The poller thread (main-thread mode): returns once there is work or timeoutMs passed. It
+   * must not lose what the next turn's `wait` needs: epoll poll(2)s its descriptor (readiness
+   * is not consumed); kqueue cannot be polled under libkqueue, so it calls kevent() and keeps
+   * what it took for the next `wait`. Never runs at the same time as `wait` (JS turns only
+   * after the poller's callback), except when closing, which stops the poller first. */
+  void (*poll_wait)(wr_reactor *r, int timeoutMs);
 } wr_backend;
 
-#ifdef __linux__
+#ifdef WR_BACKEND_EPOLL
 extern const wr_backend wr_epoll_backend;
+#endif
+#ifdef WR_BACKEND_KQUEUE
+extern const wr_backend wr_kqueue_backend;
 #endif
 
 #ifdef WR_FAULTS
@@ -185,7 +290,6 @@ struct wr_reactor {
   void *bk;                      /* the backend's own state (epoll: its event array) */
   int edge, nodelay, shed;       /* options: edge-triggered, TCP_NODELAY, shed on EMFILE */
   int maxEvents;                 /* kernel events asked for per wait, at most */
-  int wakefd;                    /* an eventfd in the kernel queue: wr__wake() writes it */
   uint32_t wakeSlot;             /* its slot in the process-wide wake table (poller.c) */
   double wakeHandle;             /* what JS passes to wake(): slot, generation and build */
   int reservefd;                 /* the spare descriptor for shedding (-1: off) */
@@ -221,7 +325,7 @@ struct wr_reactor {
 
   uint32_t acceptLeft;           /* accepts left this turn (header acceptBudget) */
   int readsBlockedAtStart;       /* the pool was at its reserve when this poll began: real pressure */
-  int woken;                     /* the last wait was ended by the wake eventfd */
+  int woken;                     /* the last wait was ended by a wake (the backend's wake op) */
   int openFds;                   /* descriptors the shim opened and the core has not closed */
   int fatal;                     /* an errno that ended this reactor (an allocation failed): turn() throws */
   char violation[256];           /* the first contract violation's text ("" while none) */
@@ -239,8 +343,9 @@ struct wr_reactor {
    * idle priority: a lock it held could stall the loop); see there for the close handoff. */
   pthread_t qthr;
   int qStarted;                  /* written on the reactor's thread only */
-  sem_t qsem;                    /* posted to ask for a sweep, or to stop */
+  wr_sem_t qsem;                 /* posted to ask for a sweep, or to stop */
   int qStop, qMax;               /* atomic */
+  int qAsked;                    /* atomic: a sweep is asked for and not yet begun */
   int qBusy;                     /* atomic: the descriptor the sampler is asking about (-1: none) */
   int qCursor;                   /* where the next round robin starts (sampler only) */
   int qCur;                      /* atomic: which qResult holds the last finished sweep */
@@ -313,6 +418,10 @@ void wr_park_listener(wr_reactor *r, int fd, wr_fd *f);
 void wr_unstarve(wr_reactor *r);
 uint8_t wr_fd_wanted(const wr_reactor *r, const wr_fd *f); /* WR_R_* it needs registered now */
 void wr_apply_interest(wr_reactor *r, int fd, wr_fd *f);
+/* A registration change the backend applied later failed with err (kqueue: an EV_ERROR entry
+ * for its changelist): reported as wr_apply_interest reports a failure; `bits` (WR_R_*) are
+ * no longer registered. */
+void wr_interest_failed(wr_reactor *r, int fd, uint8_t bits, int err);
 
 /* ── events.c ──────────────────────────────────────────────────────────────────────────── */
 const char *wr__attach_regions(wr_reactor *r, uint8_t *mem, uint64_t len); /* NULL, or why not */
@@ -341,6 +450,12 @@ int wr_turn(wr_reactor *r, int timeoutMs);                 /* events posted */
 int wr__wake_register(wr_reactor *r);                      /* 0 or ENOMEM: r->wakeHandle set */
 void wr__wake_unregister(wr_reactor *r);                   /* after it, wake(handle) writes nothing */
 int wr__wake(double handle);                               /* any thread: 1 woken (or pending), 0 no such reactor */
+/* An eventfd (Linux) or a nonblocking pipe (elsewhere) for a backend that wakes through a
+ * descriptor: rd is what the kernel queue watches, wr what wr_wakefd_signal writes. */
+int wr_wakefd_open(int *rd, int *wr);                      /* 0 or errno */
+void wr_wakefd_close(int rd, int wr);
+int wr_wakefd_signal(int wr);                              /* 0, or errno (a full pipe or counter is 0: a wake is pending) */
+void wr_wakefd_drain(int rd);
 int wr__poller_arm(wr_reactor *r, napi_env env, napi_value cb, int timeoutMs); /* 0 or errno */
 void wr__poller_stop(wr_reactor *r);
 
@@ -368,11 +483,11 @@ static inline ssize_t wr_sys_recv(wr_reactor *r, int fd, void *buf, size_t len, 
 static inline ssize_t wr_sys_sendmsg(wr_reactor *r, int fd, struct msghdr *mh, int *injected) {
   (void)r; *injected = 0;
   /* one chunk: send(), with no msghdr for the kernel to import */
-  if (mh->msg_iovlen == 1) return send(fd, mh->msg_iov[0].iov_base, mh->msg_iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-  return sendmsg(fd, mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (mh->msg_iovlen == 1) return send(fd, mh->msg_iov[0].iov_base, mh->msg_iov[0].iov_len, WR_MSG_NOSIGNAL | MSG_DONTWAIT);
+  return sendmsg(fd, mh, WR_MSG_NOSIGNAL | MSG_DONTWAIT);
 }
-static inline int wr_sys_accept(wr_reactor *r, int lfd) { (void)r; return accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
-static inline int wr_sys_socket(wr_reactor *r, int family) { (void)r; return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); }
+static inline int wr_sys_accept(wr_reactor *r, int lfd) { (void)r; return wr_accept_nb(lfd, 1); }
+static inline int wr_sys_socket(wr_reactor *r, int family) { (void)r; return wr_socket_nb(family); }
 static inline int wr_sys_connect(wr_reactor *r, int fd, const struct sockaddr *a, socklen_t len, int *hang) {
   (void)r; *hang = 0; return connect(fd, a, len);
 }

@@ -9,18 +9,20 @@
  * and never modified; the shared code remembers readiness per descriptor and keeps a ready list
  * of sockets with work left (budgets, a full ring), so no MOD calls.
  *
- * The wake eventfd is in the set, so a wake ends epoll_wait and the poller thread's poll(2) on
- * the epoll descriptor alike.
+ * The wake eventfd (the backend's own) is in the set, so a wake ends epoll_wait and the poller
+ * thread's poll(2) on the epoll descriptor alike.
  */
 #include "shim.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
 typedef struct {
   int epfd;
+  int wakefd;              /* an eventfd in the set: wake() writes it */
   int cap;                 /* events per epoll_wait at most (the reactor's maxEvents) */
   struct epoll_event *evs; /* preallocated: epoll_wait writes here */
 } epoll_state;
@@ -39,9 +41,10 @@ static int ep_init(wr_reactor *r) {
     free(s->evs); free(s);
     return e;
   }
-  struct epoll_event e = { .events = EPOLLIN, .data = { .u64 = (uint64_t)(uint32_t)r->wakefd } };
-  if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, r->wakefd, &e) < 0) {
-    int err = errno;
+  int err = wr_wakefd_open(&s->wakefd, &s->wakefd); /* Linux: one eventfd, both ends */
+  struct epoll_event e = { .events = EPOLLIN, .data = { .u64 = (uint64_t)(uint32_t)s->wakefd } };
+  if (err == 0 && epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &e) < 0) { err = errno; close(s->wakefd); }
+  if (err) {
     close(s->epfd); free(s->evs); free(s);
     return err;
   }
@@ -53,6 +56,7 @@ static void ep_destroy(wr_reactor *r) {
   epoll_state *s = EP(r);
   if (!s) return;
   close(s->epfd);
+  close(s->wakefd);
   free(s->evs); free(s);
   r->bk = NULL;
 }
@@ -95,9 +99,8 @@ static void ep_decode(wr_reactor *r, int n) {
   for (int i = 0; i < n; i++) {
     int fd = (int)(uint32_t)s->evs[i].data.u64;
     uint32_t ev = s->evs[i].events;
-    if (fd == r->wakefd) {
-      uint64_t v;
-      while (read(fd, &v, 8) == 8) {}
+    if (fd == s->wakefd) {
+      wr_wakefd_drain(fd);
       r->woken = 1;
       r->stats[S_WAKEUPS]++;
       continue;
@@ -110,7 +113,13 @@ static void ep_decode(wr_reactor *r, int n) {
   }
 }
 
-static int ep_poll_fd(wr_reactor *r) { return EP(r)->epfd; }
+static int ep_wake(wr_reactor *r) { return wr_wakefd_signal(EP(r)->wakefd); }
+
+/* The epoll set is readable while an event waits; poll(2) does not consume it. */
+static void ep_poll_wait(wr_reactor *r, int timeoutMs) {
+  struct pollfd p = { .fd = EP(r)->epfd, .events = POLLIN };
+  poll(&p, 1, timeoutMs);
+}
 
 const wr_backend wr_epoll_backend = {
   .name = "epoll",
@@ -120,5 +129,6 @@ const wr_backend wr_epoll_backend = {
   .forget = NULL, /* close() of the last reference (the shim never dups) removes it from the epoll set */
   .wait = ep_wait,
   .decode = ep_decode,
-  .poll_fd = ep_poll_fd,
+  .wake = ep_wake,
+  .poll_wait = ep_poll_wait,
 };

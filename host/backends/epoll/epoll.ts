@@ -1,24 +1,10 @@
 // The epoll host: real sockets on Linux through the native shim (shims/native/, with the
-// epoll-specific part beside this file in epoll.c).
-//
-// The shim does the whole host side of a turn natively — execute the submission ring, wait in
-// epoll_wait, accept and read into pool chunks, fill the event ring — in ONE crossing. So here
-// `execute()` and `poll()` do nothing and `wait()` makes that call: the reactor always calls
-// execute → wait → poll in that order (host/contract/contract.ts), and the shim keeps it.
-//
-// Two ways to wait (option `wait`):
-//   "block"  — the call blocks in epoll_wait until I/O, the core's next deadline, or a
-//              wake (`wakeHandle`, from any thread). For a thread that runs only the reactor: a worker, or a
-//              process like `wasm-reactor serve`. Fastest: no thread hop.
-//   "thread" — never blocks the JS thread: the call polls with timeout 0, and when nothing is
-//              ready a poller thread waits on the epoll descriptor and wakes JS through a
-//              thread-safe function. Writes made between turns wake the poller (the reactor
-//              calls wake()). Works in Node, Deno and Bun alike (Bun has no uv_poll).
-import type { Host, HostLimits, ListenSpec, ConnectSpec, BoundAddress } from "../../contract/contract.ts";
-import type { Core } from "../../core/core.ts";
-import { loadNative, NATIVE_STATS, TURN_COUNT, TURN_MORE, TURN_WOKEN, type NativeHandle, type NativeShim, type NativeStats } from "../native.ts";
-import { ReactorError, errnoName } from "../../errors.ts";
-import { readFileSync } from "node:fs";
+// epoll-specific part beside this file in epoll.c). What every native host shares (the one
+// crossing per turn, the two wait modes, listen, connect, metrics, close) is NativeHost in
+// ../native-host.ts; here: Linux's limits and the faults build.
+import type { HostLimits } from "../../contract/contract.ts";
+import { ReactorError } from "../../errors.ts";
+import { NativeHost, linuxBacklog, linuxLimits, type BacklogLimit, type NativeHostOptions } from "../native-host.ts";
 
 /**
  * The fault kinds of the faults build (shims/native/faults.c says how each keeps the kernel's
@@ -48,218 +34,28 @@ export function checkFaults(f: unknown): EpollFaults {
   return o as EpollFaults;
 }
 
-export interface EpollOptions {
-  wait: "block" | "thread";
-  edgeTriggered: boolean;
-  noDelay: boolean;
-  /** Keep one descriptor in reserve and, on EMFILE/ENFILE, accept-and-close one pending connection. */
-  shedOnEmfile: boolean;
-  maxEvents: number;
+export interface EpollOptions extends NativeHostOptions {
   /** Seeded kernel faults: loads the faults build of the shim (wasm_reactor_faults.node). */
   faults?: EpollFaults;
-  log: (line: string) => void;
 }
 
-const ERR_TEXT: Record<string, string> = {
-  EADDRINUSE: "the address is already in use; is another server on that port?",
-  EACCES: "permission denied (ports below 1024 need privileges)",
-  EADDRNOTAVAIL: "that address is not one of this machine's",
-  EINVAL: "invalid address",
-};
-
-function readProcNumber(file: string): number | undefined {
-  try {
-    const n = Number(readFileSync(file, "utf8").trim().split(/\s+/)[0]);
-    return Number.isFinite(n) && n > 0 ? n : undefined;
-  } catch { return undefined; }
-}
-const somaxconn = () => readProcNumber("/proc/sys/net/core/somaxconn");
-
-export class EpollHost implements Host {
-  readonly kind = "epoll" as const;
-  readonly waitStyle: "block" | "async";
-  private attached = false;
-  private readonly n: NativeShim;
-  private readonly h: NativeHandle;
-  private readonly o: EpollOptions;
-  private readonly wakeId: number;
-  private waiting = false;
-  private resolveWait: (() => void) | undefined;
-  private readonly onReady = () => { const r = this.resolveWait; this.resolveWait = undefined; r?.(); };
-  private readonly statsBuf = new Float64Array(NATIVE_STATS.length);
-  private closed = false;
-  /** Descriptors still open when the host closed (each one a leak; they were closed then). */
-  leakedAtClose = 0;
-  /** Set when the last wait was ended by wake(). */
-  woken = false;
+export class EpollHost extends NativeHost {
+  declare readonly kind: "epoll";
 
   constructor(o: EpollOptions) {
-    this.o = o;
-    this.waitStyle = o.wait === "block" ? "block" : "async";
+    const platform = (globalThis as { process?: { platform?: string } }).process?.platform ?? "unknown";
+    if (platform !== "linux") throw new ReactorError("ERR_HOST_UNAVAILABLE", `wasm-reactor: host 'epoll' needs Linux (this is ${platform}); use host 'kqueue' on macOS and FreeBSD, or 'portable' or 'sim'`);
     const faults = o.faults === undefined ? undefined : checkFaults(o.faults);
-    this.n = loadNative(faults ? "faults" : "release");
-    this.h = this.n.create("epoll", o.edgeTriggered ? 1 : 0, o.maxEvents, o.noDelay ? 1 : 0, o.shedOnEmfile ? 1 : 0);
-    if (faults) {
-      if (!this.n.setFaults) throw new ReactorError("ERR_HOST_UNAVAILABLE", "wasm-reactor: the faults build of the native shim has no setFaults (rebuild: npm run build)");
-      this.n.setFaults(this.h, Float64Array.from([faults.seed ?? 1, ...FAULT_KINDS.map((k) => faults[k] ?? 0)]));
-    }
-    this.wakeId = this.n.wakeHandle(this.h);
-  }
-
-  attach(core: Core): void {
-    try { this.n.attach(this.h, core.u8); this.attached = true; }
-    catch (err) { // the shim's code says which: a stale shim (another layout) or a memory it cannot use
-      const code = (err as { code?: string }).code === "ERR_LAYOUT" ? "ERR_LAYOUT" : "ERR_NATIVE";
-      throw new ReactorError(code, (err as Error).message);
-    }
+    super("epoll", faults ? "faults" : "release", o, faults && ((n, h) => {
+      if (!n.setFaults) throw new ReactorError("ERR_HOST_UNAVAILABLE", "wasm-reactor: the faults build of the native shim has no setFaults (rebuild: npm run build)");
+      n.setFaults(h, Float64Array.from([faults.seed ?? 1, ...FAULT_KINDS.map((k) => faults[k] ?? 0)]));
+    }));
   }
 
   /**
    * The descriptor limit the budget starts from: the smallest of RLIMIT_NOFILE's soft limit,
    * fs.nr_open (the most any process may have) and fs.file-max (the whole system's, shared).
    */
-  limits(): HostLimits {
-    const [soft, hard] = this.n.limits();
-    const parts = [`RLIMIT_NOFILE soft ${soft} (hard ${hard})`];
-    let limit = soft;
-    for (const [name, file] of [["fs.nr_open", "/proc/sys/fs/nr_open"], ["fs.file-max", "/proc/sys/fs/file-max"]] as const) {
-      const v = readProcNumber(file);
-      if (v === undefined) continue;
-      parts.push(`${name} ${v}`);
-      if (v < limit) limit = v;
-    }
-    return { fdLimit: limit, source: parts.join(", ") };
-  }
-
-  listen(spec: ListenSpec): { fd: number; address: BoundAddress } {
-    const host = normalizeHost(spec.host);
-    let backlog = spec.backlog;
-    const max = somaxconn();
-    if (max !== undefined && backlog > max) {
-      this.o.log(`wasm-reactor: listen backlog ${backlog} is above net.core.somaxconn (${max}); the kernel clamps it to ${max} (raise it with sysctl -w net.core.somaxconn=${backlog})`);
-      backlog = max;
-    }
-    try {
-      const [fd, port] = this.n.listen(this.h, host, spec.port, backlog, spec.reusePort ? 1 : 0);
-      return { fd, address: { host, port } };
-    } catch (err) {
-      const errno = (err as { errno?: number }).errno;
-      if (errno === undefined) throw err;
-      const name = errnoName(errno);
-      const syscall = String((err as Error).message).split(":")[0] || "listen";
-      throw new ReactorError("ERR_LISTEN", `wasm-reactor: cannot listen on ${host}:${spec.port}: ${name} (${ERR_TEXT[name] ?? (err as Error).message})`, { errno, syscall });
-    }
-  }
-
-  checkConnect(spec: ConnectSpec): void {
-    const fam = ipFamily(normalizeHost(spec.host));
-    if (!fam) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: connect host must be an IPv4 or IPv6 address (or 'localhost'), got ${JSON.stringify(spec.host)}; resolve names first`);
-    if (spec.localAddress !== undefined) {
-      const lfam = ipFamily(spec.localAddress);
-      if (!lfam) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: connect localAddress must be an IPv4 or IPv6 address, got ${JSON.stringify(spec.localAddress)}`);
-      if (lfam !== fam) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: connect localAddress ${spec.localAddress} is IPv${lfam} but host ${spec.host} is IPv${fam}`);
-    }
-  }
-
-  prepareConnect(slot: number, gen: number, spec: ConnectSpec): void {
-    try {
-      this.n.prepareConnect(this.h, slot, gen, normalizeHost(spec.host), spec.port, spec.localAddress ?? null);
-    } catch (err) { // checkConnect lets nothing through that inet_pton refuses; if it ever does, say so plainly
-      throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: cannot connect to ${spec.host}:${spec.port}: ${(err as Error).message}`);
-    }
-  }
-
-  execute(): void { /* done natively at the start of wait(): one crossing per turn */ }
-  poll(): void { /* done natively at the end of wait() */ }
-
-  wait(timeoutMs: number): boolean | Promise<boolean> {
-    if (this.closed) return false;
-    if (this.o.wait === "block" || timeoutMs === 0) {
-      const r = this.n.turn(this.h, timeoutMs);
-      this.woken = (r & TURN_WOKEN) !== 0;
-      return true;
-    }
-    const r = this.n.turn(this.h, 0);
-    if ((r & (TURN_COUNT | TURN_MORE)) !== 0) { this.woken = (r & TURN_WOKEN) !== 0; return true; }
-    // Nothing ready: the poller thread waits; JS stays free.
-    this.waiting = true;
-    return new Promise<boolean>((resolve) => {
-      this.resolveWait = () => {
-        this.waiting = false;
-        if (this.closed) { resolve(false); return; }
-        this.n.unref(this.h);
-        const r2 = this.n.turn(this.h, 0);
-        this.woken = (r2 & TURN_WOKEN) !== 0;
-        resolve(true);
-      };
-      this.n.waitAsync(this.h, timeoutMs, this.onReady);
-    });
-  }
-
-  /** Wakes a wait in progress (the app acted between turns). Cheap when nothing waits. */
-  wake(): void { if (this.waiting) this.n.wake(this.wakeId); }
-  /**
-   * What another thread passes to the shim's wake() (loadNative().wake(handle)) to end a blocked
-   * turn: a handle, not a descriptor, so a wake after this host closed writes to nothing.
-   */
-  get wakeHandle(): number { return this.wakeId; }
-
-  /**
-   * The first host contract violation (a submission the shim refused: a descriptor it does not
-   * own for that slot and generation, a bad chunk or chain, an unknown op), or undefined. Each
-   * one is counted in metrics().host.violations and reported to the core as an error event.
-   */
-  get firstViolation(): string | undefined { return this.closed ? this.lastViolation : (this.lastViolation = this.n.violation(this.h)); }
-  private lastViolation: string | undefined;
-
-  closeDescriptor(fd: number): void { this.n.closeFd(this.h, fd); }
-
-  remoteAddress(fd: number): BoundAddress | undefined {
-    const p = this.n.peerName(this.h, fd);
-    return p ? { host: p[0], port: p[1] } : undefined;
-  }
-
-  /**
-   * The shim's counters for metrics(). `sample`: also ask for a sweep of kernel queue depths
-   * (up to 4,096 sockets a sweep, round robin), made on the shim's sampler thread so that the
-   * reactor's thread never waits on it; the queue figures are the last finished sweep's.
-   */
-  hostMetrics(sample: boolean): Record<string, number> {
-    const s = this.nativeStats(sample ? 4096 : 0) as unknown as Record<string, number>;
-    s.crossingsPerTurn = s.turns ? Math.round((s.calls / s.turns) * 1000) / 1000 : 0; // one object: metrics() runs inside a turn
-    return s;
-  }
-
-  /** The shim's counters; `queues` > 0 asks for a sweep of up to that many sockets' kernel queues (off-thread). */
-  nativeStats(queues = 0): NativeStats {
-    if (!this.closed) {
-      if (queues > 0) this.n.sampleQueues(this.h, queues);
-      this.n.stats(this.h, this.statsBuf);
-    }
-    const out = {} as NativeStats;
-    for (let i = 0; i < NATIVE_STATS.length; i++) out[NATIVE_STATS[i]] = this.statsBuf[i];
-    return out;
-  }
-
-  close(): void {
-    if (this.closed) return;
-    if (this.attached) this.n.turn(this.h, 0); // what the last turn submitted (the final CLOSEs) runs now
-    this.n.stats(this.h, this.statsBuf);
-    this.lastViolation = this.n.violation(this.h);
-    this.closed = true;
-    this.leakedAtClose = this.n.destroy(this.h);
-    const r = this.resolveWait;
-    this.resolveWait = undefined;
-    r?.();
-  }
-}
-
-function normalizeHost(h: string): string { return h === "localhost" ? "127.0.0.1" : h; }
-/** 4 or 6 when `h` is an address inet_pton takes (dotted quad; RFC 4291 text), else 0. */
-function ipFamily(h: string): 0 | 4 | 6 {
-  if (typeof h !== "string") return 0;
-  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(h)) return h.split(".").every((x) => Number(x) <= 255 && (x === "0" || !x.startsWith("0"))) ? 4 : 0;
-  if (!h.includes(":") || !/^[0-9a-fA-F:.]+$/.test(h)) return 0;
-  // The WHATWG URL parser implements the IPv6 text grammar in Node, Deno and Bun alike.
-  try { new URL(`http://[${h}]/`); return 6; } catch { return 0; }
+  limits(): HostLimits { return linuxLimits(this.n); }
+  protected backlogLimit(): BacklogLimit | undefined { return linuxBacklog(); }
 }
