@@ -264,12 +264,14 @@ static void read_some(wr_reactor *r, int fd, wr_fd *f) {
       if (f->err) wr_post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, f->err);
       else wr_post(r, K_EV_READ, f->slot, f->gen, fd, K_NONE, 0, 0);
       f->pend &= ~(WR_P_READ | WR_P_HUP);
+      f->flags |= WR_F_RDEND;
       return;
     }
     if (errno == EINTR) { if (++eintrs < WR_EINTR_RETRIES) { n--; continue; } return; } /* readiness kept: next turn */
     if (errno == EAGAIN || errno == EWOULDBLOCK) { if (!injected) f->pend &= ~WR_P_READ; return; } /* injected: the bytes "arrive" next turn */
     wr_post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, (uint32_t)errno);
     f->pend &= ~(WR_P_READ | WR_P_HUP);
+    f->flags |= WR_F_RDEND;
     return;
   }
 }
@@ -302,6 +304,7 @@ int wr__service(wr_reactor *r, int fd) {
       if (f->pend & WR_P_WRITE) finish_connect(r, fd, f);
       return 0;
     case WR_KIND_CONN: {
+      if (f->flags & WR_F_RDEND) f->pend &= ~(WR_P_READ | WR_P_HUP); /* its end is posted: nothing more to read */
       if ((f->pend & WR_P_READ) && (f->want & K_IN_READ) && !(f->flags & WR_F_STARVED)) read_some(r, fd, f);
       if ((f->pend & WR_P_WRITE) && (f->want & K_IN_WRITE) && wr_event_room(r) > 0) {
         wr_post(r, K_EV_WRITABLE, f->slot, f->gen, fd, 0, 0, 0);

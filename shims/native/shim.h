@@ -155,7 +155,10 @@ static inline int wr_accept_nb(int lfd, int nb) {
 #define WR_F_BOUND 16   /* ownership: slot/gen name the owner (see wr_fd_owner) */
 #define WR_F_ADOPTED 32 /* ownership: the core has named it with that slot/gen */
 #define WR_F_HUNG 64    /* faults build: a connect that never completes (never registered) */
-#define WR_F_STATE (WR_F_STARVED | WR_F_BOUND | WR_F_ADOPTED | WR_F_HUNG)
+#define WR_F_RDEND 128  /* state: the read side's end (EOF or an error) was posted: never read again.
+                         * kqueue reports a descriptor once per filter, so one turn may see it
+                         * readable twice (an RST: EV_EOF on both filters) */
+#define WR_F_STATE (WR_F_STARVED | WR_F_BOUND | WR_F_ADOPTED | WR_F_HUNG | WR_F_RDEND)
 
 /* reg: what the backend has registered with the kernel, in our own bits (0: nothing). A
  * backend translates them at its edge (epoll: EPOLLIN|EPOLLRDHUP, EPOLLOUT, EPOLLET). */

@@ -6,7 +6,7 @@
 // from this process.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { K, evsText, contractChild, runLimited, selectedBackends, limitedUnavailable, type Ev, type Scenario } from "../helpers/contract.ts";
+import { K, evsText, contractChild, runLimited, selectedBackends, limitedUnavailable, skipBackend, type Ev, type Scenario } from "../helpers/contract.ts";
 
 const scenarios: Record<string, Scenario> = {
   async emfile(rig, fdLimit) {
@@ -43,7 +43,7 @@ if (!contractChild(scenarios)) {
   for (const b of selectedBackends()) {
     const name = `${b.name}: EMFILE on accept: one EV_ACCEPT_ERROR (24) for the listener, no accept after it that turn; accepting again once descriptors are free`;
     const why = limitedUnavailable(b);
-    if (why) { test.skip(`${name} (${why})`, () => {}); continue; }
+    if (why) { skipBackend(test, b, why); continue; }
     test(name, async () => {
       const out = await runLimited(b, scenarios, "emfile");
       console.log(`    ${b.name}: ${out}`);

@@ -28,6 +28,7 @@ import { TEST_CONFIG } from "./core.ts";
 import { selfCommand } from "./net.ts";
 import { onLines, onJsonLines } from "./lines.ts";
 import type { Readable } from "node:stream";
+import { skip } from "./skip.ts";
 
 export { K } from "../../host/core/layout.ts";
 export { type Ev, evText, evsText, concat, pattern } from "./contract-ring.ts";
@@ -246,6 +247,19 @@ export function unavailable(b: Backend): string | undefined {
   return undefined;
 }
 
+const skipped = new WeakMap<Test, Set<string>>();
+/**
+ * A backend that cannot run here: one test per suite that says so (tests/helpers/skip.ts), not a
+ * silent skip per test.
+ */
+export function skipBackend(test: Test, b: Backend, why: string): void {
+  const seen = skipped.get(test) ?? new Set<string>();
+  skipped.set(test, seen);
+  if (seen.has(b.name)) return;
+  seen.add(b.name);
+  test(`${b.name}: every test of this suite`, () => skip(`backend ${b.name} cannot run here: ${why}`));
+}
+
 /**
  * Registers `body` once per backend as `<backend>: <name>`, each with a fresh rig, disposed
  * after (and checked to have closed clean when the body passed).
@@ -255,7 +269,7 @@ export function contractTest(test: Test, name: string, body: (rig: Rig) => Promi
   for (const b of selectedBackends()) {
     if (only && !`${b.name}: ${name}`.includes(only)) continue;
     const why = unavailable(b);
-    if (why) { test.skip(`${b.name}: ${name} (${why})`, () => {}); continue; }
+    if (why) { skipBackend(test, b, why); continue; }
     test(`${b.name}: ${name}`, async () => {
       // Native code that hangs or crashes takes the process with it: name the test first, so
       // the runner's output of a timed-out or crashed suite says which one it was.

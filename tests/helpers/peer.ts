@@ -7,6 +7,8 @@
 //                 connections of a second epoll reactor (the "peer reactor"); both run in
 //                 wait: "thread" with run(), so server.close() can drain while the peers answer.
 //                 Time is real.
+//   kqueueHarness the same with the server reactor on host "kqueue" (on Linux, the libkqueue test
+//                 build) and the peers on the OS's own native host (epoll on Linux).
 //
 // Peers behave like a node:net client by default: when the server's FIN arrives they end
 // their side too (`halfOpen: true` keeps them open until the test ends them). The peer
@@ -44,7 +46,7 @@ export interface PeerOptions {
 }
 
 export interface Harness {
-  readonly kind: "sim" | "epoll";
+  readonly kind: "sim" | "epoll" | "kqueue";
   /** The reactor under test (its metrics count only the server side). */
   readonly server: Reactor;
   listen(handlers: Handlers, opts?: { port?: number }): Listener;
@@ -179,6 +181,36 @@ export function epollHarness(extra: ReactorOptions = {}): MakeHarness {
       now: () => performance.now(),
       async finish() {
         // The server first: its drain needs the peers running.
+        try { await closeClean(server); } finally { await closeClean(peers); }
+      },
+    };
+  };
+}
+
+// ── kqueue ──────────────────────────────────────────────────────────────────────────────
+/**
+ * epollHarness with the server reactor on host "kqueue" (macOS, FreeBSD; on Linux the libkqueue
+ * test build). The peers run on the OS's own native host (epoll on Linux, kqueue elsewhere), so
+ * on Linux each side is checked by the other implementation.
+ */
+export function kqueueHarness(extra: ReactorOptions = {}): MakeHarness {
+  const peerHost = (globalThis as { process?: { platform?: string } }).process?.platform === "linux" ? "epoll" : "kqueue";
+  return async (serverOptions = {}) => {
+    const server = await netReactor({ host: "kqueue", wait: "thread", ...extra, ...serverOptions });
+    const peers = await netReactor({
+      host: peerHost, wait: "thread", ...extra, allowHalfOpen: true, maxConnections: 256, poolChunks: 1024,
+      highWaterBytes: 1 << 30, lowWaterBytes: 1 << 20,
+    });
+    const both = [server, peers];
+    return {
+      kind: "kqueue",
+      server,
+      listen: (handlers, opts = {}) => server.listen({ port: opts.port ?? 0 }, handlers),
+      connect: (port, opts = {}) => new ReactorSidePeer(peers, port, opts),
+      until: (pred, what, ms = 5000) => netUntil(both, pred, what, ms),
+      async pass(ms) { await sleep(ms); checkHealth(server); checkHealth(peers); },
+      now: () => performance.now(),
+      async finish() {
         try { await closeClean(server); } finally { await closeClean(peers); }
       },
     };

@@ -44,8 +44,10 @@
  *
  * The poller thread (main-thread mode) cannot poll(2) the kqueue descriptor (libkqueue's
  * cannot be polled), so it calls kevent() with no changes and keeps what it took for the next
- * turn: in edge mode every event (EV_CLEAR consumed them), in level mode only the wake (the
- * sockets are reported again).
+ * turn: in edge mode every event (EV_CLEAR consumed them), in level mode only the wake and
+ * errors (the sockets are reported again, but libkqueue's error only once). A descriptor seen
+ * twice in a turn (kept, and reported again; or once per filter) is read to its end once
+ * (WR_F_RDEND in shim.h).
  *
  * Two more libkqueue differences, met by the contract suite in edge mode, handled under
  * WR_LIBKQUEUE only (real kqueue needs neither):
@@ -350,7 +352,10 @@ static void kq_poll_wait(wr_reactor *r, int timeoutMs) {
 #else
     int wake = s->held[i].udata == U_WAKE;
 #endif
-    if (r->edge || wake) s->held[keep++] = s->held[i]; /* level mode: sockets are reported again */
+    /* level mode: sockets are reported again, but not an error libkqueue read from SO_ERROR
+     * (which cleared it): keep an EV_EOF that carries one */
+    int err = (s->held[i].flags & EV_EOF) && s->held[i].fflags;
+    if (r->edge || wake || err) s->held[keep++] = s->held[i];
   }
   __atomic_store_n(&s->heldN, keep, __ATOMIC_RELEASE);
 }
