@@ -71,6 +71,12 @@ export type NativeStats = Record<(typeof NATIVE_STATS)[number], number>;
 export type NativeBuild = "release" | "faults" | "planted" | "kqueue";
 const FILES: Record<NativeBuild, string> = { release: "wasm_reactor.node", faults: "wasm_reactor_faults.node", planted: "wasm_reactor_planted.node", kqueue: "wasm_reactor_kqueue.node" };
 
+/** The backend a build of the shim has here: "kqueue" for the libkqueue test build, else the OS's. */
+export function buildBackend(build: NativeBuild): "epoll" | "kqueue" {
+  if (build === "kqueue") return "kqueue";
+  return osBackend((globalThis as { process?: { platform?: string } }).process?.platform ?? "unknown") ?? "epoll";
+}
+
 /** The backend of this OS's release build, or undefined where there is none. */
 function osBackend(platform: string): "epoll" | "kqueue" | undefined {
   return platform === "linux" ? "epoll" : platform === "darwin" || platform === "freebsd" ? "kqueue" : undefined;

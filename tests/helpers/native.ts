@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync, readlinkSync, writeFileSync, openSync, closeSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { loadNative, NATIVE_STATS, type NativeHandle, type NativeShim, type NativeStats, type NativeBuild } from "../../host/backends/native.ts";
+import { loadNative, buildBackend, NATIVE_STATS, type NativeHandle, type NativeShim, type NativeStats, type NativeBuild } from "../../host/backends/native.ts";
 import { headerWord, type Core } from "../../host/core/core.ts";
 import { ChunkMeta, ChunkMeta_BYTES, K, writeSubmit, eventType, eventErr, eventSlot, eventGen, eventFd, eventA, eventB } from "../../host/core/layout.ts";
 import { FAULT_KINDS, type EpollFaults } from "../../host/backends/epoll/epoll.ts";
@@ -35,7 +35,7 @@ export class ShimRig {
   static async create(build: NativeBuild = "release", opts: { edge?: boolean } = {}): Promise<ShimRig> {
     const t = await makeCore({ chunkCount: 32, chunkSize: 1024, slotCap: 16 });
     const n = loadNative(build);
-    const h = n.create("epoll", opts.edge ? 1 : 0, 64, 1, 0);
+    const h = n.create(buildBackend(build), opts.edge ? 1 : 0, 64, 1, 0);
     n.attach(h, t.core.u8);
     const rig = new ShimRig(n, h, t.core);
     const u = t.core.u32;

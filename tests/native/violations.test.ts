@@ -13,6 +13,11 @@
 //
 // The suite's own test: a shim built with -DWR_PLANTED_BUG (the chunk index bound removed)
 // runs the bad-chunk-index case in a child process; the case must not pass there.
+//
+// Every record and ownership case runs on the release build and again on the kqueue backend (on
+// Linux its libkqueue test build; a skip line where that is not built): the checks are shared,
+// but what the backend does with a refused descriptor (never registering it, forgetting it)
+// is its own.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import process from "node:process";
@@ -20,7 +25,9 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { ShimRig, ForeignFile, K, type Ev } from "../helpers/native.ts";
 import { selfCommand, runtimeName } from "../helpers/net.ts";
-import type { NativeBuild } from "../../host/backends/native.ts";
+import { loadNative, buildBackend, type NativeBuild } from "../../host/backends/native.ts";
+import { kqueueBuild } from "../../host/backends/kqueue/kqueue.ts";
+import { skip } from "../helpers/skip.ts";
 import { Header } from "../../host/core/layout.ts";
 
 const EBADF = 9, EINVAL = 22;
@@ -292,12 +299,20 @@ if (plantedChild) {
   })().catch((err) => { console.log(JSON.stringify({ passed: false, why: `setup: ${String(err)}` })); process.exit(0); });
 } else {
   const test = suite(`native: violations (${runtimeName()})`);
-  for (const [name, run] of [...RECORD_CASES, ...OWNER_CASES]) {
-    test(name, async () => {
-      if (process.env.WR_DEBUG) console.error("case:", name);
-      const w = await world("release", name.startsWith("another reactor"));
-      try { run(w); } finally { done(w); }
-    });
+  const kq = kqueueBuild();
+  const builds: NativeBuild[] = buildBackend("release") === "kqueue" ? ["release"] : ["release", kq];
+  for (const build of builds) {
+    let why: string | undefined;
+    try { loadNative(build); } catch (err) { why = (err as Error).message; }
+    const label = build === "release" ? "" : `${buildBackend(build)}: `;
+    if (why && build !== "release") { test(`${label}every case`, () => skip(`the ${build} build of the shim cannot load here: ${why}`)); continue; }
+    for (const [name, run] of [...RECORD_CASES, ...OWNER_CASES]) {
+      test(`${label}${name}`, async () => {
+        if (process.env.WR_DEBUG) console.error("case:", build, name);
+        const w = await world(build, name.startsWith("another reactor"));
+        try { run(w); } finally { done(w); }
+      });
+    }
   }
 
   test("attach refuses regions outside the memory", async () => {
@@ -305,7 +320,7 @@ if (plantedChild) {
     try {
       const n = rig.n;
       const tryAttach = (u8: Uint8Array): string => {
-        const h = n.create("epoll", 0, 64, 1, 0);
+        const h = n.create(buildBackend("release"), 0, 64, 1, 0);
         try { n.attach(h, u8); return "attached"; } catch (err) { return (err as Error).message; } finally { n.destroy(h); }
       };
       assert.match(tryAttach(new Uint8Array(4096)), /smaller than the layout's header/);
