@@ -80,7 +80,7 @@ export function loadNative(build: NativeBuild = "release"): NativeShim {
   const g = globalThis as { process?: { platform?: string } };
   const platform = g.process?.platform ?? "unknown";
   if (platform !== "linux") failure = `wasm-reactor: host 'epoll' needs Linux (this is ${platform}); use host 'sim' (kqueue and portable hosts land later)`;
-  else if (!existsSync(path)) failure = `wasm-reactor: the native shim${build === "release" ? "" : ` (${build} build)`} is not built (${path} is missing): install a C compiler (gcc or clang) and run \`npm run build\`; host 'sim' works without it`;
+  else if (!existsSync(path)) failure = `wasm-reactor: the native shim${build === "release" ? "" : ` (${build} build)`} is not built (${path} is missing): install a C compiler (gcc or clang), then run \`npm rebuild wasm-reactor\` in a project that installed the package (\`npm run build\` in its checkout); host 'sim' works without it`;
   else {
     try {
       const shim = createRequire(import.meta.url)(path) as NativeShim;
