@@ -1,11 +1,15 @@
-// `npm run build` (also run by `npm ci` through `prepare`, and by `npm test`):
+// `npm run build` (also run by `npm ci` and `npm install` in this checkout, through the install
+// script tools/install.mjs; by `npm pack`/`npm publish` through `prepack`; and by `npm test`):
 //   1. generate the layout mirror from assembly/layout.ts (TS, and C for the shim)
 //   1b. compile the native shim (shims/native/*.c + host/backends/epoll/epoll.c → build/wasm_reactor.node) with the system C
 //      compiler against node-api-headers; without a compiler, say so loudly and go on: the
 //      sim host still works, and host 'epoll' then fails with a message that says why
 //   2. compile the core with asc: debug (assertions on; tests), release (benchmarks, default),
 //      broken (debug plus a deliberately reintroduced bug, for the fuzzer's own test)
-//   3. bundle the host (public API, CLI) with esbuild to ESM in dist/, with the cores beside it
+//   3. bundle the host (public API, CLI) with esbuild to ESM in dist/, with the cores beside it.
+//      dist/ here is also the development CLI: it holds the broken core (`fuzz --build broken`)
+//      and the shim built on this machine, which package.json's `files` leave out of the
+//      package (an installed package builds its own shim: tools/install.mjs)
 //   4. bundle the uvu suites in tests/ to build/tests/, one file per suite, same cores beside
 //   5. one tsc run (tests/tsconfig.json): strict type-check of the library and the tests, and
 //      the library's declarations (build/types/ → dist/types/, dist/index.d.ts); then a tiny

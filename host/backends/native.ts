@@ -99,7 +99,7 @@ export function loadNative(build: NativeBuild = "release"): NativeShim {
   if (build === "kqueue" && platform !== "linux") failure = `wasm-reactor: the libkqueue test build of the shim is for Linux only (this is ${platform}, where host 'kqueue' uses the release build)`;
   else if (build === "kqueue" && !existsSync(path)) failure = `wasm-reactor: host 'kqueue' on Linux exists only through libkqueue, for the tests: its test build of the shim is not built (${path} is missing); \`npm run build\` makes it when cmake is installed and tests/third_party/libkqueue-f966089.tar.gz is present. On Linux use host 'epoll'`;
   else if (build !== "kqueue" && !backend) failure = `wasm-reactor: no native host for ${platform} (epoll needs Linux; kqueue macOS or FreeBSD); use host 'portable' or 'sim'`;
-  else if (!existsSync(path)) failure = `wasm-reactor: the native shim${build === "release" ? "" : ` (${build} build)`} is not built (${path} is missing): install a C compiler (gcc or clang) and run \`npm run build\`; host 'sim' works without it`;
+  else if (!existsSync(path)) failure = `wasm-reactor: the native shim${build === "release" ? "" : ` (${build} build)`} is not built (${path} is missing): install a C compiler (gcc or clang), then run \`npm rebuild wasm-reactor\` in a project that installed the package (\`npm run build\` in its checkout); host 'sim' works without it`;
   else {
     try {
       const shim = createRequire(import.meta.url)(path) as NativeShim;

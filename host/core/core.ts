@@ -72,6 +72,9 @@ export function coreBytes(build: Build): Promise<Uint8Array> {
       try {
         return new Uint8Array(await readFile(url));
       } catch (err) {
+        // The broken core is built in a development checkout only (dist/ and build/tests/ there);
+        // the package does not ship it (package.json `files`).
+        if (build === "broken") throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: build 'broken' (a core with a bug planted on purpose, for the fuzzer's self-test) is not in this installation: it is built in a development checkout of wasm-reactor (\`npm run build\`), never shipped; use build 'release' or 'debug'`);
         throw new Error(`wasm-reactor: cannot read the core (${url.pathname}): run \`npm run build\` first (${(err as Error).message})`);
       }
     })();
