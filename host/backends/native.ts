@@ -5,7 +5,7 @@
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { ReactorError } from "../errors.ts";
+import { ReactorError, deniedPermission } from "../errors.ts";
 
 /** The shim's exports (see NAPI_MODULE_INIT in shims/native/napi.c). */
 export interface NativeShim {
@@ -80,16 +80,24 @@ export function loadNative(build: NativeBuild = "release"): NativeShim {
   const g = globalThis as { process?: { platform?: string } };
   const platform = g.process?.platform ?? "unknown";
   if (platform !== "linux") failure = `wasm-reactor: host 'epoll' needs Linux (this is ${platform}); use host 'sim' (kqueue and portable hosts land later)`;
-  else if (!existsSync(path)) failure = `wasm-reactor: the native shim${build === "release" ? "" : ` (${build} build)`} is not built (${path} is missing): install a C compiler (gcc or clang) and run \`npm run build\`; host 'sim' works without it`;
+  else if (!presentOrDenied(path)) failure = `wasm-reactor: the native shim${build === "release" ? "" : ` (${build} build)`} is not built (${path} is missing): install a C compiler (gcc or clang) and run \`npm run build\`; host 'sim' works without it`;
   else {
     try {
       const shim = createRequire(import.meta.url)(path) as NativeShim;
       cached.set(build, shim);
       return shim;
     } catch (err) {
-      failure = `wasm-reactor: cannot load the native shim ${path}: ${(err as Error).message} (rebuild it with \`npm run build\`; Deno needs --allow-ffi)`;
+      failure = deniedPermission(err)
+        ? `wasm-reactor: Deno refused to load the native shim ${path}: run with --allow-read --allow-ffi (or -A); docs/runtimes.md lists what each part needs`
+        : `wasm-reactor: cannot load the native shim ${path}: ${(err as Error).message} (rebuild it with \`npm run build\`; Deno needs --allow-ffi)`;
     }
   }
   failures.set(build, failure);
   throw new ReactorError("ERR_HOST_UNAVAILABLE", failure);
+}
+
+/** Whether the shim's file exists; true when Deno may not even look (no --allow-read), so that loading it says which flags to add. */
+function presentOrDenied(path: string): boolean {
+  try { return existsSync(path); }
+  catch (err) { if (deniedPermission(err)) return true; throw err; }
 }

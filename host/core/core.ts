@@ -1,7 +1,7 @@
 // Loads and instantiates the Wasm core on a shared memory the host creates, and gives the
 // host typed access to its header, rings, slots, chunks and metrics. Portable: no runtime-
 // specific API here (the module bytes are read with node:fs, which Node, Deno and Bun share).
-import { ReactorError } from "../errors.ts";
+import { ReactorError, permissionError } from "../errors.ts";
 import { createWasi, type WasiHooks } from "../../shims/wasi.ts";
 import {
   Header, Config, ChunkMeta, Slot, K, LAYOUT_BASE, CONFIG_BASE,
@@ -72,7 +72,7 @@ export function coreBytes(build: Build): Promise<Uint8Array> {
       try {
         return new Uint8Array(await readFile(url));
       } catch (err) {
-        throw new Error(`wasm-reactor: cannot read the core (${url.pathname}): run \`npm run build\` first (${(err as Error).message})`);
+        throw permissionError(err, `read the core ${url.pathname}`) ?? new Error(`wasm-reactor: cannot read the core (${url.pathname}): run \`npm run build\` first (${(err as Error).message})`);
       }
     })();
     moduleBytes.set(build, b);
