@@ -59,6 +59,8 @@ export const ERROR_CODES = {
   ERR_LAYOUT: "ERR_LAYOUT",
   /** startWorkers(): a worker's setup failed or the worker died (the message names the worker and module). */
   ERR_WORKER: "ERR_WORKER",
+  /** The runtime refused a permission the library needs (Deno without --allow-read, --allow-write, ...): the message names the flag. */
+  ERR_PERMISSION: "ERR_PERMISSION",
 } as const;
 export type ReactorErrorCode = keyof typeof ERROR_CODES;
 
@@ -75,6 +77,29 @@ export class ReactorError extends Error {
     if (extra.syscall !== undefined) this.syscall = extra.syscall;
     if (extra.cause !== undefined) (this as { cause?: unknown }).cause = extra.cause;
   }
+}
+
+/**
+ * Deno's refusal of a permission, as the flag that grants it ("--allow-read"), or undefined when
+ * err is something else. Deno 2 throws NotCapable ("Requires read access to "X", run again with
+ * the --allow-read flag"); Deno 1 threw PermissionDenied with the same text, a name Deno 2 keeps
+ * for the OS's own EACCES, hence the test on the text. Node and Bun never throw either.
+ */
+export function deniedPermission(err: unknown): string | undefined {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  if (!e || (e.name !== "NotCapable" && e.name !== "PermissionDenied") || typeof e.message !== "string") return undefined;
+  return /run again with the (--allow-[a-z-]+) flag/.exec(e.message)?.[1] ?? (e.name === "NotCapable" ? "-A" : undefined);
+}
+
+/**
+ * The ReactorError (ERR_PERMISSION) for Deno's refusal while doing `what` ("read the core
+ * /x/core.release.wasm"), or undefined when err is not a refusal: callers rethrow their own.
+ */
+export function permissionError(err: unknown, what: string): ReactorError | undefined {
+  const flag = deniedPermission(err);
+  if (flag === undefined) return undefined;
+  const grant = flag === "--allow-all" || flag === "-A" ? "-A (Deno grants that file only to --allow-all)" : `${flag} (or -A)`;
+  return new ReactorError("ERR_PERMISSION", `wasm-reactor: Deno refused to ${what}: run it with ${grant}; docs/runtimes.md lists what each part needs`, { cause: err });
 }
 
 /** An error from the network, as handed to `error(conn, err)`: code is the errno name. */

@@ -36,8 +36,9 @@ const esbuild = await import("esbuild");
 const cores = ["debug", "release", "broken"].map((t) => join(root, `build/core.${t}.wasm`));
 const common = { bundle: true, format: "esm", platform: "neutral", target: "es2022", sourcemap: true, logLevel: "warning",
   mainFields: ["browser", "module", "main"], conditions: ["import", "default"], external: ["node:*"],
-  // wasi-js pulls in `debug` and `typedarray-to-buffer`; neither is reached on our paths.
-  alias: {}, define: {} };
+  // wasi-js pulls in `debug` (swapped for shims/debug.ts, which says why) and
+  // `typedarray-to-buffer` (not reached on our paths).
+  alias: { debug: "./shims/debug.ts" }, define: {} };
 
 // dist/ is overwritten in place (not emptied): a --no-types build keeps the last declarations.
 mkdirSync(join(root, "dist"), { recursive: true });

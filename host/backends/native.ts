@@ -6,7 +6,7 @@
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { ReactorError } from "../errors.ts";
+import { ReactorError, deniedPermission } from "../errors.ts";
 
 /** The shim's exports (see NAPI_MODULE_INIT in shims/native/napi.c). */
 export interface NativeShim {
@@ -97,18 +97,26 @@ export function loadNative(build: NativeBuild = "release"): NativeShim {
   const platform = g.process?.platform ?? "unknown";
   const backend = osBackend(platform);
   if (build === "kqueue" && platform !== "linux") failure = `wasm-reactor: the libkqueue test build of the shim is for Linux only (this is ${platform}, where host 'kqueue' uses the release build)`;
-  else if (build === "kqueue" && !existsSync(path)) failure = `wasm-reactor: host 'kqueue' on Linux exists only through libkqueue, for the tests: its test build of the shim is not built (${path} is missing); \`npm run build\` makes it when cmake is installed and tests/third_party/libkqueue-f966089.tar.gz is present. On Linux use host 'epoll'`;
+  else if (build === "kqueue" && !presentOrDenied(path)) failure = `wasm-reactor: host 'kqueue' on Linux exists only through libkqueue, for the tests: its test build of the shim is not built (${path} is missing); \`npm run build\` makes it when cmake is installed and tests/third_party/libkqueue-f966089.tar.gz is present. On Linux use host 'epoll'`;
   else if (build !== "kqueue" && !backend) failure = `wasm-reactor: no native host for ${platform} (epoll needs Linux; kqueue macOS or FreeBSD); use host 'portable' or 'sim'`;
-  else if (!existsSync(path)) failure = `wasm-reactor: the native shim${build === "release" ? "" : ` (${build} build)`} is not built (${path} is missing): install a C compiler (gcc or clang), then run \`npm rebuild wasm-reactor\` in a project that installed the package (\`npm run build\` in its checkout); host 'sim' works without it`;
+  else if (!presentOrDenied(path)) failure = `wasm-reactor: the native shim${build === "release" ? "" : ` (${build} build)`} is not built (${path} is missing): install a C compiler (gcc or clang), then run \`npm rebuild wasm-reactor\` in a project that installed the package (\`npm run build\` in its checkout); host 'sim' works without it`;
   else {
     try {
       const shim = createRequire(import.meta.url)(path) as NativeShim;
       cached.set(build, shim);
       return shim;
     } catch (err) {
-      failure = `wasm-reactor: cannot load the native shim ${path}: ${(err as Error).message} (rebuild it with \`npm run build\`; Deno needs --allow-ffi)`;
+      failure = deniedPermission(err)
+        ? `wasm-reactor: Deno refused to load the native shim ${path}: run with --allow-read --allow-ffi (or -A); docs/runtimes.md lists what each part needs`
+        : `wasm-reactor: cannot load the native shim ${path}: ${(err as Error).message} (rebuild it with \`npm run build\`; Deno needs --allow-ffi)`;
     }
   }
   failures.set(build, failure);
   throw new ReactorError("ERR_HOST_UNAVAILABLE", failure);
+}
+
+/** Whether the shim's file exists; true when Deno may not even look (no --allow-read), so that loading it says which flags to add. */
+function presentOrDenied(path: string): boolean {
+  try { return existsSync(path); }
+  catch (err) { if (deniedPermission(err)) return true; throw err; }
 }

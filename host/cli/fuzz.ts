@@ -1,6 +1,6 @@
 // `wasm-reactor fuzz`: swarm-fuzz the core on the simulated network or over real sockets;
 // shrink and record what fails. The fuzzer itself is host/fuzz/.
-import { fail, fmt } from "./common.ts";
+import { fail, fmt, requireDeno, DIST_DIR } from "./common.ts";
 import type { RunResult, Scenario, FuzzHost } from "../fuzz/fuzz.ts";
 
 const FUZZ_HELP = `wasm-reactor fuzz — swarm-fuzz the core; shrink and record what fails
@@ -87,6 +87,15 @@ function reproduce(a: Args): string {
 
 export async function fuzzCommand(argv: string[]): Promise<void> {
   const a = parse(argv);
+  // Real sockets: node:net peers (net), the shim (ffi), traces in the temporary folder (env
+  // TMPDIR, write), and the leak check reads /proc/self/fd, which Deno opens to -A alone.
+  if (a.host === "epoll") requireDeno("fuzz --host epoll", "all", "its descriptor leak check reads /proc/self/fd, which Deno opens only to --allow-all");
+  else requireDeno("fuzz", [
+    { name: "read", path: DIST_DIR, why: "the core" },
+    ...(a.scenarioFile ? [{ name: "read", path: a.scenarioFile, why: "--scenario" } as const] : []),
+    ...(a.recordFile ? [{ name: "write", path: a.recordFile, why: "--record" } as const] : []),
+    ...(a.scenarioFile ? [] : [{ name: "write", path: a.out, why: "--out: where a failure's scenario and trace go" } as const]),
+  ]);
   const { fuzz, runScenario, describeScenario, NATIVE_FAULTS_AVAILABLE } = await import("../fuzz/fuzz.ts");
   if (a.scenarioFile) return runOne(a, runScenario);
   const faultNote = a.host === "epoll" ? NATIVE_FAULTS_AVAILABLE ? "; shim faults on" : "; the shim has no fault injection in this build: kernel behaviour only" : "";

@@ -1,7 +1,7 @@
 // `wasm-reactor replay FILE`: run a recorded trace again on a fresh core and check it turn by turn.
 import { replayFile } from "../trace/trace.ts";
 import { metricsSnapshot } from "../core/metrics.ts";
-import { fail } from "./common.ts";
+import { fail, requireDeno, DIST_DIR } from "./common.ts";
 
 const REPLAY_HELP = `wasm-reactor replay — run a recorded trace again on a fresh core
 
@@ -40,6 +40,7 @@ export async function replay(argv: string[]): Promise<void> {
     else fail(`replay: one trace file at a time (got ${file} and ${arg})`);
   }
   if (!file) fail("replay: which trace? usage: wasm-reactor replay FILE [--until TURN] [--dump]");
+  requireDeno("replay", [{ name: "read", path: DIST_DIR, why: "the core" }, { name: "read", path: file, why: "the trace" }]);
   const r = await replayFile(file, { untilTurn: until, force, checkInvariants: true });
   const out: Record<string, unknown> = { identical: r.identical, turns: r.turns, calls: r.calls, ms: +r.ms.toFixed(1), bytes: r.bytes, build: r.header.build, host: r.header.host, recordedAt: r.header.createdAt };
   if (r.divergence) out.divergence = r.divergence;

@@ -4,21 +4,25 @@
 // fast path, through the library's startWorkers(): host/reactor/worker.ts) while the main thread
 // handles signals, prints the status and wakes it to drain; `--mode main` runs it on the main
 // thread without ever blocking it (the poller-thread wait). Its reactor options are the "echo"
-// preset (host/options.ts) plus the flags below. `--backend sim` keeps the simulated network
-// with simulated ping-pong clients, to watch the core without sockets.
+// preset (host/options.ts) plus the flags below. `--backend` picks the host (default auto: the
+// registry's choice, host/backends/registry.ts), made once on this thread first so that one
+// that cannot run here fails with one line before any thread starts; `--backend sim` keeps the
+// simulated network with simulated ping-pong clients, to watch the core without sockets.
 import { Reactor, type Handlers, type CloseReport } from "../reactor/reactor.ts";
 import { startWorkers, warmUp, workerCores, type WorkerContext } from "../reactor/worker.ts";
 import type { ReactorOptions } from "../options.ts";
 import type { SimPeer } from "../backends/sim/sim.ts";
-import { loadNative } from "../backends/native.ts";
+import { createHost } from "../backends/registry.ts";
+import { resolveOptions } from "../options.ts";
+import type { HostKind } from "../contract/contract.ts";
 import type { Core } from "../core/core.ts";
 import { histogramCounts, metricsSnapshot, percentilesOf, type MetricsSnapshot } from "../core/metrics.ts";
 import { K } from "../core/layout.ts";
-import { fail, fmt } from "./common.ts";
+import { fail, fmt, requireDeno, DIST_DIR, SHIM_FILE, type DenoNeed } from "./common.ts";
 
 export const SERVE_HELP = `wasm-reactor serve — an echo server on the reactor
 
-Listens on real sockets (epoll), echoes every byte back, prints one status line a second:
+Listens on real sockets (--backend), echoes every byte back, prints one status line a second:
 connections, descriptors used of the budget, messages (reads) per second, and the p99 of the
 loop's turn time over that second. Ctrl-C (SIGINT) or SIGTERM stops accepting, lets
 connections finish within --drain-ms, closes the rest, and prints a report.
@@ -48,8 +52,12 @@ Options:
   --record FILE        write a trace of everything the core sees (wasm-reactor replay FILE runs
                        it again; with --workers N, FILE.0 … FILE.N-1)
   --json               print the final report as JSON
-  --backend NAME       epoll (default) or sim (a simulated network with simulated clients;
-                       then --connections N, --message-bytes N and --seed N apply)
+  --backend NAME       auto (default: WASM_REACTOR_HOST if set, else this OS's native host,
+                       else portable, with a line saying why), epoll (Linux), kqueue (macOS,
+                       FreeBSD), portable (the runtime's own sockets; main-thread mode only),
+                       or sim (a simulated network with simulated clients; then
+                       --connections N, --message-bytes N and --seed N apply). The banner names
+                       the one used; one that cannot run here exits 2 saying why
   -h, --help           this text
 
 Exit status: 0 after a clean shutdown, 1 if descriptors leaked, 2 on a bad option or when the
@@ -61,8 +69,11 @@ export interface ServeArgs {
   connections: number; messageBytes: number; seconds: number; seed: number; idleTimeoutMs: number; drainMs: number; statusMs: number; json: boolean;
 }
 
+/** What --backend takes: the host kinds that can serve (uring is not built yet), and auto. */
+const BACKENDS: readonly string[] = ["auto", "epoll", "kqueue", "portable", "sim"];
+
 function parseServe(argv: string[]): ServeArgs {
-  const a: ServeArgs = { backend: "epoll", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, prefault: false, maxConnections: 20_000, warmup: 4000, record: "",
+  const a: ServeArgs = { backend: "auto", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, prefault: false, maxConnections: 20_000, warmup: 4000, record: "",
     connections: 1000, messageBytes: 64, seconds: 0, seed: 1, idleTimeoutMs: 0, drainMs: 2000, statusMs: 1000, json: false };
   const ints: Record<string, [keyof ServeArgs, number, number]> = {
     "--port": ["port", 0, 65535], "--backlog": ["backlog", 1, 65535], "--workers": ["workers", 1, 64], "--warmup": ["warmup", 0, 1_000_000], "--max-connections": ["maxConnections", 1, 4_000_000],
@@ -78,7 +89,7 @@ function parseServe(argv: string[]): ServeArgs {
     if (arg === "--edge") { a.edge = true; continue; }
     if (arg === "--level") { a.edge = false; continue; }
     if (arg === "--prefault") { a.prefault = true; continue; }
-    if (arg === "--backend") { a.backend = value(++i, "a value (epoll or sim)"); if (a.backend !== "sim" && a.backend !== "epoll") fail(`serve: --backend must be epoll or sim, got ${JSON.stringify(a.backend)}`); continue; }
+    if (arg === "--backend") { a.backend = value(++i, `a value (${BACKENDS.join(", ")})`); if (!BACKENDS.includes(a.backend)) fail(`serve: --backend must be ${BACKENDS.join(", ")}, got ${JSON.stringify(a.backend)}`); continue; }
     if (arg === "--mode") { const m = value(++i, "a value (worker or main)"); if (m !== "worker" && m !== "main") fail(`serve: --mode must be worker or main, got ${JSON.stringify(m)}`); a.mode = m; continue; }
     if (arg === "--host") { a.host = value(++i, "an address"); continue; }
     if (arg === "--record") { a.record = value(++i, "a file name"); continue; }
@@ -103,7 +114,7 @@ const baselineOf = (m: MetricsSnapshot): Baseline => ({ reads: m.reads, accepts:
 /** The reactor options serve runs with: the echo preset (host/options.ts says why each) plus its flags. */
 function reactorOptions(a: ServeArgs): ReactorOptions {
   return {
-    preset: "echo", host: "epoll", edgeTriggered: a.edge, prefaultPool: a.prefault, maxConnections: a.maxConnections, idleTimeoutMs: a.idleTimeoutMs, timers: 16,
+    preset: "echo", host: a.backend as HostKind, edgeTriggered: a.edge, prefaultPool: a.prefault, maxConnections: a.maxConnections, idleTimeoutMs: a.idleTimeoutMs, timers: 16,
     ...(a.record ? { record: { path: a.record } } : {}),
   };
 }
@@ -174,14 +185,46 @@ function printReport(a: ServeArgs, rep: ServeReport): never {
 function banner(a: ServeArgs, port: number, budget: number): void {
   console.log(`listening on ${a.host}:${port}`);
   const how = a.mode === "main" ? "main-thread mode" : a.workers > 1 ? `${a.workers} workers sharing the port (SO_REUSEPORT)` : "worker mode";
-  console.log(`wasm-reactor serve: echo on ${a.host}:${port} (epoll, ${a.edge ? "edge" : "level"}-triggered, ${how}); backlog ${a.backlog}, ${fmt(a.maxConnections * a.workers)} connection slots, descriptor budget ${fmt(budget)}; drain ${a.drainMs} ms; Ctrl-C to stop`);
+  console.log(`wasm-reactor serve: echo on ${a.host}:${port} (${a.backend}${a.backend === "portable" ? "" : `, ${a.edge ? "edge" : "level"}-triggered`}, ${how}); backlog ${a.backlog}, ${fmt(a.maxConnections * a.workers)} connection slots, descriptor budget ${fmt(budget)}; drain ${a.drainMs} ms; Ctrl-C to stop`);
 }
 
 export async function serve(argv: string[]): Promise<void> {
   const a = parseServe(argv);
+  requireDeno("serve", denoNeeds(a));
+  a.backend = backendKind(a);
   if (a.backend === "sim") return serveSim(a);
-  loadNative(); // no shim: say so now, with what to do, before any thread starts
+  if (a.backend === "portable") {
+    // Its sockets live on the runtime's event loop, which a worker blocked in its wait never runs.
+    if (a.workers > 1) fail("serve: --workers needs a native backend (epoll, kqueue): the portable host runs on the main thread");
+    a.mode = "main";
+  }
   return a.mode === "main" ? serveMain(a) : serveWorkers(a);
+}
+
+/**
+ * The host serve runs on: --backend, or for auto the registry's choice (with its line saying why
+ * when that is the portable host). The host is made once here and closed, so a backend that
+ * cannot run here (ERR_HOST_UNAVAILABLE: no shim, another OS, Deno without --allow-ffi) fails
+ * with its one line before any thread starts; the reactors then ask for this kind by name.
+ */
+function backendKind(a: ServeArgs): HostKind {
+  if (a.backend === "sim") return "sim";
+  const host = createHost(resolveOptions({ host: a.backend as HostKind | "auto", edgeTriggered: a.edge }), (line) => console.error(line));
+  try { host.close(); } catch { /* never attached: nothing of ours to leak */ }
+  return host.kind;
+}
+
+/** What Deno must grant serve (requireDeno): the cores, the shim or the sockets, the trace file. */
+function denoNeeds(a: ServeArgs): DenoNeed[] {
+  const needs: DenoNeed[] = [{ name: "read", path: DIST_DIR, why: "the core" }];
+  const shim = { name: "ffi", path: SHIM_FILE, why: "the native shim" } as const;
+  const sockets = { name: "net", why: "the portable host's sockets" } as const;
+  if (a.backend === "epoll" || a.backend === "kqueue") needs.push(shim);
+  else if (a.backend === "portable") needs.push(sockets);
+  else if (a.backend === "auto") needs.push({ anyOf: [shim, sockets] });
+  const files = !a.record ? [] : a.workers > 1 ? Array.from({ length: a.workers }, (_, i) => `${a.record}.${i}`) : [a.record];
+  for (const path of files) needs.push({ name: "write", path, why: "--record" });
+  return needs;
 }
 
 /**

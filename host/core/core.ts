@@ -1,7 +1,7 @@
 // Loads and instantiates the Wasm core on a shared memory the host creates, and gives the
 // host typed access to its header, rings, slots, chunks and metrics. Portable: no runtime-
 // specific API here (the module bytes are read with node:fs, which Node, Deno and Bun share).
-import { ReactorError } from "../errors.ts";
+import { ReactorError, permissionError } from "../errors.ts";
 import { createWasi, type WasiHooks } from "../../shims/wasi.ts";
 import {
   Header, Config, ChunkMeta, Slot, K, LAYOUT_BASE, CONFIG_BASE,
@@ -74,6 +74,8 @@ export function coreBytes(build: Build): Promise<Uint8Array> {
       } catch (err) {
         // The broken core is built in a development checkout only (dist/ and build/tests/ there);
         // the package does not ship it (package.json `files`).
+        const denied = permissionError(err, `read the core ${url.pathname}`);
+        if (denied) throw denied;
         if (build === "broken") throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: build 'broken' (a core with a bug planted on purpose, for the fuzzer's self-test) is not in this installation: it is built in a development checkout of wasm-reactor (\`npm run build\`), never shipped; use build 'release' or 'debug'`);
         throw new Error(`wasm-reactor: cannot read the core (${url.pathname}): run \`npm run build\` first (${(err as Error).message})`);
       }

@@ -9,13 +9,18 @@
 // socket on one of the run's ports (found through /proc/net/tcp{,6} by inode). And a descriptor
 // that was open before the run and is gone after it was closed by someone who did not own it.
 import { readdirSync, readlinkSync, readFileSync } from "node:fs";
+import { permissionError } from "../errors.ts";
 
 /** Descriptor number → what it points at (readlink of /proc/self/fd/N). */
 export type FdTable = Map<number, string>;
 
 export function fdTable(): FdTable {
   const t: FdTable = new Map();
-  for (const f of readdirSync("/proc/self/fd")) {
+  let names: string[];
+  // Deno lets only --allow-all read /proc/self (not --allow-read): say so rather than crash mid-run.
+  try { names = readdirSync("/proc/self/fd"); }
+  catch (err) { throw permissionError(err, "list this process's descriptors in /proc/self/fd (the leak check of real-socket runs)") ?? err; }
+  for (const f of names) {
     try { t.set(Number(f), readlinkSync(`/proc/self/fd/${f}`)); } catch { /* the directory's own descriptor, gone already */ }
   }
   return t;

@@ -104,8 +104,16 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
   let turns = 0, i = 0, accepts = 0, connects = 0, bytesIn = 0, faults = 0, shrinkRuns = 0;
   let kind: string | undefined, shrinkStart = 0;
   let original: Scenario | undefined, originalFailure: RunResult | undefined, last: RunResult | undefined;
+  // A run that throws (rather than returning a failure) is the harness failing, not the core: a
+  // permission Deno refused, a port it could not bind. Nothing to shrink: every later call
+  // throws it again at once, and it is rethrown when fast-check stops. Before, it was shrunk
+  // like a failure and reported as "FAILED: undefined".
+  let harnessError: { err: unknown } | undefined;
   const run = async (sc: Scenario): Promise<RunResult> => {
-    const res = await runScenario(sc, { host, build: opts.build, traceDir: opts.traceDir });
+    if (harnessError) throw harnessError.err;
+    let res: RunResult;
+    try { res = await runScenario(sc, { host, build: opts.build, traceDir: opts.traceDir }); }
+    catch (err) { harnessError = { err }; throw err; }
     turns += res.turns;
     if (res.ok) { accepts += res.accepts ?? 0; connects += res.connects ?? 0; bytesIn += res.bytesIn ?? 0; faults += res.faults ?? 0; }
     opts.onRun?.(i++, res, sc);
@@ -131,6 +139,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
     return true;
   });
   const out = await fc.check(prop, { seed: opts.seed, numRuns: opts.runs, interruptAfterTimeLimit: opts.timeLimitMs, markInterruptAsFailure: false });
+  if (harnessError) throw harnessError.err;
   const report: FuzzReport = { host, runs: Math.min(out.numRuns, opts.runs), failed: out.failed, seed: opts.seed, turns, ms: performance.now() - t0, accepts, connects, bytesIn, faults };
   if (host === "epoll") report.nativeFaults = NATIVE_FAULTS_AVAILABLE;
   if (out.failed && out.counterexample) {

@@ -3,7 +3,7 @@
 import type { Core } from "../core/core.ts";
 import type { WasiHooks } from "../../shims/wasi.ts";
 import { EventRec_BYTES } from "../core/layout.ts";
-import { ReactorError } from "../errors.ts";
+import { ReactorError, permissionError } from "../errors.ts";
 import {
   TRACE_MAGIC, TRACE_VERSION, T_CALL, T_INPUT, T_TURN, T_INIT, RECORDED, FLUSH, OutputHasher, type TraceHeader,
   W_EVENT_TAIL, W_SUBMIT_HEAD, W_SUPPLY_HEAD, W_NOTE_HEAD, W_TURN,
@@ -72,7 +72,7 @@ export class Recorder {
     this.maxBytes = opts.maxBytes ?? 256 * 1024 * 1024;
     this.outputs = opts.outputs === true;
     try { this.fd = fs.openSync(opts.path, "w"); }
-    catch (err) { throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: cannot open the trace file ${opts.path}: ${(err as Error).message}`); }
+    catch (err) { throw permissionError(err, `write the trace file ${opts.path}`) ?? new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: cannot open the trace file ${opts.path}: ${(err as Error).message}`); }
   }
 
   /** The WASI hooks, recording what the core reads. */

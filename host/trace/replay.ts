@@ -3,7 +3,7 @@
 import { Core, coreBytes, type Build } from "../core/core.ts";
 import type { WasiHooks } from "../../shims/wasi.ts";
 import { LAYOUT_VERSION, EventRec_BYTES } from "../core/layout.ts";
-import { ReactorError } from "../errors.ts";
+import { ReactorError, permissionError } from "../errors.ts";
 import {
   TRACE_MAGIC, TRACE_VERSION, T_CALL, T_INPUT, T_TURN, T_INIT, RECORDED, OutputHasher, outputDiff, hex, coreHash,
   type TraceHeader, W_EVENT_TAIL, W_SUBMIT_HEAD, W_SUPPLY_HEAD, W_NOTE_HEAD,
@@ -174,7 +174,7 @@ export async function replayFile(path: string, opts: { untilTurn?: number; force
   const fs = await import("node:fs");
   let bytes: Uint8Array;
   try { bytes = fs.readFileSync(path); }
-  catch (err) { throw new ReactorError("ERR_TRACE", `wasm-reactor: cannot read the trace ${path}: ${(err as Error).message}`); }
+  catch (err) { throw permissionError(err, `read the trace ${path}`) ?? new ReactorError("ERR_TRACE", `wasm-reactor: cannot read the trace ${path}: ${(err as Error).message}`); }
   const parsed = readTrace(bytes, path);
   const h = parsed.header;
   if (!["release", "debug", "broken"].includes(h.build)) throw new TraceFormatError(`wasm-reactor: ${path} names an unknown core build ${JSON.stringify(h.build)}`, 16);
