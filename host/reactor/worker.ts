@@ -105,7 +105,7 @@ export interface StartWorkersOptions {
   drainMs?: number;
   /** ctx.post() messages from the workers. */
   onMessage?(message: unknown, index: number): void;
-  /** The reactors' log lines (default: console.error in each worker). */
+  /** The reactors' log lines (default: console.error in each worker); index -1: the group's own (e.g. why `cpus` did not pin). */
   onLog?(line: string, index: number): void;
   /** Per-worker V8 limits (Node). Default { maxYoungGenerationSizeMb: 2 }: see LEAN_LIMITS. */
   resourceLimits?: ResourceLimits;
