@@ -15,7 +15,8 @@
 //      {"event":"held"} when all are established, holds them until its stdin closes, then closes
 //      them and prints its report (errors by kind, connections still open at the end).
 //   2. Server 0 takes a free port (port 0) with SO_REUSEPORT; servers 1 and 2 join it. The kernel
-//      spreads new connections over the three listeners by a hash of the 4-tuple.
+//      spreads new connections over the three listeners by a hash of the 4-tuple. Each server's
+//      reactor thread is pinned (--cpus) to one of the CPUs this process may use, in turn.
 //   3. Held: every client has its connections; each server's status line (its reactor's own
 //      count) must show its share, the shares summing to TOTAL, and each server's descriptor
 //      table (/proc/PID/fd) must hold them: none lost, none refused, more than one process may.
@@ -120,12 +121,15 @@ test("3 serve --reuse-port processes on one port hold 30,000 connections from 4 
   // 2. Servers: the first picks the port, the others join it.
   const serveArgs = ["serve", "--reuse-port", "--warmup", "0", "--status-ms", "200", "--drain-ms", "2000", "--json"];
   const listening = (s: Child) => s.lines.map((l) => /^listening on 127\.0\.0\.1:(\d+)$/.exec(l)).find((m) => m)?.[1];
-  const s0 = start(process.execPath, [CLI, ...serveArgs, "--port", "0"], "ignore");
+  const allowed = /^Cpus_allowed_list:\s*(\d+)(?:-(\d+))?/m.exec(readFileSync("/proc/self/status", "utf8"))!;
+  const cpuOf = (i: number) => Number(allowed[1]) + (i % (Number(allowed[2] ?? allowed[1]) - Number(allowed[1]) + 1));
+  const s0 = start(process.execPath, [CLI, ...serveArgs, "--cpus", String(cpuOf(0)), "--port", "0"], "ignore");
   const port = Number(await until("server 0 listening", START_MS, () => listening(s0), () => s0.lines.join("\n")));
   const servers = [s0];
-  for (let i = 1; i < SERVERS; i++) servers.push(start(process.execPath, [CLI, ...serveArgs, "--port", String(port)], "ignore"));
+  for (let i = 1; i < SERVERS; i++) servers.push(start(process.execPath, [CLI, ...serveArgs, "--cpus", String(cpuOf(i)), "--port", String(port)], "ignore"));
   for (const [i, s] of servers.entries()) {
     await until(`server ${i} listening on ${port}`, START_MS, () => listening(s) === String(port) && s.lines.some((l) => l.startsWith("[")), () => s.lines.join("\n"));
+    assert.ok(s.lines.some((l) => l.includes(`port shared with other processes (SO_REUSEPORT); threads on CPUs ${cpuOf(i)};`)), `server ${i}'s banner: shared port, pinned to CPU ${cpuOf(i)}: ${s.lines.join("\n")}`);
   }
   const pids = servers.map((s) => s.child.pid!);
   const fdsBefore = pids.map(fdCount);
