@@ -35,6 +35,13 @@ Options:
                        main: it shares the main thread and never blocks it
   --workers N          N reactors on N worker threads, one port (SO_REUSEPORT: the kernel
                        spreads connections); one per core is the usual choice (default 1)
+  --reuse-port         share the port with other processes that listen on it with
+                       SO_REUSEPORT (other serve processes given --reuse-port): past one
+                       process's descriptor limit, see docs/scaling.md. Without it, a port
+                       in use is refused (exit 2)
+  --cpus LIST|auto     pin worker i's thread to one CPU of LIST (e.g. 0,1 or 0-3; worker i
+                       takes the (i mod length)-th), or with auto to the CPUs this process may
+                       use, round robin (worker mode; Linux and FreeBSD)
   --level              level-triggered epoll (default: edge-triggered, which keeps tail latency
                        flat at 10,000 busy connections: see docs/benchmarks.md)
   --edge               edge-triggered epoll (the default)
@@ -66,6 +73,7 @@ port cannot be listened on (in use, not permitted), with one line saying why.
 
 export interface ServeArgs {
   backend: string; host: string; port: number; backlog: number; mode: "worker" | "main"; workers: number; edge: boolean; prefault: boolean; maxConnections: number; warmup: number; record: string;
+  reusePort: boolean; cpus?: number[] | "auto";
   connections: number; messageBytes: number; seconds: number; seed: number; idleTimeoutMs: number; drainMs: number; statusMs: number; json: boolean;
 }
 
@@ -73,7 +81,7 @@ export interface ServeArgs {
 const BACKENDS: readonly string[] = ["auto", "epoll", "kqueue", "portable", "sim"];
 
 function parseServe(argv: string[]): ServeArgs {
-  const a: ServeArgs = { backend: "auto", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, prefault: false, maxConnections: 20_000, warmup: 4000, record: "",
+  const a: ServeArgs = { backend: "auto", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, prefault: false, maxConnections: 20_000, warmup: 4000, record: "", reusePort: false,
     connections: 1000, messageBytes: 64, seconds: 0, seed: 1, idleTimeoutMs: 0, drainMs: 2000, statusMs: 1000, json: false };
   const ints: Record<string, [keyof ServeArgs, number, number]> = {
     "--port": ["port", 0, 65535], "--backlog": ["backlog", 1, 65535], "--workers": ["workers", 1, 64], "--warmup": ["warmup", 0, 1_000_000], "--max-connections": ["maxConnections", 1, 4_000_000],
@@ -89,6 +97,8 @@ function parseServe(argv: string[]): ServeArgs {
     if (arg === "--edge") { a.edge = true; continue; }
     if (arg === "--level") { a.edge = false; continue; }
     if (arg === "--prefault") { a.prefault = true; continue; }
+    if (arg === "--reuse-port") { a.reusePort = true; continue; }
+    if (arg === "--cpus") { a.cpus = parseCpus(value(++i, "a CPU list (e.g. 0,1 or 0-3) or auto")); continue; }
     if (arg === "--backend") { a.backend = value(++i, `a value (${BACKENDS.join(", ")})`); if (!BACKENDS.includes(a.backend)) fail(`serve: --backend must be ${BACKENDS.join(", ")}, got ${JSON.stringify(a.backend)}`); continue; }
     if (arg === "--mode") { const m = value(++i, "a value (worker or main)"); if (m !== "worker" && m !== "main") fail(`serve: --mode must be worker or main, got ${JSON.stringify(m)}`); a.mode = m; continue; }
     if (arg === "--host") { a.host = value(++i, "an address"); continue; }
@@ -101,7 +111,21 @@ function parseServe(argv: string[]): ServeArgs {
     (a as unknown as Record<string, number>)[spec[0]] = v;
   }
   if (a.mode === "main" && a.workers > 1) fail("serve: --workers needs worker mode (drop --mode main)");
+  if (a.mode === "main" && a.cpus) fail("serve: --cpus pins worker threads: it needs worker mode (drop --mode main, or pin the process with taskset)");
   return a;
+}
+
+/** --cpus: "auto", or a list of CPU numbers and ranges as Linux prints them ("0,2-3"). */
+function parseCpus(v: string): number[] | "auto" {
+  if (v === "auto") return v;
+  const out: number[] = [];
+  for (const part of v.split(",")) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    const lo = m ? Number(m[1]) : NaN, hi = m?.[2] !== undefined ? Number(m[2]) : lo;
+    if (!m || hi < lo || hi > 1023) fail(`serve: --cpus must be auto or a list of CPU numbers and ranges from 0 to 1023 such as 0,1 or 0-3, got ${JSON.stringify(v)}`);
+    for (let c = lo; c <= hi; c++) out.push(c);
+  }
+  return out;
 }
 
 
@@ -130,7 +154,7 @@ export function serveSetup(r: Reactor, ctx: WorkerContext): { port: number; base
   warmUp(r, a.warmup, echo);
   const base = baselineOf(r.metrics());
   const port = ctx.index === 0 ? a.port : (ctx.first as { port: number }).port;
-  const l = r.listen({ host: a.host, port, backlog: a.backlog, reusePort: ctx.workers > 1 }, echo);
+  const l = r.listen({ host: a.host, port, backlog: a.backlog, reusePort: ctx.workers > 1 || a.reusePort }, echo);
   return { port: l.port, base };
 }
 
@@ -182,10 +206,10 @@ function printReport(a: ServeArgs, rep: ServeReport): never {
   process.exit(rep.leakedDescriptors ? 1 : 0);
 }
 
-function banner(a: ServeArgs, port: number, budget: number): void {
+function banner(a: ServeArgs, port: number, budget: number, pinned = ""): void {
   console.log(`listening on ${a.host}:${port}`);
   const how = a.mode === "main" ? "main-thread mode" : a.workers > 1 ? `${a.workers} workers sharing the port (SO_REUSEPORT)` : "worker mode";
-  console.log(`wasm-reactor serve: echo on ${a.host}:${port} (${a.backend}${a.backend === "portable" ? "" : `, ${a.edge ? "edge" : "level"}-triggered`}, ${how}); backlog ${a.backlog}, ${fmt(a.maxConnections * a.workers)} connection slots, descriptor budget ${fmt(budget)}; drain ${a.drainMs} ms; Ctrl-C to stop`);
+  console.log(`wasm-reactor serve: echo on ${a.host}:${port} (${a.backend}${a.backend === "portable" ? "" : `, ${a.edge ? "edge" : "level"}-triggered`}, ${how}); backlog ${a.backlog}, ${fmt(a.maxConnections * a.workers)} connection slots, descriptor budget ${fmt(budget)}; drain ${a.drainMs} ms${a.reusePort ? "; port shared with other processes (SO_REUSEPORT)" : ""}${pinned}; Ctrl-C to stop`);
 }
 
 export async function serve(argv: string[]): Promise<void> {
@@ -196,6 +220,7 @@ export async function serve(argv: string[]): Promise<void> {
   if (a.backend === "portable") {
     // Its sockets live on the runtime's event loop, which a worker blocked in its wait never runs.
     if (a.workers > 1) fail("serve: --workers needs a native backend (epoll, kqueue): the portable host runs on the main thread");
+    if (a.cpus) fail("serve: --cpus pins worker threads: it needs a native backend (epoll, kqueue); the portable host runs on the main thread");
     a.mode = "main";
   }
   return a.mode === "main" ? serveMain(a) : serveWorkers(a);
@@ -235,11 +260,12 @@ function denoNeeds(a: ServeArgs): DenoNeed[] {
 async function serveWorkers(a: ServeArgs): Promise<void> {
   const group = await startWorkers({
     module: new URL(import.meta.url), export: "serveSetup", workers: a.workers, data: a,
-    options: reactorOptions(a), signals: true, drainMs: a.drainMs,
+    options: reactorOptions(a), signals: true, drainMs: a.drainMs, ...(a.cpus ? { cpus: a.cpus } : {}),
   });
   const values = group.workers.map((w) => w.value as { port: number; base: Baseline });
   const t0 = Date.now();
-  banner(a, values[0].port, group.workers.reduce((s, w) => s + w.fdBudget, 0));
+  const pinned = a.cpus ? `; threads on CPUs ${group.workers.map((w) => w.cpus?.join("+") ?? "?").join(", ")}` : "";
+  banner(a, values[0].port, group.workers.reduce((s, w) => s + w.fdBudget, 0), pinned);
   const meter = statusMeter(() => workerCores(group), a.statusMs);
   for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, () => meter.stop()); // startWorkers closes the group on them
   if (a.seconds > 0) setTimeout(() => { meter.stop(); void group.close({ drainMs: a.drainMs }).catch(() => {}); }, a.seconds * 1000);
@@ -255,7 +281,7 @@ async function serveMain(a: ServeArgs): Promise<void> {
   const r = await Reactor.create({ ...reactorOptions(a), wait: "thread" });
   const base = baselineOf(r.metrics());
   let l;
-  try { l = r.listen({ host: a.host, port: a.port, backlog: a.backlog }, echo); }
+  try { l = r.listen({ host: a.host, port: a.port, backlog: a.backlog, reusePort: a.reusePort }, echo); }
   catch (err) { await r.close({ drainMs: 0 }); throw err; }
   const t0 = Date.now();
   banner(a, l.port, r.metrics().fdBudget);

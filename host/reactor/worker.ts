@@ -23,11 +23,15 @@
 //      ready and get what its setup returned as `ctx.first` (e.g. the port that port 0 picked).
 //      Then the worker runs its reactor until the group closes it.
 //   3. The main thread never calls into a worker's reactor. metrics() reads each core's metrics
-//      region from its shared memory (no message, no wake, nothing on the worker's thread), and
-//      close() posts "close" and wakes the worker's epoll_wait through the shim's wake handle.
+//      region from its shared memory (no message, no wake, nothing on the worker's thread);
+//      mergedMetrics() adds them up (rules at mergeMetrics below); close() posts "close" and
+//      wakes the worker's epoll_wait through the shim's wake handle.
 //   4. close({ drainMs }): every worker stops accepting, lets connections finish within drainMs,
 //      closes the rest, and posts its report (CloseReport, final metrics); the group sums them.
-//   5. Errors surface: create or setup failing in any worker rejects startWorkers() (the workers
+//   5. With `cpus`, worker i pins its own thread (the shim's setAffinity, shims/native/affinity.c)
+//      before it creates its reactor, to cpus[i % cpus.length], or with "auto" to the i-th CPU
+//      (round robin) of those this process may run on; the CPUs it got are in workers[i].cpus.
+//   6. Errors surface: create or setup failing in any worker rejects startWorkers() (the workers
 //      already started are closed first) with the worker's error: a ReactorError keeps its code
 //      and message, anything else becomes ERR_WORKER naming the worker and the module. A worker
 //      that dies later rejects `closed` (unhandled, that ends the process like any uncaught
@@ -60,8 +64,9 @@ import { ReactorError } from "../errors.ts";
 import type { ReactorOptions } from "../options.ts";
 import type { Core } from "../core/core.ts";
 import type { Regions } from "../core/layout.ts";
-import { metricsSnapshot, type MetricsSnapshot } from "../core/metrics.ts";
-import { loadNative } from "../backends/native.ts";
+import { histogramCounts, metricsSnapshot, percentilesOf, type MetricsSnapshot, type Percentiles } from "../core/metrics.ts";
+import { K } from "../core/layout.ts";
+import { loadNative, type NativeShim } from "../backends/native.ts";
 
 /** What a worker's setup receives beside its reactor. */
 export interface WorkerContext {
@@ -100,12 +105,20 @@ export interface StartWorkersOptions {
   drainMs?: number;
   /** ctx.post() messages from the workers. */
   onMessage?(message: unknown, index: number): void;
-  /** The reactors' log lines (default: console.error in each worker). */
+  /** The reactors' log lines (default: console.error in each worker); index -1: the group's own (e.g. why `cpus` did not pin). */
   onLog?(line: string, index: number): void;
   /** Per-worker V8 limits (Node). Default { maxYoungGenerationSizeMb: 2 }: see LEAN_LIMITS. */
   resourceLimits?: ResourceLimits;
   /** The script a worker runs (default: this library's file). It must import this library and nothing that starts an app. */
   entry?: URL;
+  /**
+   * Pin each worker's thread to one CPU (default: not pinned; the kernel's scheduler places
+   * them). A list: worker i runs on cpus[i % cpus.length]; every CPU must be one this process
+   * may run on. "auto": worker i on the i-th of those CPUs, round robin. Linux and FreeBSD,
+   * through the native shim; where it cannot load, a list is refused (ERR_HOST_UNAVAILABLE) and
+   * "auto" logs one line and goes on unpinned; macOS has no hard affinity: one line, unpinned.
+   */
+  cpus?: readonly number[] | "auto";
 }
 
 export interface WorkerInfo {
@@ -115,6 +128,10 @@ export interface WorkerInfo {
   readonly value: unknown;
   /** Its descriptor budget (its share of the limit, minus the reserve). */
   readonly fdBudget: number;
+  /** Its thread's kernel id (/proc/self/task/<tid> on Linux), where the shim can tell (Linux, FreeBSD). */
+  readonly tid?: number;
+  /** The CPUs its thread may run on, read back from the kernel after pinning (or the inherited set when not pinned). */
+  readonly cpus?: readonly number[];
 }
 
 export interface WorkerReport extends CloseReport {
@@ -125,12 +142,20 @@ export interface WorkerReport extends CloseReport {
 
 export interface WorkerGroupReport extends CloseReport {
   workers: WorkerReport[];
+  /** Every worker's final metrics added up (mergeMetrics' rules), with their host counters summed. */
+  metrics: MetricsSnapshot;
 }
 
 export interface WorkerGroup {
   readonly workers: readonly WorkerInfo[];
   /** Every worker's metrics, read from its core's shared memory: nothing runs on its thread. No host counters (those come with the reports). */
   metrics(): MetricsSnapshot[];
+  /**
+   * The group's metrics as one snapshot (same shape, so prometheusText() takes it), read the
+   * same way: counters and gauges summed, histograms merged bucket by bucket (see mergeMetrics
+   * for what each field means summed, e.g. fdsHighWater). No host counters (reports have them).
+   */
+  mergedMetrics(): MetricsSnapshot;
   /** Sends a message to one worker's ctx.onMessage, or to all; wakes them. */
   post(message: unknown, index?: number): void;
   /** Drains every worker (drainMs each, in parallel) and resolves with their reports. */
@@ -150,13 +175,13 @@ const KEY = "wasm-reactor:worker";
 
 // ── main thread ────────────────────────────────────────────────────────────────────────
 type FromWorker =
-  | { t: "ready"; value: unknown; wake: unknown; buffer: SharedArrayBuffer; regions: Regions; fdBudget: number }
+  | { t: "ready"; value: unknown; wake: unknown; buffer: SharedArrayBuffer; regions: Regions; fdBudget: number; tid?: number; cpus?: number[] }
   | { t: "error"; error: WireError }
   | { t: "closed"; report: CloseReport; metrics: MetricsSnapshot }
   | { t: "message"; message: unknown }
   | { t: "log"; line: string };
 interface WireError { name: string; code?: string; message: string; stack?: string; errno?: number; syscall?: string }
-interface Init { taken: Int32Array; module: string; export: string; options: ReactorOptions; index: number; workers: number; data: unknown; first: unknown; log: boolean }
+interface Init { taken: Int32Array; module: string; export: string; options: ReactorOptions; index: number; workers: number; data: unknown; first: unknown; log: boolean; cpu?: number }
 
 interface Live {
   index: number; worker: Worker; info?: WorkerInfo; wake?: unknown; view?: Core;
@@ -178,6 +203,8 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerGroup>
   const native = host === "sim" ? undefined : loadNative(); // no shim: say so now, before any thread starts
   if (native && n > 1 && o.splitFdLimit !== false && options.fdLimit === undefined) options.fdLimit = Math.floor(native.limits()[0] / n);
   const entry = o.entry ?? new URL(import.meta.url);
+  const log = (line: string) => { if (o.onLog) o.onLog(line, -1); else console.error(line); };
+  const cpuOf = planCpus(o.cpus, log);
   const base = { module: String(o.module), export: o.export ?? "setup", options, workers: n, data: o.data, log: !!o.onLog };
 
   const live: Live[] = [];
@@ -204,7 +231,7 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerGroup>
   const taken = (w: Live) => w.ended || Atomics.load(w.taken, 0) >= w.sent;
   const spawn = (index: number, first: unknown) => new Promise<WorkerInfo>((resolve, reject) => {
     const shared = new Int32Array(new SharedArrayBuffer(4));
-    const init: Init = { ...base, taken: shared, index, first, options: { ...options, wait: "block", ...recordFor(options, index, n) } as ReactorOptions };
+    const init: Init = { ...base, taken: shared, index, first, cpu: cpuOf?.(index), options: { ...options, wait: "block", ...recordFor(options, index, n) } as ReactorOptions };
     const worker = new Worker(entry, { workerData: { [KEY]: init }, resourceLimits: o.resourceLimits ?? LEAN_LIMITS });
     let exitedResolve!: () => void;
     const w: Live = { index, worker, sent: 0, taken: shared, kicking: false, ended: false, exited: new Promise((r) => { exitedResolve = r; }) };
@@ -214,7 +241,7 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerGroup>
         case "ready": {
           w.wake = m.wake;
           w.view = coreView(m.buffer, m.regions);
-          w.info = { index, threadId: worker.threadId, value: m.value, fdBudget: m.fdBudget };
+          w.info = { index, threadId: worker.threadId, value: m.value, fdBudget: m.fdBudget, ...(m.tid !== undefined ? { tid: m.tid, cpus: m.cpus } : {}) };
           resolve(w.info);
           break;
         }
@@ -262,7 +289,7 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerGroup>
       const missing = live.filter((w) => !w.report);
       if (missing.length && !failure) failure = new ReactorError("ERR_WORKER", `wasm-reactor: worker ${missing.map((w) => w.index).join(", ")} ended without a report`);
       if (failure) { settle.reject(failure); throw failure; }
-      const report = sumReports(live.map((w) => w.report!));
+      const report = sumReports(live.map((w) => w.report!), live.map((w) => w.view!));
       settle.resolve(report);
       return report;
     })();
@@ -286,6 +313,7 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerGroup>
   const group: WorkerGroup = {
     workers: live.map((w) => w.info!),
     metrics: () => live.map((w) => metricsSnapshot(w.view!)),
+    mergedMetrics: () => mergeMetrics(live.map((w) => w.view!)),
     post(message, index) {
       for (const w of live) if (index === undefined || w.index === index) send(w, { t: "message", message });
     },
@@ -310,10 +338,99 @@ function recordFor(options: ReactorOptions, index: number, n: number): Partial<R
   return { record: { ...options.record, path: `${options.record.path}.${index}` } };
 }
 
-function sumReports(reps: WorkerReport[]): WorkerGroupReport {
-  const out: WorkerGroupReport = { graceful: 0, aborted: 0, ms: 0, leakedDescriptors: 0, workers: reps };
+function sumReports(reps: WorkerReport[], cores: Core[]): WorkerGroupReport {
+  const out: WorkerGroupReport = { graceful: 0, aborted: 0, ms: 0, leakedDescriptors: 0, workers: reps, metrics: mergeMetrics(cores, reps.map((r) => r.metrics)) };
   for (const r of reps) { out.graceful += r.graceful; out.aborted += r.aborted; out.leakedDescriptors += r.leakedDescriptors; out.ms = Math.max(out.ms, r.ms); }
   return out;
+}
+
+/** The core's three histograms, by the snapshot's field name. */
+const HISTOGRAMS = [["turnUs", K.HIST_TURN_US], ["batchSize", K.HIST_BATCH], ["timerLatenessMs", K.HIST_LATENESS_MS]] as const;
+
+/**
+ * Several reactors' metrics as one snapshot of the same shape (so prometheusText() takes it).
+ * `snaps` are their snapshots (default: read now from `cores`); the histograms are always
+ * merged from the cores' bucket counts, since percentiles cannot be added. The rules:
+ *   - counters (turns, accepts, reads, bytesIn, errorsByErrno, ...): the sum, exact;
+ *   - gauges (connections, fdsOpen, fdBudget, pool*, queuedBytes, ...): the sum of each
+ *     reactor's value, read one after another (microseconds apart, not one atomic instant);
+ *   - fdsHighWater: the sum of each reactor's peak, an upper bound on the group's peak (the
+ *     peaks need not have coincided); each reactor's own peak is exact in its snapshot;
+ *   - nowMs: the latest of their clocks;
+ *   - turnUs, batchSize, timerLatenessMs: percentiles of the merged buckets, as exact as one
+ *     reactor's (a bucket's lower bound); `count` is the sum;
+ *   - host (counters of the native shim): present only when every snapshot has it; summed,
+ *     except the *Max fields (the largest) and crossingsPerTurn (summed calls / summed turns).
+ */
+export function mergeMetrics(cores: readonly Core[], snaps: readonly MetricsSnapshot[] = cores.map((c) => metricsSnapshot(c))): MetricsSnapshot {
+  if (snaps.length === 0) throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: mergeMetrics needs at least one reactor's metrics");
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(snaps[0])) {
+    const v = (snaps[0] as unknown as Record<string, unknown>)[key];
+    if (typeof v === "number") out[key] = snaps.reduce((acc, m) => (key === "nowMs" ? Math.max : add)(acc, (m as unknown as Record<string, number>)[key]), key === "nowMs" ? -Infinity : 0);
+  }
+  const errs: Record<string, number> = {};
+  for (const m of snaps) for (const [e, c] of Object.entries(m.errorsByErrno)) errs[e] = (errs[e] ?? 0) + c;
+  out.errorsByErrno = errs;
+  for (const [name, hist] of HISTOGRAMS) {
+    const sum = new Float64Array(K.HIST_BUCKETS);
+    for (const c of cores) histogramCounts(c, hist).forEach((v, i) => { sum[i] += v; });
+    out[name] = percentilesOf(sum) satisfies Percentiles;
+  }
+  if (snaps.every((m) => m.host)) {
+    const host: Record<string, number> = {};
+    for (const m of snaps) for (const [k, v] of Object.entries(m.host!)) host[k] = k.endsWith("Max") ? Math.max(host[k] ?? 0, v) : (host[k] ?? 0) + v;
+    if ("crossingsPerTurn" in host) host.crossingsPerTurn = host.turns ? Math.round((host.calls / host.turns) * 1000) / 1000 : 0;
+    out.host = host;
+  }
+  return out as MetricsSnapshot;
+}
+const add = (a: number, b: number) => a + b;
+
+/**
+ * Which CPU worker i pins itself to (startWorkers' `cpus`), or undefined: not pinned. Checked
+ * here, on the main thread, before any worker starts: the CPUs a worker may use are the ones
+ * this thread may use (a new thread inherits its creator's set).
+ */
+function planCpus(cpus: StartWorkersOptions["cpus"], log: (line: string) => void): ((i: number) => number) | undefined {
+  if (cpus === undefined) return undefined;
+  const auto = cpus === "auto";
+  if (!auto && (!Array.isArray(cpus) || cpus.length === 0 || !cpus.every((c) => Number.isInteger(c) && c >= 0 && c < 1024))) {
+    throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: startWorkers option 'cpus' must be "auto" or a non-empty list of CPU numbers (integers from 0 to 1023), got ${JSON.stringify(cpus)}`);
+  }
+  let shim: AffinityShim | undefined, why = "";
+  try { shim = loadNative() as AffinityShim; } catch (err) { why = (err as Error).message.replace(/^wasm-reactor: /, ""); }
+  if (shim && typeof shim.getAffinity !== "function") { why = "this build of the native shim has no setAffinity (rebuild it with `npm run build`)"; shim = undefined; }
+  if (!shim) {
+    if (auto) { log(`wasm-reactor: startWorkers cpus "auto": the workers run unpinned: ${why}`); return undefined; }
+    throw new ReactorError("ERR_HOST_UNAVAILABLE", `wasm-reactor: startWorkers option 'cpus' needs the native shim to pin threads, and it cannot load: ${why} (drop 'cpus', or use "auto" to go on unpinned)`);
+  }
+  const mine = shim.getAffinity();
+  const platform = (globalThis as { process?: { platform?: string } }).process?.platform ?? "unknown";
+  if (!mine) { log(`wasm-reactor: startWorkers cpus: ${platform} has no hard CPU affinity (macOS's affinity tags are only hints); the workers run unpinned`); return undefined; }
+  if (auto) return (i) => mine.cpus[i % mine.cpus.length];
+  const bad = cpus.filter((c) => !mine.cpus.includes(c));
+  if (bad.length) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: startWorkers option 'cpus': CPU ${bad.join(", ")} ${bad.length > 1 ? "are" : "is"} not among those this process may run on (${mine.cpus.join(", ")}); give CPUs from that list, or "auto"`);
+  return (i) => cpus[i % cpus.length];
+}
+
+/** The shim's affinity exports (shims/native/affinity.c): about the calling thread; null where the OS has no hard affinity. */
+interface AffinityShim extends NativeShim {
+  getAffinity(): { tid: number; cpus: number[] } | null;
+  setAffinity(cpus: number[]): { tid: number; cpus: number[] } | null;
+}
+
+/** Worker side: pins this thread when the plan says so, and says which CPUs it may run on. */
+function pinThread(init: Init): { tid?: number; cpus?: number[] } {
+  let shim: AffinityShim | undefined;
+  try { shim = loadNative() as AffinityShim; } catch { /* no shim: only possible unpinned (planCpus checked) */ }
+  if (!shim || typeof shim.getAffinity !== "function") return {};
+  if (init.cpu === undefined) return shim.getAffinity() ?? {};
+  try { return shim.setAffinity([init.cpu]) ?? {}; }
+  catch (err) {
+    const e = err as { errno?: number; message?: string };
+    throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: worker ${init.index} cannot pin its thread to CPU ${init.cpu}: ${e.message ?? String(err)} (the CPU went offline, or the process's CPU set changed since start)`, e.errno !== undefined ? { errno: e.errno, syscall: "sched_setaffinity" } : {});
+  }
 }
 
 /** A worker's error as the main thread throws it; `module` while it was starting (its setup's). */
@@ -369,6 +486,7 @@ async function workerMain(init: Init): Promise<void> {
   port.on("message", (m: Msg) => { Atomics.add(init.taken, 0, 1); if (running) deliver(m); else pending.push(m); });
   const proc = (globalThis as { process?: { on?(ev: string, fn: (e: unknown) => void): void } }).process;
   try {
+    const pinned = pinThread(init); // before the reactor: its memory is first touched from the CPU it will run on
     const options: ReactorOptions = { ...init.options };
     if (init.log) options.log = (line) => port.postMessage({ t: "log", line });
     reactor = await Reactor.create(options);
@@ -382,7 +500,7 @@ async function workerMain(init: Init): Promise<void> {
     };
     const value = await (setup as WorkerSetup)(reactor, ctx);
     const core = reactor.core;
-    port.postMessage({ t: "ready", value, wake: (reactor.host as { wakeHandle?: unknown }).wakeHandle, buffer: core.memory.buffer as unknown as SharedArrayBuffer, regions: core.regions, fdBudget: reactor.metrics().fdBudget });
+    port.postMessage({ t: "ready", value, wake: (reactor.host as { wakeHandle?: unknown }).wakeHandle, buffer: core.memory.buffer as unknown as SharedArrayBuffer, regions: core.regions, fdBudget: reactor.metrics().fdBudget, ...pinned });
   } catch (err) {
     port.postMessage({ t: "error", error: toWire(err) });
     await reactor?.close({ drainMs: 0 }).catch(() => {});

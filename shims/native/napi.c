@@ -421,6 +421,7 @@ NAPI_MODULE_INIT() {
     { "destroy", NULL, n_destroy, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  { extern void wr__affinity_export(napi_env, napi_value); wr__affinity_export(env, exports); } /* getAffinity, setAffinity: affinity.c */
 #ifdef WR_FAULTS
   napi_property_descriptor faults = { "setFaults", NULL, n_set_faults, NULL, NULL, NULL, napi_enumerable, NULL };
   napi_define_properties(env, exports, 1, &faults);

@@ -5,7 +5,9 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import * as net from "node:net";
+import { readFileSync } from "node:fs";
 import type * as Lib from "../../host/index.ts";
+import { skip } from "../helpers/skip.ts";
 
 const test = suite("net: startWorkers (worker mode as a library API)");
 const DIST = new URL("../../dist/index.js", import.meta.url).href;
@@ -48,6 +50,12 @@ test("two workers share one port (port 0: worker 0 picks, ctx.first tells the ot
   assert.is(m.length, 2);
   assert.is(m[0].accepts + m[1].accepts, 40, "every connection accepted by one of the two");
   assert.is(m[0].listeners + m[1].listeners, 2);
+  // The group as one: counters and gauges summed (the clients are gone, so these stand still).
+  const merged = g.mergedMetrics();
+  assert.is(merged.accepts, 40);
+  assert.is(merged.listeners, 2);
+  assert.is(merged.connections, 0);
+  assert.is(merged.fdBudget, w0.fdBudget + w1.fdBudget);
   const rep = await g.close({ drainMs: 1000 });
   assert.is(rep.leakedDescriptors, 0);
   assert.is(rep.workers.length, 2);
@@ -56,6 +64,16 @@ test("two workers share one port (port 0: worker 0 picks, ctx.first tells the ot
     assert.ok(w.metrics.host, "final metrics carry the host's counters");
   }
   assert.is(rep.workers[0].metrics.accepts + rep.workers[1].metrics.accepts, 40);
+  // The report's merged metrics: the ended workers' memory still reads, so nothing moves now.
+  const [f0, f1] = rep.workers.map((w) => w.metrics);
+  assert.is(rep.metrics.accepts, 40);
+  assert.is(rep.metrics.reads, f0.reads + f1.reads);
+  assert.is(rep.metrics.fdsHighWater, f0.fdsHighWater + f1.fdsHighWater, "high-water marks summed: an upper bound on the group's peak");
+  assert.is(rep.metrics.nowMs, Math.max(f0.nowMs, f1.nowMs));
+  assert.is(rep.metrics.turnUs.count, f0.turnUs.count + f1.turnUs.count, "histograms merged bucket by bucket");
+  assert.ok(rep.metrics.turnUs.max === Math.max(f0.turnUs.max, f1.turnUs.max) && rep.metrics.turnUs.p50 >= Math.min(f0.turnUs.p50, f1.turnUs.p50) && rep.metrics.turnUs.p50 <= Math.max(f0.turnUs.p50, f1.turnUs.p50), "a merged median lies between the two");
+  assert.is(rep.metrics.host!.accepts, 40, "host counters summed");
+  assert.is(rep.metrics.host!.crossingsPerTurn, Math.round((rep.metrics.host!.calls / rep.metrics.host!.turns) * 1000) / 1000, "crossings per turn recomputed from the sums, not added");
   assert.is(await g.closed, rep, "closed settles with the same report");
   assert.is(await g.close(), rep, "close() again: the same report");
 });
@@ -102,6 +120,50 @@ test("a worker that dies after start rejects `closed`; the other keeps serving u
   } finally {
     await rejectsWith(g.close({ drainMs: 0 }), "ERR_WORKER", /worker 1 failed/);
   }
+});
+
+/** The CPUs the kernel lets a thread of this process run on (Cpus_allowed_list, e.g. "0-1,4"). */
+function allowedCpus(task = "self"): number[] {
+  const path = task === "self" ? "/proc/self/status" : `/proc/self/task/${task}/status`;
+  const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(path, "utf8"))![1];
+  return list.split(",").flatMap((r) => { const [a, b = a] = r.split("-").map(Number); return Array.from({ length: b - a + 1 }, (_, i) => a + i); });
+}
+const isLinux = (globalThis as { process?: { platform?: string } }).process?.platform === "linux";
+
+test("cpus: each worker pins its own thread; the kernel's view (/proc/self/task/<tid>) agrees; it serves pinned", async () => {
+  if (!isLinux) return skip("the thread's CPU set is read from /proc (Linux)");
+  const mine = allowedCpus();
+  const want = mine.length > 1 ? [mine[mine.length - 1], mine[0]] : [mine[0]]; // reversed: not what a worker would get anyway
+  const g = await lib.startWorkers({ module: APP, workers: 2, cpus: want, options: { maxConnections: 64 } });
+  try {
+    for (const w of g.workers) {
+      const cpu = want[w.index % want.length];
+      assert.equal(w.cpus, [cpu], `worker ${w.index}: the set the shim read back`);
+      assert.ok(typeof w.tid === "number" && w.tid > 0);
+      assert.equal(allowedCpus(String(w.tid)), [cpu], `worker ${w.index}: /proc/self/task/${w.tid}/status`);
+    }
+    assert.equal(allowedCpus(), mine, "the main thread is not pinned");
+    assert.is(await echoClients((g.workers[0].value as { port: number }).port, 10), 10 * 13);
+  } finally { await g.close({ drainMs: 0 }); }
+  // "auto": worker i on the i-th allowed CPU, round robin.
+  const a = await lib.startWorkers({ module: APP, workers: 3, cpus: "auto", options: { maxConnections: 64 } });
+  try {
+    for (const w of a.workers) assert.equal(allowedCpus(String(w.tid)), [mine[w.index % mine.length]], `auto: worker ${w.index}`);
+  } finally { await a.close({ drainMs: 0 }); }
+  // Unpinned: each reports the set it inherited.
+  const u = await lib.startWorkers({ module: APP, workers: 1, options: { maxConnections: 64 } });
+  try { assert.equal(u.workers[0].cpus, mine); } finally { await u.close({ drainMs: 0 }); }
+});
+
+test("cpus: a CPU this process may not use, or a malformed list, is refused before any worker starts", async () => {
+  if (!isLinux) return skip("the allowed CPU set is read from /proc (Linux)");
+  const mine = allowedCpus();
+  const outside = Math.max(...mine) + 1;
+  await rejectsWith(lib.startWorkers({ module: APP, cpus: [mine[0], outside] }), "ERR_INVALID_OPTION",
+    new RegExp(`option 'cpus': CPU ${outside} is not among those this process may run on \\(${mine.join(", ")}\\)`));
+  await rejectsWith(lib.startWorkers({ module: APP, cpus: [] }), "ERR_INVALID_OPTION", /'cpus' must be "auto" or a non-empty list of CPU numbers/);
+  await rejectsWith(lib.startWorkers({ module: APP, cpus: "all" as never }), "ERR_INVALID_OPTION", /'cpus' must be "auto" or a non-empty list .*got "all"/);
+  await rejectsWith(lib.startWorkers({ module: APP, cpus: [1.5] }), "ERR_INVALID_OPTION", /got \[1\.5\]/);
 });
 
 function freePort(): Promise<number> {
