@@ -14,7 +14,7 @@
 //      (core.js, its core module core.core.wasm, core.d.ts)
 // The release component, its transpiled module and the WIT ship in dist/component/. Only
 // changed inputs rebuild: a build is skipped when its outputs are newer than every input.
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync, readdirSync, statSync, existsSync, rmSync, cpSync, copyFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -31,13 +31,18 @@ export async function buildComponent(root) {
   const newest = Math.max(...inputs.map((f) => statSync(f).mtimeMs));
   const jco = await import(pathToFileURL(join(root, "node_modules/@bytecodealliance/jco/dist/api.js")).href);
   const asc = join(root, "node_modules/assemblyscript/bin/asc.js");
-  const made = {};
-  for (const build of COMPONENT_BUILDS) {
-    const component = join(out, `core.${build}.component.wasm`);
-    const js = join(out, build, "core.js");
-    made[build] = component;
-    if (existsSync(js) && existsSync(component) && statSync(js).mtimeMs > newest && statSync(component).mtimeMs > newest) continue;
-    execFileSync(process.execPath, [asc, "--config", "assembly/component/asconfig.json", "--target", build], { cwd: root, stdio: "inherit" });
+  const made = Object.fromEntries(COMPONENT_BUILDS.map((b) => [b, join(out, `core.${b}.component.wasm`)]));
+  const fresh = (p) => existsSync(p) && statSync(p).mtimeMs > newest;
+  const stale = COMPONENT_BUILDS.filter((b) => !fresh(made[b]) || !fresh(join(out, b, "core.js")));
+  // asc takes most of the time: its runs go side by side.
+  await Promise.all(stale.map((build) => new Promise((resolve, reject) => {
+    execFile(process.execPath, [asc, "--config", "assembly/component/asconfig.json", "--target", build], { cwd: root }, (err, stdout, stderr) => {
+      process.stdout.write(stdout); process.stderr.write(stderr);
+      if (err) reject(new Error(`tools/component.mjs: asc failed for the ${build} component (above): ${err.message}`)); else resolve();
+    });
+  })));
+  for (const build of stale) {
+    const component = made[build];
     const module = readFileSync(join(out, `core.${build}.wasm`));
     const embedded = await jco.componentEmbed({ binary: module, witSource, world: "reactor-core" });
     const bytes = await jco.componentNew(embedded, []);
@@ -46,7 +51,7 @@ export async function buildComponent(root) {
     rmSync(join(out, build), { recursive: true, force: true });
     for (const [name, data] of Object.entries(files)) {
       mkdirSync(dirname(join(out, build, name)), { recursive: true });
-      writeFileSync(join(out, build, name), data);
+      writeFileSync(join(out, build, name), name === "core.js" ? readDebugFlagOnce(Buffer.from(data).toString("utf8")) : data);
     }
   }
   // What ships: the release component for any component runtime, its transpiled ES module, the WIT.
@@ -57,6 +62,22 @@ export async function buildComponent(root) {
   copyFileSync(made.release, join(dist, "core.release.component.wasm"));
   copyFileSync(witPath, join(dist, "core.wit"));
   return made;
+}
+
+/**
+ * jco 1.35's glue logs through a `_debugLog` that reads process.env.JCO_DEBUG on every call, and
+ * it calls it several times per call into the component; in Node each read of process.env is a
+ * call into C++ (getenv). Measured with tests/component/bench.mjs: version() went from ~10 µs to
+ * ~1 µs a call once the flag is read once, when the module loads. The text is jco's; if a later
+ * jco writes it otherwise, nothing is changed and the build says so.
+ */
+function readDebugFlagOnce(js) {
+  const slow = "const _debugLog = (...args) => {\n    if (!globalThis?.process?.env?.JCO_DEBUG) { return; }";
+  if (!js.includes(slow)) {
+    console.warn("tools/component.mjs: jco's _debugLog is not the one this build patches (jco 1.35): the component's calls keep reading process.env each time");
+    return js;
+  }
+  return js.replace(slow, "const _jcoDebug = !!globalThis?.process?.env?.JCO_DEBUG;\n  const _debugLog = (...args) => {\n    if (!_jcoDebug) { return; }");
 }
 
 function listTs(dir) {

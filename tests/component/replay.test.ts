@@ -33,6 +33,19 @@ for (const name of TRACES) {
   });
 }
 
+test("the release component (the one the package ships) replays fault-storm.trace like the release shared-memory core", async () => {
+  // The trace was recorded on the debug core; the release builds differ only in debug-only audits.
+  const parsed = readTrace(new Uint8Array(readFileSync(traces("fault-storm.trace"))));
+  const release = { ...parsed, header: { ...parsed.header, build: "release" } };
+  const shared: number[] = [], component: number[] = [];
+  const a = await replayTrace(release, (hooks) => Core.create("release", release.header.caps as never, release.header.config, hooks), { onTurn: (t, h) => { shared[t] = h; } });
+  const b = await replayComponentTrace(release, { onTurn: (t, h) => { component[t] = h; } });
+  assert.ok(a.identical && b.identical, JSON.stringify([a.divergence, b.divergence]));
+  assert.is(b.core.build, "release");
+  assert.ok(b.turns > 100);
+  assert.equal(component, shared);
+});
+
 test("the broken core's trace shows its broken invariant through the component (pool conservation, 3)", async () => {
   const b = await replayComponentFile(traces("broken-double-release.trace"), { force: true, checkInvariants: true });
   assert.is(b.broken?.invariant, 3);
