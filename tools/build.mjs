@@ -30,6 +30,7 @@ run(process.execPath, ["tools/gen-layout.mjs"]);
 const shim = buildShim(root, { tests: true });
 const asc = join(root, "node_modules/assemblyscript/bin/asc.js");
 for (const target of ["debug", "release", "broken"]) run(process.execPath, [asc, "--config", "asconfig.json", "--target", target]);
+await (await import("./component.mjs")).buildComponent(root); // the core as a WebAssembly component: build/component/, dist/component/ (docs/component.md)
 if (args.has("--core-only")) process.exit(0);
 
 const esbuild = await import("esbuild");

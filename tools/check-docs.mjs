@@ -50,7 +50,7 @@ const optionsIn = (text) => new Set([...text.matchAll(/(?<![\w-])--[a-z][a-z0-9-
 const cliOptions = (cmd) => optionsIn(helps.get(cmd) ?? "");
 const allCliOptions = new Set([...helps.values()].flatMap((t) => [...optionsIn(t)]));
 /** Our scripts that take options: their own source is their help. */
-const SCRIPTS = ["tests/run.mjs", "tests/bench/run.mjs", "tools/build.mjs", "tools/check-docs.mjs", "tests/bench/loadgen.c",
+const SCRIPTS = ["tests/run.mjs", "tests/bench/run.mjs", "tools/build.mjs", "tools/check-docs.mjs", "tests/bench/loadgen.c", "tests/component/bench.mjs",
   ...readdirSync(join(root, "tests/bench")).filter((f) => f.endsWith(".mjs")).map((f) => `tests/bench/${f}`)];
 // A benchmark module also takes what tests/bench/lib.mjs parses for it (--quick, --rounds).
 const scriptOptions = new Map(SCRIPTS.filter((s) => existsSync(join(root, s)))

@@ -57,13 +57,18 @@ export interface TraceHeader {
 const W = headerWord;
 export const W_EVENT_TAIL = W("eventTail"), W_SUBMIT_HEAD = W("submitHead"), W_SUPPLY_HEAD = W("supplyHead"), W_NOTE_HEAD = W("noteHead");
 export const W_SUBMIT_TAIL = W("submitTail"), W_NOTE_TAIL = W("noteTail"), W_TURN = W("turn");
-/** What flush publishes for the host, folded into the turn's hash. */
-const W_PUBLISHED = [W("nextDeadlineMs"), W("hostFlags"), W("acceptBudget"), W("readsPerConn")];
+/** What flush publishes for the host, folded into the turn's hash, in this order. */
+export const PUBLISHED = ["nextDeadlineMs", "hostFlags", "acceptBudget", "readsPerConn"] as const;
+const W_PUBLISHED = PUBLISHED.map((f) => W(f));
 
 /** FNV-1a taken a 32-bit word at a time (not byte-wise FNV: four times cheaper, as good here). */
 function fnv(h: number, w: number): number { return Math.imul(h ^ w, 0x01000193) >>> 0; }
 
-/** Folds what the core produced since the last call into `h`: new submissions and notes, and the result. */
+/**
+ * Folds what the core produced since the last call into `h`: the function, its result, the new
+ * submissions and notes, and after flush the words it published. afterCall reads them from the
+ * shared memory; afterOutputs takes them as words (the component returns them as lists).
+ */
 export class OutputHasher {
   private submitTail = 0;
   private noteTail = 0;
@@ -71,8 +76,12 @@ export class OutputHasher {
   /** With `keep`: this turn's output records as words (6 per submission, 4 per note), for a readable diff. */
   subs: number[] = [];
   notes: number[] = [];
-  constructor(private readonly core: Core, private readonly keep = false) { this.submitTail = core.u32[W_SUBMIT_TAIL]; this.noteTail = core.u32[W_NOTE_TAIL]; }
+  /** `core`: the shared-memory core afterCall reads (none when outputs arrive as words). */
+  constructor(private readonly core: Core | undefined, private readonly keep = false) {
+    if (core) { this.submitTail = core.u32[W_SUBMIT_TAIL]; this.noteTail = core.u32[W_NOTE_TAIL]; }
+  }
   afterCall(fn: number, ret: number): void {
+    if (!this.core) throw new Error("wasm-reactor: OutputHasher.afterCall needs the shared-memory core it was made with");
     const u32 = this.core.u32, c = this.core;
     let h = fnv(this.h, fn);
     h = fnv(h, ret | 0);
@@ -87,6 +96,15 @@ export class OutputHasher {
     this.submitTail = u32[W_SUBMIT_TAIL];
     this.noteTail = u32[W_NOTE_TAIL];
     if (fn === FLUSH) for (const w of W_PUBLISHED) h = fnv(h, u32[w]);
+    this.h = h;
+  }
+  /** The same fold as afterCall, over outputs given as words (`published` in PUBLISHED's order). */
+  afterOutputs(fn: number, ret: number, subs: ArrayLike<number>, notes: ArrayLike<number>, published: ArrayLike<number>): void {
+    let h = fnv(this.h, fn);
+    h = fnv(h, ret | 0);
+    for (let k = 0; k < subs.length; k++) { h = fnv(h, subs[k]); if (this.keep) this.subs.push(subs[k] >>> 0); }
+    for (let k = 0; k < notes.length; k++) { h = fnv(h, notes[k]); if (this.keep) this.notes.push(notes[k] >>> 0); }
+    if (fn === FLUSH) for (let k = 0; k < published.length; k++) h = fnv(h, published[k]);
     this.h = h;
   }
   take(): number { const h = this.h; this.h = 0x811c9dc5; return h; }

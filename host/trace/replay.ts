@@ -63,7 +63,7 @@ export function readInputs(body: DataView, off: number): { clocks: bigint[]; ran
   return { clocks, rands, end: off + nr };
 }
 
-export interface ReplayResult {
+export interface ReplayResult<C = Core> {
   identical: boolean;
   /** With checkInvariants: the first turn after which the core's audit failed, and its code. */
   broken?: { turn: number; invariant: number };
@@ -71,15 +71,81 @@ export interface ReplayResult {
   calls: number;
   /** The first turn whose outputs differ, with what differed. */
   divergence?: { turn: number; offset: number; what: string };
-  core: Core;
+  core: C;
+}
+
+/**
+ * How a replay reaches a core: everything else in a replay is the same for every core. The
+ * shared-memory core (sharedTarget) is written and read in place; the component
+ * (host/component/replay.ts) takes a call's inputs and returns its outputs as lists.
+ */
+export interface ReplayTarget {
+  /** The event ring's tail: the host owns it, so the target knows it without asking the core. */
+  eventTail(): number;
+  /**
+   * What the host wrote between two calls: `n` event records (`EventRec_BYTES` each, from byte
+   * `at` of `body`) appended at the tail, and the cursors the trace moved (undefined: unmoved).
+   */
+  input(body: DataView, at: number, n: number, submitHead?: number, supplyHead?: number, noteHead?: number): void;
+  /** Calls a recorded core function (its number in RECORDED); returns its result as a number. */
+  call(fn: number, args: number[]): number;
+  /** Folds the last call's result and outputs into the turn's hash. */
+  fold(hasher: OutputHasher, fn: number, ret: number): void;
+  /** Whether the hasher should keep each turn's output words (the trace holds them: a readable diff). */
+  hasher(keep: boolean): OutputHasher;
+  checkInvariants(): number;
+}
+
+/** The shared-memory core as a replay target: events and cursors written in place, outputs read in place. */
+export function sharedTarget(core: Core): ReplayTarget {
+  const ex = core.exports as unknown as Record<string, (...a: number[]) => number>;
+  const u32 = core.u32;
+  return {
+    eventTail: () => u32[W_EVENT_TAIL],
+    input(body, at, n, sh, sp, nh) {
+      let t = u32[W_EVENT_TAIL];
+      for (let k = 0; k < n; k++, t = (t + 1) >>> 0) {
+        const p = core.eventOffset(t);
+        for (let j = 0; j < EventRec_BYTES; j++) core.u8[p + j] = body.getUint8(at + k * EventRec_BYTES + j);
+      }
+      u32[W_EVENT_TAIL] = t;
+      if (sh !== undefined) u32[W_SUBMIT_HEAD] = sh;
+      if (sp !== undefined) u32[W_SUPPLY_HEAD] = sp;
+      if (nh !== undefined) u32[W_NOTE_HEAD] = nh;
+    },
+    call(fn, args) {
+      const raw = ex[RECORDED[fn]](...args);
+      return typeof raw === "number" ? raw : raw ? 1 : 0;
+    },
+    fold: (hasher, fn, ret) => hasher.afterCall(fn, ret),
+    hasher: (keep) => new OutputHasher(core, keep),
+    checkInvariants: () => core.exports.checkInvariants(),
+  };
 }
 
 /**
  * Replays records on a fresh core (made by `makeCore` with the given hooks). Stops at the first
  * difference, or after `untilTurn` turns.
  */
-export async function replayTrace(parsed: { header: TraceHeader; records: TraceRecord[] },
-  makeCore: (hooks: WasiHooks) => Promise<Core>, opts: { untilTurn?: number; checkInvariants?: boolean; log?: (l: string) => void } = {}): Promise<ReplayResult> {
+export function replayTrace(parsed: { header: TraceHeader; records: TraceRecord[] },
+  makeCore: (hooks: WasiHooks) => Promise<Core>, opts: ReplayOptions = {}): Promise<ReplayResult> {
+  return replayVia(parsed, makeCore, sharedTarget, opts);
+}
+
+export interface ReplayOptions {
+  untilTurn?: number;
+  checkInvariants?: boolean;
+  log?: (l: string) => void;
+  /** Called with each turn's hash once it matched the recorded one (to compare two replays turn by turn). */
+  onTurn?: (turn: number, hash: number) => void;
+}
+
+/**
+ * replayTrace on any core: `makeCore` creates it with the trace's clock and random values,
+ * `reach` says how the replay's inputs reach it and its outputs come back.
+ */
+export async function replayVia<C>(parsed: { header: TraceHeader; records: TraceRecord[] },
+  makeCore: (hooks: WasiHooks) => Promise<C>, reach: (core: C) => ReplayTarget, opts: ReplayOptions = {}): Promise<ReplayResult<C>> {
   const { records } = parsed;
   let clocks: bigint[] = [], rands: number[] = [];
   let current = "INIT";
@@ -92,10 +158,9 @@ export async function replayTrace(parsed: { header: TraceHeader; records: TraceR
   if (!records.length || records[0].tag !== T_INIT) throw new TraceFormatError("wasm-reactor: the trace has no INIT record after its header", records[0]?.offset ?? 16);
   ({ clocks, rands } = readInputs(records[0].body, 0));
   const core = await makeCore(hooks);
+  const target = reach(core);
   const withOutputs = records.some((r) => r.tag === T_TURN && r.body.byteLength > 8);
-  const hasher = new OutputHasher(core, withOutputs);
-  const ex = core.exports as unknown as Record<string, (...a: number[]) => number>;
-  const u32 = core.u32;
+  const hasher = target.hasher(withOutputs);
   let turns = 0, calls = 0;
   let broken: ReplayResult["broken"];
   for (let i = 1; i < records.length; i++) {
@@ -105,19 +170,9 @@ export async function replayTrace(parsed: { header: TraceHeader; records: TraceR
       let at = 1;
       const next = (w: number) => { if (mask & w) { const v = body.getUint32(at, true); at += 4; return v; } return undefined; };
       const et = next(1), sh = next(2), sp = next(4), nh = next(8);
-      if (et !== undefined) {
-        const n = (et - u32[W_EVENT_TAIL]) >>> 0;
-        if (at + n * EventRec_BYTES > body.byteLength) throw new TraceFormatError(`wasm-reactor: the trace is corrupt at byte ${offset}: ${n} events announced, ${Math.floor((body.byteLength - at) / EventRec_BYTES)} present`, offset);
-        let t = u32[W_EVENT_TAIL];
-        for (let k = 0; k < n; k++, t = (t + 1) >>> 0) {
-          const p = core.eventOffset(t);
-          for (let j = 0; j < EventRec_BYTES; j++) core.u8[p + j] = body.getUint8(at + k * EventRec_BYTES + j);
-        }
-        u32[W_EVENT_TAIL] = et;
-      }
-      if (sh !== undefined) u32[W_SUBMIT_HEAD] = sh;
-      if (sp !== undefined) u32[W_SUPPLY_HEAD] = sp;
-      if (nh !== undefined) u32[W_NOTE_HEAD] = nh;
+      const n = et === undefined ? 0 : (et - target.eventTail()) >>> 0;
+      if (at + n * EventRec_BYTES > body.byteLength) throw new TraceFormatError(`wasm-reactor: the trace is corrupt at byte ${offset}: ${n} events announced, ${Math.floor((body.byteLength - at) / EventRec_BYTES)} present`, offset);
+      target.input(body, at, n, sh, sp, nh);
     } else if (tag === T_CALL) {
       const fnByte = body.getUint8(0), fn = fnByte & 0x7f, argc = body.getUint8(1);
       const args: number[] = [];
@@ -128,8 +183,7 @@ export async function replayTrace(parsed: { header: TraceHeader; records: TraceR
       const name = RECORDED[fn];
       if (!name) throw new TraceFormatError(`wasm-reactor: the trace is corrupt at byte ${offset}: unknown core function ${fn}`, offset);
       current = `${name}() in turn ${turns + 1} (byte ${offset})`;
-      const raw = ex[name](...args);
-      const got = typeof raw === "number" ? raw : raw ? 1 : 0;
+      const got = target.call(fn, args);
       calls++;
       if ((got | 0) !== (want | 0)) {
         return { identical: false, turns, calls, core, divergence: { turn: turns + 1, offset, what: `${name}(${args.join(", ")}) returned ${got}; the recorded run got ${want}` } };
@@ -137,7 +191,7 @@ export async function replayTrace(parsed: { header: TraceHeader; records: TraceR
       if (clocks.length || rands.length) {
         return { identical: false, turns, calls, core, divergence: { turn: turns + 1, offset, what: `${name}() read the clock or random source fewer times than recorded` } };
       }
-      hasher.afterCall(fn, got);
+      target.fold(hasher, fn, got);
     } else if (tag === T_TURN) {
       const turn = body.getUint32(0, true), want = body.getUint32(4, true);
       const got = hasher.take();
@@ -152,8 +206,9 @@ export async function replayTrace(parsed: { header: TraceHeader; records: TraceR
         } else what += ` (record with { outputs: true } to see which submission or note differs)`;
         return { identical: false, turns: turn - 1, calls, core, broken, divergence: { turn, offset, what } };
       }
+      opts.onTurn?.(turn, got);
       if (opts.checkInvariants && !broken) {
-        const inv = core.exports.checkInvariants();
+        const inv = target.checkInvariants();
         if (inv !== 0) broken = { turn, invariant: inv };
       }
       if (opts.untilTurn !== undefined && turn >= opts.untilTurn) break;
@@ -164,13 +219,27 @@ export async function replayTrace(parsed: { header: TraceHeader; records: TraceR
   return { identical: true, turns, calls, core, broken };
 }
 
-export interface ReplayFileResult extends ReplayResult { header: TraceHeader; ms: number; bytes: number }
+export interface ReplayFileResult<C = Core> extends ReplayResult<C> { header: TraceHeader; ms: number; bytes: number }
+export interface ReplayFileOptions extends ReplayOptions { force?: boolean }
 
 /**
  * Reads a trace file and replays it on a fresh core of the build it names. Refuses a trace
  * recorded with a different core unless `force` (it would diverge, or worse, not say why).
  */
-export async function replayFile(path: string, opts: { untilTurn?: number; force?: boolean; checkInvariants?: boolean; log?: (l: string) => void } = {}): Promise<ReplayFileResult> {
+export async function replayFile(path: string, opts: ReplayFileOptions = {}): Promise<ReplayFileResult> {
+  const { parsed, bytes } = await openTrace(path, opts);
+  const h = parsed.header;
+  const t0 = performance.now();
+  const r = await replayTrace(parsed, (hooks) => Core.create(h.build as Build, h.caps as never, h.config, hooks), opts);
+  return { ...r, header: h, ms: performance.now() - t0, bytes: bytes.length };
+}
+
+/**
+ * Reads and parses a trace file for a replay: refuses an unknown build, and (unless `force`) a
+ * trace recorded with another core than this build's (compared by the shared-memory core's hash,
+ * which other cores of the same source, such as the component, replay alongside).
+ */
+export async function openTrace(path: string, opts: { force?: boolean } = {}): Promise<{ parsed: { header: TraceHeader; records: TraceRecord[] }; bytes: Uint8Array }> {
   const fs = await import("node:fs");
   let bytes: Uint8Array;
   try { bytes = fs.readFileSync(path); }
@@ -182,7 +251,5 @@ export async function replayFile(path: string, opts: { untilTurn?: number; force
   if (local !== h.coreHash && !opts.force) {
     throw new ReactorError("ERR_TRACE", `wasm-reactor: ${path} was recorded with a different ${h.build} core (sha256 ${h.coreHash.slice(0, 12)}…, this one is ${local.slice(0, 12)}…); replaying it here proves nothing (--force to try anyway)`);
   }
-  const t0 = performance.now();
-  const r = await replayTrace(parsed, (hooks) => Core.create(h.build as Build, h.caps as never, h.config, hooks), opts);
-  return { ...r, header: h, ms: performance.now() - t0, bytes: bytes.length };
+  return { parsed, bytes };
 }
