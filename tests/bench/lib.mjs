@@ -71,6 +71,7 @@ export async function loadHost() {
  *   { ratioMin: 5 }   ours ÷ baseline ≥ 5 (throughput)
  *   { max: 128 }      ours ≤ 128 (an absolute ceiling, e.g. bytes)
  *   { max: 1000, ratioMax: 2 }  and also ours ÷ baseline ≤ 2 (latency that must not regress)
+ *   { ratioMax: 1.25 }  ours ÷ baseline ≤ 1.25 (a cost against the baseline's, no ceiling of its own)
  *   null              informational
  * `ours`/`baseline` are { name, value, samples? }; baseline may be null.
  */
@@ -79,6 +80,7 @@ export function figure({ id, title, unit, better = "higher", ours, baseline = nu
   let result = "info";
   if (target && "ratioMin" in target) result = ratio !== null && ratio >= target.ratioMin ? "PASS" : "MISS";
   else if (target && "max" in target) result = ours.value <= target.max && (!("ratioMax" in target) || (ratio !== null && ratio <= target.ratioMax)) ? "PASS" : "MISS";
+  else if (target && "ratioMax" in target) result = ratio !== null && ratio <= target.ratioMax ? "PASS" : "MISS";
   else if (target && "min" in target) result = ours.value >= target.min ? "PASS" : "MISS";
   return { id, title, unit, better, ours, baseline, ratio, target, result, note };
 }
@@ -87,6 +89,7 @@ export function targetText(t, unit) {
   if (!t) return "—";
   if ("ratioMin" in t) return `≥ ${t.ratioMin}x`;
   if ("max" in t) return `≤ ${fmtValue(t.max, unit)}${"ratioMax" in t ? `, ≤ ${t.ratioMax}x` : ""}`;
+  if ("ratioMax" in t) return `≤ ${t.ratioMax}x`;
   if ("min" in t) return `≥ ${fmtValue(t.min, unit)}`;
   return "?";
 }

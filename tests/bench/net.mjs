@@ -1,16 +1,32 @@
-// Over 500 lines: one benchmark with one runner for five servers and three measurements; its parts
-// share the server lifecycle and the disturbance accounting, which splitting would scatter.
-// Network echo benchmark: real sockets on loopback, our server against node:net, Bun.listen,
-// Deno.listen and a plain C epoll server, side by side in one run.
+// Over 500 lines: one benchmark with one runner for every server and three measurements; its parts
+// share the server lifecycle and the disturbance accounting, which splitting would scatter (the
+// per-runtime report is its own file, tests/bench/net-runtimes.mjs).
+// Network echo benchmark: real sockets on loopback, our server on Node, Bun and Deno (native host
+// and portable host) against node:net, Bun.listen, Deno.listen and a plain C epoll server, side by
+// side in one run.
 //
 //   node tests/bench/net.mjs [--quick] [--rounds N]        (alone: prints its own table)
 //   node tests/bench/run.mjs --only net [--quick]
+//   node tests/bench/net.mjs --runtimes bun                (one runtime's three columns, and C)
+//   node tests/bench/net.mjs --servers ours-bun,bun,c      (exactly these servers; keys below)
+//   node tests/bench/net.mjs --points 10000                (ping-pong at these counts only)
+//
+// Servers (keys for --servers; --runtimes node,bun,deno keeps those runtimes' servers and C):
+//   node: ours (alias ours-node; `node dist/cli.js serve`), portable-node (`… serve --backend
+//         portable`), node (alias node-net; tests/bench/servers/node-net.mjs)
+//   bun:  ours-bun (`bun dist/cli.js serve`), portable-bun, bun (alias bun-listen)
+//   deno: ours-deno (`deno run -A dist/cli.js serve`), portable-deno, deno (alias deno-listen)
+//   c (alias c-epoll): tests/bench/servers/c-epoll.c, the reference
+//   only when named: ours-prefault (serve --prefault); with --before DIR: ours-before.
+// A server that cannot start (a runtime not installed, `--backend portable` not accepted, a host
+// that throws) is reported as "unavailable: <its one-line error>" and skipped for the rest of the
+// run; its figures read SKIP. The benchmark itself does not fail for it.
 //
 // How it works:
 //   1. Builds the load generator (tests/bench/loadgen.c) and the C reference server
 //      (tests/bench/servers/c-epoll.c) into build/bench/ with `cc -O2` when a source is newer
-//      than its binary. Finds Bun and Deno in node_modules (or on PATH); a runtime that is not
-//      found is skipped with a note. "ours" is OURS_CMD below.
+//      than its binary. Finds Bun and Deno in node_modules (or on PATH); the columns of a runtime
+//      that is not found are unavailable. Our server's command is serveCmd() below.
 //   2. Every measurement gets a fresh server: `taskset -c 0 <runtime binary> <server> --host
 //      127.0.0.1 --port 0` (taskset execs, so the child's PID is the server's, all threads
 //      included), ready when its first stdout line is `listening on HOST:PORT`. The load
@@ -35,18 +51,27 @@
 //      and ksoftirqd is other processes' load ("others"). A window with others above
 //      DISTURBED_PCT on either core is measured again after a pause (up to 3 times, not in
 //      --quick) and the least disturbed one is kept.
-//   Figures are ratios ours ÷ node:net from the same run; Bun, Deno and C go to `extra` and the
-//   notes. Rounds: one unless --rounds is given (each round runs every server at every point,
-//   the order rotated per round; figures are medians).
+//   8. Idle memory is held at each of `holdPoints` (1,000 and 10,000): issue 9's memory target is
+//      per connection count.
+//   Figures: issue 8's, ours ÷ node:net (when both run), and issue 9's per runtime (ours and the
+//   portable host ÷ that runtime's own sockets; tests/bench/net-runtimes.mjs), all from the same
+//   run; every server's rows go to `extra` and the notes. Rounds: one unless --rounds is given
+//   (each round runs every server at every point, the order rotated per round; figures are
+//   medians). Redone windows are bounded in total time (`retryBudgetS`), so a busy machine makes
+//   the run noisier, not endless.
 import { spawn, execFileSync } from "node:child_process";
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { runBench, figure, median, sleep, root } from "./lib.mjs";
+import { GROUPS, RUNTIMES, RUNTIME_TARGETS, runtimeReport } from "./net-runtimes.mjs";
 
 const HOST = "127.0.0.1";
-// ── the command that starts our server (from the repo root); it must print
+// ── the command that starts our server (from the repo root) under a runtime; it must print
 //    `listening on 127.0.0.1:PORT` as its first stdout line and stop on SIGTERM ──
-const OURS_CMD = [process.execPath, "dist/cli.js", "serve", "--host", HOST, "--port", "0"];
+const SERVE_ARGS = ["dist/cli.js", "serve", "--host", HOST, "--port", "0"];
+const OURS_CMD = [process.execPath, ...SERVE_ARGS];
+/** [binary, ...args] that runs `serve` under `runtime` (its binary `bin`), with `extra` flags. */
+const serveCmd = (runtime, bin, extra = []) => [bin, ...(runtime === "deno" ? ["run", "-A"] : []), ...SERVE_ARGS, ...extra];
 
 const TARGETS = {
   msgsRatio: 1.5,      // ping-pong msgs/s ≥ 1.5x node:net at each connection count
@@ -191,13 +216,17 @@ function listenBacklog(port) {
 }
 
 // ── servers and the load generator ─────────────────────────────────────────────────────────
-class SkipError extends Error {}
+/** A server that could not start: `short` is its one-line error for the tables. */
+class SkipError extends Error {
+  constructor(message, short) { super(message); this.short = short ?? message; }
+}
 
 async function startServer(srv) {
   const child = track(spawn("taskset", ["-c", SERVER_CPU, srv.cmd, ...srv.args], {
     cwd: fileURLToPath(root),
     stdio: ["pipe", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", DENO_NO_PROMPT: "1" },
+    // WASM_REACTOR_HOST out: a native column must not turn portable because the caller's shell set it.
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== "WASM_REACTOR_HOST")), NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", DENO_NO_PROMPT: "1" },
   }));
   child.stdin.on("error", () => {});
   let stderr = "";
@@ -209,13 +238,17 @@ async function startServer(srv) {
   if (!m) {
     await stopServer({ child });
     const why = first === null ? (child.exitCode !== null ? `exited with ${child.exitCode}` : "no stdout line within 15 s") : `first stdout line was ${JSON.stringify(first.slice(0, 160))}`;
-    const err = stderr.trim().split("\n").slice(-2).join(" / ").slice(0, 300);
-    throw new SkipError(`\`${srv.cmdline}\` did not print "listening on HOST:PORT": ${why}${err ? `; stderr: ${err}` : ""}`);
+    const errLines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+    const err = errLines.slice(-2).join(" / ").slice(0, 300);
+    // The one line that says why: the first error-looking stderr line (a stack trace's message comes
+    // before its frames), else the last stderr line, else what happened to the process.
+    const short = (errLines.find((l) => /error|ERR_|cannot|must|not |unavailable|denied|failed/i.test(l) && !/^at /.test(l)) ?? errLines[errLines.length - 1] ?? why).slice(0, 200);
+    throw new SkipError(`\`${srv.cmdline}\` did not print "listening on HOST:PORT": ${why}${err ? `; stderr: ${err}` : ""}`, short);
   }
   let exe = "?";
   try { exe = readlinkSync(`/proc/${child.pid}/exe`); } catch { /* gone */ }
   if (/taskset$/.test(exe)) throw new Error(`PID ${child.pid} is still taskset, not the server`);
-  return { child, pid: child.pid, port: Number(m[2]), exe, stderr: () => stderr };
+  return { child, pid: child.pid, port: Number(m[2]), exe, stderr: () => stderr, lines: out.all };
 }
 
 async function stopServer(s) {
@@ -283,6 +316,7 @@ async function withServer(srv, fn) {
   r.listenOverflows = net0 && net1 ? net1.overflows - net0.overflows : null;
   r.listenDrops = net0 && net1 ? net1.drops - net0.drops : null;
   r.backlog = s.backlog ?? null;
+  r.banner = s.lines[1] ?? null; // serve's second line names its host (epoll, portable, ...)
   if (!stop.clean) r.unclean = `server exit ${stop.signal ?? stop.code}`;
   return r;
 }
@@ -376,10 +410,17 @@ runBench("net", async (ctx) => {
   const rounds = process.argv.includes("--rounds") ? ctx.rounds : 1;
   // --points 10000[,1000]: only these ping-pong points (and no idle-memory or storm runs).
   const onlyPoints = process.argv.includes("--points") ? process.argv[process.argv.indexOf("--points") + 1].split(",").map(Number) : null;
+  // Full: ~5 min a round with all 10 default servers available (3 ping-pong points of ~7 s each, idle
+  // memory at 2 counts, the storm), plus up to retryBudgetS of redone windows on a busy machine.
+  // Quick: one point, 1 s windows, idle memory at 1k, a smoke run of every column (~20-30 s).
   const P = quick
-    ? { points: [100, 1000], windowS: 1, warmupMs: 300, holdConns: 1000, stormConns: 1000, settleMs: 300, rampTimeoutS: 15, handshakeTimeoutMs: 5000, retries: 0 }
-    : { points: [100, 1000, 10_000], windowS: 5, warmupMs: 1000, holdConns: 10_000, stormConns: 10_000, settleMs: 1000, rampTimeoutS: 60, handshakeTimeoutMs: 10_000, retries: 3 };
+    ? { points: [1000], windowS: 1, warmupMs: 300, holdPoints: [1000], stormConns: 1000, settleMs: 300, rampTimeoutS: 15, handshakeTimeoutMs: 5000, retries: 0, retryBudgetS: 0 }
+    : { points: [100, 1000, 10_000], windowS: 5, warmupMs: 1000, holdPoints: [1000, 10_000], stormConns: 10_000, settleMs: 1000, rampTimeoutS: 60, handshakeTimeoutMs: 10_000, retries: 3, retryBudgetS: 240 };
   if (onlyPoints) P.points = onlyPoints;
+  if (onlyPoints) P.holdPoints = [];
+  // --hold 1000[,10000]: idle memory at these counts (also after --points, which otherwise skips it).
+  if (process.argv.includes("--hold")) P.holdPoints = process.argv[process.argv.indexOf("--hold") + 1].split(",").map(Number).filter((n) => n > 0);
+  P.holdConns = P.holdPoints[P.holdPoints.length - 1] ?? null; // issue 8's memory figures: the largest
   const notes = [];
 
   buildIfStale(LOADGEN, log);
@@ -388,34 +429,69 @@ runBench("net", async (ctx) => {
 
   const bun = findRuntime(["node_modules/@oven/bun-linux-x64/bin/bun", "node_modules/bun/bin/bun.exe", "node_modules/bun/bin/bun"], "bun");
   const deno = findRuntime(["node_modules/deno/deno", "node_modules/deno/bin/deno"], "deno");
-  // --servers a,b: only these (keys below); "ours-prefault" (serve --prefault) runs only when named,
-  // for the pool decision: msgs/s with the pool prefaulted against paged in as used.
-  const pick = process.argv.includes("--servers") ? process.argv[process.argv.indexOf("--servers") + 1].split(",") : null;
+  const bunVersion = bun ? version(bun) : null, denoVersion = deno ? version(deno).replace(/^deno\s+/, "").replace(/\s*\(.*$/, "") : null;
+  // --servers a,b: only these (keys and aliases in the comment at the top); "ours-prefault" (serve
+  // --prefault) runs only when named, for the pool decision: msgs/s with the pool prefaulted
+  // against paged in as used. --runtimes node,bun,deno: only those runtimes' servers, and C.
+  const ALIASES = { "ours-node": "ours", "node-net": "node", "bun-listen": "bun", "deno-listen": "deno", "c-epoll": "c" };
+  const pick = process.argv.includes("--servers") ? process.argv[process.argv.indexOf("--servers") + 1].split(",").map((x) => ALIASES[x.trim()] ?? x.trim()).filter(Boolean) : null;
+  const runtimesPick = process.argv.includes("--runtimes") ? process.argv[process.argv.indexOf("--runtimes") + 1].split(",").map((x) => x.trim()).filter(Boolean) : null;
+  const badRuntime = runtimesPick?.filter((r) => !RUNTIMES.includes(r));
+  if (badRuntime?.length) throw new Error(`net: --runtimes: unknown runtime ${badRuntime.join(", ")}; known: ${RUNTIMES.join(", ")}`);
   // --before DIR: also "ours-before", serve from another checkout's build (DIR/dist/cli.js), for an
   // A/B of a change against the same run's C server (e.g. a worktree at the commit before it).
   const before = process.argv.includes("--before") ? process.argv[process.argv.indexOf("--before") + 1] : null;
-  const servers = [
-    { key: "ours", name: "ours", cmd: OURS_CMD[0], args: OURS_CMD.slice(1), version: `wasm-reactor, node ${process.version}` },
-    pick?.includes("ours-prefault") && { key: "ours-prefault", name: "ours --prefault", cmd: OURS_CMD[0], args: [...OURS_CMD.slice(1), "--prefault"], version: `wasm-reactor, node ${process.version}` },
-    before && { key: "ours-before", name: "ours (before)", cmd: OURS_CMD[0], args: [`${before}/dist/cli.js`, ...OURS_CMD.slice(2)], version: `wasm-reactor at ${before}, node ${process.version}` },
-    { key: "node", name: "node:net", cmd: process.execPath, args: ["tests/bench/servers/node-net.mjs", "--host", HOST, "--port", "0"], version: `node ${process.version}` },
-    bun && { key: "bun", name: "Bun.listen", cmd: bun, args: ["tests/bench/servers/bun-listen.mjs", "--host", HOST, "--port", "0"], version: `bun ${version(bun)}` },
-    deno && { key: "deno", name: "Deno.listen", cmd: deno, args: ["run", "-A", "tests/bench/servers/deno-listen.mjs", "--host", HOST, "--port", "0"], version: version(deno) },
-    { key: "c", name: "C epoll", cmd: CSERVER.bin, args: ["--host", HOST, "--port", "0"], version: "cc -O2" },
-  ].filter((s) => s && (!pick || pick.includes(s.key)));
-  if (!servers.some((s) => s.key === "ours") || !servers.some((s) => s.key === "node")) throw new Error("net: --servers must include ours and node (the figures compare them)");
-  if (!bun) notes.push("Bun.listen skipped: no bun binary in node_modules (@oven/bun-linux-x64/bin/bun, bun/bin/bun.exe) or on PATH");
-  if (!deno) notes.push("Deno.listen skipped: no deno binary in node_modules/deno or on PATH");
+  const missing = { bun: "no bun binary in node_modules (@oven/bun-linux-x64/bin/bun, bun/bin/bun.exe) or on PATH", deno: "no deno binary in node_modules/deno or on PATH" };
+  /** A server entry; `bin` null means its runtime is not installed: it is reported unavailable. */
+  const entry = (key, name, runtime, cmd, ver) => ({ key, name, runtime, cmd: cmd?.[0] ?? runtime, args: cmd?.slice(1) ?? [], version: ver, unavailable: cmd ? null : missing[runtime] });
+  const oursVer = (rt, v) => `wasm-reactor, ${rt} ${v}`;
+  const ALL = [
+    entry("ours", "ours (node)", "node", OURS_CMD, oursVer("node", process.version)),
+    entry("ours-prefault", "ours --prefault", "node", [...OURS_CMD, "--prefault"], oursVer("node", process.version)),
+    before && entry("ours-before", "ours (before)", "node", [process.execPath, `${before}/dist/cli.js`, ...SERVE_ARGS.slice(1)], `wasm-reactor at ${before}, node ${process.version}`),
+    entry("portable-node", "portable (node)", "node", serveCmd("node", process.execPath, ["--backend", "portable"]), oursVer("node", process.version)),
+    entry("node", "node:net", "node", [process.execPath, "tests/bench/servers/node-net.mjs", "--host", HOST, "--port", "0"], `node ${process.version}`),
+    entry("ours-bun", "ours (bun)", "bun", bun && serveCmd("bun", bun), oursVer("bun", bunVersion)),
+    entry("portable-bun", "portable (bun)", "bun", bun && serveCmd("bun", bun, ["--backend", "portable"]), oursVer("bun", bunVersion)),
+    entry("bun", "Bun.listen", "bun", bun && [bun, "tests/bench/servers/bun-listen.mjs", "--host", HOST, "--port", "0"], `bun ${bunVersion}`),
+    entry("ours-deno", "ours (deno)", "deno", deno && serveCmd("deno", deno), oursVer("deno", denoVersion)),
+    entry("portable-deno", "portable (deno)", "deno", deno && serveCmd("deno", deno, ["--backend", "portable"]), oursVer("deno", denoVersion)),
+    entry("deno", "Deno.listen", "deno", deno && [deno, "run", "-A", "tests/bench/servers/deno-listen.mjs", "--host", HOST, "--port", "0"], `deno ${denoVersion}`),
+    { key: "c", name: "C epoll", runtime: null, cmd: CSERVER.bin, args: ["--host", HOST, "--port", "0"], version: "cc -O2", unavailable: null },
+  ].filter(Boolean);
+  const unknown = pick?.filter((x) => !ALL.some((s) => s.key === x));
+  if (unknown?.length) throw new Error(`net: --servers: unknown server ${unknown.join(", ")}; known: ${ALL.map((s) => s.key).join(", ")} (aliases: ${Object.keys(ALIASES).join(", ")})`);
+  const servers = ALL.filter((s) => {
+    if (pick) return pick.includes(s.key);
+    if (s.key === "ours-prefault") return false; // only when named
+    return !runtimesPick || s.runtime === null || runtimesPick.includes(s.runtime);
+  }).filter((s) => !runtimesPick || s.runtime === null || runtimesPick.includes(s.runtime));
+  if (!servers.length) throw new Error("net: --servers/--runtimes left no server to run");
   for (const s of servers) s.cmdline = [s.cmd.startsWith(fileURLToPath(root)) ? s.cmd.slice(fileURLToPath(root).length) : s.cmd, ...s.args].join(" ");
 
-  // results[key] = { pingpong: { [conns]: [sample…] }, hold: [..], storm: [..], skipped?, errors: [] }
-  const results = Object.fromEntries(servers.map((s) => [s.key, { name: s.name, version: s.version, cmd: s.cmdline, pingpong: {}, hold: [], storm: [], errors: [] }]));
+  // results[key] = { pingpong: { [conns]: [sample…] }, holdAt: { [conns]: [sample…] }, storm: [..],
+  //   skipped?: the one-line reason it could not start, skippedDetail?, banner?, errors: [] }
+  const results = Object.fromEntries(servers.map((s) => [s.key, { name: s.name, runtime: s.runtime, version: s.version, cmd: s.cmdline, pingpong: {}, holdAt: {}, storm: [], errors: [] }]));
+  for (const s of servers) {
+    if (!s.unavailable) continue;
+    results[s.key].skipped = s.unavailable;
+    log(`${s.name}: unavailable: ${s.unavailable}`);
+  }
+  const NATIVE_KEYS = new Set([...Object.values(GROUPS).map((g) => g.native), "ours-prefault", "ours-before"]);
   const alive = (s) => !results[s.key].skipped && !results[s.key].broken;
   async function measure(s, what, fn) {
     if (!alive(s)) return;
     const t0 = performance.now();
     try {
       const r = await fn();
+      if (r.banner && !results[s.key].banner) results[s.key].banner = r.banner;
+      // A native column must run a native host: serve's default (auto) falls back to the portable
+      // host where the shim cannot load, and its banner then says so. That column is unavailable.
+      if (NATIVE_KEYS.has(s.key) && /\(portable\b/.test(r.banner ?? "")) {
+        results[s.key].skipped = `serve ran the portable host, not a native one (the shim did not load; see its stderr): ${r.banner}`;
+        log(`${s.name}: unavailable: ${results[s.key].skipped}`);
+        return undefined;
+      }
       const bad = r.established < r.conns;
       if (bad) results[s.key].errors.push(`${what}: only ${r.established} of ${r.conns} connections established (${JSON.stringify(r.errorsByKind)})`);
       if (r.established === 0) results[s.key].broken = `${what}: no connection established`;
@@ -423,8 +499,9 @@ runBench("net", async (ctx) => {
       return bad && r.established === 0 ? undefined : r;
     } catch (err) {
       if (err instanceof SkipError) {
-        results[s.key].skipped = err.message;
-        log(`${s.name}: skipped: ${err.message}`);
+        results[s.key].skipped = err.short;
+        results[s.key].skippedDetail = err.message;
+        log(`${s.name}: unavailable: ${err.message}`);
       } else {
         results[s.key].errors.push(`${what}: ${err.message}`);
         log(`${s.name} ${what}: ERROR ${err.message}`);
@@ -437,6 +514,8 @@ runBench("net", async (ctx) => {
     : `${num(r.acceptsPerS)} accepts/s in ${num(r.rampS, 2)} s${r.errors ? `, ${r.errors} errors` : ""}${r.listenOverflows ? `, ${r.listenOverflows} listen overflows` : ""}`;
 
   const netBefore = tcpExt();
+  const tRun = performance.now();
+  let retrySpentS = 0; // time spent on redone windows, bounded by P.retryBudgetS
   for (let round = 0; round < rounds; round++) {
     const order = servers.map((_, i) => servers[(i + round) % servers.length]);
     for (const conns of P.points) {
@@ -445,30 +524,39 @@ runBench("net", async (ctx) => {
         // either core is measured again (up to P.retries times); the least disturbed is kept.
         let best = null, windows = 0;
         for (let attempt = 0; attempt <= P.retries; attempt++) {
+          const t0 = performance.now();
           const r = await measure(s, `ping-pong ${k(conns)}`, () => pingpong(s, conns, P));
+          if (attempt > 0) retrySpentS += (performance.now() - t0) / 1000;
           if (!r) break;
           windows++;
           if (!best || r.otherPct < best.otherPct) best = r;
           if (r.otherPct <= DISTURBED_PCT) break;
-          log(`${s.name.padEnd(11)} ping-pong ${k(conns)}: others used ${num(r.otherPct)}% of a core during the window${attempt < P.retries ? "; measuring again in 5 s" : ""}`);
-          if (attempt < P.retries) await sleep(5000);
+          const again = attempt < P.retries && retrySpentS < P.retryBudgetS;
+          log(`${s.name.padEnd(11)} ping-pong ${k(conns)}: others used ${num(r.otherPct)}% of a core during the window${again ? "; measuring again in 5 s" : attempt < P.retries ? "; not redone (the run's retry budget is spent)" : ""}`);
+          if (!again) break;
+          await sleep(5000);
+          retrySpentS += 5;
         }
         if (best) best.windows = windows;
         if (best) (results[s.key].pingpong[conns] ??= []).push(best);
       }
     }
-    if (onlyPoints) continue; // ping-pong only
-    for (const s of order) {
-      const r = await measure(s, `hold ${k(P.holdConns)}`, () => hold(s, P.holdConns, P));
-      if (r) results[s.key].hold.push(r);
+    for (const conns of P.holdPoints) {
+      for (const s of order) {
+        const r = await measure(s, `hold ${k(conns)}`, () => hold(s, conns, P));
+        if (r) (results[s.key].holdAt[conns] ??= []).push(r);
+      }
     }
+    if (onlyPoints) continue; // ping-pong (and --hold) only
     for (const s of order) {
       const r = await measure(s, `storm ${k(P.stormConns)}`, () => storm(s, P.stormConns, P));
       if (r) results[s.key].storm.push(r);
     }
   }
   const netAfter = tcpExt();
-  if (servers.every((s) => !alive(s) && !Object.keys(results[s.key].pingpong).length)) throw new Error(`no server could be measured: ${JSON.stringify(results)}`);
+  const runS = (performance.now() - tRun) / 1000;
+  // Nothing measured at all is reported (every column unavailable), not thrown: the notes say why.
+  if (servers.every((s) => !alive(s) && !Object.keys(results[s.key].pingpong).length)) notes.push("no server could be measured");
 
   // ── medians per server ──────────────────────────────────────────────────────────────────
   const med = (xs, f) => { const v = xs.map(f).filter((x) => x !== null && x !== undefined && !Number.isNaN(x)); return v.length ? median(v) : null; };
@@ -486,58 +574,71 @@ runBench("net", async (ctx) => {
         backlog: xs[0].backlog, samples: xs.map((x) => Math.round(x.msgsPerS)),
       } : null];
     }));
+    const holdAt = Object.fromEntries(P.holdPoints.map((c) => {
+      const xs = R.holdAt[c] ?? [];
+      return [c, xs.length ? { rssPerConn: med(xs, (x) => x.rssPerConn), rssBefore: med(xs, (x) => x.rssBefore), rssHeld: med(xs, (x) => x.rssHeld), held: med(xs, (x) => x.held) } : null];
+    }));
+    const big = P.holdConns !== null ? holdAt[P.holdConns] : null; // issue 8's memory figures: the largest count
     return {
-      pingpong: pp,
-      rssPerConn: med(R.hold, (x) => x.rssPerConn), rssBefore: med(R.hold, (x) => x.rssBefore), rssHeld: med(R.hold, (x) => x.rssHeld),
+      pingpong: pp, holdAt,
+      rssPerConn: big?.rssPerConn ?? null, rssBefore: big?.rssBefore ?? null, rssHeld: big?.rssHeld ?? null,
       acceptsPerS: med(R.storm, (x) => x.acceptsPerS), stormOverflows: R.storm.reduce((a, x) => a + (x.listenOverflows ?? 0), 0),
-      backlog: R.storm[0]?.backlog ?? R.hold[0]?.backlog ?? pp[P.points[0]]?.backlog ?? null,
+      backlog: R.storm[0]?.backlog ?? Object.values(R.holdAt)[0]?.[0]?.backlog ?? pp[P.points[0]]?.backlog ?? null,
     };
   };
   const S = Object.fromEntries(servers.map((s) => [s.key, summaryOf(s.key)]));
 
-  // ── figures: ours ÷ node:net ────────────────────────────────────────────────────────────
-  const oursR = results.ours, nodeR = results.node;
-  const oursName = oursR.skipped ? "ours: not run" : "ours";
-  const fig = ({ id, title, unit, better = "higher", ours, base, samplesOurs, samplesBase, target }) => {
-    const f = figure({
-      id, title, unit, better, target,
-      ours: { name: ours === null ? oursName : "ours", value: ours, ...(samplesOurs ? { samples: samplesOurs } : {}) },
-      baseline: base === null ? null : { name: "node:net", value: base, ...(samplesBase ? { samples: samplesBase } : {}) },
-    });
-    if (ours === null) { f.ratio = null; f.result = oursR.skipped ? "SKIP" : "ERROR"; }
-    else if (base === null && id !== "net.rss.idle") f.result = "ERROR"; // the target needs node:net's value
-    return f;
-  };
+  // ── figures: issue 8's, ours ÷ node:net (when both were selected) ────────────────────────
   const figures = [];
-  const top = P.points[P.points.length - 1];
-  for (const c of P.points) {
-    const o = S.ours.pingpong[c], n = S.node.pingpong[c];
-    figures.push(fig({ id: `net.pingpong.${c}`, title: `ping-pong 64 B, ${k(c)} conns`, unit: "msgs/s", ours: o?.msgsPerS ?? null, base: n?.msgsPerS ?? null, samplesOurs: o?.samples, samplesBase: n?.samples, target: { ratioMin: TARGETS.msgsRatio } }));
+  const oursR = results.ours, nodeR = results.node;
+  if (oursR && nodeR) {
+    const oursName = oursR.skipped ? `ours: unavailable: ${oursR.skipped}` : "ours";
+    const fig = ({ id, title, unit, better = "higher", ours, base, samplesOurs, samplesBase, target }) => {
+      const f = figure({
+        id, title, unit, better, target,
+        ours: { name: ours === null ? oursName : "ours", value: ours, ...(samplesOurs ? { samples: samplesOurs } : {}) },
+        baseline: base === null ? null : { name: "node:net", value: base, ...(samplesBase ? { samples: samplesBase } : {}) },
+      });
+      if (ours === null) { f.ratio = null; f.result = oursR.skipped ? "SKIP" : "ERROR"; }
+      else if (base === null && id !== "net.rss.idle") f.result = "ERROR"; // the target needs node:net's value
+      return f;
+    };
+    const top = P.points[P.points.length - 1];
+    for (const c of P.points) {
+      const o = S.ours.pingpong[c], n = S.node.pingpong[c];
+      figures.push(fig({ id: `net.pingpong.${c}`, title: `ping-pong 64 B, ${k(c)} conns`, unit: "msgs/s", ours: o?.msgsPerS ?? null, base: n?.msgsPerS ?? null, samplesOurs: o?.samples, samplesBase: n?.samples, target: { ratioMin: TARGETS.msgsRatio } }));
+    }
+    for (const c of P.points) {
+      const o = S.ours.pingpong[c], n = S.node.pingpong[c];
+      const base = n?.cpuUsPerMsg ?? null;
+      figures.push(fig({ id: `net.cpu.${c}`, title: `server CPU per message, ${k(c)} conns (≤ ${TARGETS.cpuRatio}x node:net)`, unit: "µs/msg", better: "lower", ours: o?.cpuUsPerMsg ?? null, base, target: base === null ? null : { max: TARGETS.cpuRatio * base } }));
+    }
+    {
+      const o = S.ours.pingpong[top], n = S.node.pingpong[top];
+      const base = n?.p999Us != null ? n.p999Us / 1000 : null;
+      figures.push(fig({ id: `net.p999.${top}`, title: `ping-pong p99.9 latency, ${k(top)} conns (≤ ${TARGETS.p999Ratio}x node:net)`, unit: "ms", better: "lower", ours: o?.p999Us != null ? o.p999Us / 1000 : null, base, target: base === null ? null : { max: TARGETS.p999Ratio * base } }));
+    }
+    if (P.holdConns !== null) figures.push(fig({ id: "net.rss.idle", title: `idle RSS per added connection, ${k(P.holdConns)} held (≤ ${TARGETS.rssPerConnMax} B)`, unit: "B", better: "lower", ours: S.ours.rssPerConn, base: S.node.rssPerConn, target: { max: TARGETS.rssPerConnMax } }));
+    if (P.holdConns !== null) {
+      // Memory that grows with use: the whole process, start-up included, against node:net's.
+      const base = S.node.rssHeld != null ? S.node.rssHeld / 2 ** 20 : null;
+      figures.push(fig({ id: "net.rss.held", title: `total RSS holding ${k(P.holdConns)} idle connections (≤ ${TARGETS.heldRssRatio}x node:net's)`, unit: "MB", better: "lower",
+        ours: S.ours.rssHeld != null ? S.ours.rssHeld / 2 ** 20 : null, base, target: base === null ? null : { max: TARGETS.heldRssRatio * base } }));
+    }
+    if (!onlyPoints) figures.push(fig({ id: "net.storm", title: `accept storm, ${k(P.stormConns)} conns (≤ ${MAX_HANDSHAKES} in flight)`, unit: "conns/s", ours: S.ours.acceptsPerS, base: S.node.acceptsPerS, target: { ratioMin: TARGETS.stormRatio } }));
   }
-  for (const c of P.points) {
-    const o = S.ours.pingpong[c], n = S.node.pingpong[c];
-    const base = n?.cpuUsPerMsg ?? null;
-    figures.push(fig({ id: `net.cpu.${c}`, title: `server CPU per message, ${k(c)} conns (≤ ${TARGETS.cpuRatio}x node:net)`, unit: "µs/msg", better: "lower", ours: o?.cpuUsPerMsg ?? null, base, target: base === null ? null : { max: TARGETS.cpuRatio * base } }));
-  }
-  {
-    const o = S.ours.pingpong[top], n = S.node.pingpong[top];
-    const base = n?.p999Us != null ? n.p999Us / 1000 : null;
-    figures.push(fig({ id: `net.p999.${top}`, title: `ping-pong p99.9 latency, ${k(top)} conns (≤ ${TARGETS.p999Ratio}x node:net)`, unit: "ms", better: "lower", ours: o?.p999Us != null ? o.p999Us / 1000 : null, base, target: base === null ? null : { max: TARGETS.p999Ratio * base } }));
-  }
-  figures.push(fig({ id: "net.rss.idle", title: `idle RSS per added connection, ${k(P.holdConns)} held (≤ ${TARGETS.rssPerConnMax} B)`, unit: "B", better: "lower", ours: S.ours.rssPerConn, base: S.node.rssPerConn, target: { max: TARGETS.rssPerConnMax } }));
-  {
-    // Memory that grows with use: the whole process, start-up included, against node:net's.
-    const base = S.node.rssHeld != null ? S.node.rssHeld / 2 ** 20 : null;
-    figures.push(fig({ id: "net.rss.held", title: `total RSS holding ${k(P.holdConns)} idle connections (≤ ${TARGETS.heldRssRatio}x node:net's)`, unit: "MB", better: "lower",
-      ours: S.ours.rssHeld != null ? S.ours.rssHeld / 2 ** 20 : null, base, target: base === null ? null : { max: TARGETS.heldRssRatio * base } }));
-  }
-  figures.push(fig({ id: "net.storm", title: `accept storm, ${k(P.stormConns)} conns (≤ ${MAX_HANDSHAKES} in flight)`, unit: "conns/s", ours: S.ours.acceptsPerS, base: S.node.acceptsPerS, target: { ratioMin: TARGETS.stormRatio } }));
+
+  // ── figures: issue 9's, per runtime (tests/bench/net-runtimes.mjs) ────────────────────────
+  const perRuntime = runtimeReport({ servers, results, S, P, figure, textTable, disturbedPct: DISTURBED_PCT });
+  figures.push(...perRuntime.figures);
 
   // ── notes: every server side by side ────────────────────────────────────────────────────
-  if (oursR.skipped) notes.push(`ours skipped: ${oursR.skipped}. Its figures read SKIP; change OURS_CMD at the top of tests/bench/net.mjs once \`serve\` listens on real sockets`);
-  if (nodeR.skipped) notes.push(`node:net skipped: ${nodeR.skipped}`);
-  const measured = servers.filter((s) => !results[s.key].skipped);
-  const rowsPP = [];
+  notes.push(...perRuntime.notes);
+  const inGroups = new Set(Object.values(GROUPS).flatMap((g) => Object.values(g)));
+  for (const s of servers.filter((s) => results[s.key].skipped && !inGroups.has(s.key))) notes.push(`${s.name} (\`${s.cmdline}\`): unavailable: ${results[s.key].skipped}`);
+  const hasData = (s) => Object.keys(results[s.key].pingpong).length > 0 || Object.keys(results[s.key].holdAt).length > 0;
+  const measured = servers.filter((s) => !results[s.key].skipped || hasData(s));
+  const rowsPP = servers.filter((s) => results[s.key].skipped && !hasData(s)).map((s) => [s.name, "—", "unavailable", "", "", "", "", "", "", "", "", "", results[s.key].skipped.slice(0, 100)]);
   for (const c of P.points) {
     for (const s of measured) {
       const x = S[s.key].pingpong[c];
@@ -549,27 +650,35 @@ runBench("net", async (ctx) => {
   }
   notes.push(`ping-pong, ${MSG_BYTES} B, 1 in flight, ${P.windowS} s window after ${P.warmupMs} ms warm-up, ${rounds} round(s), medians; ratio = msgs/s ÷ C epoll's; CPU = server utime+stime per message; others = CPU used by other processes on the server's or the loadgen's core during the window (/proc/stat busy − the two processes' own − ksoftirqd's, the larger of the two cores; ${P.retries ? `a window above ${DISTURBED_PCT}% is measured again up to ${P.retries} times, the least disturbed kept` : "not redone in --quick"}); "loadgen-bound": the load generator used ≥ 95% of its core, so that server's msgs/s is a lower bound\n` +
     textTable(["server", "conns", "msgs/s", "vs C", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "CPU µs/msg", "server CPU", "loadgen CPU", "others", "errors"], rowsPP));
-  const rowsMem = measured.map((s) => {
+  const rowsMem = measured.flatMap((s) => {
     const x = S[s.key];
-    return [s.name, x.backlog ?? "?", x.rssBefore != null ? num(x.rssBefore / 2 ** 20, 1) : "—", x.rssHeld != null ? num(x.rssHeld / 2 ** 20, 1) : "—", num(x.rssPerConn), num(x.acceptsPerS), x.stormOverflows || 0];
+    const at = P.holdPoints.map((c) => [c, x.holdAt[c]]).filter(([, h]) => h);
+    const tail = [num(x.acceptsPerS), x.stormOverflows || 0];
+    if (!at.length) return [[s.name, x.backlog ?? "?", "—", "—", "—", "—", ...tail]];
+    return at.map(([c, h]) => [s.name, x.backlog ?? "?", k(c), num(h.rssBefore / 2 ** 20, 1), num(h.rssHeld / 2 ** 20, 1), num(h.rssPerConn), ...tail]);
   });
-  notes.push(`idle memory (${k(P.holdConns)} connections held, each echoed once, RSS read ${P.settleMs} ms after the last was established) and accept storm (${k(P.stormConns)} connections, ≤ ${MAX_HANDSHAKES} handshakes in flight, each proven by an echo); backlog = the listening socket's as the kernel reports it (ss)\n` +
-    textTable(["server", "backlog", "RSS before MiB", `RSS ${k(P.holdConns)} held MiB`, "RSS B/conn", "accepts/s", "listen overflows"], rowsMem));
+  notes.push(`idle memory (${P.holdPoints.length ? P.holdPoints.map(k).join(" and ") : "no"} connections held, each echoed once, RSS read ${P.settleMs} ms after the last was established, a fresh server each) and accept storm (${onlyPoints ? "not run with --points" : `${k(P.stormConns)} connections, ≤ ${MAX_HANDSHAKES} handshakes in flight, each proven by an echo`}); backlog = the listening socket's as the kernel reports it (ss)\n` +
+    textTable(["server", "backlog", "held", "RSS before MiB", "RSS held MiB", "RSS B/conn", "accepts/s", "listen overflows"], rowsMem));
   for (const s of servers) {
     for (const e of results[s.key].errors) notes.push(`${s.name}: ${e}`);
     if (results[s.key].broken && !results[s.key].skipped) notes.push(`${s.name}: stopped measuring after: ${results[s.key].broken}`);
   }
-  const unclean = servers.flatMap((s) => [...Object.values(results[s.key].pingpong).flat(), ...results[s.key].hold, ...results[s.key].storm].filter((r) => r.unclean).map((r) => `${s.name} (${r.unclean})`));
+  const unclean = servers.flatMap((s) => [...Object.values(results[s.key].pingpong).flat(), ...Object.values(results[s.key].holdAt).flat(), ...results[s.key].storm].filter((r) => r.unclean).map((r) => `${s.name} (${r.unclean})`));
   if (unclean.length) notes.push(`servers that did not exit cleanly on SIGTERM: ${[...new Set(unclean)].join(", ")}`);
   if (netBefore && netAfter) {
     const ov = netAfter.overflows - netBefore.overflows, dr = netAfter.drops - netBefore.drops;
     notes.push(`TcpExtListenOverflows +${ov}, TcpExtListenDrops +${dr} over the whole run${ov || dr ? " (some accept queue overflowed: those clients waited for a SYN/ACK retransmit)" : ""}`);
   }
+  const banners = servers.filter((s) => results[s.key].banner).map((s) => `${s.name}: ${results[s.key].banner.replace(/; Ctrl-C to stop$/, "")}`);
+  if (banners.length) notes.push(`what each of our servers said it runs (serve's second line):\n${banners.map((b) => `    ${b}`).join("\n")}`);
   notes.push(`server pinned to CPU ${SERVER_CPU}, loadgen to CPU ${LOADGEN_CPU} (taskset); clients bind 127.0.0.2–127.0.0.${1 + SOURCES} with IP_BIND_ADDRESS_NO_PORT; ${servers.map((s) => `${s.name}: ${s.version}`).join("; ")}`);
+  notes.push(`net ran ${num(runS)} s (${servers.length} servers; ${num(retrySpentS)} s of it redoing disturbed windows, budget ${P.retryBudgetS} s)`);
 
   return {
-    params: { host: HOST, messageBytes: MSG_BYTES, sources: SOURCES, maxHandshakes: MAX_HANDSHAKES, rounds, ...P, oursCmd: OURS_CMD.slice(1).join(" "), targets: TARGETS, serverCpu: SERVER_CPU, loadgenCpu: LOADGEN_CPU },
-    extra: { summary: S, raw: results, tcpExt: { before: netBefore, after: netAfter } },
+    params: { host: HOST, messageBytes: MSG_BYTES, sources: SOURCES, maxHandshakes: MAX_HANDSHAKES, rounds, ...P, oursCmd: OURS_CMD.slice(1).join(" "), targets: TARGETS, runtimeTargets: RUNTIME_TARGETS, servers: servers.map((s) => ({ key: s.key, name: s.name, runtime: s.runtime, cmd: s.cmdline, version: s.version })), serverCpu: SERVER_CPU, loadgenCpu: LOADGEN_CPU },
+    // runtimes: per runtime, its three columns (status, or why unavailable), every point's values and
+    // ratios ÷ own, and issue 9's targets with PASS/MISS/SKIP (the same as the figures).
+    extra: { summary: S, runtimes: perRuntime.json, raw: results, tcpExt: { before: netBefore, after: netAfter }, runS, retrySpentS },
     figures,
     notes,
   };

@@ -1,11 +1,12 @@
 // `npm run bench` runs this after building: every benchmark module, each in its own process.
 //
-//   node tests/bench/run.mjs [--quick] [--only wheel,memory] [--rounds N] [--strict]
+//   node tests/bench/run.mjs [--quick] [--only wheel,memory] [--rounds N] [--strict] [--runtimes bun,deno]
 //
-//   --quick    small sizes and short windows: a smoke run for CI (< 30 s); not figures to quote
+//   --quick    small sizes and short windows: a smoke run (< 1 min, half of it net's columns); not figures to quote
 //   --only     run only these benchmarks (comma-separated names from BENCHES below)
 //   --rounds   repetitions per measurement (default 3; each figure is the median)
 //   --strict   exit 1 on a MISS too (by default only an error, a crash or a timeout fails)
+//   --runtimes only these runtimes' columns in net (node, bun, deno; C always runs): passed to net.mjs
 //
 // How it works:
 //   1. BENCHES below is the list, in order. Each module is forked with its node flags
@@ -38,14 +39,17 @@ const BENCHES = [
   { name: "sim", file: "sim.mjs", nodeArgs: ["--expose-gc"], timeoutS: 90, optional: true },
   // What the release core's kept assertions cost (docs/assertions.md): release vs asserts compiled out.
   { name: "asserts", file: "asserts.mjs", nodeArgs: ["--expose-gc"], timeoutS: 180 },
-  // Real sockets on loopback: ping-pong, idle RSS, accept storm vs node:net, Bun, Deno, C epoll.
-  { name: "net", file: "net.mjs", timeoutS: 900 },
+  // Real sockets on loopback: ping-pong, idle RSS, accept storm; ours (native and portable host) on
+  // Node, Bun and Deno vs node:net, Bun.listen, Deno.listen, C epoll. ~5 min a round when quiet; its
+  // redone windows have a budget of their own (net.mjs, retryBudgetS: 4 min). --quick: every column once, ~30 s.
+  // net runs one round unless --rounds is given: each further round adds roundTimeoutS to its timeout.
+  { name: "net", file: "net.mjs", timeoutS: 900, roundTimeoutS: 420, quickTimeoutS: 120, passArgs: ["--runtimes"] },
   // Observing must not disturb: turn p99 at 10k idle connections, metrics read 1/s vs not.
   { name: "observe", file: "observe.mjs", timeoutS: 240 },
   // Recording overhead on the epoll echo (1k conns), replay speed, fuzz throughput.
   { name: "trace", file: "trace.mjs", timeoutS: 240 },
 ];
-const HELPERS = new Set(["run.mjs", "lib.mjs", "heap.mjs"]); // not benchmarks
+const HELPERS = new Set(["run.mjs", "lib.mjs", "heap.mjs", "net-runtimes.mjs"]); // not benchmarks
 
 const here = new URL("./", import.meta.url);
 const argv = process.argv.slice(2);
@@ -77,8 +81,10 @@ function runOne(bench) {
       ? { type: "skipped", name: bench.name, reason: `tests/bench/${bench.file} not written yet` }
       : { type: "error", name: bench.name, error: `tests/bench/${bench.file} does not exist` });
   }
-  const args = [...(quick ? ["--quick"] : []), ...(rounds ? ["--rounds", rounds] : [])];
-  const timeoutS = quick ? Math.min(30, bench.timeoutS) : bench.timeoutS;
+  const passed = (bench.passArgs ?? []).flatMap((flag) => (value(flag) !== undefined ? [flag, value(flag)] : []));
+  const args = [...(quick ? ["--quick"] : []), ...(rounds ? ["--rounds", rounds] : []), ...passed];
+  const timeoutS = quick ? (bench.quickTimeoutS ?? Math.min(30, bench.timeoutS))
+    : bench.timeoutS + (bench.roundTimeoutS ? Math.max(0, (Number(rounds) || 1) - 1) * bench.roundTimeoutS : 0);
   const t0 = performance.now();
   return new Promise((resolve) => {
     let msg = null;
