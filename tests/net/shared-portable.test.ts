@@ -8,7 +8,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import process from "node:process";
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { Reactor, replayFile } from "../../host/index.ts";
@@ -79,6 +79,20 @@ if (process.env[CHILD_ENV]) {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("limits(): RLIMIT_NOFILE's soft limit from /proc/self/limits on Linux, else the documented default; option fdLimit overrides", async () => {
+    const r = await Reactor.create({ host: "portable", maxConnections: 64 });
+    try {
+      const lim = r.host.limits();
+      let soft: number | undefined;
+      try { soft = Number(/^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"))?.[1]); } catch { soft = undefined; }
+      if (soft) { assert.is(lim.fdLimit, soft); assert.match(lim.source, /RLIMIT_NOFILE soft \d+ .*\/proc\/self\/limits/); }
+      else { assert.is(lim.fdLimit, 4096); assert.match(lim.source, /default 4096/); }
+    } finally { await r.close({ drainMs: 0 }); }
+    const r2 = await Reactor.create({ host: "portable", maxConnections: 64, fdLimit: 300 });
+    try { assert.is(r2.limits.fdLimit, 300); assert.match(r2.limits.source, /^option fdLimit 300 \(host: /); }
+    finally { await r2.close({ drainMs: 0 }); }
   });
 
   test("host 'auto' with WASM_REACTOR_HOST=portable is the portable host", async () => {

@@ -12,7 +12,7 @@ import { ERRNO_BY_NAME } from "../../errors.ts";
 /** The part of Bun's socket API used here (bun-types is not a dependency). */
 interface BunSocket {
   data: BunConn | undefined;
-  write(b: Uint8Array): number;
+  write(b: Uint8Array, byteOffset?: number, byteLength?: number): number;
   pause(): void;
   resume(): void;
   shutdown(halfClose?: boolean): void;
@@ -48,7 +48,8 @@ class BunConn implements DriverConn {
     if (noDelay) s.setNoDelay(true);
     if (!this.reading) s.pause();
   }
-  write(bytes: Uint8Array): number { return this.s && !this.closed ? Math.max(0, this.s.write(bytes)) : 0; }
+  /** Straight from the caller's memory (Bun writes to the kernel now, keeps nothing): no copy, no view. -1 once closed. */
+  write(buf: Uint8Array, off: number, len: number): number { return this.s && !this.closed ? this.s.write(buf, off, len) : -1; }
   buffered(): number { return 0; }
   setReading(on: boolean): void {
     if (on === this.reading) return;
@@ -85,6 +86,8 @@ export const bunDriver: Driver = {
   runtime: "bun",
   canBindSource: false,
   canReset: true,
+  mayRead: () => true,
+  afterIo: (fn) => { setImmediate(fn); },
   listen(spec: ListenSpec, noDelay: boolean, accept: () => Sink & { d?: DriverConn }, _acceptError: (errno: number) => void) { // Bun does not tell of failed accepts
     let l: BunListener;
     try {

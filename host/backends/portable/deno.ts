@@ -28,6 +28,7 @@ interface DenoListener { readonly addr: { port: number }; accept(): Promise<Deno
 interface DenoApi {
   listen(o: { hostname: string; port: number; reusePort?: boolean }): DenoListener;
   connect(o: { hostname: string; port: number }): Promise<DenoConn>;
+  permissions: { querySync(d: { name: "read"; path: string }): { state: string } };
 }
 const deno = (): DenoApi => (globalThis as unknown as { Deno: DenoApi }).Deno;
 
@@ -53,19 +54,19 @@ class DenoConnRec implements DriverConn {
     try { conn.setNoDelay?.(noDelay); } catch { /* a socket closed already: the read says so */ }
     this.startReading();
   }
-  write(bytes: Uint8Array): number {
-    if (this.closed || this.failed || !this.conn) return 0;
-    this.out.push(own(bytes));
-    this.outBytes += bytes.length;
-    if (!this.pumping) void this.pump();
-    return bytes.length;
+  write(buf: Uint8Array, off: number, len: number): number {
+    if (this.closed || this.failed || !this.conn) return -1;
+    this.out.push(own(buf.subarray(off, off + len)));
+    this.outBytes += len;
+    if (!this.pumping) this.pump();
+    return len;
   }
   buffered(): number { return this.outBytes; }
   setReading(on: boolean): void {
     this.reading = on;
     if (on) this.startReading();
   }
-  shutdown(): void { this.finWanted = true; if (!this.pumping) void this.pump(); }
+  shutdown(): void { this.finWanted = true; if (!this.pumping) this.pump(); }
   close(reset: boolean): void {
     if (this.closed) return;
     this.closed = true;
@@ -101,31 +102,32 @@ class DenoConnRec implements DriverConn {
     }
   }
 
-  private async pump(): Promise<void> {
-    this.pumping = true;
+  /**
+   * Writes the queue in order, one write op at a time, with plain callbacks (not an async
+   * function: one promise per write, as an app's own `await conn.write()` costs).
+   */
+  private pump(): void {
     const conn = this.conn!;
-    try {
-      while (this.out.length) {
-        let b = this.out[0];
-        while (b.length) {
-          const n = await conn.write(b);
-          b = b.subarray(n);
-          this.outBytes -= n;
-        }
-        this.out.shift();
-      }
-      if (this.closeWanted) { this.closeNow(); return; }
-      if (this.finWanted && !this.closed) { this.finWanted = false; await conn.closeWrite(); }
-      if (!this.closed) this.sink.onWritable();
-    } catch (err) {
-      this.out.length = 0;
-      this.outBytes = 0;
-      if (this.closeWanted) { this.closeNow(); return; }
-      if (!this.closed && !this.failed) { this.failed = true; this.sink.onError(errnoOf(err)); }
-    } finally {
-      this.pumping = false;
-    }
+    const b = this.out[0];
+    if (b !== undefined) { this.pumping = true; conn.write(b).then(this.wrote, this.writeFailed); return; }
+    this.pumping = false;
+    if (this.closeWanted) { this.closeNow(); return; }
+    if (this.finWanted && !this.closed) { this.finWanted = false; conn.closeWrite().catch(this.writeFailed); }
+    if (!this.closed) this.sink.onWritable();
   }
+  private readonly wrote = (n: number): void => {
+    this.outBytes -= n;
+    const b = this.out[0];
+    if (n < b.length) this.out[0] = b.subarray(n); else this.out.shift();
+    this.pump();
+  };
+  private readonly writeFailed = (err: unknown): void => {
+    this.pumping = false;
+    this.out.length = 0;
+    this.outBytes = 0;
+    if (this.closeWanted) { this.closeNow(); return; }
+    if (!this.closed && !this.failed) { this.failed = true; this.sink.onError(errnoOf(err)); }
+  };
 }
 
 class DenoListenerRec implements DriverListener {
@@ -169,6 +171,10 @@ export const denoDriver: Driver = {
   runtime: "deno",
   canBindSource: false,
   canReset: false,
+  afterIo: (fn) => { queueMicrotask(fn); },
+  mayRead(path: string): boolean {
+    try { return deno().permissions.querySync({ name: "read", path }).state === "granted"; } catch { return false; }
+  },
   listen(spec: ListenSpec, noDelay: boolean, accept: () => Sink & { d?: DriverConn }, acceptError: (errno: number) => void) {
     let l: DenoListener;
     try {

@@ -28,11 +28,12 @@ export interface Sink {
 /** One socket, as the host drives it. */
 export interface DriverConn {
   /**
-   * Hands `bytes` to the runtime and returns how many it took (all of them for a runtime that
-   * buffers: node:net, Deno; what the kernel took for Bun). `bytes` is a view the host reuses
-   * once this returns: a driver that keeps bytes copies them.
+   * Hands buf[off, off + len) to the runtime and returns how many bytes it took (all of them for a runtime that
+   * buffers: node:net, Deno; what the kernel took for Bun). `buf` is memory the host reuses
+   * once this returns: a driver that keeps bytes copies them. -1: the socket is gone (closed
+   * by the runtime after both FINs, or failed): the host answers EPIPE.
    */
-  write(bytes: Uint8Array): number;
+  write(buf: Uint8Array, off: number, len: number): number;
   /** Bytes the runtime holds that the kernel has not taken yet. */
   buffered(): number;
   /** Reading on or off (off: the runtime stops reading, and the kernel's window closes on the peer). */
@@ -61,6 +62,14 @@ export interface Driver {
   readonly canBindSource: boolean;
   /** Whether CLOSE with SQF_RESET sends a reset (Deno's sockets have no SO_LINGER: a plain close). */
   readonly canReset: boolean;
+  /**
+   * Runs fn once the runtime has delivered its current batch of socket activity, so that one turn
+   * takes all of it (node:net and Bun: setImmediate, after the loop's I/O phase; Deno: a microtask,
+   * which runs after every read that completed in the same tick has been handed over).
+   */
+  afterIo(fn: () => void): void;
+  /** Whether reading `path` is allowed without asking anyone (Deno: granted already; never a prompt). */
+  mayRead(path: string): boolean;
   /**
    * Opens, binds and listens, synchronously; throws ListenFailure. `accept` is called once per
    * arriving connection, before any of its data, and returns that connection's sink;

@@ -43,12 +43,12 @@ class NodeConn implements DriverConn {
     s.on("error", (e: Error) => sink.onError(errnoOf(e)));
     s.on("drain", () => sink.onWritable());
   }
-  write(bytes: Uint8Array): number {
-    if (this.s.destroyed) return 0;
-    const b = Buffer.allocUnsafe(bytes.length); // node:net keeps what it cannot write at once: a copy of our view
-    b.set(bytes);
+  write(buf: Uint8Array, off: number, len: number): number {
+    if (this.s.destroyed || !this.s.writable) return -1;
+    const b = Buffer.allocUnsafe(len); // node:net keeps what it cannot write at once: a copy of our bytes
+    b.set(buf.subarray(off, off + len));
     this.s.write(b);
-    return bytes.length;
+    return len;
   }
   buffered(): number { return this.s.writableLength; }
   setReading(on: boolean): void { if (on) this.s.resume(); else this.s.pause(); }
@@ -76,6 +76,8 @@ export const nodeDriver: Driver = {
   runtime: "node",
   canBindSource: true,
   canReset: true,
+  mayRead: () => true,
+  afterIo: (fn) => { setImmediate(fn); },
   listen(spec: ListenSpec, noDelay: boolean, accept: () => Sink & { d?: DriverConn }, acceptError: (errno: number) => void) {
     if (spec.reusePort) throw new ListenFailure(ERRNO_BY_NAME.EINVAL, "EINVAL", "listen", "node:net in Node 20 cannot set SO_REUSEPORT");
     const { TCP, constants } = binding();

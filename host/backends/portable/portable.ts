@@ -169,6 +169,7 @@ export class PortableHost implements Host {
    */
   limits(): HostLimits {
     try {
+      if (!this.driver.mayRead("/proc/self/limits")) throw new Error("not allowed to read /proc/self/limits");
       const m = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(readFileSync("/proc/self/limits", "utf8"));
       if (m) {
         const soft = m[1] === "unlimited" ? 1 << 30 : Number(m[1]);
@@ -404,7 +405,7 @@ export class PortableHost implements Host {
   /** Ends the wait after the runtime's current batch of I/O callbacks, so one turn takes them all. */
   private kick(): void {
     this.kicked = true;
-    if (setImmediateFn) setImmediateFn(this.settle); else setTimeout(this.settle, 0);
+    this.driver.afterIo(this.settle);
   }
 
   private readonly settle = (): void => {
@@ -527,7 +528,7 @@ export class PortableHost implements Host {
       const meta = metaOff + head * ChunkMeta_BYTES;
       const start = u32[(meta + ChunkMeta.start) >> 2], len = u32[(meta + ChunkMeta.len) >> 2];
       const from = core.chunkDataOffset(head) + start;
-      if (len >= want) n = d.write(core.u8.subarray(from, from + want)); // one chunk: straight from pool memory
+      if (len >= want) n = d.write(core.u8, from, want); // one chunk: straight from pool memory
       else { // a chain: gathered into one buffer, one write (as writev would)
         if (this.scratch.length < want) this.scratch = new Uint8Array(Math.max(want, this.scratch.length * 2, 65536));
         let c = head, done = 0;
@@ -542,8 +543,9 @@ export class PortableHost implements Host {
         }
         this.stats.copies++;
         this.stats.bytesCopied += want;
-        n = d.write(this.scratch.subarray(0, want));
+        n = d.write(this.scratch, 0, want);
       }
+      if (n < 0) { this.post(K.EV_WRITE_DONE, slot, gen, fd, 0, 0, K.E_PIPE); return; } // the runtime closed it
       if (n < want) s.blocked = true; // the kernel took less (Bun): EV_WRITABLE once it drains
       this.stats.writes++;
       this.stats.bytesOut += n;
@@ -575,8 +577,6 @@ export class PortableHost implements Host {
     this.overflow.push(type, slot, gen, fd, a, b, err);
   }
 }
-
-const setImmediateFn = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
 
 function normalizeHost(h: string): string { return h === "localhost" ? "127.0.0.1" : h; }
 
