@@ -9,6 +9,8 @@
 //                 Time is real.
 //   kqueueHarness the same with the server reactor on host "kqueue" (on Linux, the libkqueue test
 //                 build) and the peers on the OS's own native host (epoll on Linux).
+//   portableHarness the same on host "portable" (the runtime's own sockets), server and peers:
+//                 no native shim needed, so it runs wherever the runtime does.
 //
 // Peers behave like a node:net client by default: when the server's FIN arrives they end
 // their side too (`halfOpen: true` keeps them open until the test ends them). The peer
@@ -46,7 +48,7 @@ export interface PeerOptions {
 }
 
 export interface Harness {
-  readonly kind: "sim" | "epoll" | "kqueue";
+  readonly kind: "sim" | "epoll" | "kqueue" | "portable";
   /** The reactor under test (its metrics count only the server side). */
   readonly server: Reactor;
   listen(handlers: Handlers, opts?: { port?: number }): Listener;
@@ -57,6 +59,8 @@ export interface Harness {
   pass(ms: number): Promise<void>;
   /** A clock for timing handlers (ms): virtual time on sim, performance.now() on epoll. */
   now(): number;
+  /** Why this harness cannot send a reset (RST) from either side, when it cannot: tests that need one skip with it. */
+  readonly noReset?: string;
   /** closeClean for the server and the peers: nothing leaked anywhere. */
   finish(): Promise<void>;
 }
@@ -215,4 +219,12 @@ export function kqueueHarness(extra: ReactorOptions = {}): MakeHarness {
       },
     };
   };
+}
+
+// ── portable ────────────────────────────────────────────────────────────────────────────
+/** epollHarness's shape on host "portable": the server and the peer reactor on the runtime's own sockets. */
+export function portableHarness(extra: ReactorOptions = {}): MakeHarness {
+  const epoll = epollHarness({ host: "portable", ...extra });
+  const noReset = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined" ? "portable host on Deno: Deno's sockets have no SO_LINGER, so neither side can send a reset (docs/portable.md)" : undefined;
+  return async (serverOptions = {}) => ({ ...(await epoll(serverOptions)), kind: "portable", noReset });
 }

@@ -8,6 +8,7 @@ import { Reactor, ReactorError, type CloseInfo, type Connection, type TimeoutKin
 import { K } from "../../host/core/layout.ts";
 import type { Harness, MakeHarness } from "../helpers/peer.ts";
 import { abandonAll, bytes, equalBytes } from "../helpers/net.ts";
+import { skip } from "../helpers/skip.ts";
 
 const echoHandlers = {
   data(c: Connection, d: Uint8Array) { if (c.writable) c.write(d); },
@@ -136,6 +137,7 @@ export function defineSharedTests(test: Test, make: MakeHarness): void {
   });
 
   t("a peer reset: error ECONNRESET, then close with reason reset", {}, async (h) => {
+    if (h.noReset) return skip(h.noReset); // the test needs a reset
     let err: ReactorError | undefined, info: CloseInfo | undefined, got = 0;
     const l = h.listen({ data(_c, d) { got += d.length; }, error(_c, e) { err = e; }, close(_c, i) { info = i; } });
     const p = h.connect(l.port);
@@ -173,6 +175,7 @@ export function defineSharedTests(test: Test, make: MakeHarness): void {
   });
 
   t("handshake timeout: a silent accepted peer is reset; one that spoke is untouched", { handshakeTimeoutMs: 200 }, async (h) => {
+    if (h.noReset) return skip(h.noReset); // the test needs a reset
     const kinds: TimeoutKind[] = [];
     const l = h.listen({ ...echoHandlers, timeout(_c, k) { kinds.push(k); } });
     const silent = h.connect(l.port);
@@ -241,6 +244,7 @@ export function defineSharedTests(test: Test, make: MakeHarness): void {
   });
 
   t("metrics() and prometheus() have the counters, gauges and errno tallies", {}, async (h) => {
+    if (h.noReset) return skip(h.noReset); // the test needs a reset
     const l = h.listen(echoHandlers);
     const peers = Array.from({ length: 5 }, () => h.connect(l.port));
     peers.forEach((p) => p.send("12345678"));
