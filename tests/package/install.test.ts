@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { skip } from "../helpers/skip.ts";
+import { LAYOUT_VERSION } from "../../host/core/layout.gen.ts";
 
 const test = suite("package: npm pack, install into a fresh project, echo on Node, Deno and Bun");
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -24,8 +25,6 @@ const APP = fileURLToPath(new URL("../../tests/package/fixtures/echo-app.mjs", i
 const BIN = (name: string) => join(ROOT, "node_modules/.bin", name);
 /** The native host this OS gets (host/backends/registry.ts); the portable host elsewhere. */
 const NATIVE = ({ linux: "epoll", darwin: "kqueue", freebsd: "kqueue" } as Record<string, string>)[process.platform] ?? "portable";
-/** The placeholder's words (host/backends/portable/portable.ts) until the portable host lands. */
-const PORTABLE_PLACEHOLDER = /host 'portable' is not available in this build yet/;
 
 let tmp = "";
 let tarball = "";
@@ -68,7 +67,7 @@ function install(name: string, env: NodeJS.ProcessEnv): { dir: string; out: stri
 
 interface AppResult {
   runtime: string; host?: string; echoed?: boolean; got?: string; logs: string[]; leaked?: number;
-  broken?: { code: string; message?: string }; error?: { code: string; message: string };
+  broken?: { code: string; message?: string }; component?: { version?: number; error?: string }; error?: { code: string; message: string };
 }
 function runApp(runtime: "node" | "deno" | "bun", dir: string, env: NodeJS.ProcessEnv): AppResult {
   let file = "echo-app.mjs";
@@ -79,7 +78,7 @@ function runApp(runtime: "node" | "deno" | "bun", dir: string, env: NodeJS.Proce
     // Deno's own installer cannot install a local tarball (it links the .tgz file), so npm
     // installs here. --no-lock: no deno.lock written into the project.
     file = "echo-app.deno.mjs";
-    const source = readFileSync(APP, "utf8").replace('from "wasm-reactor"', 'from "npm:wasm-reactor"');
+    const source = readFileSync(APP, "utf8").replace('from "wasm-reactor"', 'from "npm:wasm-reactor"').replace('"wasm-reactor/component"', '"npm:wasm-reactor/component"');
     assert.match(source, /from "npm:wasm-reactor"/);
     writeFileSync(join(dir, file), source);
   }
@@ -114,7 +113,9 @@ test("npm pack: dist/ (bundles, types, each core once), the shim's C sources and
     f === "tools/build.mjs" || /^dist\/(internal|fuzz)\.js/.test(f) || f.endsWith(".log"));
   assert.equal(unwanted, [], "nothing built on the packing machine, nothing test-only");
   const cores = packed.filter((f) => f.endsWith(".wasm"));
-  assert.equal(cores.sort(), ["dist/core.debug.wasm", "dist/core.release.wasm"], "each core once");
+  assert.equal(cores.sort(), ["dist/component/core.release.component.wasm", "dist/component/release/core.core.wasm", "dist/component/release/core.core2.wasm",
+    "dist/component/release/core.core3.wasm", "dist/core.debug.wasm", "dist/core.release.wasm"], "each core once, and the release component (docs/component.md)");
+  assert.ok(packed.includes("dist/component/release/core.js") && packed.includes("dist/component/core.wit"), "the component's module and WIT");
   assert.ok(packed.some((f) => f.startsWith("dist/types/")), "the declarations");
 });
 
@@ -145,18 +146,21 @@ for (const runtime of ["node", "deno", "bun"] as const) {
     assert.is(r.leaked, 0);
     assert.is(r.broken?.code, "ERR_INVALID_OPTION", JSON.stringify(r.broken));
     assert.match(r.broken!.message!, /build 'broken'.*not in this installation/);
+    assert.equal(r.component, { version: LAYOUT_VERSION }, `${runtime}: "wasm-reactor/component" instantiates and reports this layout`);
   });
 }
 
-test("WASM_REACTOR_HOST=portable: the same installed package echoes on the portable host (node)", () => {
-  if (noInstall) return skip(noInstall);
-  assert.ok(withCc, "installed");
-  const r = runApp("node", withCc, cleanEnv({ WASM_REACTOR_HOST: "portable" }));
-  if (r.error && PORTABLE_PLACEHOLDER.test(r.error.message)) return skip("the portable host is still a placeholder in this build (ERR_HOST_UNAVAILABLE)");
-  assert.not.ok(r.error, JSON.stringify(r.error));
-  assert.is(r.host, "portable");
-  assert.ok(r.echoed, `got back ${JSON.stringify(r.got)}`);
-});
+for (const runtime of ["node", "deno", "bun"] as const) {
+  test(`${runtime}: WASM_REACTOR_HOST=portable: the same installed package echoes on the portable host`, () => {
+    if (noInstall) return skip(noInstall);
+    assert.ok(withCc, "installed");
+    const r = runApp(runtime, withCc, cleanEnv({ WASM_REACTOR_HOST: "portable" }));
+    assert.not.ok(r.error, `${runtime}: ${JSON.stringify(r.error)}\n${r.logs.join("\n")}`);
+    assert.is(r.host, "portable");
+    assert.ok(r.echoed, `${runtime} got back ${JSON.stringify(r.got)}`);
+    assert.is(r.leaked, 0);
+  });
+}
 
 test("no C compiler (CC=a path that does not exist): the install succeeds with one line saying why and that the portable host will be used", () => {
   assert.ok(tarball, "packed");
@@ -172,19 +176,19 @@ test("no C compiler (CC=a path that does not exist): the install succeeds with o
   assert.ok(existsSync(join(dist, "index.js")));
 });
 
-test("without the shim, host 'auto' falls back to the portable host with one line saying why, and echoes (node)", () => {
-  if (noInstall) return skip(noInstall);
-  assert.ok(withoutCc, "installed");
-  const r = runApp("node", withoutCc, cleanEnv());
-  if (process.platform !== "linux") return skip(`the shim's fallback line is checked on Linux; this is ${process.platform}`);
-  // The line comes before the portable host is made, so it is checked even while that is a placeholder.
-  const why = r.logs.filter((l) => /host 'auto' is using the portable host/.test(l));
-  assert.is(why.length, 1, r.logs.join("\n"));
-  assert.match(why[0]!, /native shim is not built .*`npm rebuild wasm-reactor`/);
-  if (r.error && PORTABLE_PLACEHOLDER.test(r.error.message)) return skip("the portable host is still a placeholder in this build (ERR_HOST_UNAVAILABLE)");
-  assert.not.ok(r.error, JSON.stringify(r.error));
-  assert.is(r.host, "portable");
-  assert.ok(r.echoed, `got back ${JSON.stringify(r.got)}`);
-});
+for (const runtime of ["node", "deno", "bun"] as const) {
+  test(`${runtime}: without the shim, host 'auto' falls back to the portable host with one line saying why, and echoes`, () => {
+    if (noInstall) return skip(noInstall);
+    assert.ok(withoutCc, "installed");
+    const r = runApp(runtime, withoutCc, cleanEnv());
+    assert.not.ok(r.error, `${runtime}: ${JSON.stringify(r.error)}\n${r.logs.join("\n")}`);
+    assert.is(r.host, "portable");
+    assert.ok(r.echoed, `${runtime} got back ${JSON.stringify(r.got)}`);
+    if (process.platform !== "linux") return skip(`the shim's fallback line is checked on Linux; this is ${process.platform}`);
+    const why = r.logs.filter((l) => /host 'auto' is using the portable host/.test(l));
+    assert.is(why.length, 1, r.logs.join("\n"));
+    assert.match(why[0]!, /native shim is not built .*`npm rebuild wasm-reactor`/);
+  });
+}
 
 test.run();
