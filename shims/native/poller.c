@@ -145,9 +145,48 @@ static void *poller_main(void *arg) {
   return NULL;
 }
 
+/*
+ * Which pollers may still call JS. Node drops the calls queued for JS when wr__poller_stop aborts
+ * the thread-safe function; Deno may still deliver one that was queued just before (seen in
+ * tests/native/lifecycle.test.ts under load). So each poller's calls carry a token (the
+ * tsfn's context: a number, never a pointer, so nothing is freed under a late call), and a call
+ * whose token was retired calls nothing. Tokens are never reused; the live set is one per
+ * poller thread, so a linear scan is short.
+ */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t live_next = 1, *live;
+static size_t live_n, live_cap;
+
+static uint64_t live_add(void) {
+  uint64_t t = 0;
+  pthread_mutex_lock(&live_mu);
+  if (live_n == live_cap) {
+    size_t cap = live_cap ? live_cap * 2 : 16;
+    uint64_t *p = realloc(live, cap * sizeof *live);
+    if (p) { live = p; live_cap = cap; }
+  }
+  if (live_n < live_cap) { t = live_next++; live[live_n++] = t; }
+  pthread_mutex_unlock(&live_mu);
+  return t; /* 0: out of memory */
+}
+
+static void live_remove(uint64_t t) {
+  pthread_mutex_lock(&live_mu);
+  for (size_t i = 0; i < live_n; i++) if (live[i] == t) { live[i] = live[--live_n]; break; }
+  pthread_mutex_unlock(&live_mu);
+}
+
+static int live_has(uint64_t t) {
+  int found = 0;
+  pthread_mutex_lock(&live_mu);
+  for (size_t i = 0; i < live_n && !found; i++) found = live[i] == t;
+  pthread_mutex_unlock(&live_mu);
+  return found;
+}
+
 static void tsfn_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
-  (void)context; (void)data;
-  if (env == NULL || js_cb == NULL) return;
+  (void)data;
+  if (env == NULL || js_cb == NULL || !live_has((uint64_t)(uintptr_t)context)) return;
   napi_value undef;
   napi_get_undefined(env, &undef);
   napi_call_function(env, undef, js_cb, 0, NULL, NULL);
@@ -158,9 +197,11 @@ int wr__poller_arm(wr_reactor *r, napi_env env, napi_value cb, int timeoutMs) {
   if (!r->thrStarted) {
     napi_value name;
     napi_create_string_utf8(env, "wasm-reactor poller", NAPI_AUTO_LENGTH, &name);
-    if (napi_create_threadsafe_function(env, cb, NULL, name, 0, 1, NULL, NULL, NULL, tsfn_call_js, &r->tsfn) != napi_ok) return ENOMEM;
+    r->tsfnToken = live_add();
+    if (!r->tsfnToken) return ENOMEM;
+    if (napi_create_threadsafe_function(env, cb, NULL, name, 0, 1, NULL, NULL, (void *)(uintptr_t)r->tsfnToken, tsfn_call_js, &r->tsfn) != napi_ok) { live_remove(r->tsfnToken); return ENOMEM; }
     int e = pthread_create(&r->thr, NULL, poller_main, r);
-    if (e != 0) { napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort); return e; }
+    if (e != 0) { live_remove(r->tsfnToken); napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort); return e; }
     r->thrStarted = 1;
   }
   napi_ref_threadsafe_function(env, r->tsfn); /* a pending wait keeps the process alive */
@@ -181,6 +222,7 @@ void wr__poller_stop(wr_reactor *r) {
   pthread_mutex_unlock(&r->mu);
   r->ops->wake(r); /* should it fail, the poller still ends by its timeout */
   pthread_join(r->thr, NULL);
+  live_remove(r->tsfnToken); /* before the abort: a call Deno still delivers now calls nothing */
   napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
   r->thrStarted = 0;
 }

@@ -340,6 +340,7 @@ struct wr_reactor {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   napi_threadsafe_function tsfn;
+  uint64_t tsfnToken; /* the poller's calls carry it; live only until wr__poller_stop (poller.c) */
   int destroyed;
 
   /* kernel queue sampler: queues.c. It shares no lock with the reactor's thread (it runs at
