@@ -167,7 +167,9 @@ export function defineSharedTests(test: Test, make: MakeHarness): void {
     assert.equal(kinds, ["idle"]);
     assert.is(info!.reason, "timeout");
     const idle = timedOutAt - openedAt;
-    assert.ok(idle >= 200, `not before the timeout (${idle} ms)`);
+    // The core's clock is whole milliseconds read at the turn's start, and openedAt is read later
+    // in that turn: the two can differ by up to 1 ms, so "not before" allows that much.
+    assert.ok(idle >= 199, `not before the timeout (${idle} ms)`);
     assert.ok(idle <= (h.kind === "sim" ? 210 : 1_000), `not long after it (${idle} ms)`);
     assert.ok(p.gotEnd, "harvested with a FIN");
     assert.is(p.closeReason, "normal", "not reset");
