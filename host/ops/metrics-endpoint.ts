@@ -150,7 +150,8 @@ function mergeFromReads(source: MetricsSource, r: Read): MetricsSnapshot {
 export async function serveMetrics(source: MetricsSource, opts: MetricsServeOptions = {}): Promise<MetricsServer> {
   readerOf(source); // a bad source fails here, before a reactor exists
   const port = opts.port ?? 0, host = opts.host ?? "127.0.0.1";
-  const r = await Reactor.create({ maxConnections: 256, poolChunks: 64, chunkSize: 16_384, timers: 16, wait: "thread", ...(opts.reactorOptions ?? {}) });
+  // A budget of its own (fdLimit 96: 64 after the reserve) so that it takes few of the descriptors the app's reactors count on.
+  const r = await Reactor.create({ maxConnections: 64, fdLimit: 96, poolChunks: 64, chunkSize: 16_384, timers: 16, wait: "thread", ...(opts.reactorOptions ?? {}) });
   let listener: Listener, ep: MetricsEndpoint;
   try {
     ep = metricsHandlers(r, source, opts);
