@@ -1,0 +1,276 @@
+// The metrics endpoint as an operator meets it: `wasm-reactor serve --metrics-port 0` as a
+// child process (on the runtime that runs this suite), scraped over loopback with raw HTTP.
+// /metrics is parsed by parse-prometheus-text-format (a port of the Prometheus Python client's
+// parser) and checked by `promtool check metrics` where promtool is installed; values move
+// after an echo; /metrics.json has the shape `top` reads; bad requests get their status and
+// the server survives them; on SIGTERM /readyz turns 503 while a client is still connected,
+// the drain waits for it, and serve prints its summary. docs/alerts.yml passes `promtool check
+// rules` and `promtool test rules` (docs/alerts.test.yml: trends fire, blips do not), and
+// every metric it names is in our /metrics.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
+import * as net from "node:net";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import parsePrometheusTextFormat, { type PromFamily } from "parse-prometheus-text-format";
+import { RUNTIME, signal, spawnCli } from "../helpers/cli.ts";
+import { skip } from "../helpers/skip.ts";
+
+const test = suite(`net: the metrics endpoint (serve --metrics-port, under ${RUNTIME})`);
+const children = new Set<ChildProcess>();
+test.after(() => { for (const c of children) { try { process.kill(c.pid!, "SIGKILL"); } catch { /* gone */ } } });
+
+const DOCS = (f: string) => fileURLToPath(new URL(`../../docs/${f}`, import.meta.url));
+
+interface Serve { child: ChildProcess; port: number; metricsPort: number; out: () => string; exited: Promise<number | null> }
+/** serve on free ports with the endpoint on; waits for the banner's echo and metrics lines. */
+async function startServe(args: string[] = []): Promise<Serve> {
+  const child = spawnCli(["serve", "--port", "0", "--metrics-port", "0", "--status-ms", "0", "--warmup", "0", ...args]);
+  children.add(child);
+  let out = "";
+  child.stdout!.on("data", (b) => { out += b; });
+  child.stderr!.on("data", (b) => { out += b; });
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => { children.delete(child); r(code); }));
+  for (let i = 0; !/metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/.test(out); i++) {
+    if (i > 500) throw new Error(`no "metrics on" line in 10 s: ${out}`);
+    if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { child, port: Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out)![1]), metricsPort: Number(/metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1]), out: () => out, exited };
+}
+
+interface Reply { status: number; headers: Record<string, string>; body: string; raw: string }
+/** Sends `request` as it is and reads until the server closes (every request here asks it to); at most 10 s. */
+function rawHttp(port: number, request: string | Uint8Array): Promise<Reply[]> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, "127.0.0.1");
+    let raw = "";
+    const t = setTimeout(() => { s.destroy(); reject(new Error(`no close within 10 s; got ${JSON.stringify(raw.slice(0, 300))}`)); }, 10_000);
+    s.setEncoding("latin1");
+    s.on("connect", () => s.write(request));
+    s.on("data", (d) => { raw += d; });
+    s.on("error", () => { /* a reset after the answer: the answer is what counts */ });
+    s.on("close", () => { clearTimeout(t); resolve(splitReplies(raw)); });
+  });
+}
+function splitReplies(raw: string): Reply[] {
+  const out: Reply[] = [];
+  let at = 0;
+  while (at < raw.length) {
+    const end = raw.indexOf("\r\n\r\n", at);
+    if (end < 0) throw new Error(`a truncated response: ${JSON.stringify(raw.slice(at, at + 200))}`);
+    const lines = raw.slice(at, end).split("\r\n");
+    const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(lines[0])?.[1]);
+    const headers: Record<string, string> = {};
+    for (const l of lines.slice(1)) { const c = l.indexOf(":"); headers[l.slice(0, c).toLowerCase()] = l.slice(c + 1).trim(); }
+    const len = Number(headers["content-length"]);
+    assert.ok(Number.isInteger(len), `Content-Length on every response: ${lines.join(" | ")}`);
+    const body = Buffer.from(raw.slice(end + 4), "latin1").subarray(0, len).toString("utf8");
+    const bodyChars = Buffer.from(body, "utf8").toString("latin1").length;
+    out.push({ status, headers, body, raw: raw.slice(at, end + 4 + bodyChars) });
+    at = end + 4 + bodyChars;
+  }
+  return out;
+}
+const get = async (port: number, path: string, method = "GET") => {
+  const r = await rawHttp(port, `${method} ${path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n`);
+  assert.is(r.length, 1, `one response to ${method} ${path}`);
+  return r[0];
+};
+
+/** Families by name, and a sample's value (labels matched by subset). */
+const byName = (fs: PromFamily[]) => new Map(fs.map((f) => [f.name, f]));
+function value(fs: Map<string, PromFamily>, name: string, labels: Record<string, string> = {}): number {
+  const f = fs.get(name);
+  assert.ok(f, `family ${name}`);
+  const s = f!.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
+  assert.ok(s, `${name}${JSON.stringify(labels)} has a sample`);
+  return Number(s!.value ?? s!.count);
+}
+async function scrape(port: number): Promise<{ text: string; fams: Map<string, PromFamily> }> {
+  const r = await get(port, "/metrics");
+  assert.is(r.status, 200);
+  assert.is(r.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+  return { text: r.body, fams: byName(parsePrometheusTextFormat(r.body)) };
+}
+
+/** An echo client that stays connected: send() resolves with what came back. */
+function echoClient(port: number): Promise<{ send(s: string): Promise<string>; end(): void }> {
+  return new Promise((resolve, reject) => {
+    // allowHalfOpen: our FIN only when end() is called, so a draining server's FIN does not end us.
+    const s = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+    let got = "", want = 0, done: ((s: string) => void) | undefined;
+    s.setEncoding("utf8");
+    s.on("data", (d) => { got += d; if (done && got.length >= want) { const f = done; done = undefined; f(got); got = ""; } });
+    s.on("error", reject);
+    s.on("connect", () => resolve({
+      send(text) { want = text.length; s.write(text); return new Promise((r, j) => { done = r; setTimeout(() => j(new Error("no echo in 10 s")), 10_000); }); },
+      end() { s.end(); },
+    }));
+  });
+}
+
+const promtool = (() => { const r = spawnSync("promtool", ["--version"], { encoding: "utf8" }); return r.error || r.status !== 0 ? undefined : "promtool"; })();
+/** promtool with args (stdin from a file when given); status and output. */
+function runPromtool(args: string[], stdinFile?: string): { code: number | null; out: string } {
+  const r = stdinFile ? spawnSync("/bin/sh", ["-c", `exec promtool ${args.join(" ")} < "$1"`, "sh", stdinFile], { encoding: "utf8" }) : spawnSync("promtool", args, { encoding: "utf8" });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** The families issue 10 names, with their types. */
+const FAMILIES: Record<string, PromFamily["type"]> = {
+  wasm_reactor_connections: "GAUGE", wasm_reactor_descriptors_open: "GAUGE", wasm_reactor_descriptors_budget: "GAUGE", wasm_reactor_descriptors_high_water: "GAUGE",
+  wasm_reactor_accepts_total: "COUNTER", wasm_reactor_descriptors_closed_total: "COUNTER", wasm_reactor_errors_by_errno_total: "COUNTER",
+  wasm_reactor_turn_duration_seconds: "HISTOGRAM", wasm_reactor_timer_lateness_seconds: "HISTOGRAM", wasm_reactor_batch_events: "HISTOGRAM",
+  wasm_reactor_write_queued_bytes: "GAUGE", wasm_reactor_pool_chunks: "GAUGE", wasm_reactor_backpressure_pauses_total: "COUNTER", wasm_reactor_pool_pauses_total: "COUNTER",
+  wasm_reactor_kernel_listen_overflows_total: "COUNTER", wasm_reactor_kernel_listen_drops_total: "COUNTER",
+  process_cpu_seconds_total: "COUNTER", process_resident_memory_bytes: "GAUGE", wasm_reactor_ready: "GAUGE",
+};
+
+let server: Serve;
+test.before(async () => { server = await startServe(["--drain-ms", "20000"]); });
+
+test("/metrics: every family issue 10 names, with HELP and TYPE, parsed by a Prometheus text parser", async () => {
+  const { text, fams } = await scrape(server.metricsPort);
+  for (const [name, type] of Object.entries(FAMILIES)) {
+    const f = fams.get(name);
+    assert.ok(f, `family ${name} is exposed`);
+    assert.is(f!.type, type, `${name} is a ${type}`);
+  }
+  for (const f of fams.values()) assert.ok(f.help.length > 10, `${f.name} has a HELP line`);
+  const types = text.match(/^# TYPE /gm)!.length, helps = text.match(/^# HELP /gm)!.length;
+  assert.is(helps, types, "one HELP per TYPE");
+  const turn = fams.get("wasm_reactor_turn_duration_seconds")!.metrics[0];
+  const les = Object.keys(turn.buckets!);
+  assert.ok(les.includes("+Inf") && les.includes("0.001024"), `le bounds include the half octaves and +Inf: ${les.join(" ")}`);
+  const counts = les.map((le) => Number(turn.buckets![le]));
+  assert.ok(counts.every((c, i) => i === 0 || c >= counts[i - 1]), "buckets are cumulative");
+  assert.is(Number(turn.count), counts[counts.length - 1], "_count is the +Inf bucket");
+  assert.ok(Number(turn.sum) >= 0);
+  assert.is(value(fams, "wasm_reactor_ready"), 1);
+  assert.ok(value(fams, "process_resident_memory_bytes") > 1 << 20, "RSS is read on this runtime");
+  assert.ok(value(fams, "process_cpu_seconds_total") > 0, "CPU time is read on this runtime");
+  assert.ok(value(fams, "wasm_reactor_descriptors_budget") > 0);
+});
+
+test("/metrics passes promtool check metrics", async () => {
+  if (!promtool) return skip("promtool is not installed (Debian: apt-get install prometheus)");
+  const { text } = await scrape(server.metricsPort);
+  const dir = mkdtempSync(join(tmpdir(), "wr-metrics-"));
+  try {
+    writeFileSync(join(dir, "m.txt"), text);
+    const r = runPromtool(["check", "metrics"], join(dir, "m.txt"));
+    assert.is(r.code, 0, `promtool check metrics: ${r.out}`);
+    assert.is(r.out.trim(), "", `no lint findings: ${r.out}`);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test("values move after an echo: accepts, bytes, connections, turns", async () => {
+  const a = await scrape(server.metricsPort);
+  const c = await echoClient(server.port);
+  assert.is(await c.send("hello metrics"), "hello metrics");
+  const b = await scrape(server.metricsPort);
+  assert.is(value(b.fams, "wasm_reactor_accepts_total") - value(a.fams, "wasm_reactor_accepts_total"), 1);
+  assert.is(value(b.fams, "wasm_reactor_received_bytes_total") - value(a.fams, "wasm_reactor_received_bytes_total"), 13);
+  assert.is(value(b.fams, "wasm_reactor_sent_bytes_total") - value(a.fams, "wasm_reactor_sent_bytes_total"), 13);
+  assert.is(value(b.fams, "wasm_reactor_connections"), 1);
+  assert.ok(value(b.fams, "wasm_reactor_descriptors_high_water") >= 2, "listener and connection");
+  assert.ok(value(b.fams, "wasm_reactor_turn_duration_seconds") > value(a.fams, "wasm_reactor_turn_duration_seconds"), "turns were timed");
+  c.end();
+  for (let i = 0; i < 200 && value((await scrape(server.metricsPort)).fams, "wasm_reactor_connections") !== 0; i++) await new Promise((r) => setTimeout(r, 20));
+  const d = await scrape(server.metricsPort);
+  assert.is(value(d.fams, "wasm_reactor_connections"), 0, "the close is seen");
+  assert.ok(value(d.fams, "wasm_reactor_descriptors_closed_total") > value(b.fams, "wasm_reactor_descriptors_closed_total"), "churn: a close counted");
+});
+
+test("/metrics.json has the agreed shape", async () => {
+  const r = await get(server.metricsPort, "/metrics.json");
+  assert.is(r.status, 200);
+  assert.is(r.headers["content-type"], "application/json");
+  const j = JSON.parse(r.body);
+  assert.is(j.version, 1);
+  assert.ok(Math.abs(j.time - Date.now()) < 60_000, "time is unix ms");
+  for (const k of ["pid", "rssBytes", "cpuUserUs", "cpuSystemUs", "uptimeS"]) assert.is(typeof j.process[k], "number", `process.${k}`);
+  assert.is(j.process.pid, server.child.pid, "the serve process's pid");
+  assert.match(j.process.runtime, new RegExp(`^${RUNTIME} `));
+  assert.is(j.ready, true);
+  assert.is(j.reactors.length, 1);
+  assert.is(j.reactors[0].index, 0);
+  assert.is(typeof j.reactors[0].host, "string");
+  const m = j.reactors[0].metrics;
+  for (const k of ["connections", "fdsOpen", "fdBudget", "fdsHighWater", "accepts", "turns"]) assert.is(typeof m[k], "number", `metrics.${k}`);
+  for (const k of ["turnUs", "batchSize", "timerLatenessMs"]) assert.is(typeof m[k].p99, "number", `metrics.${k}.p99`);
+  assert.is(typeof m.errorsByErrno, "object");
+  assert.is(j.merged.fdBudget, m.fdBudget);
+});
+
+test("bad requests get their status and the server survives them; keep-alive answers pipelined requests in order", async () => {
+  const p = server.metricsPort;
+  const big = await rawHttp(p, `GET /metrics HTTP/1.1\r\nHost: t\r\nX-Big: ${"a".repeat(9000)}\r\n\r\n`);
+  assert.is(big[0].status, 431, "an oversized head");
+  const huge = await rawHttp(p, `GET /metrics HTTP/1.1\r\nHost: t\r\nX-Big: ${"a".repeat(40_000)}`); // never ends
+  assert.is(huge[0].status, 431, "a head that never ends is cut at the bound");
+  assert.is((await get(p, "/nope")).status, 404);
+  const post = await rawHttp(p, "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+  assert.is(post[0].status, 405);
+  assert.is(post[0].headers.allow, "GET, HEAD");
+  assert.is((await rawHttp(p, "garbage\r\n\r\n"))[0].status, 400);
+  assert.is((await rawHttp(p, "GET /healthz HTTP/2.0\r\n\r\n"))[0].status, 505);
+  assert.is((await rawHttp(p, "GET /healthz HTTP/1.1\r\n\r\n"))[0].status, 400, "HTTP/1.1 without Host");
+  const head = await get(p, "/healthz", "HEAD");
+  assert.is(head.status, 200);
+  assert.is(head.headers["content-length"], "3", "HEAD: the GET's length, no body");
+  assert.is(head.body, "");
+  const two = await rawHttp(p, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /readyz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  assert.equal(two.map((r) => [r.status, r.headers.connection, r.body]), [[200, "keep-alive", "ok\n"], [200, "close", "ready\n"]]);
+  const h = await get(p, "/healthz");
+  assert.equal([h.status, h.body], [200, "ok\n"], "still serving");
+  assert.is(server.child.exitCode, null, "serve is still running");
+});
+
+test("docs/alerts.yml: promtool check rules and promtool test rules (trend fires, blip does not)", async () => {
+  if (!promtool) return skip("promtool is not installed (Debian: apt-get install prometheus)");
+  const check = runPromtool(["check", "rules", DOCS("alerts.yml")]);
+  assert.is(check.code, 0, `promtool check rules: ${check.out}`);
+  const t = runPromtool(["test", "rules", DOCS("alerts.test.yml")]);
+  assert.is(t.code, 0, `promtool test rules: ${t.out}`);
+});
+
+test("every metric docs/alerts.yml uses is in our /metrics", async () => {
+  const { fams } = await scrape(server.metricsPort);
+  const rules = readFileSync(DOCS("alerts.yml"), "utf8");
+  const used = new Set(rules.match(/\b(wasm_reactor_\w+|process_\w+)/g) ?? []);
+  assert.ok(used.size >= 4, `the rules use our metrics: ${[...used].join(" ")}`);
+  for (const name of used) {
+    const family = name.replace(/_(bucket|sum|count)$/, "");
+    assert.ok(fams.has(name) || (fams.get(family)?.type === "HISTOGRAM" && family !== name), `${name} (from docs/alerts.yml) is exposed`);
+  }
+  for (const m of rules.matchAll(/runbook_url: *"?([^"\n]+)"?/g)) assert.match(m[1], /docs\/runbooks\/[a-z-]+\.md$/, "runbook links point at docs/runbooks/");
+});
+
+for (const mode of ["worker", "main"]) {
+  test(`SIGTERM (${mode} mode): /readyz 200, then 503 while a client is still connected; the drain waits for it; then the summary`, async () => {
+    const s = mode === "worker" ? server : await startServe(["--mode", "main", "--drain-ms", "20000"]);
+    assert.is((await get(s.metricsPort, "/readyz")).status, 200);
+    const c = await echoClient(s.port);
+    assert.is(await c.send("before"), "before");
+    signal(s.child, "SIGTERM");
+    let r = await get(s.metricsPort, "/readyz");
+    for (let i = 0; i < 100 && r.status === 200; i++) { await new Promise((res) => setTimeout(res, 50)); r = await get(s.metricsPort, "/readyz"); }
+    assert.is(r.status, 503, "not ready once draining");
+    assert.is(r.body, "draining\n");
+    assert.is(s.child.exitCode, null, "still draining: a client is connected");
+    const { fams } = await scrape(s.metricsPort);
+    assert.is(value(fams, "wasm_reactor_ready"), 0, "wasm_reactor_ready 0 while draining");
+    c.end();
+    const code = await s.exited;
+    assert.is(code, 0, s.out());
+    assert.match(s.out(), /stopped after [\d.]+ s: .* 1 closed gracefully, 0 aborted; .* leaked 0/);
+  });
+}
+
+test.run();
