@@ -94,13 +94,12 @@ function readerOf(source: MetricsSource): () => Read {
 /** The endpoint's routes for `source`, as handlers to give any listener (reactor.listen). */
 export function metricsHandlers(mountOn: Reactor, source: MetricsSource = mountOn, opts: MetricsEndpointOptions = {}): MetricsEndpoint {
   const read = readerOf(source);
-  const single = source instanceof Reactor;
   let ready = opts.ready ?? true;
   let lastBuildS: number | undefined;
   const text = () => {
     const t0 = performance.now();
     const r = read();
-    const out = prometheusText(r.snaps.map((metrics, i) => ({ metrics, histograms: r.hists[i], labels: single ? undefined : { reactor: String(i) } })), {
+    const out = prometheusText(r.snaps.map((metrics, i) => ({ metrics, histograms: r.hists[i], labels: r.snaps.length === 1 ? undefined : { reactor: String(i) } })), {
       process: processFigures(), kernel: kernelFigures(), ready, scrapeSeconds: lastBuildS,
     });
     lastBuildS = (performance.now() - t0) / 1000;

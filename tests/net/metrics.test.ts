@@ -269,7 +269,7 @@ for (const mode of ["worker", "main"]) {
     c.end();
     const code = await s.exited;
     assert.is(code, 0, s.out());
-    assert.match(s.out(), /stopped after [\d.]+ s: .* 1 closed gracefully, 0 aborted; .* leaked 0/);
+    assert.match(s.out(), /stopped after [\d.]+ s: .* 1 closed gracefully, 0 aborted; .* leaked 0/, s.out());
   });
 }
 
