@@ -15,7 +15,7 @@
 // gauges come from a host's own counters (Reactor.metrics().host): a worker's are not in shared
 // memory, so with workers those gauges are absent.
 //
-// The JSON shape (agreed with `wasm-reactor top`): { version: 1, time, process: { pid,
+// The JSON shape (agreed with the live view, `top`): { version: 1, time, process: { pid,
 // rssBytes, cpuUserUs, cpuSystemUs, uptimeS, runtime }, ready, reactors: [{ index, host,
 // metrics }], merged } where metrics is a MetricsSnapshot as reactor.metrics() returns it and
 // merged is all of them as one (mergeMetrics' rules: host/reactor/worker.ts).
