@@ -18,6 +18,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import parsePrometheusTextFormat, { type PromFamily } from "parse-prometheus-text-format";
 import { RUNTIME, signal, spawnCli } from "../helpers/cli.ts";
+import { prometheusText, bucketLow, type MetricsSnapshot, type Histograms } from "../../host/core/metrics.ts";
+import { Metrics, K } from "../../host/core/layout.ts";
+import { parseNetstat } from "../../host/ops/process.ts";
 import { skip } from "../helpers/skip.ts";
 
 const test = suite(`net: the metrics endpoint (serve --metrics-port, under ${RUNTIME})`);
@@ -173,7 +176,14 @@ test("values move after an echo: accepts, bytes, connections, turns", async () =
   const a = await scrape(server.metricsPort);
   const c = await echoClient(server.port);
   assert.is(await c.send("hello metrics"), "hello metrics");
-  const b = await scrape(server.metricsPort);
+  // A write is counted when the host reports it done, in the reactor's next turn: the echo can
+  // reach the client first (seen on Bun), so scrape until it is counted (a worker turns at least
+  // every 250 ms; at most 5 s here).
+  let b = await scrape(server.metricsPort);
+  for (let i = 0; i < 250 && value(b.fams, "wasm_reactor_sent_bytes_total") === value(a.fams, "wasm_reactor_sent_bytes_total"); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    b = await scrape(server.metricsPort);
+  }
   assert.is(value(b.fams, "wasm_reactor_accepts_total") - value(a.fams, "wasm_reactor_accepts_total"), 1);
   assert.is(value(b.fams, "wasm_reactor_received_bytes_total") - value(a.fams, "wasm_reactor_received_bytes_total"), 13);
   assert.is(value(b.fams, "wasm_reactor_sent_bytes_total") - value(a.fams, "wasm_reactor_sent_bytes_total"), 13);
@@ -250,6 +260,84 @@ test("every metric docs/alerts.yml uses is in our /metrics", async () => {
     assert.ok(fams.has(name) || (fams.get(family)?.type === "HISTOGRAM" && family !== name), `${name} (from docs/alerts.yml) is exposed`);
   }
   for (const m of rules.matchAll(/runbook_url: *"?([^"\n]+)"?/g)) assert.match(m[1], /docs\/runbooks\/[a-z-]+\.md$/, "runbook links point at docs/runbooks/");
+});
+
+/** A snapshot with every field 0 but those given. */
+function snapshot(over: Partial<Record<string, number>> = {}): MetricsSnapshot {
+  const m: Record<string, unknown> = {};
+  for (const k of Object.keys(Metrics)) m[k] = over[k] ?? 0;
+  return { ...m, errorsByErrno: {}, overflowBytes: 0, turnUs: pct(), batchSize: pct(), timerLatenessMs: pct() } as unknown as MetricsSnapshot;
+}
+const pct = () => ({ count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 });
+/** Bucket counts with `n` values of `v` (the core's histIndex, mirrored). */
+function hist(values: [number, number][]): Uint32Array {
+  const b = new Uint32Array(K.HIST_BUCKETS);
+  for (const [v, n] of values) {
+    const e = 31 - Math.clz32(v);
+    b[v < 8 ? v : ((e - 2) << 3) | ((v >> (e - 3)) & 7)] += n;
+  }
+  return b;
+}
+
+test("prometheusText: cumulative buckets at exact bounds, _sum within 6.25%, labels per reactor, escaping", () => {
+  const turns = hist([[3, 5], [100, 10], [5000, 1]]); // µs
+  const h: Histograms = { turnUs: turns, batchSize: hist([[1, 7], [40, 2]]), timerLatenessMs: hist([[0, 4]]) };
+  const text = prometheusText([
+    { metrics: snapshot({ connections: 3, fdBudget: 100 }), histograms: h, labels: { reactor: "0" } },
+    { metrics: { ...snapshot({ connections: 4 }), errorsByErrno: { ECONNRESET: 2 } }, histograms: h, labels: { reactor: "1" } },
+  ], { ready: true });
+  const line = (re: RegExp) => { const m = re.exec(text); assert.ok(m, `a line matching ${re}`); return Number(m![1]); };
+  assert.is(line(/^wasm_reactor_connections\{reactor="0"\} (\d+)$/m), 3);
+  assert.is(line(/^wasm_reactor_connections\{reactor="1"\} (\d+)$/m), 4);
+  assert.is(line(/^wasm_reactor_errors_by_errno_total\{reactor="1",errno="ECONNRESET"\} (\d+)$/m), 2);
+  // 3 µs is below le=0.000004; 100 µs (bucket [96, 104)) is below 0.000128 and not below 0.000096.
+  assert.is(line(/^wasm_reactor_turn_duration_seconds_bucket\{reactor="0",le="0.000002"\} (\d+)$/m), 0);
+  assert.is(line(/^wasm_reactor_turn_duration_seconds_bucket\{reactor="0",le="0.000004"\} (\d+)$/m), 5);
+  assert.is(line(/^wasm_reactor_turn_duration_seconds_bucket\{reactor="0",le="0.000096"\} (\d+)$/m), 5);
+  assert.is(line(/^wasm_reactor_turn_duration_seconds_bucket\{reactor="0",le="0.000128"\} (\d+)$/m), 15);
+  assert.is(line(/^wasm_reactor_turn_duration_seconds_bucket\{reactor="0",le="\+Inf"\} (\d+)$/m), 16);
+  assert.is(line(/^wasm_reactor_turn_duration_seconds_count\{reactor="0"\} (\d+)$/m), 16);
+  const sum = line(/^wasm_reactor_turn_duration_seconds_sum\{reactor="0"\} ([\d.e-]+)$/m), exact = (3 * 5 + 100 * 10 + 5000) / 1e6;
+  assert.ok(Math.abs(sum - exact) / exact < 0.0625, `_sum ${sum} within 6.25% of ${exact}`);
+  // Whole-number histograms: le is the largest value below the bound (batch of 40 is in [40, 48)).
+  assert.is(line(/^wasm_reactor_batch_events_bucket\{reactor="0",le="1"\} (\d+)$/m), 7);
+  assert.is(line(/^wasm_reactor_batch_events_bucket\{reactor="0",le="31"\} (\d+)$/m), 7);
+  assert.is(line(/^wasm_reactor_batch_events_bucket\{reactor="0",le="47"\} (\d+)$/m), 9);
+  assert.is(line(/^wasm_reactor_timer_lateness_seconds_bucket\{reactor="1",le="0"\} (\d+)$/m), 4);
+  assert.is(bucketLow(8), 8);
+  assert.is(text.match(/^# TYPE wasm_reactor_connections gauge$/gm)!.length, 1, "one TYPE per family, whatever the number of reactors");
+  const esc = prometheusText([{ metrics: { ...snapshot(), errorsByErrno: { 'a"b\\c\nd': 1 } } }]);
+  assert.match(esc, /^wasm_reactor_errors_by_errno_total\{errno="a\\"b\\\\c\\nd"\} 1$/m, "label values escaped");
+});
+
+test("parseNetstat: TcpExt ListenOverflows and ListenDrops by header name", () => {
+  const text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPTimeouts\nTcpExt: 0 17 19 3\nIpExt: InNoRoutes\nIpExt: 0\n";
+  assert.equal(parseNetstat(text), { listenOverflows: 17, listenDrops: 19 });
+  assert.is(parseNetstat("IpExt: InNoRoutes\nIpExt: 0\n"), undefined);
+});
+
+test("with --workers 2: one series per worker (label reactor), JSON per reactor and merged; promtool passes", async () => {
+  const s = await startServe(["--workers", "2", "--drain-ms", "2000"]);
+  try {
+    const r = await get(s.metricsPort, "/metrics");
+    assert.is(r.status, 200);
+    assert.match(r.body, /^wasm_reactor_connections\{reactor="0"\} 0$/m);
+    assert.match(r.body, /^wasm_reactor_connections\{reactor="1"\} 0$/m);
+    assert.match(r.body, /^wasm_reactor_turn_duration_seconds_count\{reactor="1"\} \d+$/m);
+    const j = JSON.parse((await get(s.metricsPort, "/metrics.json")).body);
+    assert.equal(j.reactors.map((x: { index: number }) => x.index), [0, 1]);
+    assert.is(j.merged.fdBudget, j.reactors[0].metrics.fdBudget + j.reactors[1].metrics.fdBudget, "merged: budgets summed");
+    if (!promtool) return skip("promtool is not installed: the labelled output was checked by the assertions above only");
+    const dir = mkdtempSync(join(tmpdir(), "wr-metrics-"));
+    try {
+      writeFileSync(join(dir, "m.txt"), r.body);
+      const c = runPromtool(["check", "metrics"], join(dir, "m.txt"));
+      assert.is(c.code, 0, `promtool check metrics: ${c.out}`);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    signal(s.child, "SIGTERM");
+    assert.is(await s.exited, 0, s.out());
+  }
 });
 
 for (const mode of ["worker", "main"]) {
