@@ -238,10 +238,10 @@ function netSection(net) {
     series: line("msgsPerS"), y: { label: "messages per second (msgs/s)", unit: "msgs/s", fmt: (v) => num(v) } }));
   for (const [f, name] of [["p50Us", "p50"], ["p99Us", "p99"], ["p999Us", "p99.9"]]) {
     charts.push(lineChart({ id: `lat-${name.replace(".", "")}`, title: `Latency ${name} against connection count`, desc: `Round-trip latency, ${name} percentile, in milliseconds; lower is better.`,
-      series: line(f, 1 / 1000), y: { label: `${name} latency (ms)`, unit: "ms", log: true, fmt: fmtMs, tick: (t) => sig(t) } }));
+      series: line(f, 1 / 1000), y: { label: `${name} latency (ms)`, unit: "ms", log: true, fmt: fmtMs } }));
   }
   charts.push(lineChart({ id: "cpu", title: "Server CPU per message against connection count", desc: "Server user+system CPU time per echoed message, in microseconds; lower is better.",
-    series: line("cpuUsPerMsg"), y: { label: "server CPU per message (µs)", unit: "µs/msg", fmt: (v) => num(v, 2), tick: (t) => sig(t) } }));
+    series: line("cpuUsPerMsg"), y: { label: "server CPU per message (µs)", unit: "µs/msg", fmt: (v) => num(v, 2) } }));
   const hold = (f, scaleBy = 1) => series.map((s) => ({ series: s, values: holds.map((c) => { const v = s.summary?.holdAt?.[c]?.[f]; return [c, isNum(v) ? v * scaleBy : null]; }) }));
   if (holds.length) {
     charts.push(barChart({ id: "rss-per-conn", title: "Memory per idle connection", desc: `RSS growth per held idle connection, in bytes, at ${holds.map(kConns).join(" and ")} connections held; lower is better.`,
@@ -312,19 +312,20 @@ ${withNotes.map((b) => `<details><summary>${esc(b.name)} (${b.notes.length} note
 const CSS = `
 :root{color-scheme:light dark;--bg:#ffffff;--fg:#1b1f24;--muted:#57606a;--grid:#e4e7eb;--axis:#6e7781;--card:#f6f8fa;--border:#d0d7de;
 --node:#2e7d32;--bun:#c2185b;--deno:#1565c0;--c:#4a4a4a;--x0:#e65100;--x1:#6a1b9a;
---pass:#1a7f37;--miss:#cf222e;--skip:#9a6700;--info:#57606a}
+--pass:#1a7f37;--miss:#cf222e;--skip:#9a6700;--info:#57606a;--link:#0969da}
 @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;--grid:#262c36;--axis:#8b949e;--card:#161b22;--border:#30363d;
---node:#6fcf73;--bun:#f47fb0;--deno:#6cb6ff;--c:#c9d1d9;--x0:#ffa657;--x1:#d2a8ff;--pass:#3fb950;--miss:#ff7b72;--skip:#d29922;--info:#9198a1}}
+--node:#6fcf73;--bun:#f47fb0;--deno:#6cb6ff;--c:#c9d1d9;--x0:#ffa657;--x1:#d2a8ff;--pass:#3fb950;--miss:#ff7b72;--skip:#d29922;--info:#9198a1;--link:#4493f8}}
 *{box-sizing:border-box}
 body{margin:0 auto;max-width:1320px;padding:24px;background:var(--bg);color:var(--fg);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif}
 h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.25em;margin:32px 0 8px;padding-bottom:4px;border-bottom:1px solid var(--border)}
-.muted{color:var(--muted)}.small{font-size:.85em}.mono,code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em}
+a{color:var(--link)}.muted{color:var(--muted)}.small{font-size:.85em}.mono,code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em}
 pre{white-space:pre;overflow:auto;background:var(--card);border:1px solid var(--border);padding:12px;border-radius:6px}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:18px}
 .chart{margin:0;padding:12px 14px;background:var(--card);border:1px solid var(--border);border-radius:8px;min-width:0}
 .chart figcaption{font-weight:600;margin-bottom:4px}
 .chart svg{width:100%;height:auto;display:block}
+.chart svg.swatch,svg.swatch{width:34px;height:14px;display:inline-block;flex:none}
 .chart .grid line{stroke:var(--grid);stroke-width:1}
 .chart .axis line{stroke:var(--axis);stroke-width:1}
 .chart text{fill:var(--muted);font-size:12px;font-family:inherit}
@@ -338,7 +339,7 @@ pre{white-space:pre;overflow:auto;background:var(--card);border:1px solid var(--
 .point:hover .pt,.point:hover .bar{stroke:var(--fg);stroke-width:2}
 .shade-key{display:inline-block;width:12px;height:10px;background:var(--muted);vertical-align:baseline}.shade-key.shade1{opacity:.55}.shade-key.shade2{opacity:.3}
 .legend{list-style:none;display:flex;flex-wrap:wrap;gap:4px 16px;margin:6px 0 0;padding:0;font-size:.88em}
-.legend li{display:flex;align-items:center;gap:6px;white-space:nowrap}.swatch{flex:none}.swatch .ln{stroke-width:2}
+.legend li{display:flex;align-items:center;gap:6px;white-space:nowrap}.swatch .ln{stroke-width:2}
 .chip{display:inline-block;padding:0 8px;border-radius:10px;color:var(--bg);background:var(--s);font-weight:600;font-size:.85em}
 .chip.c-node{background:var(--node)}.chip.c-bun{background:var(--bun)}.chip.c-deno{background:var(--deno)}.chip.c-c{background:var(--c)}
 details{margin-top:8px}summary{cursor:pointer;color:var(--muted);font-size:.88em}
