@@ -130,7 +130,8 @@ function lineChart({ id, title, desc, series, y, note }) {
   if (y.log) {
     yLo = Math.min(...vals); yHi = Math.max(...vals);
     if (yHi / yLo < 10) { const mid = Math.sqrt(yLo * yHi); yLo = Math.min(yLo, mid / Math.sqrt(10)); yHi = Math.max(yHi, mid * Math.sqrt(10)); }
-    yLo = 10 ** Math.floor(Math.log10(yLo) * 2) / 2 === 0 ? yLo : 10 ** (Math.floor(Math.log10(yLo) * 2) / 2);
+    // Half-decade bounds: room above and below the data, ticks still at 1, 2, 5 × 10^n.
+    yLo = 10 ** (Math.floor(Math.log10(yLo) * 2) / 2);
     yHi = 10 ** (Math.ceil(Math.log10(yHi) * 2) / 2);
     yTicks = logTicks(yLo, yHi);
   } else {
