@@ -322,15 +322,15 @@ h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.25em;margin:32px 0 8px;padding-
 a{color:var(--link)}.muted{color:var(--muted)}.small{font-size:.85em}.mono,code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em}
 pre{white-space:pre;overflow:auto;background:var(--card);border:1px solid var(--border);padding:12px;border-radius:6px}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:18px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,540px),1fr));gap:18px}
 .chart{margin:0;padding:12px 14px;background:var(--card);border:1px solid var(--border);border-radius:8px;min-width:0}
 .chart figcaption{font-weight:600;margin-bottom:4px}
-.chart svg{width:100%;height:auto;display:block}
+.chart svg{width:100%;max-width:760px;height:auto;display:block;margin:0 auto}
 .chart svg.swatch,svg.swatch{width:34px;height:14px;display:inline-block;flex:none}
 .chart .grid line{stroke:var(--grid);stroke-width:1}
 .chart .axis line{stroke:var(--axis);stroke-width:1}
-.chart text{fill:var(--muted);font-size:12px;font-family:inherit}
-.chart text.label{fill:var(--fg);font-size:13px}.chart text.measured{fill:var(--fg);font-weight:600}.chart text.cat{fill:var(--fg);font-size:11.5px}
+.chart text{fill:var(--muted);font-size:13px;font-family:inherit}
+.chart text.label{fill:var(--fg);font-size:14px}.chart text.measured{fill:var(--fg);font-weight:600}.chart text.cat{fill:var(--fg);font-size:11.5px}
 .ln{fill:none;stroke-width:2.2;stroke-linejoin:round;stroke-linecap:round}
 .pt{stroke:var(--card);stroke-width:1.2}
 .c-node{stroke:var(--node);--s:var(--node)}.c-bun{stroke:var(--bun);--s:var(--bun)}.c-deno{stroke:var(--deno);--s:var(--deno)}.c-c{stroke:var(--c);--s:var(--c)}.c-x0{stroke:var(--x0);--s:var(--x0)}.c-x1{stroke:var(--x1);--s:var(--x1)}
