@@ -133,6 +133,16 @@ test("strings from the JSON are escaped; a run without net still has its table a
   assert.not.ok(html.includes("<img src=x"), "a server name is escaped");
   assert.ok(html.includes("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"));
   assert.ok(html.includes("run.mjs --only &lt;wheel&gt; &amp; more"));
+  // A server the run could not start: listed with its reason, no point of its own, "unavailable" in the tables.
+  const gone = fixture();
+  const g = netOf(gone) as Bench & { extra: { raw: Record<string, { skipped?: string }> } };
+  const key = g.params!.servers[1].key;
+  g.extra.raw[key].skipped = "no deno binary in node_modules/deno or on PATH";
+  g.extra.summary[key] = { pingpong: {}, holdAt: {} };
+  const h = renderReport(gone);
+  assert.match(h, new RegExp(`Unavailable in this run:.*${g.params!.servers[1].name.replace(/[()]/g, "\\$&")}: no deno binary`, "s"));
+  assert.not.ok(h.includes(`data-server="${key}"`), "no point for it");
+  assert.ok(figureOf(h, "msgs").includes(">unavailable</td>"));
   const noNet = renderReport({ ...fixture(), benches: [{ type: "result", name: "wheel", figures: [], notes: [] }], figures: fixture().figures.slice(0, 2) });
   assert.match(noNet, /no net benchmark result/);
   assert.is(noNet.split('<tr class="r-').length - 1, 2);
