@@ -48,12 +48,14 @@ const round2 = (v) => Math.round(v * 100) / 100;
 
 // ── series look: colour by runtime, dash and marker by role ────────────────────────────────
 const RUNTIME_COLOUR = { node: "node", bun: "bun", deno: "deno" };
-const OWN_KEYS = new Set(["node", "bun", "deno"]);
+/** net.mjs's standard servers (GROUPS in net-runtimes.mjs, and C): these take their runtime's colour. */
+const STANDARD = new Set(["ours", "portable-node", "node", "ours-bun", "portable-bun", "bun", "ours-deno", "portable-deno", "deno", "c"]);
+const SPARE = ["x0", "x1", "x2"];
 function roleOf(key) {
   if (key === "c") return "c";
   if (key.startsWith("portable")) return "portable";
-  if (OWN_KEYS.has(key)) return "own";
-  return "ours";
+  if (key.startsWith("ours")) return "ours";
+  return "own"; // a runtime's own sockets, or another peer (uWS, ...): drawn as a peer, never as ours
 }
 const ROLE_LOOK = {
   ours: { dash: "", marker: "circle", roleName: "ours, native host" },
@@ -70,7 +72,8 @@ function seriesOf(net) {
   let spare = 0;
   return list.map((s) => {
     const role = roleOf(s.key);
-    const colour = role === "c" ? "c" : ["ours-prefault", "ours-before"].includes(s.key) ? `x${spare++ % 2}` : RUNTIME_COLOUR[s.runtime] ?? `x${spare++ % 2}`;
+    // Any other server (ours-prefault, ours-before, a peer net.mjs may add) gets a colour of its own.
+    const colour = s.key === "c" ? "c" : STANDARD.has(s.key) && RUNTIME_COLOUR[s.runtime] ? RUNTIME_COLOUR[s.runtime] : SPARE[spare++ % SPARE.length];
     const raw = net.extra?.raw?.[s.key];
     return { ...s, role, colour, ...ROLE_LOOK[role], unavailable: raw?.skipped ?? null, summary: net.extra?.summary?.[s.key] ?? null };
   }).sort((a, b) => (RUNTIME_ORDER[a.runtime] ?? 9) - (RUNTIME_ORDER[b.runtime] ?? 9) || ROLE_ORDER[a.role] - ROLE_ORDER[b.role]);
@@ -257,9 +260,10 @@ function netSection(net) {
       groups: storm, y: { label: "accepts per second", unit: "conns/s", fmt: (v) => num(v) } }));
   }
   const unavailable = series.filter((s) => s.unavailable);
-  const runtimes = [...new Set(series.map((s) => s.runtime).filter(Boolean))];
+  const runtimes = [...new Set(series.map((s) => s.runtime).filter((r) => RUNTIME_COLOUR[r]))];
+  const others = series.filter((s) => /^x/.test(s.colour));
   return `<section aria-labelledby="h-net"><h2 id="h-net">Real sockets on loopback (net)</h2>
-<p>Every server side by side, each a fresh process pinned to one core, the load generator on the other. Colour is the runtime (${runtimes.map((r) => `<span class="chip c-${RUNTIME_COLOUR[r]}">${esc(r)}</span>`).join(" ")}, <span class="chip c-c">C</span>); line and marker are the role: solid ● ours (native host), dashed ■ ours (portable host), dotted ▲ the runtime's own sockets, ◆ the C epoll reference. Hover a point for its value; each chart's data is also in a table under it.</p>
+<p>Every server side by side, each a fresh process pinned to one core, the load generator on the other. Colour is the runtime (${runtimes.map((r) => `<span class="chip c-${RUNTIME_COLOUR[r]}">${esc(r)}</span>`).join(" ")}, <span class="chip c-c">C</span>${others.length ? `; ${esc(others.map((s) => s.name).join(", "))}: a colour of ${others.length === 1 ? "its" : "their"} own` : ""}); line and marker are the role: solid ● ours (native host), dashed ■ ours (portable host), dotted ▲ the runtime's own sockets (or another peer), ◆ the C epoll reference. Hover a point for its value; each chart's data is also in a table under it.</p>
 ${unavailable.length ? `<div class="callout" role="note"><strong>Unavailable in this run:</strong><ul>${unavailable.map((s) => `<li>${esc(s.name)}: ${esc(s.unavailable)}</li>`).join("")}</ul></div>` : ""}
 <p class="small muted">Ping-pong: ${esc(P.messageBytes ?? 64)} B messages, ${esc(P.windowS ?? "?")} s window after ${esc(P.warmupMs ?? "?")} ms warm-up, ${esc(P.rounds ?? net.rounds ?? 1)} round(s), medians. Points: ${points.map(kConns).join(", ") || "none"}; idle memory at ${holds.map(kConns).join(", ") || "none"}.</p>
 <div class="grid">${charts.join("\n")}</div>
@@ -312,10 +316,10 @@ ${withNotes.map((b) => `<details><summary>${esc(b.name)} (${b.notes.length} note
 
 const CSS = `
 :root{color-scheme:light dark;--bg:#ffffff;--fg:#1b1f24;--muted:#57606a;--grid:#e4e7eb;--axis:#6e7781;--card:#f6f8fa;--border:#d0d7de;
---node:#2e7d32;--bun:#c2185b;--deno:#1565c0;--c:#4a4a4a;--x0:#e65100;--x1:#6a1b9a;
+--node:#2e7d32;--bun:#c2185b;--deno:#1565c0;--c:#4a4a4a;--x0:#e65100;--x1:#6a1b9a;--x2:#00838f;
 --pass:#1a7f37;--miss:#cf222e;--skip:#9a6700;--info:#57606a;--link:#0969da}
 @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;--grid:#262c36;--axis:#8b949e;--card:#161b22;--border:#30363d;
---node:#6fcf73;--bun:#f47fb0;--deno:#6cb6ff;--c:#c9d1d9;--x0:#ffa657;--x1:#d2a8ff;--pass:#3fb950;--miss:#ff7b72;--skip:#d29922;--info:#9198a1;--link:#4493f8}}
+--node:#6fcf73;--bun:#f47fb0;--deno:#6cb6ff;--c:#c9d1d9;--x0:#ffa657;--x1:#d2a8ff;--x2:#56d4dd;--pass:#3fb950;--miss:#ff7b72;--skip:#d29922;--info:#9198a1;--link:#4493f8}}
 *{box-sizing:border-box}
 body{margin:0 auto;max-width:1320px;padding:24px;background:var(--bg);color:var(--fg);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif}
 h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.25em;margin:32px 0 8px;padding-bottom:4px;border-bottom:1px solid var(--border)}
@@ -333,9 +337,9 @@ pre{white-space:pre;overflow:auto;background:var(--card);border:1px solid var(--
 .chart text.label{fill:var(--fg);font-size:14px}.chart text.measured{fill:var(--fg);font-weight:600}.chart text.cat{fill:var(--fg);font-size:11.5px}
 .ln{fill:none;stroke-width:2.2;stroke-linejoin:round;stroke-linecap:round}
 .pt{stroke:var(--card);stroke-width:1.2}
-.c-node{stroke:var(--node);--s:var(--node)}.c-bun{stroke:var(--bun);--s:var(--bun)}.c-deno{stroke:var(--deno);--s:var(--deno)}.c-c{stroke:var(--c);--s:var(--c)}.c-x0{stroke:var(--x0);--s:var(--x0)}.c-x1{stroke:var(--x1);--s:var(--x1)}
-.ln.c-node,.ln.c-bun,.ln.c-deno,.ln.c-c,.ln.c-x0,.ln.c-x1{stroke:var(--s)}
-.pt.c-node,.pt.c-bun,.pt.c-deno,.pt.c-c,.pt.c-x0,.pt.c-x1{fill:var(--s);stroke:var(--card)}
+.c-node{stroke:var(--node);--s:var(--node)}.c-bun{stroke:var(--bun);--s:var(--bun)}.c-deno{stroke:var(--deno);--s:var(--deno)}.c-c{stroke:var(--c);--s:var(--c)}.c-x0{stroke:var(--x0);--s:var(--x0)}.c-x1{stroke:var(--x1);--s:var(--x1)}.c-x2{stroke:var(--x2);--s:var(--x2)}
+.ln.c-node,.ln.c-bun,.ln.c-deno,.ln.c-c,.ln.c-x0,.ln.c-x1,.ln.c-x2{stroke:var(--s)}
+.pt.c-node,.pt.c-bun,.pt.c-deno,.pt.c-c,.pt.c-x0,.pt.c-x1,.pt.c-x2{fill:var(--s);stroke:var(--card)}
 .bar{fill:var(--s);stroke:none}.bar.shade1{fill-opacity:.55}.bar.shade2{fill-opacity:.3}
 .point:hover .pt,.point:hover .bar{stroke:var(--fg);stroke-width:2}
 .shade-key{display:inline-block;width:12px;height:10px;background:var(--muted);vertical-align:baseline}.shade-key.shade1{opacity:.55}.shade-key.shade2{opacity:.3}

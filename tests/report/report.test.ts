@@ -143,6 +143,17 @@ test("strings from the JSON are escaped; a run without net still has its table a
   assert.match(h, new RegExp(`Unavailable in this run:.*${g.params!.servers[1].name.replace(/[()]/g, "\\$&")}: no deno binary`, "s"));
   assert.not.ok(h.includes(`data-server="${key}"`), "no point for it");
   assert.ok(figureOf(h, "msgs").includes(">unavailable</td>"));
+  // A server net.mjs does not list today (a uWS column, say): its own colour, drawn as a peer, not as ours.
+  const more = fixture();
+  const m = netOf(more) as Bench & { extra: { raw: Record<string, object> } };
+  m.params!.servers.push({ key: "uws", name: "uWS (node)", runtime: "node" } as { key: string; name: string });
+  m.extra.raw.uws = { name: "uWS (node)", runtime: "node" };
+  m.extra.summary.uws = { pingpong: { 1000: { msgsPerS: 123456.5, p50Us: 1, p99Us: 2, p999Us: 3, cpuUsPerMsg: 4 } }, holdAt: {} };
+  const hm = renderReport(more);
+  const uws = /<g class="series" data-series="uws"[^>]*>(.*?)<\/g><\/g>/.exec(figureOf(hm, "msgs"))?.[1] ?? "";
+  assert.ok(uws.includes('data-conns="1000" data-value="123456.5"'), "its point is plotted");
+  assert.match(uws, /<path d="[^"]+" class="pt c-x0"/, "a spare colour and the peers' triangle");
+  assert.match(hm, /uWS \(node\): a colour of its own/);
   const noNet = renderReport({ ...fixture(), benches: [{ type: "result", name: "wheel", figures: [], notes: [] }], figures: fixture().figures.slice(0, 2) });
   assert.match(noNet, /no net benchmark result/);
   assert.is(noNet.split('<tr class="r-').length - 1, 2);
@@ -199,7 +210,7 @@ const NO_CHROMIUM = "no Chromium on PATH (chromium, chromium-browser, google-chr
 
 /** Runs headless Chromium on a file with these extra flags; stdout is what --dump-dom prints. */
 function chromium(file: string, flags: string[], profile: string): string {
-  const r = spawnSync(CHROMIUM!, ["--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", "--disable-extensions", "--hide-scrollbars",
+  const r = spawnSync(CHROMIUM!, ["--headless", "--disable-gpu", "--no-sandbox", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions", "--hide-scrollbars",
     "--force-color-profile=srgb", `--user-data-dir=${join(OUT, profile)}`, ...flags, pathToFileURL(file).href], { encoding: "utf8", timeout: 90_000, maxBuffer: 64 << 20 });
   assert.is(r.status, 0, `chromium ${flags.join(" ")} exited ${r.status ?? r.signal}: ${(r.stderr ?? "").slice(-600)}`);
   return r.stdout;
