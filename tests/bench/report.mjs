@@ -10,7 +10,7 @@
 //      `extra.summary` has, per server, the medians at each connection count (ping-pong msgs/s,
 //      latency percentiles in µs, server CPU per message; idle RSS at each held count); its
 //      `params.servers` names them and `extra.raw[key].skipped` says why one was unavailable.
-//   2. Plots are SVG written here, not a library: four kinds of chart (lines against a log
+//   2. Plots are SVG written here, not a library: two kinds of chart (lines against a log
 //      connection axis, grouped bars) are ~180 lines, and a plotting library inlined would be
 //      100+ KB of someone else's code in every report, with its own dark-mode and a11y work to redo.
 //   3. Each server keeps one look across every chart: its runtime's colour, and a dash and a marker
