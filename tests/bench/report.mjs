@@ -11,8 +11,9 @@
 //      latency percentiles in µs, server CPU per message; idle RSS at each held count); its
 //      `params.servers` names them and `extra.raw[key].skipped` says why one was unavailable.
 //   2. Plots are SVG written here, not a library: two kinds of chart (lines against a log
-//      connection axis, grouped bars) are ~180 lines, and a plotting library inlined would be
-//      100+ KB of someone else's code in every report, with its own dark-mode and a11y work to redo.
+//      connection axis, grouped bars) are ~180 lines. The small libraries draw on a canvas from a
+//      script (no points in the DOM for a screen reader or the test); the SVG ones are bigger than
+//      the report (docs/benchmarks.md, "The HTML report").
 //   3. Each server keeps one look across every chart: its runtime's colour, and a dash and a marker
 //      for its role (ours native: solid, circle; portable: dashed, square; the runtime's own
 //      sockets: dotted, triangle; C: grey, diamond), so nothing depends on colour alone.
