@@ -1,0 +1,224 @@
+// The socket options the library applies (docs/limits.md), read back from the kernel on real
+// loopback sockets:
+//   - through the native shim's `sockopts` export (getsockopt on the descriptor, exposed as
+//     NativeHost.socketOptions for tests and diagnostics): what the kernel holds, not what we
+//     asked for; on epoll (level and edge) and on the kqueue backend (libkqueue test build);
+//   - and independently through `ss -tnoim` (iproute2), which reads the kernel's own tables
+//     (keepalive timer, skmem rb/tb), so the export cannot be lying to the test;
+//   - on the portable host, only ss can tell (the runtimes show no descriptor).
+// Bad values are refused with ERR_INVALID_OPTION naming the option and what is allowed.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import process from "node:process";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { Reactor, type Connection, type Listener, type ReactorError, type ReactorOptions } from "../../host/index.ts";
+import type { NativeHost, SocketOptionsSeen } from "../../host/backends/native-host.ts";
+import { netReactor, until, closeClean, abandonAll, logLines, runtimeName } from "../helpers/net.ts";
+import { unavailable } from "../helpers/contract.ts";
+import { skip } from "../helpers/skip.ts";
+
+const test = suite("net: socket options");
+test.after(abandonAll);
+
+const which = (tool: string): string | undefined => ["/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"].map((d) => d + tool).find((p) => existsSync(p));
+const SS = which("ss");
+const linux = process.platform === "linux";
+
+async function refused(what: string, fn: () => unknown, pattern: RegExp): Promise<void> {
+  try { await fn(); }
+  catch (err) {
+    assert.is((err as ReactorError).code, "ERR_INVALID_OPTION", `${what}: ${(err as Error).message}`);
+    assert.match((err as Error).message, pattern, what);
+    return;
+  }
+  assert.unreachable(`${what} was accepted`);
+}
+
+// ── validation ────────────────────────────────────────────────────────────────────────────
+test("keepAlive and userTimeoutMs: bad values are refused with the option, the value and what is allowed", async () => {
+  const make = (o: ReactorOptions) => () => Reactor.create({ host: "sim", ...o });
+  await refused("keepAlive 'yes'", make({ keepAlive: "yes" as never }), /option 'keepAlive' must be false, true, or \{ idleS, intervalS, count \}, got "yes"/);
+  await refused("keepAlive null", make({ keepAlive: null as never }), /option 'keepAlive' must be false, true/);
+  await refused("keepAlive.idleS 0", make({ keepAlive: { idleS: 0 } }), /option 'keepAlive.idleS' must be an integer from 1 to 32767, got 0/);
+  await refused("keepAlive.intervalS 1.5", make({ keepAlive: { intervalS: 1.5 } }), /option 'keepAlive.intervalS' must be an integer from 1 to 32767, got 1.5/);
+  await refused("keepAlive.count 128", make({ keepAlive: { count: 128 } }), /option 'keepAlive.count' must be an integer from 1 to 127, got 128/);
+  await refused("keepAlive.idle (a typo)", make({ keepAlive: { idle: 5 } as never }), /option 'keepAlive' has no field 'idle'; known: idleS, intervalS, count/);
+  await refused("userTimeoutMs -1", make({ userTimeoutMs: -1 }), /option 'userTimeoutMs' must be an integer from 0 to 2147483647, got -1/);
+  await refused("userTimeoutMs '5s'", make({ userTimeoutMs: "5s" as never }), /option 'userTimeoutMs' must be an integer/);
+  const r = await Reactor.create({ host: "sim", keepAlive: true });
+  assert.equal(r.options.keepAlive, { idleS: 60, intervalS: 10, count: 6 }, "true: the defaults");
+  await r.close();
+  const r2 = await Reactor.create({ host: "sim", keepAlive: { idleS: 5 } });
+  assert.equal(r2.options.keepAlive, { idleS: 5, intervalS: 10, count: 6 }, "fields left out take the defaults");
+  await r2.close();
+});
+
+test("listen recvBufferBytes, sendBufferBytes, deferAcceptS: bad values are refused before a socket is made", async () => {
+  const r = await Reactor.create({ host: "sim" });
+  const listen = (o: Record<string, unknown>) => () => r.listen({ port: 0, ...o }, {});
+  await refused("recvBufferBytes 100", listen({ recvBufferBytes: 100 }), /listen recvBufferBytes must be an integer from 1024 to 1073741824 \(bytes; 0 or absent: the kernel's default\), got 100/);
+  await refused("sendBufferBytes '64k'", listen({ sendBufferBytes: "64k" }), /listen sendBufferBytes must be an integer from 1024 to 1073741824 .*got "64k"/);
+  await refused("sendBufferBytes 2^31", listen({ sendBufferBytes: 2 ** 31 }), /listen sendBufferBytes must be an integer/);
+  await refused("deferAcceptS 3601", listen({ deferAcceptS: 3601 }), /listen deferAcceptS must be an integer from 0 to 3600 \(seconds/);
+  await refused("deferAcceptS -1", listen({ deferAcceptS: -1 }), /listen deferAcceptS must be an integer from 0 to 3600/);
+  assert.is(r.metrics().listeners, 0, "no listener was made");
+  await r.close();
+});
+
+// ── read back on the native backends ──────────────────────────────────────────────────────
+interface Rig { r: Reactor; l: Listener; server: Connection; client: Connection }
+const fdOf = (r: Reactor, c: Connection): number => r.core.slotField(c.slot, "fd");
+const seen = (r: Reactor, c: Connection): SocketOptionsSeen => {
+  const s = (r.host as NativeHost).socketOptions(fdOf(r, c));
+  assert.ok(s, "the shim owns the descriptor");
+  return s!;
+};
+
+/** A listener with `lopts`, and one connection to it from the same reactor (the client writes first: deferAccept waits for that). */
+async function rig(options: ReactorOptions, lopts: Record<string, number>): Promise<Rig> {
+  const r = await netReactor({ wait: "block", ...options });
+  let server: Connection | undefined, client: Connection | undefined;
+  const l = r.listen({ port: 0, ...lopts }, { open(c) { server = c; } });
+  r.connect({ port: l.port }, { open(c) { client = c; c.write("first"); } });
+  await until(r, () => server !== undefined && client !== undefined, "accepted and connected");
+  return { r, l, server: server!, client: client! };
+}
+async function done(x: Rig): Promise<void> {
+  x.client.close(); x.server.close(); x.l.close();
+  await until(x.r, () => x.r.metrics().connections === 0 && x.r.metrics().listeners === 0, "all closed");
+  await closeClean(x.r);
+}
+
+/** ss's line for the established socket with local port `sport` (and, when given, peer port `dport`). */
+function ssLine(sport: number, dport?: number): string {
+  const filter = dport === undefined ? `sport = :${sport}` : `sport = :${sport} and dport = :${dport}`;
+  const out = execFileSync(SS!, ["-tnoimH", "state", "established", filter], { encoding: "utf8" });
+  return out.replace(/\n\s+/g, " ").trim();
+}
+
+const BACKENDS: { name: string; options: ReactorOptions }[] = [
+  { name: "epoll, level", options: { host: "epoll", edgeTriggered: false } },
+  { name: "epoll, edge", options: { host: "epoll", edgeTriggered: true } },
+  { name: "kqueue (libkqueue)", options: { host: "kqueue", edgeTriggered: false } },
+];
+
+for (const b of BACKENDS) {
+  test(`${b.name}: keepAlive and userTimeoutMs on accepted and connected sockets; buffers and TCP_DEFER_ACCEPT on the listener, buffers inherited`, async () => {
+    const why = unavailable({ name: b.name, options: { ...b.options, wait: "block" } });
+    if (why) return skip(`host cannot run here: ${why}`);
+    if (!linux) return skip("the figures below are Linux's (it doubles SO_RCVBUF; TCP_USER_TIMEOUT, TCP_DEFER_ACCEPT are Linux-only)");
+    const x = await rig({ ...b.options, keepAlive: { idleS: 30, intervalS: 5, count: 3 }, userTimeoutMs: 7000 }, { recvBufferBytes: 65536, sendBufferBytes: 131072, deferAcceptS: 5 });
+    const host = x.r.host as NativeHost;
+    const lis = host.socketOptions(x.r.core.slotField(x.l.handle.slot, "fd"))!;
+    assert.is(lis.recvBufferBytes, 2 * 65536, "SO_RCVBUF on the listener (Linux reports twice what was set)");
+    assert.is(lis.sendBufferBytes, 2 * 131072, "SO_SNDBUF on the listener");
+    assert.ok(lis.deferAcceptS! >= 5, `TCP_DEFER_ACCEPT on the listener (the kernel rounds up to whole SYN-ACK retransmits): ${lis.deferAcceptS}`);
+    for (const [side, c] of [["accepted", x.server], ["connected", x.client]] as const) {
+      const s = seen(x.r, c);
+      assert.is(s.keepAlive, true, `${side}: SO_KEEPALIVE`);
+      assert.is(s.keepIdleS, 30, `${side}: TCP_KEEPIDLE`);
+      assert.is(s.keepIntervalS, 5, `${side}: TCP_KEEPINTVL`);
+      assert.is(s.keepCount, 3, `${side}: TCP_KEEPCNT`);
+      assert.is(s.userTimeoutMs, 7000, `${side}: TCP_USER_TIMEOUT`);
+      assert.is(s.noDelay, true, `${side}: TCP_NODELAY (noDelay default)`);
+    }
+    const acc = seen(x.r, x.server);
+    assert.is(acc.recvBufferBytes, 2 * 65536, "the accepted socket inherited SO_RCVBUF");
+    assert.is(acc.sendBufferBytes, 2 * 131072, "the accepted socket inherited SO_SNDBUF");
+    assert.is(x.r.metrics().host!.sockoptErrors, 0, "no option refused");
+    if (SS) {
+      // The kernel's own account: a keepalive timer, and the accepted socket's buffers.
+      const line = ssLine(x.l.port, x.server.remoteAddress!.port); // the accepted socket: the listener's port, the client's
+
+      assert.match(line, /timer:\(keepalive,/, `ss shows a keepalive timer on the accepted socket: ${line}`);
+      assert.match(line, /rb131072,/, `ss shows the inherited receive buffer: ${line}`);
+      assert.match(line, /tb262144,/, `ss shows the inherited send buffer: ${line}`);
+    }
+    await done(x);
+  });
+}
+
+test("defaults: no keepalive, no user timeout, no deferral, the kernel's buffers (epoll)", async () => {
+  const why = unavailable({ name: "epoll", options: { host: "epoll", wait: "block" } });
+  if (why) return skip(`host cannot run here: ${why}`);
+  const x = await rig({ host: "epoll" }, {});
+  const host = x.r.host as NativeHost;
+  const lis = host.socketOptions(x.r.core.slotField(x.l.handle.slot, "fd"))!;
+  assert.is(lis.deferAcceptS ?? 0, 0);
+  for (const c of [x.server, x.client]) {
+    const s = seen(x.r, c);
+    assert.is(s.keepAlive, false);
+    assert.is(s.userTimeoutMs ?? 0, 0);
+  }
+  if (SS) assert.not.match(ssLine(x.l.port, x.server.remoteAddress!.port), /timer:\(keepalive,/, "ss: no keepalive timer");
+  await done(x);
+});
+
+test("deferAcceptS: a client that has not spoken is not accepted; its first bytes get it accepted (epoll)", async () => {
+  const why = unavailable({ name: "epoll", options: { host: "epoll", wait: "block" } });
+  if (why) return skip(`host cannot run here: ${why}`);
+  if (!linux) return skip("TCP_DEFER_ACCEPT is Linux-only");
+  const r = await netReactor({ wait: "block", host: "epoll" });
+  let accepted = 0, client: Connection | undefined, got = "";
+  const l = r.listen({ port: 0, deferAcceptS: 30 }, { open() { accepted++; }, data(_c, d) { got += new TextDecoder().decode(d); } });
+  r.connect({ port: l.port }, { open(c) { client = c; } });
+  await until(r, () => client !== undefined, "the client's handshake completed");
+  for (let i = 0; i < 20; i++) r.step(5); // 20 turns: without the deferral the accept comes in the first
+  assert.is(accepted, 0, "not accepted while the client is silent");
+  assert.is(r.metrics().accepts, 0);
+  client!.write("hello");
+  await until(r, () => got === "hello", "accepted with its first bytes");
+  assert.is(accepted, 1);
+  client!.close(); l.close();
+  await until(r, () => r.metrics().connections === 0 && r.metrics().listeners === 0, "closed");
+  await closeClean(r);
+});
+
+test("a buffer above net.core.rmem_max is clamped by the kernel: the log says so and how to raise it (epoll)", async () => {
+  const why = unavailable({ name: "epoll", options: { host: "epoll", wait: "block" } });
+  if (why) return skip(`host cannot run here: ${why}`);
+  if (!linux) return skip("net.core.rmem_max is Linux's");
+  const max = Number(readFileSync("/proc/sys/net/core/rmem_max", "utf8").trim());
+  if (!(max > 0 && max * 2 <= 1 << 30)) return skip(`net.core.rmem_max is ${max} here, too large to go past within the option's range`);
+  const r = await netReactor({ wait: "block", host: "epoll" });
+  const l = r.listen({ port: 0, recvBufferBytes: max * 2 }, {});
+  const lis = (r.host as NativeHost).socketOptions(r.core.slotField(l.handle.slot, "fd"))!;
+  assert.is(lis.recvBufferBytes, 2 * max, "clamped to rmem_max (reported doubled)");
+  const lines = logLines(r).filter((x) => x.includes("rmem_max"));
+  assert.equal(lines, [`wasm-reactor: listen recvBufferBytes ${max * 2} is above net.core.rmem_max (${max}); the kernel clamps it to ${max} (raise it with sysctl -w net.core.rmem_max=${max * 2})`]);
+  l.close();
+  await until(r, () => r.metrics().listeners === 0, "closed");
+  await closeClean(r);
+});
+
+// ── the portable host ─────────────────────────────────────────────────────────────────────
+test("portable host: keepAlive reaches the runtime's sockets (ss sees the timer); what it cannot set is said once", async () => {
+  const lines: string[] = [];
+  const r = await Reactor.create({ host: "portable", build: "debug", maxConnections: 64, poolChunks: 32, chunkSize: 4096, keepAlive: { idleS: 30, intervalS: 5, count: 3 }, userTimeoutMs: 7000, log: (x) => lines.push(x) });
+  const running = r.run();
+  try {
+    const said = lines.filter((x) => x.includes("the portable host"));
+    assert.is(said.length, 1, lines.join("\n"));
+    assert.match(said[0], /cannot set keepAlive's .* nor userTimeoutMs \(TCP_USER_TIMEOUT\); a native host \(epoll, kqueue\) can \(docs\/limits.md\)/);
+    let server: Connection | undefined, client: Connection | undefined;
+    const l = r.listen({ port: 0, recvBufferBytes: 65536, deferAcceptS: 5 }, { open(c) { server = c; } });
+    assert.ok(lines.some((x) => /cannot set recvBufferBytes \(SO_RCVBUF\), deferAcceptS \(TCP_DEFER_ACCEPT\) on 127\.0\.0\.1:\d+; the kernel's defaults apply/.test(x)), lines.join("\n"));
+    r.connect({ port: l.port }, { open(c) { client = c; } });
+    await until(r, () => server !== undefined && client !== undefined, "accepted and connected");
+    if (!SS || !linux) { skip("no ss (iproute2) here to read the kernel's keepalive timer"); }
+    else {
+      const line = ssLine(l.port, server!.remoteAddress!.port);
+      assert.match(line, /timer:\(keepalive,/, `${runtimeName()}: ss shows a keepalive timer on the accepted socket: ${line}`);
+      const cline = ssLine(server!.remoteAddress!.port, l.port);
+      assert.match(cline, /timer:\(keepalive,/, `${runtimeName()}: and on the connected one: ${cline}`);
+    }
+    client!.close(); server!.close(); l.close();
+    await until(r, () => r.metrics().connections === 0 && r.metrics().listeners === 0, "closed");
+  } finally {
+    await r.close({ drainMs: 0 });
+    await running;
+  }
+});
+
+test.run();
