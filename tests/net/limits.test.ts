@@ -137,7 +137,7 @@ function parent(): void {
       proc.stderr!.on("data", (d: Uint8Array) => { stderr += new TextDecoder().decode(d); });
       const result = await new Promise<ChildResult>((resolve, reject) => {
         const timer = setTimeout(() => { proc.kill("SIGKILL"); reject(new Error(`child timed out; stderr: ${stderr}`)); }, 60_000);
-        onJsonLines(proc.stdout!, (m) => { clearTimeout(timer); resolve(m as ChildResult); }, (line) => { stderr += line + "\n"; });
+        onJsonLines<ChildResult>(proc.stdout!, (m) => { clearTimeout(timer); resolve(m); }, (line) => { stderr += line + "\n"; });
         proc.on("exit", (code) => { clearTimeout(timer); reject(new Error(`child exited ${code} without a result; stderr: ${stderr}`)); });
       });
       if (result.error) throw new Error(`child: ${result.error}`);
