@@ -27,7 +27,10 @@
 #include <sys/resource.h>
 #if defined(__APPLE__)
 #include <sys/syslimits.h> /* OPEN_MAX */
+#endif
+#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || defined(__DragonFly__)
 #include <sys/sysctl.h>
+#define WR_PERPROC_SYSCTL 1
 #endif
 
 /* ── RLIMIT_NOFILE ─────────────────────────────────────────────────────────────────────── */
@@ -42,12 +45,15 @@ void wr__raise_nofile(double out[4]) {
   out[2] = lim_num(rl.rlim_max);
   out[3] = 0;
   rlim_t want = rl.rlim_max;
-#if defined(__APPLE__)
+#if defined(WR_PERPROC_SYSCTL)
   /* macOS refuses a soft limit above kern.maxfilesperproc (EINVAL), and "unlimited" is not a
-   * number of descriptors a process can have: cap as Go does (syscall/rlimit_darwin.go). */
+   * number of descriptors a process can have: cap as Go does (syscall/rlimit_darwin.go). The
+   * BSDs clamp silently; capping there too keeps the figure we report the real one. */
   int perproc = 0;
   size_t len = sizeof perproc;
   if (sysctlbyname("kern.maxfilesperproc", &perproc, &len, NULL, 0) == 0 && perproc > 0 && want > (rlim_t)perproc) want = (rlim_t)perproc;
+#endif
+#if defined(__APPLE__)
   if (want == RLIM_INFINITY) want = OPEN_MAX;
 #endif
   if (want <= rl.rlim_cur && rl.rlim_cur != RLIM_INFINITY) { out[1] = out[0]; return; }
