@@ -17,6 +17,7 @@ import type { NativeHost, SocketOptionsSeen } from "../../host/backends/native-h
 import { netReactor, until, closeClean, abandonAll, logLines, runtimeName } from "../helpers/net.ts";
 import { unavailable } from "../helpers/contract.ts";
 import { skip } from "../helpers/skip.ts";
+import { runCli, spawnCli, signal } from "../helpers/cli.ts";
 
 const test = suite("net: socket options");
 test.after(abandonAll);
@@ -190,6 +191,60 @@ test("a buffer above net.core.rmem_max is clamped by the kernel: the log says so
   l.close();
   await until(r, () => r.metrics().listeners === 0, "closed");
   await closeClean(r);
+});
+
+// ── serve's flags ─────────────────────────────────────────────────────────────────────────
+test("serve: bad --keepalive, --rcvbuf, --defer-accept values exit 2 with one line naming the flag", () => {
+  for (const [args, re] of [
+    [["--keepalive", "0"], /--keepalive must be IDLE\[,INTERVAL,COUNT\]: integers .* got "0"/],
+    [["--keepalive", "60,10,6,1"], /--keepalive must be IDLE\[,INTERVAL,COUNT\]/],
+    [["--keepalive", "60,x"], /--keepalive must be IDLE\[,INTERVAL,COUNT\]/],
+    [["--rcvbuf", "100"], /--rcvbuf must be an integer from 1024 to 1073741824, got "100"/],
+    [["--defer-accept", "4000"], /--defer-accept must be an integer from 0 to 3600, got "4000"/],
+    [["--user-timeout-ms", "-5"], /--user-timeout-ms must be an integer from 0 to 2147483647, got "-5"/],
+  ] as [string[], RegExp][]) {
+    const r = runCli(["serve", ...args]);
+    assert.is(r.code, 2, `${args.join(" ")}: ${r.err}`);
+    assert.match(r.err, re);
+  }
+});
+
+test("serve --keepalive --rcvbuf --sndbuf --defer-accept reach the sockets: ss sees the listener's buffers and the accepted socket's keepalive timer", async () => {
+  if (!SS || !linux) return skip("needs Linux and ss (iproute2) to read the kernel's tables");
+  const why = unavailable({ name: "epoll", options: { host: "epoll", wait: "block" } });
+  if (why) return skip(`host epoll cannot run here: ${why}`);
+  const child = spawnCli(["serve", "--backend", "epoll", "--port", "0", "--seconds", "30", "--status-ms", "0", "--warmup", "0",
+    "--keepalive", "30,5,3", "--user-timeout-ms", "7000", "--rcvbuf", "65536", "--sndbuf", "131072", "--defer-accept", "5"]);
+  let out = "", err = "";
+  child.stdout!.on("data", (d: Uint8Array) => { out += new TextDecoder().decode(d); });
+  child.stderr!.on("data", (d: Uint8Array) => { err += new TextDecoder().decode(d); });
+  const exited = new Promise<void>((res) => child.on("exit", () => res()));
+  try {
+    const t0 = Date.now();
+    while (!/listening on 127\.0\.0\.1:(\d+)/.test(out + err) && Date.now() - t0 < 20_000 && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+    const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out + err)?.[1]);
+    assert.ok(port > 0, `serve announced its port: ${out}${err}`);
+    const lis = execFileSync(SS!, ["-tlnmH", `sport = :${port}`], { encoding: "utf8" }).replace(/\n\s+/g, " ");
+    assert.match(lis, /rb131072,/, `the listener's SO_RCVBUF: ${lis}`);
+    assert.match(lis, /tb262144,/, `the listener's SO_SNDBUF: ${lis}`);
+    const net = await import("node:net");
+    const c = net.connect({ port, host: "127.0.0.1" });
+    let echoed = "";
+    c.on("data", (d: Uint8Array) => { echoed += new TextDecoder().decode(d); });
+    c.on("error", () => {});
+    await new Promise<void>((res) => c.once("connect", () => res()));
+    c.write("ping"); // deferred accept: serve sees the connection once it has spoken
+    const t1 = Date.now();
+    while (echoed !== "ping" && Date.now() - t1 < 10_000) await new Promise((r) => setTimeout(r, 20));
+    assert.is(echoed, "ping", "echoed after the deferred accept");
+    const acc = ssLine(port, c.localPort!);
+    assert.match(acc, /timer:\(keepalive,/, `the accepted socket has a keepalive timer: ${acc}`);
+    assert.match(acc, /rb131072,/, `and inherited the listener's buffers: ${acc}`);
+    c.destroy();
+  } finally {
+    if (child.exitCode === null) signal(child, "SIGTERM");
+    await exited;
+  }
 });
 
 // ── the portable host ─────────────────────────────────────────────────────────────────────
