@@ -10,11 +10,13 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import process from "node:process";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { existsSync, readFileSync } from "node:fs";
 import { Reactor, type Connection, type Listener, type ReactorError, type ReactorOptions } from "../../host/index.ts";
 import type { NativeHost, SocketOptionsSeen } from "../../host/backends/native-host.ts";
-import { netReactor, until, closeClean, abandonAll, logLines, runtimeName } from "../helpers/net.ts";
+import { netReactor, until, closeClean, abandonAll, logLines, runtimeName, selfCommand } from "../helpers/net.ts";
+import { onJsonLines } from "../helpers/lines.ts";
 import { unavailable } from "../helpers/contract.ts";
 import { skip } from "../helpers/skip.ts";
 import { runCli, spawnCli, signal } from "../helpers/cli.ts";
@@ -247,6 +249,116 @@ test("serve --keepalive --rcvbuf --sndbuf --defer-accept reach the sockets: ss s
   }
 });
 
+// ── dead peers, for real ──────────────────────────────────────────────────────────────────
+// A child in its own network namespace (unshare -n) reaches a peer in a second one over a veth
+// pair; then the peer's end goes down (with a permanent neighbour entry on ours, so nothing
+// tells our kernel: packets just vanish, as with a power cut). keepAlive { 1, 1, 2 } must end
+// its connection with ETIMEDOUT, userTimeoutMs 1500 must end one with a write in flight, and a
+// connection with neither stays open meanwhile (Linux's default keepalive waits two hours).
+const ROLE = "WASM_REACTOR_SOCKOPTS_ROLE";
+const DEAD_SETUP = [
+  "set -e",
+  "fail() { echo \"setup-failed: $1\" >&2; exit 3; }",
+  "ip link set lo up || fail 'ip link set lo up'",
+  "ip link add wr0 type veth peer name wr1 || fail 'no veth (ip link add type veth)'",
+  "unshare -n sleep 120 & HOLD=$!",
+  "for i in 1 2 3 4 5 6 7 8 9 10; do [ \"$(readlink /proc/$HOLD/ns/net)\" != \"$(readlink /proc/self/ns/net)\" ] && break; sleep 0.05; done",
+  "ip link set wr1 netns $HOLD || fail 'moving a veth end to another namespace'",
+  "ip addr add 10.200.0.1/24 dev wr0 && ip link set wr0 up",
+  "nsenter -t $HOLD -n sh -c 'ip link set lo up && ip addr add 10.200.0.2/24 dev wr1 && ip link set wr1 up' || fail 'nsenter -n'",
+  "MAC=$(nsenter -t $HOLD -n ip -o link show wr1 | sed -n 's/.*link\\/ether \\([0-9a-f:]*\\).*/\\1/p')",
+  "ip neigh replace 10.200.0.2 lladdr $MAC dev wr0 nud permanent",
+  "export WR_HOLD=$HOLD",
+  "nsenter -t $HOLD -n env " + ROLE + "=peer \"$0\" \"$@\" &",
+  "PEER=$!",
+  "set +e",
+  "env " + ROLE + "=reactor \"$0\" \"$@\"",
+  "RC=$?",
+  "kill $PEER $HOLD 2>/dev/null",
+  "exit $RC",
+].join("\n");
+
+interface DeadResult { keepAlive?: string; userTimeout?: string; plainOpen?: boolean; keepAliveMs?: number; userTimeoutMs?: number; error?: string }
+
+test("dead peers: keepAlive and userTimeoutMs end a connection whose peer vanished (ETIMEDOUT); without them it stays open (epoll, two network namespaces)", async () => {
+  const unshare = which("unshare"), ip = which("ip"), nsenter = which("nsenter");
+  if (!linux || !unshare || !ip || !nsenter) return skip("needs Linux with unshare, nsenter (util-linux) and ip (iproute2)");
+  try { execFileSync(unshare, ["-n", "--", "true"], { stdio: "ignore" }); }
+  catch { return skip("unshare -n is not permitted here (needs CAP_SYS_ADMIN or user namespaces)"); }
+  const why = unavailable({ name: "epoll", options: { host: "epoll", wait: "block" } });
+  if (why) return skip(`host epoll cannot run here: ${why}`);
+  const [cmd, args] = selfCommand(fileURLToPath(import.meta.url));
+  const proc = spawn(unshare, ["-n", "--", "sh", "-c", DEAD_SETUP, cmd, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DENO_NO_UPDATE_CHECK: "1" } });
+  let stderr = "";
+  proc.stderr!.on("data", (d: Uint8Array) => { stderr += new TextDecoder().decode(d); });
+  const res = await new Promise<DeadResult | "setup">((resolve, reject) => {
+    const timer = setTimeout(() => { process.kill(proc.pid!, "SIGKILL"); reject(new Error(`child timed out; stderr: ${stderr}`)); }, 60_000);
+    onJsonLines<DeadResult>(proc.stdout!, (m) => { clearTimeout(timer); resolve(m); }, (line) => { stderr += line + "\n"; });
+    proc.on("exit", (code) => { clearTimeout(timer); if (code === 3 && stderr.includes("setup-failed")) resolve("setup"); else reject(new Error(`child exited ${code} without a result; stderr: ${stderr}`)); });
+  });
+  if (res === "setup") return skip(`the two-namespace network could not be made here: ${/setup-failed: (.*)/.exec(stderr)?.[1]}`);
+  if (res.error) throw new Error(`child: ${res.error}`);
+  console.log(`  (keepAlive 1+1x2 s ended it after ${res.keepAliveMs} ms, userTimeoutMs 1500 after ${res.userTimeoutMs} ms)`);
+  assert.is(res.keepAlive, "ETIMEDOUT", "keepalive probes unanswered: the kernel ends the connection");
+  assert.is(res.userTimeout, "ETIMEDOUT", "data unacknowledged past TCP_USER_TIMEOUT: the kernel ends the connection");
+  assert.is(res.plainOpen, true, "with neither option the connection to the vanished peer still looks open");
+  await new Promise<void>((r) => { if (proc.exitCode !== null) r(); else proc.on("exit", () => r()); });
+});
+
+/** In the second namespace: a peer that accepts and holds connections (bounded: exits after 60 s). */
+async function peerRole(): Promise<void> {
+  const net = await import("node:net");
+  const held: unknown[] = [];
+  const srv = net.createServer((s) => { held.push(s); s.on("error", () => {}); });
+  srv.listen(7777, "10.200.0.2"); // a private namespace: no one else's port
+  setTimeout(() => process.exit(0), 60_000);
+}
+
+/** In the first namespace: three reactors connect to the peer, the peer's link goes down, and we watch. */
+async function reactorRole(): Promise<void> {
+  const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + "\n");
+  const res: DeadResult = {};
+  try {
+    const base: ReactorOptions = { host: "epoll", build: "debug", wait: "thread", maxConnections: 16, poolChunks: 16, chunkSize: 4096, connectTimeoutMs: 2000, log: () => {} };
+    const rs = [
+      await Reactor.create({ ...base, keepAlive: { idleS: 1, intervalS: 1, count: 2 } }),
+      await Reactor.create({ ...base, userTimeoutMs: 1500 }),
+      await Reactor.create(base),
+    ];
+    const runs = rs.map((r) => r.run());
+    const conns: (Connection | undefined)[] = [undefined, undefined, undefined];
+    const ended: (string | undefined)[] = [undefined, undefined, undefined];
+    let t0 = 0;
+    const at: number[] = [0, 0, 0];
+    const dial = (i: number, tries: number): void => {
+      rs[i].connect({ host: "10.200.0.2", port: 7777 }, {
+        open(c) { conns[i] = c; },
+        error(_c, e) { if (conns[i]) { ended[i] = e.code; at[i] = Date.now() - t0; } },
+        close(_c, info) {
+          if (info.reason === "connectFailed" && !conns[i] && tries > 0) setTimeout(() => dial(i, tries - 1), 100); // the peer is still starting
+          else if (conns[i] && ended[i] === undefined) { ended[i] = info.code ?? info.reason; at[i] = Date.now() - t0; }
+        },
+      });
+    };
+    for (let i = 0; i < 3; i++) dial(i, 50);
+    const wait = async (pred: () => boolean, ms: number) => { const end = Date.now() + ms; while (!pred() && Date.now() < end) await new Promise((r) => setTimeout(r, 10)); };
+    await wait(() => conns.every((c) => c !== undefined), 10_000);
+    if (!conns.every((c) => c !== undefined)) throw new Error(`could not reach the peer: ${conns.map((c) => (c ? "up" : "down")).join(", ")}`);
+    execFileSync("nsenter", ["-t", process.env.WR_HOLD!, "-n", "ip", "link", "set", "wr1", "down"]);
+    t0 = Date.now();
+    conns[1]!.write("x"); // in flight, never acknowledged
+    await wait(() => ended[0] !== undefined && ended[1] !== undefined, 20_000);
+    res.keepAlive = ended[0]; res.userTimeout = ended[1]; res.keepAliveMs = at[0]; res.userTimeoutMs = at[1];
+    res.plainOpen = conns[2]!.live && conns[2]!.state === "open" && ended[2] === undefined;
+    for (const r of rs) await r.close({ drainMs: 0 });
+    await Promise.all(runs);
+  } catch (err) {
+    res.error = (err as Error)?.stack ?? String(err);
+  }
+  out(res);
+  process.exit(0);
+}
+
 // ── the portable host ─────────────────────────────────────────────────────────────────────
 test("portable host: keepAlive reaches the runtime's sockets (ss sees the timer); what it cannot set is said once", async () => {
   const lines: string[] = [];
@@ -276,4 +388,7 @@ test("portable host: keepAlive reaches the runtime's sockets (ss sees the timer)
   }
 });
 
-test.run();
+const role = process.env[ROLE];
+if (role === "peer") await peerRole();
+else if (role === "reactor") await reactorRole();
+else test.run();
