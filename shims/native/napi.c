@@ -40,7 +40,7 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
   napi_value m, e, code, no;
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
   napi_create_error(env, NULL, m, &e);
-  napi_create_int32(env, err, &no);
+  napi_create_int32(env, (int32_t)wr_errno_linux((uint32_t)err), &no); /* Linux numbering, as host/errors.ts names them */
   napi_set_named_property(env, e, "errno", no);
   napi_create_string_utf8(env, "ERR_NATIVE_ERRNO", NAPI_AUTO_LENGTH, &code);
   napi_set_named_property(env, e, "code", code);

@@ -96,6 +96,39 @@ static inline void wr_sem_destroy(wr_sem_t *s) { sem_destroy(s); }
 #define WR_MSG_NOSIGNAL 0
 #endif
 
+/* The core numbers errors as Linux does (assembly/layout.ts K.E_*; host/errors.ts ERRNO), and
+ * so do the errors JS sees; macOS and the BSDs number most socket errors differently (EAGAIN is
+ * 35 there, ECONNRESET 54, EADDRNOTAVAIL 49). Every errno leaving the shim (wr_post, and the
+ * errors its calls throw) goes through this: the identity on Linux, a table elsewhere. An errno
+ * with no entry passes unchanged (the message then says "errno N"). */
+static inline uint32_t wr_errno_linux(uint32_t e) {
+#if defined(__linux__)
+  return e;
+#else
+  switch ((int)e) {
+    case EAGAIN: return 11;
+    case EINPROGRESS: return 115;
+    case EALREADY: return 114;
+    case ENOTSOCK: return 88;
+    case EADDRINUSE: return 98;
+    case EADDRNOTAVAIL: return 99;
+    case ENETDOWN: return 100;
+    case ENETUNREACH: return 101;
+    case ECONNABORTED: return 103;
+    case ECONNRESET: return 104;
+    case ENOBUFS: return 105;
+    case EISCONN: return 106;
+    case ENOTCONN: return 107;
+    case ETIMEDOUT: return 110;
+    case ECONNREFUSED: return 111;
+    case EHOSTUNREACH: return 113;
+    case ENOPROTOOPT: return 92;
+    case EPROTO: return 71;
+    default: return e; /* EPERM, EINTR, EBADF, ENOMEM, EACCES, EINVAL, ENFILE, EMFILE, EPIPE: the same numbers */
+  }
+#endif
+}
+
 /* What every socket the shim opens needs beyond nonblocking and close-on-exec. */
 static inline void wr_sock_setup(int fd) {
 #if !defined(MSG_NOSIGNAL) && defined(SO_NOSIGPIPE)
