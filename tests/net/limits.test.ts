@@ -93,6 +93,31 @@ function parent(): void {
     }
   });
 
+  test("startWorkers raises the limit before it splits it between workers (and raiseFdLimit: false splits the soft one)", async () => {
+    if (why) return skip(why);
+    const [soft0, hard] = nofile();
+    // The workers run the built library (dist/), as in tests/net/workers.test.ts.
+    const lib = (await import(new URL("../../dist/index.js", import.meta.url).href)) as typeof import("../../host/index.ts");
+    const app = new URL("../../tests/net/fixtures/echo-worker.mjs", import.meta.url);
+    try {
+      lowerSoft(prlimit!, 1024, hard);
+      const keptLines: string[] = [];
+      const kept = await lib.startWorkers({ module: app, workers: 2, options: { preset: "small", raiseFdLimit: false }, onLog: (l) => keptLines.push(l) });
+      assert.equal(kept.workers.map((w) => w.fdBudget), [512 - 32, 512 - 32], "the soft limit 1024 split in two, less each one's reserve");
+      assert.is(keptLines.filter((l) => l.includes("descriptor limit")).length, 0);
+      assert.is((await kept.close({ drainMs: 0 })).leakedDescriptors, 0);
+
+      const lines: string[] = [];
+      const g = await lib.startWorkers({ module: app, workers: 2, options: { preset: "small" }, onLog: (l) => lines.push(l) });
+      const share = Math.floor(hard / 2) - 32;
+      assert.equal(g.workers.map((w) => w.fdBudget), [share, share], "the hard limit split in two");
+      assert.equal(lines.filter((l) => l.includes("descriptor limit")), [`wasm-reactor: raised the descriptor limit from 1024 to ${hard} (RLIMIT_NOFILE soft → hard); raiseFdLimit: false keeps it`], "said once, by the main thread");
+      assert.is((await g.close({ drainMs: 0 })).leakedDescriptors, 0);
+    } finally {
+      execFileSync(prlimit!, ["--pid", String(process.pid), `--nofile=${soft0}:${hard}`]);
+    }
+  });
+
   test("the portable host cannot raise the limit: it says so and budgets from the soft limit", async () => {
     if (why) return skip(why);
     const [soft0, hard] = nofile();
