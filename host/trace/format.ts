@@ -40,6 +40,7 @@ export const RECORDED = [
   "ingest", "flush", "listenerOpen", "connectOpen", "appAcquire", "appRelease", "writeTail", "writeExtend",
   "writeQueue", "end", "close", "pause", "resume", "holdFin", "closeAll", "timerArm", "timerCancel",
   "appKeep", // appended: a call's index is its number in a trace
+  "configSet", // a live setting changed between turns (host/ops/tuning.ts): an input like any call
 ] as const;
 export const FLUSH = RECORDED.indexOf("flush");
 
