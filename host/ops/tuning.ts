@@ -60,7 +60,7 @@ export const WATCH_DEFAULTS = {
   minSamples: { def: 100, why: "turns each window needs before its p99 is judged: with fewer, p99 is the maximum of a handful" },
 } as const;
 export type WatchOptions = { [K in keyof typeof WATCH_DEFAULTS]?: number };
-type Watch = { [K in keyof typeof WATCH_DEFAULTS]: number };
+type Watch = { -readonly [K in keyof typeof WATCH_DEFAULTS]: number };
 
 export interface TunerOptions {
   /** Reactor ms between two samples of the histogram and error counters (default 1000). */

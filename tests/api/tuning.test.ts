@@ -71,7 +71,7 @@ test("lowering highWaterBytes live makes write() report backpressure sooner", as
   assert.is(conn!.write(bytes(16)), true, "still under 64 KiB: go on");
   t.apply({ highWaterBytes: 4096, lowWaterBytes: 1024 }, { windowMs: 1000 });
   assert.is(conn!.write(bytes(16)), false, `over the new 4 KiB mark with ${conn!.queuedBytes} queued: wait`);
-  conn!.close(true);
+  conn!.reset();
   t.close();
   await closeClean(r);
 });
