@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Tuner, adminHandler, replayFile, readTrace, type Reactor, type Connection, type AdminRequest } from "../../host/index.ts";
 import { RECORDED, T_CALL } from "../../host/trace/format.ts";
+import { replayComponentFile } from "../../host/component/replay.ts";
 import { simReactor, runUntil, closeClean, logLines, bytes } from "../helpers/sim.ts";
 
 const test = suite("api: guarded live tuning");
@@ -51,6 +52,28 @@ test("lowering acceptsPerTurn live changes how many clients one turn accepts", a
   const after = acceptsPerTurn(r, 40, 7);
   assert.is(Math.max(...after), 5, `at most 5 a turn after the change (${after})`);
   assert.ok(after.filter((n) => n > 0).length >= 8, "the 40 took at least 8 turns");
+  for (const c of conns) c.close();
+  t.close();
+  await closeClean(r);
+});
+
+test("lowering the descriptor budget live stops accepting at it; rolling back lets the rest in", async () => {
+  const r = await simReactor();
+  const t = new Tuner(r);
+  const conns: Connection[] = [];
+  r.listen({ port: 7 }, { open(c) { conns.push(c); } });
+  for (let i = 0; i < 3; i++) r.sim!.connect(7);
+  runUntil(r, () => conns.length === 3, "3 open");
+  assert.is(r.metrics().fdsOpen, 4, "the listener and 3 connections");
+  t.apply({ fdLimit: 38 }, { windowMs: 1000 }); // budget 38 - 32 = 6
+  assert.is(r.metrics().fdBudget, 6, "the gauge says the new budget at once");
+  for (let i = 0; i < 5; i++) r.sim!.connect(7);
+  r.runFor(100);
+  assert.is(conns.length, 5, "2 more accepted, up to the budget of 6 descriptors");
+  assert.ok(r.metrics().admissionPauses >= 1, "admission closed");
+  t.rollback();
+  runUntil(r, () => conns.length === 8, "the 3 waiting in the backlog are accepted once the budget is back");
+  assert.is(r.metrics().fdBudget, 1_048_576 - 32);
   for (const c of conns) c.close();
   t.close();
   await closeClean(r);
@@ -254,6 +277,10 @@ test("a live change is a recorded input: the trace replays identically", async (
     const res = await replayFile(path);
     assert.ok(res.identical, JSON.stringify(res.divergence));
     assert.ok(res.turns > 50, `${res.turns} turns replayed`);
+    // The component core (assembly/component/: its step op config-set) replays it the same way.
+    const viaComponent = await replayComponentFile(path);
+    assert.ok(viaComponent.identical, JSON.stringify(viaComponent.divergence));
+    assert.is(viaComponent.turns, res.turns);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
