@@ -163,7 +163,12 @@ export function validateSettings(r: Reactor, changes: unknown): Partial<Settings
   const merged = { ...current, ...(changes as Record<string, unknown>) } as Record<string, unknown>;
   resolveOptions(merged as ReactorOptions); // OPTION_SPECS: ranges, integers, lowWaterBytes <= highWaterBytes
   const out = Object.fromEntries(given) as Partial<Settings>;
-  if (out.fdLimit === 0) out.fdLimit = r.host.limits().fdLimit;
+  const host = r.host.limits();
+  if (out.fdLimit === 0) out.fdLimit = host.fdLimit;
+  // Over the host's real limit the budget would only let accepts fail with EMFILE.
+  if (out.fdLimit !== undefined && out.fdLimit > host.fdLimit) {
+    throw invalid(`option 'fdLimit' must be at most the host's descriptor limit live (${host.fdLimit}: ${host.source}; raise that limit and restart to go further), got ${out.fdLimit}`);
+  }
   const fdLimit = out.fdLimit ?? current.fdLimit, fdReserve = out.fdReserve ?? current.fdReserve;
   const budget = Math.max(0, fdLimit - fdReserve);
   const m = metricWords(r);

@@ -227,6 +227,7 @@ test("bad changes are refused with the option's own rules and clear messages", a
   refused(() => t.apply({ highWaterBytes: "big" }), /option 'highWaterBytes' must be an integer/);
   refused(() => t.apply({ lowWaterBytes: 100_000 }), /option 'lowWaterBytes' must be at most highWaterBytes \(65536\), got 100000/);
   refused(() => t.apply({ fdLimit: 10, fdReserve: 10 }), /descriptor budget fdLimit - fdReserve \(10 - 10 = 0\) must stay at least 1/);
+  refused(() => t.apply({ fdLimit: 2_000_000 }), /option 'fdLimit' must be at most the host's descriptor limit live \(1048576: sim fdLimit; raise that limit/);
   refused(() => t.apply({}), /no settings to change were given/);
   refused(() => t.apply([] as never), /must be an object of \{ name: value \}, got an array/);
   refused(() => t.apply({ acceptsPerTurn: 8 }, { windowMs: 0 }), /watch option 'windowMs' must be an integer from 1 to 60000/);
