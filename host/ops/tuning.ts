@@ -111,6 +111,8 @@ export interface TuneStatus {
   after?: WindowStats;
   /** Why it was kept or rolled back (the log line's text). */
   reason?: string;
+  /** Asked for inside a turn: it happens at that turn's end. */
+  pending?: "apply" | "rollback";
 }
 
 interface Sample { atMs: number; turns: number; errors: number; hist: Uint32Array }
@@ -326,6 +328,7 @@ export class Tuner {
     if (c.after) s.after = c.after;
     if (c.decidedAtMs !== undefined) s.decidedAtMs = c.decidedAtMs;
     if (c.reason) s.reason = c.reason;
+    if (this.queued) s.pending = "apply" in this.queued ? "apply" : "rollback";
     return s;
   }
 

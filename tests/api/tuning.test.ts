@@ -197,13 +197,15 @@ test("a change followed by errors is rolled back before its window ends", async 
 test("a change asked for inside a turn is written at its end, never in the middle", async () => {
   const r = await simReactor();
   const t = new Tuner(r);
-  let seenInTurn = -1;
-  r.listen({ port: 7 }, { data(c) { if (seenInTurn < 0) { t.apply({ acceptsPerTurn: 7 }, { windowMs: 100 }); seenInTurn = r.core.config("acceptsPerTurn"); } c.close(); } });
+  let seenInTurn = -1, pending: string | undefined;
+  r.listen({ port: 7 }, { data(c) { if (seenInTurn < 0) { t.apply({ acceptsPerTurn: 7 }, { windowMs: 100 }); seenInTurn = r.core.config("acceptsPerTurn"); pending = t.status().pending; } c.close(); } });
   r.sim!.connect(7).send("x");
   runUntil(r, () => seenInTurn >= 0, "the handler ran");
   assert.is(seenInTurn, 128, "still the old value inside the turn");
+  assert.is(pending, "apply", "the status says the change waits for the turn's end");
   assert.is(r.core.config("acceptsPerTurn"), 7, "written once the turn ended");
   assert.is(t.status().appliedAtMs !== undefined, true);
+  assert.is(t.status().pending, undefined);
   t.close();
   await closeClean(r);
 });
@@ -367,6 +369,16 @@ test("admin handler: tune, status, rollback; bad bodies are 400, a busy tuner 40
   assert.is(wrong.headers!.allow, "GET, POST");
   assert.is(call("GET", "/admin/nothing").status, 404);
   assert.is(h(req("POST", "/admin/tune", { body: "x".repeat(70_000) })).status, 413);
+  // Mounted on a server on the same reactor, the handler runs inside a turn: 202 at once, the
+  // change written at the turn's end.
+  let inTurn: { status: number; json: { status: { pending?: string; settings: { acceptsPerTurn: number } } } } | undefined;
+  r.listen({ port: 8 }, { data(c) { inTurn = call("POST", "/admin/tune", '{"settings": {"acceptsPerTurn": 16}}'); c.close(); } });
+  r.sim!.connect(8).send("POST /admin/tune");
+  runUntil(r, () => inTurn !== undefined, "the request was handled");
+  assert.is(inTurn!.status, 202);
+  assert.is(inTurn!.json.status.pending, "apply");
+  assert.is(inTurn!.json.status.settings.acceptsPerTurn, 128, "not written inside the turn");
+  assert.is(call("GET", "/admin/tune").json.settings.acceptsPerTurn, 16, "written at its end");
   t.close();
   await closeClean(r);
 });
