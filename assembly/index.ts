@@ -71,6 +71,8 @@ export function configure(): void {
 // Config words (Config in layout.ts, each a u32) that configSet() treats specially.
 const CFG_WORDS: u32 = offsetof<Config>() >> 2;
 const CFG_IDLE: u32 = offsetof<Config>("idleTimeoutMs") >> 2;
+const CFG_FD_LIMIT: u32 = offsetof<Config>("fdLimit") >> 2;
+const CFG_FD_RESERVE: u32 = offsetof<Config>("fdReserve") >> 2;
 
 /**
  * Changes one Config word between turns (host/ops/tuning.ts: live tuning). A call into the
@@ -89,7 +91,7 @@ export function configSet(field: u32, value: u32): i32 {
   const c = config();
   let r: i32 = 0;
   if (c.lowWaterBytes > c.highWaterBytes || c.expiriesPerTurn == 0 || c.acceptsPerTurn == 0 || c.readsPerConnPerTurn == 0) r = R_BAD_ARG;
-  else if (fdBudget() < fdsOpen + connectsPending) r = R_BUDGET;
+  else if ((field == CFG_FD_LIMIT || field == CFG_FD_RESERVE) && fdBudget() < fdsOpen + connectsPending) r = R_BUDGET;
   if (r != 0) { store<u32>(p, old); return r; }
   // Admission reads the budget at every flush; the gauge is refreshed here so metrics say it now.
   metrics().fdBudget = <f64>fdBudget();
