@@ -66,6 +66,8 @@ export const ERROR_CODES = {
   ERR_EPHEMERAL_PORTS: "ERR_EPHEMERAL_PORTS",
   /** The runtime refused a permission the library needs (Deno without --allow-read, --allow-write, ...): the message names the flag. */
   ERR_PERMISSION: "ERR_PERMISSION",
+  /** Live tuning (host/ops/tuning.ts): a change while another is watched, a rollback with nothing to undo, a second Tuner on a reactor. */
+  ERR_TUNING: "ERR_TUNING",
 } as const;
 export type ReactorErrorCode = keyof typeof ERROR_CODES;
 
