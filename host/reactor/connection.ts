@@ -41,7 +41,17 @@ export interface CloseInfo { reason: CloseReason; errno?: number; code?: string 
 const STATES = ["free", "listening", "connecting", "open", "readEnded", "closing", "closed"] as const;
 export type ConnectionState = (typeof STATES)[number];
 
-export interface ListenOptions { port?: number; host?: string; backlog?: number; /** SO_REUSEPORT (several reactors on one port) */ reusePort?: boolean }
+export interface ListenOptions {
+  port?: number; host?: string; backlog?: number;
+  /** SO_REUSEPORT (several reactors on one port) */
+  reusePort?: boolean;
+  /** SO_RCVBUF on the listener before listen(): every accepted socket inherits it (bytes; Linux reports twice that). Default: the kernel's (tcp_rmem, autotuned). */
+  recvBufferBytes?: number;
+  /** SO_SNDBUF on the listener before listen(), inherited likewise. Default: the kernel's (tcp_wmem, autotuned). */
+  sendBufferBytes?: number;
+  /** TCP_DEFER_ACCEPT (Linux): a connection is accepted once the client sends its first bytes, waiting up to this many seconds. For protocols where the client speaks first. */
+  deferAcceptS?: number;
+}
 export interface ConnectOptions { port: number; host?: string; localAddress?: string }
 export interface TimerHandle { readonly id: number; readonly seq: number }
 
