@@ -21,6 +21,8 @@ import { RUNTIME, signal, spawnCli } from "../helpers/cli.ts";
 import { prometheusText, bucketLow, type MetricsSnapshot, type Histograms } from "../../host/core/metrics.ts";
 import { Metrics, K } from "../../host/core/layout.ts";
 import { parseNetstat } from "../../host/ops/process.ts";
+import { Reactor } from "../../host/reactor/reactor.ts";
+import { serveMetrics, metricsHandlers } from "../../host/ops/metrics-endpoint.ts";
 import { skip } from "../helpers/skip.ts";
 
 const test = suite(`net: the metrics endpoint (serve --metrics-port, under ${RUNTIME})`);
@@ -314,6 +316,42 @@ test("parseNetstat: TcpExt ListenOverflows and ListenDrops by header name", () =
   const text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPTimeouts\nTcpExt: 0 17 19 3\nIpExt: InNoRoutes\nIpExt: 0\n";
   assert.equal(parseNetstat(text), { listenOverflows: 17, listenDrops: 19 });
   assert.is(parseNetstat("IpExt: InNoRoutes\nIpExt: 0\n"), undefined);
+});
+
+test("the API: metricsHandlers on an existing reactor's listener; serveMetrics closes idle and slow connections", async () => {
+  const r = await Reactor.create({ wait: "thread", maxConnections: 64, poolChunks: 64 });
+  const running = r.run();
+  const ep = metricsHandlers(r, r, { idleTimeoutMs: 300 });
+  const l = r.listen({ port: 0 }, ep.handlers);
+  const m = await serveMetrics([r], { port: 0, idleTimeoutMs: 300 });
+  try {
+    const mounted = await get(l.port, "/metrics");
+    assert.is(mounted.status, 200);
+    assert.match(mounted.body, /^wasm_reactor_listeners 1$/m, "the reactor it is mounted on, which has that one listener");
+    assert.is((await get(m.port, "/readyz")).status, 200);
+    m.ready = false;
+    assert.is((await get(m.port, "/readyz")).status, 503);
+    assert.match((await get(m.port, "/metrics")).body, /^wasm_reactor_ready 0$/m);
+    // Idle: connect, send nothing; a slow head: a byte at a time, never finishing. Both are closed.
+    for (const trickle of [false, true]) {
+      const closed = await new Promise<boolean>((resolve) => {
+        const s = net.connect(m.port, "127.0.0.1");
+        let t: ReturnType<typeof setInterval> | undefined;
+        if (trickle) s.on("connect", () => { t = setInterval(() => s.write("G"), 50); });
+        s.on("error", () => {});
+        s.on("close", () => { clearInterval(t); resolve(true); });
+        setTimeout(() => { clearInterval(t); s.destroy(); resolve(false); }, 10_000);
+      });
+      assert.ok(closed, `${trickle ? "a slow head" : "an idle connection"} is closed by the endpoint`);
+    }
+    assert.throws(() => metricsHandlers(r, [] as never), /a Reactor, a non-empty array of Reactors, or a startWorkers\(\) group/);
+    await m.close();
+    await m.close(); // a second close() is the first one's promise
+  } finally {
+    await m.close();
+    await r.close({ drainMs: 100 });
+    await running;
+  }
 });
 
 test("with --workers 2: one series per worker (label reactor), JSON per reactor and merged; promtool passes", async () => {
