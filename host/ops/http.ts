@@ -8,10 +8,12 @@
 //   1. Each connection keeps the bytes of the request head it has so far (conn.data), copied
 //      out of the lent chunk, at most maxHeadBytes (default 8 KiB, what many servers allow
 //      per header line; a whole head past it gets 431 and the connection is closed).
-//   2. At "\r\n\r\n" the head is parsed: request line, then headers. GET and HEAD only (405
-//      with Allow otherwise), no request body (a Content-Length above 0 or Transfer-Encoding
-//      gets 400: no GET we serve takes one, and skipping bodies would be more code to get
-//      wrong), HTTP/1.0 or 1.1 (505 otherwise). The route function answers synchronously.
+//   2. At "\r\n\r\n" the head is parsed: request line, then headers. GET and HEAD only by
+//      default (405 with Allow otherwise; `methods` widens it, e.g. for the admin endpoint's
+//      POST, host/ops/admin.ts). A body only with Content-Length and only up to maxBodyBytes
+//      (default 0: none; larger gets 413); Transfer-Encoding (chunked) gets 501: no endpoint of
+//      ours needs it, and a chunked parser is more code to get wrong. HTTP/1.0 or 1.1 (505
+//      otherwise). The route function answers synchronously, with the body whole.
 //   3. Keep-alive as RFC 9112 section 9.3 says: HTTP/1.1 keeps the connection unless
 //      "Connection: close"; HTTP/1.0 closes unless "Connection: keep-alive". Pipelined
 //      requests are answered in order. Every response has Content-Length (HEAD: the GET's).
@@ -28,7 +30,8 @@ import type { Connection, Handlers, Listener } from "../reactor/connection.ts";
 import { ReactorError } from "../errors.ts";
 
 export interface HttpRequest {
-  method: "GET" | "HEAD";
+  /** GET or HEAD, or one of options.methods. */
+  method: string;
   /** The path without the query string, as sent (not decoded). */
   path: string;
   /** The query string without "?", or "". */
@@ -36,6 +39,10 @@ export interface HttpRequest {
   version: "1.0" | "1.1";
   /** Header names in lower case; a repeated header's values joined with ", ". */
   headers: Record<string, string>;
+  /** The request body (Content-Length bytes; empty without one). */
+  body: Uint8Array;
+  /** The peer's address ("" when the host cannot tell), e.g. for a loopback-only endpoint. */
+  remoteAddress: string;
 }
 export interface HttpResponse { status: number; headers?: Record<string, string>; body?: string | Uint8Array }
 /** Answers one request, synchronously (it runs inside a turn: keep it short). */
@@ -46,6 +53,10 @@ export interface HttpOptions {
   maxHeadBytes?: number;
   /** Close a connection that completes no request for this long (ms). Default 5000. */
   idleTimeoutMs?: number;
+  /** Methods served (default ["GET", "HEAD"]); others get 405 with Allow. */
+  methods?: readonly string[];
+  /** Largest request body (Content-Length) taken; larger gets 413. Default 0: no bodies. */
+  maxBodyBytes?: number;
 }
 
 /** The handlers to give reactor.listen(), and what they hold. */
@@ -62,12 +73,15 @@ const QUEUE_PAUSE_BYTES = 256 * 1024;
 const SWEEP_MS = 1000;
 
 const REASONS: Record<number, string> = {
-  200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-  431: "Request Header Fields Too Large", 500: "Internal Server Error", 503: "Service Unavailable", 505: "HTTP Version Not Supported",
+  200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+  405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
+  422: "Unprocessable Content", 431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
+  503: "Service Unavailable", 505: "HTTP Version Not Supported",
 };
 
 interface ConnState { head: Uint8Array; len: number; sinceMs: number; closing: boolean; paused: boolean }
 const encoder = new TextEncoder();
+const EMPTY = new Uint8Array(0);
 
 function checkInt(name: string, v: number | undefined, def: number, min: number, max: number): number {
   if (v === undefined) return def;
@@ -79,6 +93,12 @@ function checkInt(name: string, v: number | undefined, def: number, min: number,
 export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptions = {}): HttpHandlers {
   const maxHead = checkInt("maxHeadBytes", opts.maxHeadBytes, 8192, 64, 1 << 20);
   const idleMs = checkInt("idleTimeoutMs", opts.idleTimeoutMs, 5000, 1, 0x7fffffff);
+  const maxBody = checkInt("maxBodyBytes", opts.maxBodyBytes, 0, 0, 64 << 20);
+  const methods = opts.methods ?? ["GET", "HEAD"];
+  if (!Array.isArray(methods) || methods.length === 0 || !methods.every((m) => typeof m === "string" && /^[A-Z]+$/.test(m))) {
+    throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: http methods must be a non-empty list of upper-case method names, got ${JSON.stringify(opts.methods)}`);
+  }
+  const allow = methods.join(", ");
   const open = new Map<number, Connection>();
   let sweeping = false, stopped = false;
 
@@ -123,10 +143,14 @@ export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptio
         return;
       }
       if (end > maxHead) { fail(c, s, 431); return; }
-      const req = parseHead(s.head, end);
-      s.head.copyWithin(0, end, s.len);
-      s.len -= end;
-      if (typeof req === "number") { fail(c, s, req, req === 405 ? { Allow: "GET, HEAD" } : undefined); return; }
+      const req = parseHead(s.head, end, methods, maxBody);
+      if (typeof req === "number") { fail(c, s, req, req === 405 ? { Allow: allow } : undefined); return; }
+      const bodyLen = Number(req.headers["content-length"] ?? 0);
+      if (s.len < end + bodyLen) return; // the body is still coming (bounded: maxHead + maxBody)
+      req.body = s.head.slice(end, end + bodyLen);
+      req.remoteAddress = c.remoteAddress?.host ?? "";
+      s.head.copyWithin(0, end + bodyLen, s.len);
+      s.len -= end + bodyLen;
       let res: HttpResponse;
       try { res = route(req); }
       catch { res = { status: 500, body: "Internal Server Error\n" }; }
@@ -200,8 +224,8 @@ function headEnd(b: Uint8Array, len: number): number {
   return -1;
 }
 
-/** The request in b[0, end), or the status to refuse it with. */
-function parseHead(b: Uint8Array, end: number): HttpRequest | number {
+/** The request in b[0, end) (body and remoteAddress filled in by the caller), or the status to refuse it with. */
+function parseHead(b: Uint8Array, end: number, methods: readonly string[], maxBody: number): HttpRequest | number {
   let text = "";
   for (let i = 0; i < end; i++) {
     const ch = b[i];
@@ -224,9 +248,12 @@ function parseHead(b: Uint8Array, end: number): HttpRequest | number {
     const value = line.slice(colon + 1).trim();
     headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
   }
-  if (method !== "GET" && method !== "HEAD") return 405;
-  if ((headers["content-length"] !== undefined && headers["content-length"] !== "0") || headers["transfer-encoding"] !== undefined) return 400;
+  if (!methods.includes(method)) return 405;
+  if (headers["transfer-encoding"] !== undefined) return 501;
+  const cl = headers["content-length"];
+  if (cl !== undefined && !/^\d{1,10}$/.test(cl)) return 400; // also "5, 5": two lengths (RFC 9112 section 6.3)
+  if (cl !== undefined && Number(cl) > maxBody) return 413;
   if (minor === "1" && headers.host === undefined) return 400; // RFC 9112 section 3.2
   const q = target.indexOf("?");
-  return { method, path: q < 0 ? target : target.slice(0, q), query: q < 0 ? "" : target.slice(q + 1), version: minor === "0" ? "1.0" : "1.1", headers };
+  return { method, path: q < 0 ? target : target.slice(0, q), query: q < 0 ? "" : target.slice(q + 1), version: minor === "0" ? "1.0" : "1.1", headers, body: EMPTY, remoteAddress: "" };
 }

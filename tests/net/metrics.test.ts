@@ -23,6 +23,7 @@ import { Metrics, K } from "../../host/core/layout.ts";
 import { parseNetstat } from "../../host/ops/process.ts";
 import { Reactor } from "../../host/reactor/reactor.ts";
 import { serveMetrics, metricsHandlers } from "../../host/ops/metrics-endpoint.ts";
+import { serveHttp } from "../../host/ops/http.ts";
 import { skip } from "../helpers/skip.ts";
 
 const test = suite(`net: the metrics endpoint (serve --metrics-port, under ${RUNTIME})`);
@@ -349,6 +350,39 @@ test("the API: metricsHandlers on an existing reactor's listener; serveMetrics c
     await m.close(); // a second close() is the first one's promise
   } finally {
     await m.close();
+    await r.close({ drainMs: 100 });
+    await running;
+  }
+});
+
+test("the HTTP server: bodies by Content-Length up to maxBodyBytes (413 past it, 501 for chunked), split across reads, the peer's address", async () => {
+  const r = await Reactor.create({ wait: "thread", maxConnections: 64, poolChunks: 64 });
+  const running = r.run();
+  const srv = serveHttp(r, { port: 0 }, (req) => ({ status: 200, body: `${req.method} ${req.path} ${new TextDecoder().decode(req.body)} from ${req.remoteAddress}` }), { methods: ["GET", "POST"], maxBodyBytes: 16 });
+  try {
+    const p = srv.listener.port;
+    const ok = await rawHttp(p, "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloGET /y HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert.equal(ok.map((x) => [x.status, x.body]), [[200, "POST /x hello from 127.0.0.1"], [200, "GET /y  from 127.0.0.1"]], "a body, then the next request on the same connection");
+    assert.is((await rawHttp(p, `POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n${"a".repeat(17)}`))[0].status, 413);
+    assert.is((await rawHttp(p, "POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))[0].status, 501);
+    assert.is((await rawHttp(p, "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5, 5\r\n\r\nhello"))[0].status, 400, "two lengths");
+    const put = await rawHttp(p, "PUT /x HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert.equal([put[0].status, put[0].headers.allow], [405, "GET, POST"]);
+    // The body arrives after the head, in a later read.
+    const split = await new Promise<Reply[]>((resolve, reject) => {
+      const sock = net.connect(p, "127.0.0.1");
+      let raw = "";
+      sock.setEncoding("latin1");
+      sock.on("connect", () => { sock.write("POST /z HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 3\r\n\r\nab"); setTimeout(() => sock.write("c"), 100); });
+      sock.on("data", (d) => { raw += d; });
+      sock.on("error", reject);
+      sock.on("close", () => resolve(splitReplies(raw)));
+    });
+    assert.equal([split[0].status, split[0].body], [200, "POST /z abc from 127.0.0.1"]);
+    assert.throws(() => serveHttp(r, { port: 0 }, () => ({ status: 200 }), { maxHeadBytes: 10 }), /maxHeadBytes must be an integer from 64/);
+    assert.throws(() => serveHttp(r, { port: 0 }, () => ({ status: 200 }), { methods: ["get"] }), /methods must be a non-empty list/);
+  } finally {
+    srv.close();
     await r.close({ drainMs: 100 });
     await running;
   }
