@@ -24,6 +24,8 @@ import { parseNetstat } from "../../host/ops/process.ts";
 import { Reactor } from "../../host/reactor/reactor.ts";
 import { serveMetrics, metricsHandlers } from "../../host/ops/metrics-endpoint.ts";
 import { serveHttp } from "../../host/ops/http.ts";
+import { adminHandler } from "../../host/ops/admin.ts";
+import { Tuner } from "../../host/ops/tuning.ts";
 import { skip } from "../helpers/skip.ts";
 
 const test = suite(`net: the metrics endpoint (serve --metrics-port, under ${RUNTIME})`);
@@ -379,6 +381,13 @@ test("the HTTP server: bodies by Content-Length up to maxBodyBytes (413 past it,
       sock.on("close", () => resolve(splitReplies(raw)));
     });
     assert.equal([split[0].status, split[0].body], [200, "POST /z abc from 127.0.0.1"]);
+    // The admin endpoint (host/ops/admin.ts) is a route of this server: its request and response types fit.
+    const admin = serveHttp(r, { port: 0 }, adminHandler(new Tuner(r)), { methods: ["GET", "POST"], maxBodyBytes: 64 * 1024 });
+    try {
+      const settings = await get(admin.listener.port, "/admin/settings");
+      assert.is(settings.status, 200, settings.body);
+      assert.is(typeof JSON.parse(settings.body), "object");
+    } finally { admin.close(); }
     assert.throws(() => serveHttp(r, { port: 0 }, () => ({ status: 200 }), { maxHeadBytes: 10 }), /maxHeadBytes must be an integer from 64/);
     assert.throws(() => serveHttp(r, { port: 0 }, () => ({ status: 200 }), { methods: ["get"] }), /methods must be a non-empty list/);
   } finally {
