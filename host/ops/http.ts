@@ -79,7 +79,8 @@ const REASONS: Record<number, string> = {
   503: "Service Unavailable", 505: "HTTP Version Not Supported",
 };
 
-interface ConnState { head: Uint8Array; len: number; sinceMs: number; closing: boolean; paused: boolean }
+/** scan: where the search for the head's end resumes (a head trickled byte by byte is scanned once, not once a byte). */
+interface ConnState { head: Uint8Array; len: number; scan: number; sinceMs: number; closing: boolean; paused: boolean }
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 
@@ -137,8 +138,9 @@ export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptio
   /** Answers every complete head in s.head; keeps the rest. */
   const serveHeads = (c: Connection, s: ConnState) => {
     while (!s.closing) {
-      const end = headEnd(s.head, s.len);
+      const end = headEnd(s.head, s.len, s.scan);
       if (end < 0) {
+        s.scan = Math.max(0, s.len - 3);
         if (s.len > maxHead) fail(c, s, 431);
         return;
       }
@@ -151,6 +153,7 @@ export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptio
       req.remoteAddress = c.remoteAddress?.host ?? "";
       s.head.copyWithin(0, end + bodyLen, s.len);
       s.len -= end + bodyLen;
+      s.scan = 0;
       let res: HttpResponse;
       try { res = route(req); }
       catch { res = { status: 500, body: "Internal Server Error\n" }; }
@@ -162,14 +165,14 @@ export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptio
 
   const handlers: Handlers = {
     open(c) {
-      c.data = { head: new Uint8Array(512), len: 0, sinceMs: reactor.nowMs(), closing: false, paused: false } satisfies ConnState;
+      c.data = { head: new Uint8Array(512), len: 0, scan: 0, sinceMs: reactor.nowMs(), closing: false, paused: false } satisfies ConnState;
       open.set(c.id, c);
       arm();
     },
     data(c, d) {
       const s = c.data as ConnState | undefined;
       if (!s || s.closing) return;
-      // Bounded: at most maxHead + one read's worth is ever held (serveHeads answers 431 past maxHead).
+      // Bounded: at most maxHead + maxBodyBytes + one read's worth is ever held (serveHeads answers 431 past maxHead, 413 past maxBodyBytes).
       if (s.len + d.length > s.head.length) {
         const grown = new Uint8Array(Math.max(s.head.length * 2, s.len + d.length));
         grown.set(s.head.subarray(0, s.len));
@@ -215,8 +218,8 @@ function lower(h: Record<string, string>): Record<string, true> {
 }
 
 /** The offset just past "\r\n\r\n" (or a bare "\n\n", RFC 9112 section 2.2 lets us take LF), or -1. */
-function headEnd(b: Uint8Array, len: number): number {
-  for (let i = 0; i + 1 < len; i++) {
+function headEnd(b: Uint8Array, len: number, from: number): number {
+  for (let i = from; i + 1 < len; i++) {
     if (b[i] !== 10) continue;
     if (b[i + 1] === 10) return i + 2;
     if (b[i + 1] === 13 && i + 2 < len && b[i + 2] === 10) return i + 3;
