@@ -66,7 +66,7 @@ export function emit(kind: EmitKind, plan: Plan, o: { platform: string; unit?: s
         "  <string>limit.maxfiles</string>",
         "  <key>ProgramArguments</key>",
         "  <array>",
-        "    <string>launchctl</string>",
+        "    <string>/bin/launchctl</string>",
         "    <string>limit</string>",
         "    <string>maxfiles</string>",
         `    <string>${nofile}</string>`,
