@@ -157,7 +157,7 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
   } else if (P === 1) {
     add({ knob: "processes", now: "1", verdict: "ok", reason: `one process holds the forecast (${procLimitWhy})`, runbook: RUNBOOK.fds });
   } else {
-    add({ knob: "processes", now: fmt(P), verdict: "warn", reason: `${procLimitWhy}, so ${fmt(N)} connections need ${P} processes of up to ${fmt(share)} each (15% headroom: SO_REUSEPORT spreads by hash, not by count)`,
+    add({ knob: "processes", now: fmt(P), verdict: "warn", reason: `${procLimitWhy}, so ${fmt(N)} connections need ${P} processes of up to ${fmt(share)} each${M ? ` (and ${fmt(Math.ceil(M / P))} outbound)` : ""} (15% headroom: SO_REUSEPORT spreads by hash, not by count)`,
       fix: `run ${P} \`wasm-reactor serve --reuse-port\` on one port (docs/scaling.md), or raise the hard limit to ${fmt(nofileRec)} for one process`, runbook: RUNBOOK.fds });
   }
   const perProcDescriptors = possible ? perProcessNeed(P) : D1;
