@@ -137,7 +137,7 @@ export function probe(o: ProbeOptions = {}): Readings {
   };
 }
 
-function na<T>(why: string): Reading<T> { return { unknown: why, source: "-" }; }
+function na(why: string): { unknown: string; source: string } { return { unknown: why, source: "-" }; }
 
 /** "unlimited" or a number; undefined when neither. */
 function limitNumber(s: string | undefined): number | undefined {
