@@ -10,7 +10,7 @@
 //     the verdicts and figures the plan must give for it, worked out by hand below;
 //   - an empty root: every reading "unknown (why)", nothing thrown;
 //   - the macOS/FreeBSD probe through a fake command runner (sysctl -n, ulimit);
-//   - bad options exit 2 with one line.
+//   - bad options exit 2 with one line; under Deno, doctor without -A says it needs -A.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
@@ -311,6 +311,52 @@ test("macOS/FreeBSD: kern.* by sysctl -n, limits by ulimit; a failing command re
   const failing = probe({ platform: "freebsd", root: tmp("wr-doctor-bsd-"), run: () => ({ ok: false, why: "sysctl: not installed" }) });
   assert.equal(failing.sysctl["kern.maxfiles"], { unknown: "sysctl: not installed", source: "sysctl -n kern.maxfiles" });
   for (const line of table(failing, makePlan(failing, { connections: 10, outbound: 0 }, { poller: { kind: "kqueue", why: "test" } }), "test").split("\n")) assert.ok(line.length <= 100, line);
+});
+
+test("systemd: a service's LimitNOFILE by systemctl show (a user unit's with --user), a scope has none", () => {
+  const root = fakeMachine({ ...STARVED, soft: 65_536, hard: 65_536, nrOpen: 1_048_576 });
+  const calls: string[][] = [];
+  const run: Runner = (cmd, args) => { calls.push([cmd, ...args]); return cmd === "systemctl" ? { ok: true, out: "LimitNOFILE=4096\nLimitNOFILESoft=1024\n" } : { ok: false, why: `${cmd}: not here` }; };
+  const ctx = { poller: { kind: "epoll" as const, why: "test" } };
+  const r = probe({ root, run });
+  assert.equal(calls, [["systemctl", "show", "-p", "LimitNOFILE", "-p", "LimitNOFILESoft", "app.service"]]);
+  assert.equal(r.systemdLimitNofile, { value: { soft: 1024, hard: 4096 }, source: "systemctl show -p LimitNOFILE -p LimitNOFILESoft app.service" });
+  const v = makePlan(r, { connections: 10_000, outbound: 0 }, ctx).verdicts.find((x) => x.knob === "systemd LimitNOFILE")!;
+  assert.is(v.verdict, "fail");
+  assert.match(v.reason, /app\.service caps its processes at 4,096/);
+  assert.match(v.fix!, /LimitNOFILE=65536 \(--emit systemd\)/);
+  // A user manager's unit, and a login session's scope.
+  write(root, "proc/self/cgroup", "0::/user.slice/user-1000.slice/user@1000.service/app.slice/chat.service\n");
+  calls.length = 0;
+  probe({ root, run });
+  assert.equal(calls[0], ["systemctl", "--user", "show", "-p", "LimitNOFILE", "-p", "LimitNOFILESoft", "chat.service"]);
+  write(root, "proc/self/cgroup", "0::/user.slice/user-1000.slice/session-4.scope\n");
+  calls.length = 0;
+  const scope = probe({ root, run });
+  assert.equal(calls, [], "no systemctl for a scope");
+  const sv = makePlan(scope, { connections: 10_000, outbound: 0 }, ctx).verdicts.find((x) => x.knob === "systemd LimitNOFILE")!;
+  assert.is(sv.verdict, "ok");
+  assert.match(sv.reason, /session-4\.scope is a scope, not a service/);
+});
+
+test("one core taking the NIC's interrupts is fine when RPS hands the receive work on", () => {
+  const root = fakeMachine({ ...STARVED, netRx: [300_000, 300_000, 300_000, 300_000] });
+  write(root, "sys/class/net/eth0/queues/rx-0/rps_cpus", "f\n");
+  const plan = makePlan(probe({ root }), { connections: 1000, outbound: 0 }, { poller: { kind: "epoll", why: "test" } });
+  const v = (k: string) => plan.verdicts.find((x) => x.knob === k)!;
+  assert.is(v("NIC interrupts/core").verdict, "ok");
+  assert.match(v("NIC interrupts/core").reason, /CPU0 took 100% of virtio3-input\.0; RPS hands the receive work on/);
+  assert.is(v("NET_RX softirqs/core").verdict, "ok");
+  assert.is(v("RPS/RFS/XPS").verdict, "ok");
+  assert.match(v("RPS/RFS/XPS").now, /eth0: 1 rx queue, RPS on/);
+});
+
+// Deno's permissions exist only under Deno (cli-deno.test.ts holds the other commands' cases).
+if (RUNTIME === "deno") test("under Deno without -A: exit 2, one line naming -A", () => {
+  const r = runCli(["doctor"], { deno: ["--allow-read"] });
+  assert.is(r.code, 2, r.out + r.err);
+  assert.is(r.err.trim().split("\n").length, 1, r.err);
+  assert.match(r.err, /^wasm-reactor: doctor under Deno needs -A \(it reads \/proc\/self and runs sh, sysctl and systemctl\): run `deno run -A /);
 });
 
 test("parsers: /proc/interrupts by device name (virtio3 is not virtio30), softirqs, /proc/self/cgroup, unit names", () => {

@@ -196,6 +196,8 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
     const unit = r.systemdUnit, lim = r.systemdLimitNofile;
     if (!known(unit)) {
       add({ knob: "systemd LimitNOFILE", now: `unknown (${unit.unknown})`, verdict: "ok", reason: "nothing from systemd caps this process; a service you deploy takes its limit from its unit's LimitNOFILE", fix: "--emit systemd prints a drop-in for the service", runbook: RUNBOOK.fds });
+    } else if (!known(lim) && unit.value.endsWith(".scope")) {
+      add({ knob: "systemd LimitNOFILE", now: `none (${unit.value})`, verdict: "ok", reason: lim.unknown, fix: "a service you deploy takes its limit from its unit's LimitNOFILE: --emit systemd", runbook: RUNBOOK.fds });
     } else if (!known(lim)) {
       add({ knob: "systemd LimitNOFILE", now: `unknown (${lim.unknown})`, verdict: "warn", reason: `running under ${unit.value}, whose LimitNOFILE could not be read`, runbook: RUNBOOK.fds });
     } else {
@@ -381,6 +383,8 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
   // ── per-core network load ──────────────────────────────────────────────────────────────
   let concentrated = false;
   if (linux) {
+    const q = r.network.queues;
+    const rpsOn = known(q) && q.value.some((n) => n.rx.some((x) => !maskEmpty(x.rpsCpus)));
     const si = r.network.softirqs;
     if (!known(si)) add({ knob: "NET_RX softirqs/core", now: `unknown (${si.unknown})`, verdict: "ok", reason: "where the kernel's receive work runs is unknown", runbook: RUNBOOK.accept });
     else {
@@ -395,13 +399,14 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
     if (!known(ni)) add({ knob: "NIC interrupts/core", now: `unknown (${ni.unknown})`, verdict: "ok", reason: "no interrupt line of a network device to judge", runbook: RUNBOOK.accept });
     else {
       const b = busiest(ni.value.perCpu);
-      const alone = ni.value.perCpu.length > 1 && b.total >= 1_000 && b.share >= FIGURES.concentratedShare;
+      // Interrupts on one core are the receive work on one core unless RPS hands it on.
+      const one = ni.value.perCpu.length > 1 && b.total >= 1_000 && b.share >= FIGURES.concentratedShare;
+      const alone = one && !rpsOn;
       concentrated ||= alone;
       add({ knob: "NIC interrupts/core", now: ni.value.perCpu.map((x) => pct(x, b.total)).join(" "), verdict: alone ? "warn" : "ok",
-        reason: alone ? `CPU${b.cpu} took ${pct(b.share * b.total, b.total)} of ${ni.value.lines.join(", ")}` : `spread over the cores (${ni.value.lines.join(", ")})`,
+        reason: one ? `CPU${b.cpu} took ${pct(b.share * b.total, b.total)} of ${ni.value.lines.join(", ")}${alone ? "" : "; RPS hands the receive work on to other cores"}` : `spread over the cores (${ni.value.lines.join(", ")})`,
         fix: alone ? `give the queues' interrupts to other cores (irqbalance, /proc/irq/N/smp_affinity_list), or RPS` : undefined, runbook: RUNBOOK.accept });
     }
-    const q = r.network.queues;
     const rfs = num("net.core.rps_sock_flow_entries");
     if (!known(q)) add({ knob: "RPS/RFS/XPS", now: `unknown (${q.unknown})`, verdict: "ok", reason: "no network queues to judge", runbook: RUNBOOK.accept });
     else {

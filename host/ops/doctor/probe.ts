@@ -300,8 +300,14 @@ function systemd(f: Files, run: Runner): { unit: Reading<string>; limit: Reading
     const why = `not under a systemd unit (${src}: ${path})`;
     return { unit: { unknown: why, source: src }, limit: { unknown: why, source: src } };
   }
-  const cmd = `systemctl show -p LimitNOFILE -p LimitNOFILESoft ${unit}`;
-  const out = run("systemctl", ["show", "-p", "LimitNOFILE", "-p", "LimitNOFILESoft", unit]);
+  // A scope holds processes started elsewhere (a login session, a container): they keep the
+  // limits they started with, and a scope has no LimitNOFILE of its own.
+  if (unit.endsWith(".scope")) return { unit: { value: unit, source: src }, limit: { unknown: `${unit} is a scope, not a service: its processes keep the limits they started with (a login's come from pam_limits)`, source: src } };
+  // A unit below user@UID.service belongs to that user's manager (systemctl --user).
+  const user = /\/user@\d+\.service\/./.test(path) && !unit.startsWith("user@");
+  const args = [...(user ? ["--user"] : []), "show", "-p", "LimitNOFILE", "-p", "LimitNOFILESoft", unit];
+  const cmd = `systemctl ${args.join(" ")}`;
+  const out = run("systemctl", args);
   if (!out.ok) return { unit: { value: unit, source: src }, limit: { unknown: out.why, source: cmd } };
   const hard = limitNumber(/^LimitNOFILE=(\S+)/m.exec(out.out)?.[1]);
   const soft = limitNumber(/^LimitNOFILESoft=(\S+)/m.exec(out.out)?.[1]) ?? hard;
