@@ -157,7 +157,7 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
   } else if (P === 1) {
     add({ knob: "processes", now: "1", verdict: "ok", reason: `one process holds the forecast (${procLimitWhy})`, runbook: RUNBOOK.fds });
   } else {
-    add({ knob: "processes", now: fmt(P), verdict: "warn", reason: `${procLimitWhy}, so ${fmt(N)} connections need ${P} processes of up to ${fmt(share)} each${M ? ` (and ${fmt(Math.ceil(M / P))} outbound)` : ""} (15% headroom: SO_REUSEPORT spreads by hash, not by count)`,
+    add({ knob: "processes", now: fmt(P), verdict: "warn", reason: `${procLimitWhy}, so ${fmt(N)} connections need ${P} processes of up to ${fmt(share)}${M ? ` connections and ${fmt(Math.ceil(M / P))} outbound` : ""} each (15% headroom: SO_REUSEPORT spreads by hash, not by count)`,
       fix: `run ${P} \`wasm-reactor serve --reuse-port\` on one port (docs/scaling.md), or raise the hard limit to ${fmt(nofileRec)} for one process`, runbook: RUNBOOK.fds });
   }
   const perProcDescriptors = possible ? perProcessNeed(P) : D1;
@@ -280,7 +280,7 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
   const kernelBufferBytes = (N + M) * bufPerSocket;
   const totalBytes = P * (FIGURES.runtimeBytes + coreBytes) + kernelIdleBytes + kernelBufferBytes;
   const memory = { runtimeBytes: FIGURES.runtimeBytes, slotBytes, poolBytes, coreBytes, kernelIdleBytes, kernelBufferBytes, totalBytes };
-  const memWhy = `${P} × (${mib(FIGURES.runtimeBytes)} runtime + ${mib(coreBytes)} core: ${mib(slotBytes)} of 96 B slots, ${mib(poolBytes)} pool) + kernel ${mib(kernelIdleBytes)} (3 KiB a socket) + ${mib(kernelBufferBytes)} buffers (${fmt(bufPerSocket)} B a socket while data waits) = ${mib(totalBytes)}`;
+  const memWhy = `${P} × (${mib(FIGURES.runtimeBytes)} runtime + ${mib(coreBytes)} core: ${mib(slotBytes)} of 96 B slots, ${mib(poolBytes)} pool) + kernel ${mib(kernelIdleBytes)} (~3 KiB a socket, as MigratoryData measured at 12 M connections) + ${mib(kernelBufferBytes)} buffers (${fmt(bufPerSocket)} B a socket while data waits) = ${mib(totalBytes)}`;
   {
     const total = valueOf(r.memTotalBytes), avail = valueOf(r.memAvailableBytes);
     if (total === undefined) add({ knob: "memory", now: shown(r.memTotalBytes, () => ""), verdict: "warn", reason: `the machine's memory is unknown; the forecast needs up to ${memWhy}`, runbook: RUNBOOK.memory });
