@@ -125,7 +125,7 @@ test("--json parses, has a verdict for every knob, each with a reason and a runb
   assert.is(j.worst, j.verdicts.some((v) => v.verdict === "fail") ? "fail" : j.verdicts.some((v) => v.verdict === "warn") ? "warn" : "ok");
   assert.is(r.code, j.worst === "fail" ? 1 : 0, "exit status follows the worst verdict");
   // The shape docs/doctor.md documents.
-  assert.equal(Object.keys(j).sort(), ["cpus", "forecast", "kernel", "platform", "plan", "readings", "root", "runtime", "verdicts", "version", "worst"]);
+  assert.equal(Object.keys(j).sort(), ["cpus", "forecast", "kernel", "plan", "platform", "readings", "root", "runtime", "verdicts", "version", "worst"]);
   assert.equal(Object.keys(j.plan).sort(), ["connectionsPerProcess", "descriptorsOneProcess", "descriptorsPerProcess", "descriptorsPerProcessMax", "memory", "ports", "processes", "recommend"]);
   assert.equal(Object.keys(j.plan.memory).sort(), ["coreBytes", "kernelBufferBytes", "kernelIdleBytes", "poolBytes", "runtimeBytes", "slotBytes", "totalBytes"]);
   assert.is(j.plan.memory.slotBytes % 96, 0, "96 B a slot");
