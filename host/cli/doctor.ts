@@ -8,10 +8,11 @@ import { fail, requireDeno, SHIM_FILE } from "./common.ts";
 import { EMIT_KINDS, emit, type EmitKind } from "../ops/doctor/emit.ts";
 import { makePlan, type Forecast, type PlanContext } from "../ops/doctor/plan.ts";
 import { probe, valueOf } from "../ops/doctor/probe.ts";
+import { sampleNetwork } from "../ops/doctor/network.ts";
 import { json, table } from "../ops/doctor/render.ts";
 
 const DOCTOR_HELP = `Usage: wasm-reactor doctor [--connections N] [--outbound M] [--msg-rate R --msg-size S]
-                          [--json | --emit sysctl|limits|systemd|launchd]
+                          [--sample-ms T] [--json | --emit sysctl|limits|systemd|launchd]
 
 Reads this machine's descriptor limits (RLIMIT_NOFILE, fs.nr_open, fs.file-max, systemd's
 LimitNOFILE, cgroup limits; kern.maxfiles* on macOS/FreeBSD), its TCP knobs (somaxconn, SYN
@@ -25,6 +26,8 @@ Options:
   --outbound M         outbound connections held at once (default 0): ephemeral ports
   --msg-rate R         messages per second, all connections together: input-queue sizing
   --msg-size S         bytes per message (default 64 when --msg-rate is given)
+  --sample-ms T        judge the per-core network load over the next T ms (counts read twice)
+                       rather than since boot: run it while the server is under load
   --json               the readings, plan and verdicts as JSON (shape in docs/doctor.md)
   --emit KIND          print a file that applies the fixes and persists across reboots:
                          sysctl   /etc/sysctl.d/90-wasm-reactor.conf (kernel knobs)
@@ -37,7 +40,7 @@ Exit status: 0 no verdict is fail (warnings allowed; --emit always, once printed
 one fail: this machine cannot hold the forecast as it is, 2 a bad option.
 `;
 
-interface DoctorArgs { forecast: Forecast; json: boolean; emit?: EmitKind }
+interface DoctorArgs { forecast: Forecast; json: boolean; emit?: EmitKind; sampleMs: number }
 
 function intArg(name: string, raw: string | undefined, min: number, max: number): number {
   if (raw === undefined || raw.startsWith("--")) fail(`${name} needs a value (an integer from ${min} to ${max})`);
@@ -48,7 +51,7 @@ function intArg(name: string, raw: string | undefined, min: number, max: number)
 
 export function parseDoctorArgs(argv: string[]): DoctorArgs | "help" {
   const fc: Forecast = { connections: 10_000, outbound: 0 };
-  let asJson = false, kind: EmitKind | undefined, size: number | undefined;
+  let asJson = false, kind: EmitKind | undefined, size: number | undefined, sampleMs = 0;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {
@@ -57,6 +60,7 @@ export function parseDoctorArgs(argv: string[]): DoctorArgs | "help" {
       case "--outbound": fc.outbound = intArg(a, argv[++i], 0, 100_000_000); break;
       case "--msg-rate": fc.msgRate = intArg(a, argv[++i], 1, 1_000_000_000); break;
       case "--msg-size": size = intArg(a, argv[++i], 1, 1 << 30); break;
+      case "--sample-ms": sampleMs = intArg(a, argv[++i], 1, 60_000); break;
       case "--json": asJson = true; break;
       case "--emit": {
         const k = argv[++i];
@@ -70,7 +74,7 @@ export function parseDoctorArgs(argv: string[]): DoctorArgs | "help" {
   if (size !== undefined && fc.msgRate === undefined) fail("--msg-size needs --msg-rate (a size alone says nothing about load)");
   if (fc.msgRate !== undefined) fc.msgSize = size ?? 64;
   if (asJson && kind) fail("--json and --emit cannot be combined: --json describes, --emit prints one file");
-  return { forecast: fc, json: asJson, emit: kind };
+  return { forecast: fc, json: asJson, emit: kind, sampleMs };
 }
 
 function runtimeName(): string {
@@ -78,13 +82,18 @@ function runtimeName(): string {
   return g.Deno ? `deno ${g.Deno.version.deno}` : g.Bun ? `bun ${g.Bun.version}` : `node ${process.versions.node}`;
 }
 
-export function doctor(argv: string[]): void {
+export async function doctor(argv: string[]): Promise<void> {
   const args = parseDoctorArgs(argv);
   if (args === "help") { process.stdout.write(DOCTOR_HELP); return; }
   requireDeno("doctor", "all", "it reads /proc/self and runs sh, sysctl and systemctl");
   // Tests point the probe at a fake machine (docs/doctor.md, "Testing"); nothing else sets it.
   const root = process.env.WASM_REACTOR_DOCTOR_ROOT || "/";
-  const readings = probe({ root });
+  let readings = probe({ root });
+  if (args.sampleMs) {
+    await new Promise((r) => setTimeout(r, args.sampleMs));
+    const again = probe({ root });
+    readings = { ...again, network: sampleNetwork(readings.network, again.network, args.sampleMs) };
+  }
   const native = readings.platform === "linux" ? "epoll" : readings.platform === "darwin" || readings.platform === "freebsd" ? "kqueue" : undefined;
   const shim = existsSync(SHIM_FILE);
   const ctx: PlanContext = {

@@ -22,7 +22,7 @@ import { runCli, RUNTIME } from "../helpers/cli.ts";
 import { skip } from "../helpers/skip.ts";
 import { makePlan, type Plan } from "../../host/ops/doctor/plan.ts";
 import { probe, parseCgroupFile, unitOf, type Runner } from "../../host/ops/doctor/probe.ts";
-import { parseInterrupts, parseSoftirqs } from "../../host/ops/doctor/network.ts";
+import { parseInterrupts, parseSoftirqs, sampleNetwork } from "../../host/ops/doctor/network.ts";
 import { table } from "../../host/ops/doctor/render.ts";
 
 const test = suite(`net: wasm-reactor doctor (under ${RUNTIME})`);
@@ -248,7 +248,7 @@ test("fake root, starved machine: somaxconn 128, nr_open 8,192, one core doing a
   assert.is(j.plan.connectionsPerProcess, 3834);
   assert.is(j.plan.descriptorsPerProcess, 3867);
   assert.match(verdictOf(j, "NET_RX softirqs/core").reason, /CPU0 ran 100% of the receive softirqs/);
-  assert.match(verdictOf(j, "NIC interrupts/core").reason, /CPU0 took 100% of virtio3-input\.0$/, "virtio30's line is not eth0's");
+  assert.match(verdictOf(j, "NIC interrupts/core").reason, /CPU0 took 100% of virtio3-input\.0 since boot$/, "virtio30's line is not eth0's");
   assert.match(verdictOf(j, "net.core.somaxconn").fix!, /net\.core\.somaxconn = 4096/);
   assert.match(verdictOf(j, "systemd LimitNOFILE").now, /unknown \(systemctl not run: the probe reads a fake root\)/);
   assert.match(verdictOf(j, "cgroup pids.max").now, /^64$/, "the parent's pids.max binds");
@@ -350,10 +350,34 @@ test("one core taking the NIC's interrupts is fine when RPS hands the receive wo
   const plan = makePlan(probe({ root }), { connections: 1000, outbound: 0 }, { poller: { kind: "epoll", why: "test" } });
   const v = (k: string) => plan.verdicts.find((x) => x.knob === k)!;
   assert.is(v("NIC interrupts/core").verdict, "ok");
-  assert.match(v("NIC interrupts/core").reason, /CPU0 took 100% of virtio3-input\.0; RPS hands the receive work on/);
+  assert.match(v("NIC interrupts/core").reason, /CPU0 took 100% of virtio3-input\.0 since boot; RPS hands the receive work on/);
   assert.is(v("NET_RX softirqs/core").verdict, "ok");
   assert.is(v("RPS/RFS/XPS").verdict, "ok");
   assert.match(v("RPS/RFS/XPS").now, /eth0: 1 rx queue, RPS on/);
+});
+
+test("--sample-ms judges the cores over a window: the counts' difference, not their totals since boot", () => {
+  // A fake machine does nothing during the window: its boot-time imbalance is no finding then.
+  const root = fakeMachine(STARVED);
+  const j = JSON.parse(doctorAt(root, ["--connections", "1000", "--sample-ms", "50", "--json"]).out) as Json;
+  assert.is(verdictOf(j, "NET_RX softirqs/core").verdict, "ok");
+  assert.match(verdictOf(j, "NET_RX softirqs/core").reason, /^no receive softirqs in the 50 ms sample$/);
+  assert.match(verdictOf(j, "net.core.netdev_max_backlog").reason, /no drops in the 50 ms sample/);
+  // Two readings a window apart: CPU1 did the window's receive work alone.
+  const before = probe({ root }).network;
+  write(root, "proc/softirqs", "   CPU0 CPU1 CPU2 CPU3\n NET_TX: 5 5 5 5\n NET_RX: 900000 5100 120 90\n");
+  write(root, "proc/net/softnet_stat", "00a00000 00000009 00000003\n00a00000 00000000 00000003\n00a00000 00000000 00000003\n00a00000 00000000 00000003\n");
+  const window = sampleNetwork(before, probe({ root }).network, 1000);
+  assert.equal((window.softirqs as { value: unknown }).value, { rx: [0, 5000, 0, 0], tx: [0, 0, 0, 0] });
+  assert.equal((window.softnet as { value: { dropped: number[] } }).value.dropped, [2, 0, 0, 0]);
+  const r = { ...probe({ root }), network: window };
+  const plan = makePlan(r, { connections: 1000, outbound: 0 }, { poller: { kind: "epoll", why: "test" } });
+  const v = (k: string) => plan.verdicts.find((x) => x.knob === k)!;
+  assert.is(v("NET_RX softirqs/core").verdict, "warn");
+  assert.match(v("NET_RX softirqs/core").reason, /^CPU1 ran 100% of the receive softirqs in the 1000 ms sample/);
+  assert.match(v("net.core.netdev_max_backlog").reason, /^2 packets were dropped in the 1000 ms sample/);
+  const changed = sampleNetwork(before, { ...window, softirqs: { value: { rx: [1, 2], tx: [1, 2] }, source: "x" } }, 10);
+  assert.match((changed.softirqs as { unknown: string }).unknown, /number of cores changed/);
 });
 
 // Deno's permissions exist only under Deno (cli-deno.test.ts holds the other commands' cases).
@@ -389,6 +413,7 @@ test("bad options exit 2 with one line naming the option and the value", () => {
     [["--emit"], /--emit must be one of sysctl, limits, systemd, launchd, got nothing/],
     [["--json", "--emit", "sysctl"], /--json and --emit cannot be combined/],
     [["--bogus"], /doctor: unknown option "--bogus"/],
+    [["--sample-ms", "0"], /--sample-ms must be an integer from 1 to 60000, got "0"/],
   ] as const) {
     const r = doctorAt(undefined, [...args]);
     assert.is(r.code, 2, `doctor ${args.join(" ")}: ${r.out}${r.err}`);
@@ -399,7 +424,7 @@ test("bad options exit 2 with one line naming the option and the value", () => {
   }
   const h = doctorAt(undefined, ["--help"]);
   assert.is(h.code, 0);
-  for (const opt of ["--connections", "--outbound", "--msg-rate", "--msg-size", "--json", "--emit", "Exit status"]) assert.ok(h.out.includes(opt), `--help mentions ${opt}`);
+  for (const opt of ["--connections", "--outbound", "--msg-rate", "--msg-size", "--sample-ms", "--json", "--emit", "Exit status"]) assert.ok(h.out.includes(opt), `--help mentions ${opt}`);
 });
 
 test.run();

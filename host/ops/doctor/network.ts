@@ -13,6 +13,7 @@
 //                       ran out of budget with work left)
 //   /sys/class/net/<if>/queues/rx-N/rps_cpus, rps_flow_cnt; tx-N/xps_cpus
 // Counts are totals since boot: they say where the load has gone, not where it is this second.
+// `doctor --sample-ms N` reads them twice, N ms apart, and judges the difference (sampleNetwork).
 import { readdirSync, readlinkSync } from "node:fs";
 import type { Files, Reading } from "./probe.ts";
 
@@ -21,6 +22,8 @@ export interface NicQueues { iface: string; rx: { queue: string; rpsCpus: string
 export interface NetworkReadings {
   /** CPUs counted in /proc/softirqs (or /proc/interrupts), when readable. */
   cpus?: number;
+  /** When set, the counts are what happened in this many ms (sampleNetwork), not since boot. */
+  sampleMs?: number;
   softirqs: Reading<{ rx: number[]; tx: number[] }>;
   nicInterrupts: Reading<{ perCpu: number[]; lines: string[] }>;
   softnet: Reading<{ dropped: number[]; squeezed: number[] }>;
@@ -146,4 +149,27 @@ export function busiest(perCpu: number[]): { cpu: number; share: number; total: 
   let cpu = 0;
   perCpu.forEach((v, i) => { if (v > perCpu[cpu]) cpu = i; });
   return { cpu, share: total ? perCpu[cpu] / total : 0, total };
+}
+
+/**
+ * The counts of `b` less those of `a` (two probes `ms` apart): what the cores did in that window.
+ * A reading unknown in either stays unknown; one whose cores differ (a CPU came online) too.
+ */
+export function sampleNetwork(a: NetworkReadings, b: NetworkReadings, ms: number): NetworkReadings {
+  const minus = (x: number[], y: number[]) => (x.length === y.length ? y.map((v, i) => Math.max(0, v - x[i])) : undefined);
+  const src = (s: string) => `${s}, difference over ${ms} ms`;
+  const out: NetworkReadings = { ...b, sampleMs: ms };
+  if ("value" in a.softirqs && "value" in b.softirqs) {
+    const rx = minus(a.softirqs.value.rx, b.softirqs.value.rx), tx = minus(a.softirqs.value.tx, b.softirqs.value.tx);
+    out.softirqs = rx && tx ? { value: { rx, tx }, source: src(b.softirqs.source) } : { unknown: "the number of cores changed during the sample", source: b.softirqs.source };
+  }
+  if ("value" in a.nicInterrupts && "value" in b.nicInterrupts) {
+    const perCpu = minus(a.nicInterrupts.value.perCpu, b.nicInterrupts.value.perCpu);
+    out.nicInterrupts = perCpu ? { value: { perCpu, lines: b.nicInterrupts.value.lines }, source: src(b.nicInterrupts.source) } : { unknown: "the number of cores changed during the sample", source: b.nicInterrupts.source };
+  }
+  if ("value" in a.softnet && "value" in b.softnet) {
+    const dropped = minus(a.softnet.value.dropped, b.softnet.value.dropped), squeezed = minus(a.softnet.value.squeezed, b.softnet.value.squeezed);
+    out.softnet = dropped && squeezed ? { value: { dropped, squeezed }, source: src(b.softnet.source) } : { unknown: "the number of cores changed during the sample", source: b.softnet.source };
+  }
+  return out;
 }

@@ -249,6 +249,7 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
       if (c !== 1) recommend("net.ipv4.tcp_syncookies", "1", "SYN cookies only when the SYN queue overflows");
     }
     const nb = sys("net.core.netdev_max_backlog");
+    const when = r.network.sampleMs ? `in the ${r.network.sampleMs} ms sample` : "since boot";
     const drops = valueOf(r.network.softnet);
     const dropped = drops ? drops.dropped.reduce((a, b) => a + b, 0) : 0;
     // Packets per core between two NET_RX softirq runs (a 4 ms tick at HZ=250): one packet per
@@ -260,10 +261,10 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
       const val = nb.value[0];
       const rec = Math.max(4096, nextPow2(burst * 2));
       const problems = [];
-      if (dropped > 0) problems.push(`${fmt(dropped)} packets were dropped since boot because this queue was full (/proc/net/softnet_stat)`);
+      if (dropped > 0) problems.push(`${fmt(dropped)} packets were dropped ${when} because this queue was full (/proc/net/softnet_stat)`);
       if (burst > val) problems.push(`${fmt(fc.msgRate!)} msgs/s over ${rxCpus} receiving core${rxCpus > 1 ? "s" : ""} is ${fmt(burst)} packets per 4 ms tick`);
       add({ knob: "net.core.netdev_max_backlog", now: fmt(val), verdict: problems.length ? "warn" : "ok",
-        reason: problems.length ? problems.join("; ") : `packets waiting per core for the receive softirq; no drops since boot${burst ? `, ${fmt(burst)} per 4 ms tick forecast` : ""}`,
+        reason: problems.length ? problems.join("; ") : `packets waiting per core for the receive softirq; no drops ${when}${burst ? `, ${fmt(burst)} per 4 ms tick forecast` : ""}`,
         fix: problems.length ? `net.core.netdev_max_backlog = ${Math.max(rec, val * 2)} (--emit sysctl); see also the per-core network lines` : undefined, runbook: RUNBOOK.accept });
       if (problems.length) recommend("net.core.netdev_max_backlog", String(Math.max(rec, val * 2)), "packets queued per core before the receive softirq runs");
     }
@@ -384,15 +385,17 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
   let concentrated = false;
   if (linux) {
     const q = r.network.queues;
+    // Since boot, a core needs 10,000 softirqs (1,000 interrupts) to be judged; in a sample, 100 (10).
+    const sampled = r.network.sampleMs !== undefined, when = sampled ? `in the ${r.network.sampleMs} ms sample` : "since boot";
     const rpsOn = known(q) && q.value.some((n) => n.rx.some((x) => !maskEmpty(x.rpsCpus)));
     const si = r.network.softirqs;
     if (!known(si)) add({ knob: "NET_RX softirqs/core", now: `unknown (${si.unknown})`, verdict: "ok", reason: "where the kernel's receive work runs is unknown", runbook: RUNBOOK.accept });
     else {
       const b = busiest(si.value.rx);
-      const alone = si.value.rx.length > 1 && b.total >= 10_000 && b.share >= FIGURES.concentratedShare;
+      const alone = si.value.rx.length > 1 && b.total >= (sampled ? 100 : 10_000) && b.share >= FIGURES.concentratedShare;
       concentrated ||= alone;
       add({ knob: "NET_RX softirqs/core", now: si.value.rx.map((x) => pct(x, b.total)).join(" "), verdict: alone ? "warn" : "ok",
-        reason: si.value.rx.length < 2 ? "one core" : alone ? `CPU${b.cpu} ran ${pct(b.share * b.total, b.total)} of the receive softirqs since boot: one core carries the network alone, whatever runs on the others` : `the receive work is spread: the busiest core (CPU${b.cpu}) ran ${pct(b.share * b.total, b.total)} since boot`,
+        reason: si.value.rx.length < 2 ? "one core" : b.total === 0 ? `no receive softirqs ${when}` : alone ? `CPU${b.cpu} ran ${pct(b.share * b.total, b.total)} of the receive softirqs ${when}: one core carries the network alone, whatever runs on the others` : `the receive work is spread: the busiest core (CPU${b.cpu}) ran ${pct(b.share * b.total, b.total)} ${when}`,
         fix: alone ? "spread the NIC's interrupts (irqbalance, /proc/irq/N/smp_affinity) or turn on RPS (see RPS/RFS/XPS)" : undefined, runbook: RUNBOOK.accept });
     }
     const ni = r.network.nicInterrupts;
@@ -400,11 +403,11 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
     else {
       const b = busiest(ni.value.perCpu);
       // Interrupts on one core are the receive work on one core unless RPS hands it on.
-      const one = ni.value.perCpu.length > 1 && b.total >= 1_000 && b.share >= FIGURES.concentratedShare;
+      const one = ni.value.perCpu.length > 1 && b.total >= (sampled ? 10 : 1_000) && b.share >= FIGURES.concentratedShare;
       const alone = one && !rpsOn;
       concentrated ||= alone;
       add({ knob: "NIC interrupts/core", now: ni.value.perCpu.map((x) => pct(x, b.total)).join(" "), verdict: alone ? "warn" : "ok",
-        reason: one ? `CPU${b.cpu} took ${pct(b.share * b.total, b.total)} of ${ni.value.lines.join(", ")}${alone ? "" : "; RPS hands the receive work on to other cores"}` : `spread over the cores (${ni.value.lines.join(", ")})`,
+        reason: one ? `CPU${b.cpu} took ${pct(b.share * b.total, b.total)} of ${ni.value.lines.join(", ")} ${when}${alone ? "" : "; RPS hands the receive work on to other cores"}` : b.total === 0 ? `no interrupts from ${ni.value.lines.join(", ")} ${when}` : `spread over the cores (${ni.value.lines.join(", ")}) ${when}`,
         fix: alone ? `give the queues' interrupts to other cores (irqbalance, /proc/irq/N/smp_affinity_list), or RPS` : undefined, runbook: RUNBOOK.accept });
     }
     const rfs = num("net.core.rps_sock_flow_entries");
