@@ -376,6 +376,10 @@ test("--sample-ms judges the cores over a window: the counts' difference, not th
   assert.is(v("NET_RX softirqs/core").verdict, "warn");
   assert.match(v("NET_RX softirqs/core").reason, /^CPU1 ran 100% of the receive softirqs in the 1000 ms sample/);
   assert.match(v("net.core.netdev_max_backlog").reason, /^2 packets were dropped in the 1000 ms sample/);
+  const few = makePlan({ ...r, network: { ...window, softirqs: { value: { rx: [0, 50, 0, 0], tx: [0, 0, 0, 0] }, source: "x" } } }, { connections: 1000, outbound: 0 }, { poller: { kind: "epoll", why: "test" } });
+  const fv = few.verdicts.find((x) => x.knob === "NET_RX softirqs/core")!;
+  assert.is(fv.verdict, "ok");
+  assert.match(fv.reason, /^too little receive work in the 1000 ms sample to judge \(50 softirqs\)$/);
   const changed = sampleNetwork(before, { ...window, softirqs: { value: { rx: [1, 2], tx: [1, 2] }, source: "x" } }, 10);
   assert.match((changed.softirqs as { unknown: string }).unknown, /number of cores changed/);
 });

@@ -392,10 +392,11 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
     if (!known(si)) add({ knob: "NET_RX softirqs/core", now: `unknown (${si.unknown})`, verdict: "ok", reason: "where the kernel's receive work runs is unknown", runbook: RUNBOOK.accept });
     else {
       const b = busiest(si.value.rx);
-      const alone = si.value.rx.length > 1 && b.total >= (sampled ? 100 : 10_000) && b.share >= FIGURES.concentratedShare;
+      const enough = b.total >= (sampled ? 100 : 10_000);
+      const alone = si.value.rx.length > 1 && enough && b.share >= FIGURES.concentratedShare;
       concentrated ||= alone;
       add({ knob: "NET_RX softirqs/core", now: si.value.rx.map((x) => pct(x, b.total)).join(" "), verdict: alone ? "warn" : "ok",
-        reason: si.value.rx.length < 2 ? "one core" : b.total === 0 ? `no receive softirqs ${when}` : alone ? `CPU${b.cpu} ran ${pct(b.share * b.total, b.total)} of the receive softirqs ${when}: one core carries the network alone, whatever runs on the others` : `the receive work is spread: the busiest core (CPU${b.cpu}) ran ${pct(b.share * b.total, b.total)} ${when}`,
+        reason: si.value.rx.length < 2 ? "one core" : b.total === 0 ? `no receive softirqs ${when}` : !enough ? `too little receive work ${when} to judge (${fmt(b.total)} softirqs)` : alone ? `CPU${b.cpu} ran ${pct(b.share * b.total, b.total)} of the receive softirqs ${when}: one core carries the network alone, whatever runs on the others` : `the receive work is spread: the busiest core (CPU${b.cpu}) ran ${pct(b.share * b.total, b.total)} ${when}`,
         fix: alone ? "spread the NIC's interrupts (irqbalance, /proc/irq/N/smp_affinity) or turn on RPS (see RPS/RFS/XPS)" : undefined, runbook: RUNBOOK.accept });
     }
     const ni = r.network.nicInterrupts;
@@ -403,11 +404,12 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
     else {
       const b = busiest(ni.value.perCpu);
       // Interrupts on one core are the receive work on one core unless RPS hands it on.
-      const one = ni.value.perCpu.length > 1 && b.total >= (sampled ? 10 : 1_000) && b.share >= FIGURES.concentratedShare;
+      const enough = b.total >= (sampled ? 10 : 1_000);
+      const one = ni.value.perCpu.length > 1 && enough && b.share >= FIGURES.concentratedShare;
       const alone = one && !rpsOn;
       concentrated ||= alone;
       add({ knob: "NIC interrupts/core", now: ni.value.perCpu.map((x) => pct(x, b.total)).join(" "), verdict: alone ? "warn" : "ok",
-        reason: one ? `CPU${b.cpu} took ${pct(b.share * b.total, b.total)} of ${ni.value.lines.join(", ")} ${when}${alone ? "" : "; RPS hands the receive work on to other cores"}` : b.total === 0 ? `no interrupts from ${ni.value.lines.join(", ")} ${when}` : `spread over the cores (${ni.value.lines.join(", ")}) ${when}`,
+        reason: one ? `CPU${b.cpu} took ${pct(b.share * b.total, b.total)} of ${ni.value.lines.join(", ")} ${when}${alone ? "" : "; RPS hands the receive work on to other cores"}` : b.total === 0 ? `no interrupts from ${ni.value.lines.join(", ")} ${when}` : !enough ? `too few interrupts ${when} to judge (${fmt(b.total)})` : `spread over the cores (${ni.value.lines.join(", ")}) ${when}`,
         fix: alone ? `give the queues' interrupts to other cores (irqbalance, /proc/irq/N/smp_affinity_list), or RPS` : undefined, runbook: RUNBOOK.accept });
     }
     const rfs = num("net.core.rps_sock_flow_entries");
