@@ -277,6 +277,19 @@ test("fake root with a 20,000 hard limit: --connections 100000 needs exactly 6 p
   assert.match(verdictOf(j, "processes").reason, /100,000 connections need 6 processes of up to 19,167 each/);
 });
 
+test("fake root, a hard limit that cannot be read: warn (not fail), and processes sized from the soft limit", () => {
+  const root = fakeMachine({ ...STARVED, soft: 8192, nrOpen: 1_048_576 });
+  write(root, "proc/self/limits", "Limit  Soft Limit  Hard Limit  Units\nMax open files  8192  ???  files\n");
+  const j = JSON.parse(doctorAt(root, ["--connections", "10000", "--json"]).out) as Json;
+  const v = verdictOf(j, "RLIMIT_NOFILE");
+  assert.is(v.verdict, "warn");
+  assert.is(v.now, "soft 8,192 / hard unknown");
+  assert.match(v.reason, /above the soft limit; the hard limit could not be read \(no "Max open files" hard limit in \/proc\/self\/limits\)/);
+  // ceil(1.15 × 10,000 / 2) + 33 = 5,783 ≤ 8,192.
+  assert.is(j.plan.processes, 2);
+  assert.match(verdictOf(j, "processes").reason, /a process may open 8,192 \(the soft RLIMIT_NOFILE: the hard one is unknown\)/);
+});
+
 test("fake root, empty: every reading says unknown (why), nothing throws", () => {
   const root = tmp("wr-doctor-empty-");
   const r = doctorAt(root, ["--json"]);

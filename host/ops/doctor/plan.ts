@@ -137,19 +137,23 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
     add({ knob: "RLIMIT_NOFILE", now: nofileNow, verdict: "ok", reason: `${needs}: within the soft limit`, runbook: RUNBOOK.fds });
   } else if (hard !== undefined && D1 <= hard) {
     add({ knob: "RLIMIT_NOFILE", now: nofileNow, verdict: "ok", reason: `${needs}: above the soft limit but within the hard one, which the reactor raises its soft limit to at start (raiseFdLimit)`, runbook: RUNBOOK.fds });
+  } else if (hard === undefined) {
+    add({ knob: "RLIMIT_NOFILE", now: nofileNow, verdict: "warn", reason: `${needs}, above the soft limit; the hard limit could not be read (${"unknown" in r.nofileHard ? r.nofileHard.unknown : ""})`,
+      fix: "check `ulimit -Hn` where the server starts; raise it with --emit limits, systemd or launchd", runbook: RUNBOOK.fds });
   } else {
-    add({ knob: "RLIMIT_NOFILE", now: nofileNow, verdict: "fail", reason: `${needs}; the hard limit is ${fmt(hard ?? soft!)} and only root or the service manager can raise it`,
+    add({ knob: "RLIMIT_NOFILE", now: nofileNow, verdict: "fail", reason: `${needs}; the hard limit is ${fmt(hard)} and only root or the service manager can raise it`,
       fix: `raise the hard limit to ${fmt(nofileRec)} (--emit limits, systemd or launchd), or run several processes (see processes)`, runbook: RUNBOOK.fds });
   }
 
   // Processes: the fewest P whose share fits one process's ceiling.
-  const room = ceiling === undefined ? undefined : ceiling;
+  const room = ceiling;
   const perProcessNeed = (P: number) => (P === 1 ? N : Math.ceil(FIGURES.spreadHeadroom * N / P)) + Math.ceil(M / P) + reserve;
   let P = 1;
   if (room !== undefined) while (P < 100_000 && perProcessNeed(P) > room) P++;
   const possible = room === undefined || perProcessNeed(P) <= room;
   const share = P === 1 ? N : Math.ceil(FIGURES.spreadHeadroom * N / P);
-  const procLimitWhy = ceiling === undefined ? "" : `a process may open ${fmt(ceiling)} (${hard !== undefined && (perProc === undefined || hard <= perProc) ? "the hard RLIMIT_NOFILE" : perProcName})`;
+  const ceilingName = hard === undefined ? "the soft RLIMIT_NOFILE: the hard one is unknown" : perProc === undefined || hard <= perProc ? "the hard RLIMIT_NOFILE" : perProcName;
+  const procLimitWhy = ceiling === undefined ? "" : `a process may open ${fmt(ceiling)} (${ceilingName})`;
   if (room === undefined) {
     add({ knob: "processes", now: "unknown", verdict: "warn", reason: "the descriptor limit is unknown, so the number of processes is too", runbook: RUNBOOK.fds });
   } else if (!possible) {
