@@ -15,9 +15,10 @@
 //   memory        per process: 64 MiB for the runtime and code at rest (serve idle at 0
 //                 connections, docs/scaling.md), 96 B per connection slot (a 64 B slot and two
 //                 16 B timer nodes: host/core/layout.ts), the server preset's pool (2,048 × 16 KiB,
-//                 resident only as used: counted whole, an upper bound); the kernel: ~3 KiB per
-//                 socket (MigratoryData held 12 M connections on one server at ~3 KB of kernel
-//                 memory each), plus tcp_rmem[0] + tcp_wmem[0] while data waits in a socket
+//                 resident only as used: counted whole, an upper bound); the kernel: 4.5 KiB per
+//                 socket (measured here: Slab grew 3.7–4.7 KiB per idle loopback socket, ~3 KiB of
+//                 it unreclaimable, tests/bench/kernel-socket-memory.mjs; MigratoryData reported
+//                 ~3 KB at 12 M connections), plus tcp_rmem[0] + tcp_wmem[0] while data waits
 //   ports         one outbound connection takes one port of ip_local_port_range per (source
 //                 address, destination address and port)
 import { BYTES_PER_CONNECTION, memoryBytes } from "../../core/layout.ts";
@@ -76,7 +77,7 @@ export const FIGURES = {
   poolChunks: PRESETS.server.values.poolChunks!.value,
   chunkSize: OPTION_SPECS.chunkSize.def,
   runtimeBytes: 64 * 1024 * 1024,
-  kernelSocketBytes: 3 * 1024,
+  kernelSocketBytes: 4.5 * 1024,
   spreadHeadroom: 1.15,
   /** Threads per process for cgroup pids: Node has 7 at rest here, serve adds its poller and workers. */
   threadsPerProcess: 32,
@@ -285,7 +286,7 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
   const kernelBufferBytes = (N + M) * bufPerSocket;
   const totalBytes = P * (FIGURES.runtimeBytes + coreBytes) + kernelIdleBytes + kernelBufferBytes;
   const memory = { runtimeBytes: FIGURES.runtimeBytes, slotBytes, poolBytes, coreBytes, kernelIdleBytes, kernelBufferBytes, totalBytes };
-  const memWhy = `${P} × (${mib(FIGURES.runtimeBytes)} runtime + ${mib(coreBytes)} core: ${mib(slotBytes)} of 96 B slots, ${mib(poolBytes)} pool) + kernel ${mib(kernelIdleBytes)} (~3 KiB a socket, as MigratoryData measured at 12 M connections) + ${mib(kernelBufferBytes)} buffers (${fmt(bufPerSocket)} B a socket while data waits) = ${mib(totalBytes)}`;
+  const memWhy = `${P} × (${mib(FIGURES.runtimeBytes)} runtime + ${mib(coreBytes)} core: ${mib(slotBytes)} of 96 B slots, ${mib(poolBytes)} pool) + kernel ${mib(kernelIdleBytes)} (4.5 KiB a socket: measured, tests/bench/kernel-socket-memory.mjs) + ${mib(kernelBufferBytes)} buffers (${fmt(bufPerSocket)} B a socket while data waits) = ${mib(totalBytes)}`;
   {
     const total = valueOf(r.memTotalBytes), avail = valueOf(r.memAvailableBytes);
     if (total === undefined) add({ knob: "memory", now: shown(r.memTotalBytes, () => ""), verdict: "warn", reason: `the machine's memory is unknown; the forecast needs up to ${memWhy}`, runbook: RUNBOOK.memory });
