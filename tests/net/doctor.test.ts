@@ -275,6 +275,10 @@ test("fake root with a 20,000 hard limit: --connections 100000 needs exactly 6 p
   assert.is(j.plan.processes, 6);
   assert.is(verdictOf(j, "RLIMIT_NOFILE").verdict, "fail");
   assert.match(verdictOf(j, "processes").reason, /100,000 connections need 6 processes of up to 19,167 each/);
+  // The limit recommended stays within fs.nr_open when that allows the need: 95,033 ≤ 100,000 < 131,072.
+  const tight = fakeMachine({ ...STARVED, soft: 1024, hard: 20_000, nrOpen: 100_000, fileMax: 2_000_000 });
+  const limits = doctorAt(tight, ["--connections", "95000", "--emit", "limits"]).out;
+  assert.match(limits, /^\*    hard    nofile    100000$/m);
 });
 
 test("fake root, a hard limit that cannot be read: warn (not fail), and processes sized from the soft limit", () => {

@@ -123,12 +123,16 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
   const N = fc.connections, M = fc.outbound;
   const reserve = FIGURES.fdReserve + FIGURES.listenersPerProcess;
   const D1 = N + M + reserve;
-  const nofileRec = Math.max(65_536, nextPow2(Math.ceil(D1 * 1.1)));
 
   // ── descriptors ────────────────────────────────────────────────────────────────────────
   const soft = valueOf(r.nofileSoft), hard = valueOf(r.nofileHard);
   const perProcName = linux ? "fs.nr_open" : bsd ? "kern.maxfilesperproc" : "";
   const perProc = perProcName ? num(perProcName) : undefined;
+  // The limit to recommend: a power of two with 10% to spare, but never above a per-process
+  // ceiling that already allows the need (setrlimit fails above fs.nr_open: a systemd service with
+  // a LimitNOFILE above it does not start, status 205/LIMITS).
+  const nofileWanted = Math.max(65_536, nextPow2(Math.ceil(D1 * 1.1)));
+  const nofileRec = perProc !== undefined && perProc >= D1 ? Math.min(nofileWanted, perProc) : nofileWanted;
   const ceiling = hard === undefined ? soft : perProc === undefined ? hard : Math.min(hard, perProc);
   const nofileNow = `soft ${known(r.nofileSoft) ? fmt(r.nofileSoft.value) : "unknown"} / hard ${known(r.nofileHard) ? fmt(r.nofileHard.value) : "unknown"}`;
   const needs = `one process needs ${fmt(D1)} (${fmt(N)} connections${M ? ` + ${fmt(M)} outbound` : ""} + ${FIGURES.listenersPerProcess} listener + fdReserve ${FIGURES.fdReserve})`;
