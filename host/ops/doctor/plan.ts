@@ -166,8 +166,8 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
   } else if (P === 1) {
     add({ knob: "processes", now: "1", verdict: "ok", reason: `one process holds the forecast (${procLimitWhy})`, runbook: RUNBOOK.fds });
   } else {
-    add({ knob: "processes", now: fmt(P), verdict: "warn", reason: `${procLimitWhy}, so ${fmt(N)} connections need ${P} processes of up to ${fmt(share)}${M ? ` connections and ${fmt(Math.ceil(M / P))} outbound` : ""} each (15% headroom: SO_REUSEPORT spreads by hash, not by count)`,
-      fix: `run ${P} \`wasm-reactor serve --reuse-port\` on one port (docs/scaling.md), or raise the hard limit to ${fmt(nofileRec)} for one process`, runbook: RUNBOOK.fds });
+    add({ knob: "processes", now: fmt(P), verdict: "warn", reason: `${procLimitWhy}, so ${fmt(N)} connections need ${fmt(P)} processes of up to ${fmt(share)}${M ? ` connections and ${fmt(Math.ceil(M / P))} outbound` : ""} each (15% headroom: SO_REUSEPORT spreads by hash, not by count)`,
+      fix: `run ${fmt(P)} \`wasm-reactor serve --reuse-port\` on one port (docs/scaling.md), or raise the hard limit to ${fmt(nofileRec)} for one process`, runbook: RUNBOOK.fds });
   }
   const perProcDescriptors = possible ? perProcessNeed(P) : D1;
 
@@ -348,8 +348,8 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
     else {
       const level: Level = !M ? "ok" : M > perSource! ? "fail" : M > 0.8 * perSource! ? "warn" : "ok";
       add({ knob: rangeSrc, now: `${range[0]}–${range[1]}`, verdict: level,
-        reason: !M ? `${fmt(perSource!)} ports per source address and destination; no outbound connections forecast (--outbound)` : `${fmt(M)} outbound connections, ${fmt(perSource!)} ports per source address and destination${level === "fail" ? `: ${sourcesNeeded} source addresses (or destinations) needed` : ""}`,
-        fix: level === "ok" ? undefined : `connect from ${sourcesNeeded ?? 2} source addresses (localAddress; IP_BIND_ADDRESS_NO_PORT lets the kernel pick the port per destination), or widen the range${linux ? " (net.ipv4.ip_local_port_range = 10000 65535, --emit sysctl)" : ""}`, runbook: RUNBOOK.ports });
+        reason: !M ? `${fmt(perSource!)} ports per source address and destination; no outbound connections forecast (--outbound)` : `${fmt(M)} outbound connections, ${fmt(perSource!)} ports per source address and destination${level === "fail" ? `: ${fmt(sourcesNeeded!)} source addresses (or destinations) needed` : ""}`,
+        fix: level === "ok" ? undefined : `connect from ${fmt(sourcesNeeded ?? 2)} source addresses (localAddress; IP_BIND_ADDRESS_NO_PORT lets the kernel pick the port per destination), or widen the range${linux ? " (net.ipv4.ip_local_port_range = 10000 65535, --emit sysctl)" : ""}`, runbook: RUNBOOK.ports });
       if (level !== "ok" && linux && range[0] > 10000) recommend("net.ipv4.ip_local_port_range", "10000 65535", `${fmt(M)} outbound connections: 55,536 ports per source address and destination (keep the low end above the ports servers listen on)`);
     }
   }

@@ -24,7 +24,7 @@ export function table(r: Readings, plan: Plan, about: string): string {
   const lines: string[] = [];
   lines.push(...wrap(`wasm-reactor doctor: ${about}; forecast ${fmt(f.connections)} connections${f.outbound ? `, ${fmt(f.outbound)} outbound` : ""}${f.msgRate !== undefined ? `, ${fmt(f.msgRate)} msgs/s of ${fmt(f.msgSize!)} B` : ""}${r.root !== "/" ? ` (fake root ${r.root})` : ""}`, WIDTH, "  ", ""));
   lines.push("");
-  lines.push(...wrap(`plan: ${plan.processes === 0 ? "no number of processes fits" : `${plan.processes} process${plan.processes > 1 ? "es" : ""} of up to ${fmt(plan.connectionsPerProcess)} connections, ${fmt(plan.descriptorsPerProcess)} descriptors each`}; memory up to ${mib(plan.memory.totalBytes)}${plan.ports.sourcesNeeded ? `; ${plan.ports.sourcesNeeded} source address${plan.ports.sourcesNeeded > 1 ? "es" : ""} for outbound` : ""}`, WIDTH, "  ", ""));
+  lines.push(...wrap(`plan: ${plan.processes === 0 ? "no number of processes fits" : `${fmt(plan.processes)} process${plan.processes > 1 ? "es" : ""} of up to ${fmt(plan.connectionsPerProcess)} connections, ${fmt(plan.descriptorsPerProcess)} descriptors each`}; memory up to ${mib(plan.memory.totalBytes)}${plan.ports.sourcesNeeded ? `; ${fmt(plan.ports.sourcesNeeded)} source address${plan.ports.sourcesNeeded > 1 ? "es" : ""} for outbound` : ""}`, WIDTH, "  ", ""));
   lines.push("");
   // One line per knob (verdict, knob, value now), then why, the fix and the runbook under it.
   const KNOB = 31;
