@@ -34,6 +34,8 @@ export interface CoreExports {
   closeAll(graceful: number): number;
   timerArm(id: number, delayMs: number): number;
   timerCancel(id: number): number;
+  /** The PROXY header parser's verdict (K.PH_*): counted; a rejected or late one resets the connection. */
+  proxyHeader(slot: number, gen: number, result: number): number;
   stateOf(slot: number): number;
   genOf(slot: number): number;
   chunkState(c: number): number;

@@ -39,7 +39,7 @@ export const T_CALL = 1, T_INPUT = 2, T_TURN = 3, T_INIT = 4;
 export const RECORDED = [
   "ingest", "flush", "listenerOpen", "connectOpen", "appAcquire", "appRelease", "writeTail", "writeExtend",
   "writeQueue", "end", "close", "pause", "resume", "holdFin", "closeAll", "timerArm", "timerCancel",
-  "appKeep", // appended: a call's index is its number in a trace
+  "appKeep", "proxyHeader", // appended: a call's index is its number in a trace
 ] as const;
 export const FLUSH = RECORDED.indexOf("flush");
 
