@@ -246,6 +246,8 @@ export const DEFAULT_PROXY_TIMEOUT_MS = 5000;
 
 const MODE_CODE: Record<ProxyProtocolMode, number> = { v1: 1, v2: 2, any: 3 };
 const CODE_MODE: ProxyProtocolMode[] = ["v1", "v1", "v2", "any"];
+/** pendingMode of a connection whose header was refused: it waits for its close. */
+const REJECTED = 0xff;
 
 interface Pending { slot: number; gen: number; dueMs: number }
 
@@ -255,7 +257,7 @@ export class ProxyHeaders {
   /** Per listener slot: 0 off, else MODE_CODE; and its deadline. */
   private readonly listenMode: Uint8Array;
   private readonly listenTimeoutMs: Uint32Array;
-  /** Per connection slot: the generation waiting for its header (0: none), and its mode. */
+  /** Per connection slot: the generation waiting for its header (0: none), and its mode (or REJECTED). */
   private readonly pendingGen: Uint32Array;
   private readonly pendingMode: Uint8Array;
   /** Header bytes received so far, for connections whose header came in pieces. */
@@ -286,7 +288,7 @@ export class ProxyHeaders {
   /** An accepted connection: does its listener want a PROXY header first? */
   wants(listenerSlot: number): boolean { return this.listenMode[listenerSlot] !== 0; }
 
-  /** Whether (slot, gen) still waits for its header. */
+  /** Whether (slot, gen) still waits for its header, or for its close after a refused one. */
   pending(slot: number, gen: number): boolean { return this.pendingCount !== 0 && this.pendingGen[slot] === gen; }
 
   info(slot: number, gen: number): ProxyInfo | undefined {
@@ -313,6 +315,7 @@ export class ProxyHeaders {
    * (then it calls open, and data with the rest if any).
    */
   feed(slot: number, gen: number, data: Uint8Array): number | undefined {
+    if (this.pendingMode[slot] === REJECTED) return undefined; // being reset: its bytes are nobody's
     const mode = CODE_MODE[this.pendingMode[slot]];
     const prev = this.partial.get(slot);
     let bytes = data;
@@ -330,18 +333,20 @@ export class ProxyHeaders {
       return undefined;
     }
     if (res.kind === "error") return this.reject(slot, gen, K.PH_REJECTED);
-    this.settle(slot);
+    this.settle(slot, false);
     this.infos.set(slot, { gen, info: res.info });
     this.r.core.exports.proxyHeader(slot, gen, K.PH_ACCEPTED);
     return res.length - (prev ? prev.length : 0);
   }
 
   /** The peer ended (or the core timed it out, or it failed) before the header completed. */
-  abandon(slot: number, gen: number, late: boolean): void { this.reject(slot, gen, late ? K.PH_LATE : K.PH_REJECTED); }
+  abandon(slot: number, gen: number, late: boolean): void {
+    if (this.pendingMode[slot] !== REJECTED) this.reject(slot, gen, late ? K.PH_LATE : K.PH_REJECTED);
+  }
 
-  /** The connection closed: forget it (a pending one was never the app's). */
+  /** The connection closed: forget it (a pending or rejected one was never the app's). */
   closed(slot: number, gen: number): void {
-    if (this.pendingGen[slot] === gen && gen !== 0) this.settle(slot);
+    if (this.pendingGen[slot] === gen && gen !== 0) this.settle(slot, false);
     const e = this.infos.get(slot);
     if (e && e.gen === gen) this.infos.delete(slot);
   }
@@ -350,17 +355,22 @@ export class ProxyHeaders {
   listenerClosed(slot: number): void { this.listenMode[slot] = 0; this.listenTimeoutMs[slot] = 0; }
 
   private reject(slot: number, gen: number, result: number): undefined {
-    this.settle(slot);
+    this.settle(slot, true);
     this.r.core.exports.proxyHeader(slot, gen, result);
     return undefined;
   }
 
-  private settle(slot: number): void {
+  /**
+   * The header is decided. Accepted: the connection is the app's from now on. Rejected: it
+   * stays marked (its notes still come here, and its close calls nothing) until it closes.
+   */
+  private settle(slot: number, rejected: boolean): void {
     if (this.pendingGen[slot] === 0) return;
+    this.partial.delete(slot);
+    if (rejected) { this.pendingMode[slot] = REJECTED; return; }
     this.pendingGen[slot] = 0;
     this.pendingMode[slot] = 0;
     this.pendingCount--;
-    this.partial.delete(slot);
   }
 
   private arm(dueMs: number): void {
@@ -386,7 +396,7 @@ export class ProxyHeaders {
     for (const [t, q] of this.queues) {
       while (q.head < q.items.length) {
         const p = q.items[q.head];
-        if (this.pendingGen[p.slot] !== p.gen) { q.head++; continue; } // settled meanwhile
+        if (this.pendingGen[p.slot] !== p.gen || this.pendingMode[p.slot] === REJECTED) { q.head++; continue; } // settled meanwhile
         if (p.dueMs > now) { next = Math.min(next, p.dueMs); break; }
         q.head++;
         this.reject(p.slot, p.gen, K.PH_LATE);
