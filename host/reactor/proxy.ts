@@ -203,6 +203,8 @@ function parseV2(b: Uint8Array): ProxyParse {
   const addrLen = cmd === 0 ? 0 : fam === 0x11 ? 12 : fam === 0x21 ? 36 : fam === 0x31 ? 216 : 0;
   if (len < addrLen) return { kind: "error", reason: `v2: length ${len} is too short for its addresses (${addrLen})` };
   if (b.length < 16 + len) return { kind: "need" };
+  const length = 16 + len;
+  if (cmd === 0) return { kind: "done", length, info: { version: 2, command: "local", family: "unknown" } }; // LOCAL: the whole block is ignored (spec 2.2)
   // The TLVs after the addresses are skipped, but their chain must fit the length exactly.
   for (let p = 16 + addrLen; p < 16 + len;) {
     if (p + 3 > 16 + len) return { kind: "error", reason: `v2: a truncated TLV at byte ${p}` };
@@ -210,8 +212,6 @@ function parseV2(b: Uint8Array): ProxyParse {
     if (p + 3 + tl > 16 + len) return { kind: "error", reason: `v2: a TLV at byte ${p} runs past the header (${tl} bytes)` };
     p += 3 + tl;
   }
-  const length = 16 + len;
-  if (cmd === 0) return { kind: "done", length, info: { version: 2, command: "local", family: "unknown" } };
   const port = (at: number) => (b[at] << 8) | b[at + 1];
   if (fam === 0x11) {
     const ip = (at: number) => `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
