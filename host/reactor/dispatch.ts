@@ -96,7 +96,7 @@ export class Dispatch {
       // proxy.ts (one comparison per note while any connection waits, none otherwise).
       if (this.proxy.pendingCount !== 0 && kind !== K.NT_CLOSE && kind !== K.NT_TIMER && this.proxy.pending(slot, gen)) {
         if (kind === K.NT_DATA) this.proxyData(slot, gen, core.chunkView(a));
-        else if (kind === K.NT_END) this.proxy.abandon(slot, gen, false); // FIN before the header completed
+        else if (kind === K.NT_END) this.proxy.ended(slot, gen); // FIN before the header completed
         else if (kind === K.NT_TIMEOUT) this.proxy.abandon(slot, gen, true); // the core's idle or handshake deadline came first
         // NT_ERROR: the core closes it (and counts the errno); NT_DRAIN cannot happen (nothing written)
         continue;

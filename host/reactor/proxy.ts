@@ -10,10 +10,11 @@
 //   3. Done: the core counts it (proxyHeader(), a recorded call), `open` runs with
 //      conn.remoteAddress = the client's address, then `data` gets the bytes after the header
 //      (a view into the same chunk: write() and keep() of it stay zero-copy).
-//   4. Error, a FIN before the header completed, or the deadline (one app timer on the core's
+//   4. Error, a FIN after part of a header, or the deadline (one app timer on the core's
 //      wheel for all pending connections, swept in arrival order): proxyHeader() counts it in
 //      metrics().proxyHeaderErrors and resets the connection. The app never sees it (no open,
-//      no close); other connections are not held up: nothing here waits.
+//      no close); other connections are not held up: nothing here waits. A FIN before any byte
+//      (a TCP health check) closes quietly, uncounted.
 // Why here and not in the core: docs/load-balancers.md ("Where the parser lives").
 import type { BoundAddress } from "../contract/contract.ts";
 import { K } from "../core/layout.ts";
@@ -339,7 +340,19 @@ export class ProxyHeaders {
     return res.length - (prev ? prev.length : 0);
   }
 
-  /** The peer ended (or the core timed it out, or it failed) before the header completed. */
+  /**
+   * The peer's FIN before the header completed. With no byte at all it is a probe (a TCP health
+   * check: HAProxy's plain `check`, a cloud balancer's TCP check): closed quietly, not counted,
+   * or every check would look like an attack on the error counter. With some bytes: refused.
+   */
+  ended(slot: number, gen: number): void {
+    if (this.pendingMode[slot] === REJECTED) return;
+    if (this.partial.has(slot)) { this.reject(slot, gen, K.PH_REJECTED); return; }
+    this.settle(slot, true);
+    this.r.core.exports.close(slot, gen, 0);
+  }
+
+  /** The core timed it out (idle, handshake) before the header completed. */
   abandon(slot: number, gen: number, late: boolean): void {
     if (this.pendingMode[slot] !== REJECTED) this.reject(slot, gen, late ? K.PH_LATE : K.PH_REJECTED);
   }

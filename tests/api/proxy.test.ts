@@ -194,6 +194,22 @@ sim("a flood of slow headers: each is reset at its deadline, in order, with one 
   await closeClean(s.r);
 });
 
+sim("a connection that ends before sending any byte (a TCP health check) closes quietly, uncounted", async () => {
+  const r = await simReactor({ allowHalfOpen: true });
+  let calls = 0;
+  r.listen({ port: 7, proxyProtocol: "v2" }, { open() { calls++; }, close() { calls++; }, end() { calls++; } });
+  const probes = [1, 2, 3].map(() => r.sim!.connect(7));
+  probes.forEach((p) => p.end());
+  runUntil(r, () => probes.every((p) => p.state === "closed"), "the probes closed with a FIN, not a reset");
+  const m = r.metrics();
+  assert.equal([m.proxyHeaders, m.proxyHeaderErrors, m.accepts, calls], [0, 0, 3, 0]);
+  const part = r.sim!.connect(7);
+  part.send(new Uint8Array([0x0d, 0x0a])); part.end(); // a FIN after part of a header is refused
+  runUntil(r, () => part.state === "reset", "reset");
+  assert.is(r.metrics().proxyHeaderErrors, 1);
+  await closeClean(r);
+});
+
 sim("the core's own deadlines still apply while a header waits (idle timeout), counted as late", async () => {
   const r = await simReactor({ idleTimeoutMs: 200 });
   let opened = 0;
@@ -233,7 +249,7 @@ sim("property: any header, damaged or not, in any pieces, gets the parser's verd
         const mine = conns.filter((c) => c.mode === mode);
         if (!mine.length) continue;
         const s = await proxyServer(mode, { proxyTimeoutMs: 500 });
-        const peers: SimPeer[] = [], pieces: Uint8Array[][] = [], expect: ("open" | "error" | "late")[] = [], ends: boolean[] = [];
+        const peers: SimPeer[] = [], pieces: Uint8Array[][] = [], expect: ("open" | "error" | "late" | "quiet")[] = [], ends: boolean[] = [];
         for (const c of mine) {
           let h = c.header.slice();
           if (c.damage.kind === "byte") h[c.damage.at % h.length] = c.damage.value;
@@ -243,7 +259,7 @@ sim("property: any header, damaged or not, in any pieces, gets the parser's verd
           const v = parseProxyHeader(whole, mode);
           // A header cut short is followed by a FIN (an error), or nothing (late): alternate.
           const fin = truncated && peers.length % 2 === 0;
-          expect.push(v.kind === "done" ? "open" : v.kind === "error" ? "error" : fin ? "error" : "late");
+          expect.push(v.kind === "done" ? "open" : v.kind === "error" ? "error" : !fin ? "late" : whole.length ? "error" : "quiet"); // a FIN before any byte: a probe
           ends.push(fin);
           const cuts = [...new Set(c.cuts.map((x) => x % (whole.length + 1)))].sort((a, b) => a - b);
           const parts: Uint8Array[] = [];
@@ -261,7 +277,7 @@ sim("property: any header, damaged or not, in any pieces, gets the parser's verd
         assert.is(m.proxyHeaderErrors, want("error") + want("late"), "refused");
         assert.is(m.proxyHeaderTimeouts, want("late"), "late");
         assert.is(s.opened.length, want("open"));
-        peers.forEach((p, i) => { if (expect[i] !== "open") assert.is(p.state, "reset", `connection ${i} (${expect[i]}) reset`); });
+        peers.forEach((p, i) => { if (expect[i] !== "open") assert.is(p.state, expect[i] === "quiet" ? "closed" : "reset", `connection ${i} (${expect[i]})`); });
         // What each accepted connection's app saw is exactly what followed its header.
         peers.forEach((p, i) => {
           if (expect[i] !== "open") return;

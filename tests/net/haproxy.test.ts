@@ -186,8 +186,8 @@ backend be
       let got = "";
       s.on("data", (b) => { got += b; });
       s.on("error", () => { /* the reset */ });
-      s.on("close", () => resolve(got));
-      setTimeout(() => s.destroy(), 5000);
+      const timer = setTimeout(() => s.destroy(), 5000);
+      s.on("close", () => { clearTimeout(timer); resolve(got); });
     });
     assert.is(direct, "", "nothing echoed to a client without a header");
   } finally {
