@@ -171,10 +171,10 @@ sim("a header byte by byte, then bytes that span a pool chunk: nothing is lost o
 
 sim("a flood of slow headers: each is reset at its deadline, in order, with one app timer; others are served meanwhile", async () => {
   const s = await proxyServer("v2", { proxyTimeoutMs: 1000 });
-  const slow = [];
+  const slow: SimPeer[] = [];
   for (let i = 0; i < 300; i++) { const p = s.r.sim!.connect(7); p.send(new Uint8Array(V2_SIG.slice(0, 1 + (i % 11)))); slow.push(p); }
   s.r.runFor(400);
-  const late = [];
+  const late: SimPeer[] = [];
   for (let i = 0; i < 100; i++) { const p = s.r.sim!.connect(7); p.send(new Uint8Array(V2_SIG.slice(0, 5))); late.push(p); }
   const good = s.r.sim!.connect(7);
   good.send(concat(CASES[4].bytes, te.encode("hi")));
