@@ -91,10 +91,17 @@ async function client(port: number, localAddress: string, msg: string, ha: Hapro
   }
 }
 
+/** `p`, or `fallback` after `ms` (the timer is cleared either way: it must not hold the process open). */
+async function within<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try { return await Promise.race([p, new Promise<T>((res) => { timer = setTimeout(() => res(fallback), ms); })]); }
+  finally { clearTimeout(timer); }
+}
+
 /** Stops HAProxy by its PID and waits for it (bounded). */
 async function stopHaproxy(ha: Haproxy): Promise<void> {
   if (ha.child.exitCode === null) process.kill(ha.child.pid!, "SIGTERM");
-  await Promise.race([ha.exited, new Promise((r) => setTimeout(r, 5000))]);
+  await within(ha.exited, 5000, null);
   children.delete(ha.child);
 }
 
@@ -194,7 +201,7 @@ backend be
     await stopHaproxy(ha);
   }
   signal(serve, "SIGTERM");
-  const code = await Promise.race([exited, new Promise<null>((res) => setTimeout(() => res(null), 10_000))]);
+  const code = await within(exited, 10_000, null);
   assert.is(code, 0, `serve exited cleanly: ${out}`);
   children.delete(serve);
   assert.match(out, /PROXY headers 3 accepted, 1 refused/, `the report counts them: ${out}`);
