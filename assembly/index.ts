@@ -6,15 +6,16 @@
 // single owner, ring room, what the host reports). `if (DEBUG) assert()` is a debug-only audit.
 // The release core traps on a failed one with its reason; the reactor reports ERR_CORE_ASSERTION.
 
-import { header, config, computeLayout, LAYOUT_MAGIC, LAYOUT_BASE } from "./layout";
+import { header, config, metrics, computeLayout, LAYOUT_MAGIC, LAYOUT_BASE, CONFIG_OFFSET, Config } from "./layout";
+import { R_BAD_ARG, R_BUDGET } from "./commands";
 import { LAYOUT_VERSION } from "./layout_version.gen";
 import { poolInit, checkPool, countLent } from "./pool";
-import { slotsInit, checkSlots, slotCap } from "./conn";
-import { wheelInit, checkWheel } from "./wheel";
-import { budgetInit, fdsOpen, fdBudget } from "./budget";
+import { slotsInit, checkSlots, slotCap, slot, ST_OPEN, ST_READ_ENDED, G_CLOSE_REQ } from "./conn";
+import { wheelInit, checkWheel, wheelArm as armNode, wheelCancel as cancelNode } from "./wheel";
+import { budgetInit, fdsOpen, fdBudget, connectsPending } from "./budget";
 import { metricsInit } from "./metrics";
 import { clockInit, clockReset, random32 } from "./clock";
-import { turnReset, lentPending } from "./turn";
+import { turnReset, lentPending, now, idleNode } from "./turn";
 import { flushReset } from "./flush";
 
 export * from "./layout_exports";
@@ -65,6 +66,55 @@ export function configure(): void {
   assert(c.lowWaterBytes <= c.highWaterBytes, "lowWater above highWater");
   assert(c.expiriesPerTurn > 0 && c.acceptsPerTurn > 0 && c.readsPerConnPerTurn > 0, "budgets must be positive");
   budgetInit();
+}
+
+// Config words (Config in layout.ts, each a u32) that configSet() treats specially.
+const CFG_WORDS: u32 = offsetof<Config>() >> 2;
+const CFG_IDLE: u32 = offsetof<Config>("idleTimeoutMs") >> 2;
+const CFG_FD_LIMIT: u32 = offsetof<Config>("fdLimit") >> 2;
+const CFG_FD_RESERVE: u32 = offsetof<Config>("fdReserve") >> 2;
+
+/**
+ * Changes one Config word between turns (host/ops/tuning.ts: live tuning). A call into the
+ * core rather than a host write into its memory, so a trace records it as any other input and
+ * a replay makes the same change at the same point. The host validated the value against its
+ * option's range (host/options.ts); this refuses what would break the core's own invariants:
+ * low water above high water, a zero fairness budget (R_BAD_ARG), a descriptor budget below
+ * the descriptors open and connecting now (R_BUDGET: checkInvariants code 31 would fire). A
+ * refused change leaves the word as it was.
+ */
+export function configSet(field: u32, value: u32): i32 {
+  if (field >= CFG_WORDS) return R_BAD_ARG;
+  const p = LAYOUT_BASE + CONFIG_OFFSET + (field << 2);
+  const old = load<u32>(p);
+  store<u32>(p, value);
+  const c = config();
+  let r: i32 = 0;
+  if (c.lowWaterBytes > c.highWaterBytes || c.expiriesPerTurn == 0 || c.acceptsPerTurn == 0 || c.readsPerConnPerTurn == 0) r = R_BAD_ARG;
+  else if ((field == CFG_FD_LIMIT || field == CFG_FD_RESERVE) && fdBudget() < fdsOpen + connectsPending) r = R_BUDGET;
+  if (r != 0) { store<u32>(p, old); return r; }
+  // Admission reads the budget at every flush; the gauge is refreshed here so metrics say it now.
+  metrics().fdBudget = <f64>fdBudget();
+  if (field == CFG_IDLE && value != old) retimeIdle(value);
+  return 0;
+}
+
+/**
+ * Idle timers are lazy (each re-arms itself from lastActivityMs when it fires), so a timer
+ * armed under the old timeout would fire at its old time: up to the old timeout late after a
+ * lowering, never after turning it on from 0 (none was armed). Every open connection's idle
+ * timer is re-armed from its last activity under the new value (O(slots), once per change).
+ */
+function retimeIdle(idle: u32): void {
+  const now32 = <u32>now;
+  for (let i: u32 = 0; i < slotCap; i++) {
+    const s = slot(i);
+    if ((s.state != ST_OPEN && s.state != ST_READ_ENDED) || (s.flags2 & G_CLOSE_REQ) != 0) continue;
+    if (idle == 0) { cancelNode(idleNode(i)); continue; }
+    const idleFor = now32 - s.lastActivityMs; // u32 wrapping, as in onTimer
+    armNode(idleNode(i), now + (idleFor < idle ? idle - idleFor : 0));
+    metrics().timersArmed += 1;
+  }
 }
 
 /** A random u32 from the WASI random source (the host's; seeded in the simulator). */

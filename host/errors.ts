@@ -59,8 +59,15 @@ export const ERROR_CODES = {
   ERR_LAYOUT: "ERR_LAYOUT",
   /** startWorkers(): a worker's setup failed or the worker died (the message names the worker and module). */
   ERR_WORKER: "ERR_WORKER",
+  /**
+   * An outbound connect failed with EADDRNOTAVAIL: no ephemeral port is left for that
+   * destination from that source address (net.ipv4.ip_local_port_range); errno is EADDRNOTAVAIL.
+   */
+  ERR_EPHEMERAL_PORTS: "ERR_EPHEMERAL_PORTS",
   /** The runtime refused a permission the library needs (Deno without --allow-read, --allow-write, ...): the message names the flag. */
   ERR_PERMISSION: "ERR_PERMISSION",
+  /** Live tuning (host/ops/tuning.ts): a change while another is watched, a rollback with nothing to undo, a second Tuner on a reactor. */
+  ERR_TUNING: "ERR_TUNING",
 } as const;
 export type ReactorErrorCode = keyof typeof ERROR_CODES;
 
@@ -106,6 +113,25 @@ export function permissionError(err: unknown, what: string): ReactorError | unde
 export function socketError(errno: number, what: string): ReactorError {
   const name = errnoName(errno);
   return new ReactorError(name, `${what}: ${name}`, { errno, syscall: what });
+}
+
+/** EADDRNOTAVAIL's number (Linux numbering, as the core's errors are). */
+export const EADDRNOTAVAIL = 99;
+
+/**
+ * The error for an outbound connect that failed with EADDRNOTAVAIL: on Linux that is the
+ * ephemeral ports of one source address used up towards one destination (or, with
+ * localAddress, an address that is not this machine's, which bind reports the same way).
+ */
+export function ephemeralPortsError(): ReactorError {
+  return new ReactorError("ERR_EPHEMERAL_PORTS",
+    "wasm-reactor: connect failed with EADDRNOTAVAIL: no ephemeral port is free for this destination from this source address. " +
+    "Each connection to one destination address and port takes its own local port from net.ipv4.ip_local_port_range (about 28,000 by default); " +
+    "spread connections over several source addresses (ConnectOptions localAddress: several addresses of this machine, or 127.0.0.N on loopback; " +
+    "the native hosts set IP_BIND_ADDRESS_NO_PORT so such a bind takes no port until connect), widen the range (sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"), " +
+    "or connect to more destination ports or addresses; if you gave localAddress, check it is an address of this machine. " +
+    "See docs/runbooks/ephemeral-port-exhaustion.md",
+    { errno: EADDRNOTAVAIL, syscall: "connect" });
 }
 
 /** What the core's commands return when they refuse (K.R_*, assembly/commands.ts), as errors. */

@@ -23,3 +23,8 @@ export type { MetricsSnapshot, Percentiles } from "./core/metrics.ts";
 // Reading and replaying traces (option `record`; `wasm-reactor replay`), for tools.
 export { readTrace, replayTrace, replayFile, TraceFormatError, TRACE_VERSION } from "./trace/trace.ts";
 export type { TraceHeader, TraceRecord, ReplayResult, ReplayFileResult, RecordOptions } from "./trace/trace.ts";
+// Guarded live tuning (docs/tuning.md): change live settings as a flag, watched, rolled back on regression.
+export { Tuner, LIVE_SETTINGS, NOT_LIVE, WATCH_DEFAULTS } from "./ops/tuning.ts";
+export type { TunerOptions, WatchOptions, TuneState, TuneStatus, WindowStats, Settings, LiveSetting } from "./ops/tuning.ts";
+export { adminHandler } from "./ops/admin.ts";
+export type { AdminRequest, AdminResponse, AdminOptions } from "./ops/admin.ts";

@@ -2,7 +2,7 @@
 // Validation names the option, what was given and what is allowed.
 import { ReactorError } from "./errors.ts";
 
-type Kind = "int" | "bool" | "enum" | "object" | "number";
+type Kind = "int" | "bool" | "enum" | "object" | "number" | "keepalive";
 export type PresetName = "server" | "echo" | "small";
 interface Spec { kind: Kind; def: unknown; min?: number; max?: number; pow2?: boolean; values?: readonly string[]; why: string }
 
@@ -35,6 +35,9 @@ export const OPTION_SPECS = {
   readsPerConnPerTurn: { kind: "int", def: 4, min: 1, max: 1024, why: "chunks read per connection per turn (64 KiB at 16 KiB chunks): one fast peer cannot starve the rest" },
   expiriesPerTurn: { kind: "int", def: 4096, min: 1, max: 1 << 20, why: "timers fired per turn; the rest carry over, so a clock jump is no avalanche" },
   poolReserveChunks: { kind: "int", def: 0, min: 0, max: 1 << 20, why: "free chunks kept for writes: below it reads and accepts pause (0: poolChunks/16, at least 4)" },
+  raiseFdLimit: { kind: "bool", def: true, why: "native hosts: at start raise RLIMIT_NOFILE's soft limit to the hard limit (as Go and the JVM do), with one log line, so the budget starts from what the operator granted rather than select()'s 1024; the portable host cannot (docs/limits.md)" },
+  keepAlive: { kind: "keepalive", def: false, why: "{ idleS, intervalS, count } (or true: 60, 10, 6): SO_KEEPALIVE on every accepted and connected socket, so a peer that vanished (power cut, NAT dropped the flow) is found after idleS + intervalS*count s without an app-level ping; off by default: at 1M idle connections a 60 s idle time is ~17k probes a second (docs/limits.md)" },
+  userTimeoutMs: { kind: "int", def: 0, min: 0, max: 0x7fffffff, why: "TCP_USER_TIMEOUT (Linux) on every accepted and connected socket: written bytes unacknowledged this long end the connection with ETIMEDOUT, so a dead peer with data queued is found without waiting for ~15 retransmits (~15 min); 0: the kernel's default" },
   fdLimit: { kind: "int", def: 0, min: 0, max: 1 << 30, why: "descriptor limit the budget starts from (0: ask the host: RLIMIT_NOFILE and kin)" },
   fdReserve: { kind: "int", def: 32, min: 0, max: 1 << 20, why: "descriptors kept back for the process (logs, files, the poller)" },
   fdHysteresis: { kind: "int", def: 16, min: 0, max: 1 << 20, why: "at the budget, accepting resumes only this far below it: no flapping" },
@@ -133,6 +136,12 @@ export interface ReactorOptions {
   readsPerConnPerTurn?: number;
   expiriesPerTurn?: number;
   poolReserveChunks?: number;
+  /** Raise RLIMIT_NOFILE's soft limit to the hard one at start (native hosts; default true). */
+  raiseFdLimit?: boolean;
+  /** TCP keepalive on every accepted and connected socket: { idleS, intervalS, count } (true: 60, 10, 6), or false (default). */
+  keepAlive?: boolean | { idleS?: number; intervalS?: number; count?: number };
+  /** TCP_USER_TIMEOUT in ms on every accepted and connected socket (Linux; 0: off). */
+  userTimeoutMs?: number;
   fdLimit?: number;
   fdReserve?: number;
   fdHysteresis?: number;
@@ -149,7 +158,31 @@ export interface ReactorOptions {
   log?: (line: string) => void;
 }
 
-export type ResolvedOptions = Required<Omit<ReactorOptions, "sim" | "log" | "record" | "faults">> & Pick<ReactorOptions, "sim" | "log" | "record" | "faults">;
+export type ResolvedOptions = Required<Omit<ReactorOptions, "sim" | "log" | "record" | "faults" | "keepAlive">> & Pick<ReactorOptions, "sim" | "log" | "record" | "faults"> & { keepAlive: KeepAliveSettings | false };
+
+/** TCP keepalive as resolved: seconds idle before the first probe, seconds between probes, probes unanswered before the connection ends. */
+export interface KeepAliveSettings { idleS: number; intervalS: number; count: number }
+/** keepAlive: true means these (a dead peer found after 60 + 10 × 6 = 120 s). */
+export const KEEPALIVE_DEFAULTS: KeepAliveSettings = { idleS: 60, intervalS: 10, count: 6 };
+/** Linux's bounds (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT): setsockopt refuses more. */
+const KEEPALIVE_MAX: KeepAliveSettings = { idleS: 32767, intervalS: 32767, count: 127 };
+
+/** Checks option keepAlive: false, true, or { idleS?, intervalS?, count? } (integers from 1 to Linux's bounds). */
+export function checkKeepAlive(v: unknown): KeepAliveSettings | false {
+  if (v === false) return false;
+  if (v === true) return { ...KEEPALIVE_DEFAULTS };
+  if (typeof v !== "object" || v === null || Array.isArray(v)) invalid("keepAlive", v, "false, true, or { idleS, intervalS, count }");
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!(k in KEEPALIVE_DEFAULTS)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: option 'keepAlive' has no field '${k}'; known: idleS, intervalS, count`);
+  const out = { ...KEEPALIVE_DEFAULTS };
+  for (const k of Object.keys(KEEPALIVE_DEFAULTS) as (keyof KeepAliveSettings)[]) {
+    const x = o[k];
+    if (x === undefined) continue;
+    if (typeof x !== "number" || !Number.isInteger(x) || x < 1 || x > KEEPALIVE_MAX[k]) invalid(`keepAlive.${k}`, x, `an integer from 1 to ${KEEPALIVE_MAX[k]}`);
+    out[k] = x;
+  }
+  return out;
+}
 
 function invalid(name: string, given: unknown, allowed: string): never {
   const shown = typeof given === "string" ? JSON.stringify(given) : typeof given === "function" ? "a function" : String(given);
@@ -191,6 +224,9 @@ export function resolveOptions(input: ReactorOptions | undefined): ResolvedOptio
       case "enum":
         if (typeof v !== "string" || !spec.values!.includes(v)) invalid(name, v, `one of ${spec.values!.map((s) => `'${s}'`).join(", ")}`);
         break;
+      case "keepalive":
+        out[name] = checkKeepAlive(v);
+        continue;
       case "object":
         if (name === "log") { if (typeof v !== "function") invalid(name, v, "a function (line: string) => void"); }
         else if (typeof v !== "object" || v === null) invalid(name, v, "an object");

@@ -8,7 +8,7 @@
 //     call crosses the boundary per core call.
 // Export names are the WIT names (world-level functions). Imports: clock-ns and random-bytes
 // (lib/bindings/wasi_snapshot_preview1.ts), log (lib/component_abort.ts).
-import { init as coreInit, configure as coreConfigure, checkInvariants } from "../index";
+import { init as coreInit, configure as coreConfigure, configSet, checkInvariants } from "../index";
 import { header, config, computeLayout, Config, LAYOUT_BASE, EVENT_BYTES, SUBMIT_BYTES, NOTE_BYTES } from "../layout";
 import { LAYOUT_VERSION } from "../layout_version.gen";
 import { ingest } from "../turn";
@@ -120,7 +120,8 @@ export function step(op: u32, argsPtr: usize, argsLen: u32, evPtr: usize, evLen:
     case 15: r = <u32>timerArm(a0, a1); break;
     case 16: r = <u32>timerCancel(a0); break;
     case 17: r = <u32>appKeep(a0); break;
-    case 18: r = <u32>proxyHeader(a0, a1, a2); break;
+    case 18: r = <u32>configSet(a0, a1); break;
+    case 19: r = <u32>proxyHeader(a0, a1, a2); break;
     default: assert(false, "unknown op");
   }
 

@@ -33,6 +33,38 @@ export interface NativeHostOptions {
   shedOnEmfile: boolean;
   maxEvents: number;
   log: (line: string) => void;
+  /** Raise RLIMIT_NOFILE's soft limit to the hard one before the budget is read (default true). */
+  raiseFdLimit?: boolean;
+  /** SO_KEEPALIVE with idle/interval/count on every accepted and connected socket, or off. */
+  keepAlive?: KeepAlive | false;
+  /** TCP_USER_TIMEOUT (Linux) on every accepted and connected socket; 0: off. */
+  userTimeoutMs?: number;
+}
+
+/** Resolved TCP keepalive settings (host/options.ts checks them). */
+export interface KeepAlive { idleS: number; intervalS: number; count: number }
+
+/** Which socket options the shim of this OS can set (sockoptSupport() in shims/native/sockopts.c). */
+export interface SockoptSupport { keepAliveIdle: boolean; keepAliveProbes: boolean; userTimeout: boolean; deferAccept: boolean }
+
+/** What getsockopt says for one of our sockets (NativeHost.socketOptions); undefined where the OS has no such option. */
+export interface SocketOptionsSeen {
+  keepAlive: boolean; keepIdleS?: number; keepIntervalS?: number; keepCount?: number; userTimeoutMs?: number;
+  recvBufferBytes: number; sendBufferBytes: number; deferAcceptS?: number; noDelay: boolean;
+}
+
+/**
+ * Raises RLIMIT_NOFILE's soft limit to its hard limit, once it is below it, and says so in one
+ * line (Go and the JVM do the same at start; the hard limit is what an operator granted, the
+ * soft one a default for programs that do not expect many descriptors: select()'s FD_SETSIZE).
+ * Process-wide: every reactor of the process shares the limit. Node, Deno and Bun already do
+ * this at start (measured: docs/limits.md), so this matters where the soft limit was lowered
+ * after start or the runtime did not raise it.
+ */
+export function raiseFdLimit(n: NativeShim, log: (line: string) => void): void {
+  const [before, after, hard, errno] = n.raiseFdLimit();
+  if (after > before) log(`wasm-reactor: raised the descriptor limit from ${before} to ${after} (RLIMIT_NOFILE soft → hard${after < hard ? `, capped at kern.maxfilesperproc` : ""}); raiseFdLimit: false keeps it`);
+  else if (errno) log(`wasm-reactor: could not raise the descriptor limit from ${before} to its hard limit ${hard}: setrlimit said ${errnoName(errno)}; the budget starts from ${before}`);
 }
 
 /** The system's most a listen backlog may be, and how to raise it (undefined: unknown). */
@@ -101,10 +133,37 @@ export abstract class NativeHost implements Host {
     this.o = o;
     this.waitStyle = o.wait === "block" ? "block" : "async";
     this.n = loadNative(build);
+    if (o.raiseFdLimit !== false) raiseFdLimit(this.n, o.log); // before create(): the shim's table is sized from the limits
+    const sup = this.sockoptSupport();
+    if (o.userTimeoutMs && !sup.userTimeout) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: option 'userTimeoutMs' needs TCP_USER_TIMEOUT, which this system does not have (Linux only); use keepAlive to find dead peers`);
     this.h = this.n.create(backend, o.edgeTriggered ? 1 : 0, o.maxEvents, o.noDelay ? 1 : 0, o.shedOnEmfile ? 1 : 0);
-    try { setup?.(this.n, this.h); }
+    try {
+      const k = o.keepAlive;
+      if (k || o.userTimeoutMs) this.n.setSockopts(this.h, Float64Array.from([k ? 1 : 0, k ? k.idleS : 0, k && sup.keepAliveProbes ? k.intervalS : 0, k && sup.keepAliveProbes ? k.count : 0, o.userTimeoutMs ?? 0]));
+      setup?.(this.n, this.h);
+    }
     catch (err) { this.n.destroy(this.h); throw err; }
     this.wakeId = this.n.wakeHandle(this.h);
+  }
+
+  /** Which socket options this OS's shim can set. */
+  sockoptSupport(): SockoptSupport {
+    const [, idle, probes, user, , defer] = this.n.sockoptSupport();
+    return { keepAliveIdle: idle === 1, keepAliveProbes: probes === 1, userTimeout: user === 1, deferAccept: defer === 1 };
+  }
+
+  /**
+   * What the kernel holds for one of this reactor's descriptors (a listener's or a
+   * connection's: `fd` as the core names it), read with getsockopt: for tests and diagnostics.
+   * Buffer sizes are as getsockopt reports them (Linux doubles what was set, for its own
+   * bookkeeping). undefined for a descriptor this host does not own.
+   */
+  socketOptions(fd: number): SocketOptionsSeen | undefined {
+    const v = this.closed ? undefined : this.n.sockopts(this.h, fd);
+    if (!v) return undefined;
+    const opt = (x: number) => (x < 0 ? undefined : x);
+    return { keepAlive: v[0] > 0, keepIdleS: opt(v[1]), keepIntervalS: opt(v[2]), keepCount: opt(v[3]), userTimeoutMs: opt(v[4]),
+      recvBufferBytes: v[5], sendBufferBytes: v[6], deferAcceptS: opt(v[7]), noDelay: v[8] > 0 };
   }
 
   /** The descriptor limit the budget starts from, and where it came from. */
@@ -128,8 +187,13 @@ export abstract class NativeHost implements Host {
       this.o.log(`wasm-reactor: listen backlog ${backlog} is above ${lim.name} (${lim.max}); the kernel clamps it to ${lim.max} (raise it with ${lim.raise}${backlog})`);
       backlog = lim.max;
     }
+    if (spec.deferAcceptS && !this.sockoptSupport().deferAccept) {
+      throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: listen option deferAcceptS needs TCP_DEFER_ACCEPT, which only Linux has; FreeBSD's accept filter (accf_data) is not the same thing (it holds a connection until data comes, with no time limit) and macOS has neither, so the library sets neither: leave deferAcceptS out here (docs/limits.md)`);
+    }
+    this.bufferClamp("recvBufferBytes", spec.recvBufferBytes, "rmem_max");
+    this.bufferClamp("sendBufferBytes", spec.sendBufferBytes, "wmem_max");
     try {
-      const [fd, port] = this.n.listen(this.h, host, spec.port, backlog, spec.reusePort ? 1 : 0);
+      const [fd, port] = this.n.listen(this.h, host, spec.port, backlog, spec.reusePort ? 1 : 0, spec.recvBufferBytes ?? 0, spec.sendBufferBytes ?? 0, spec.deferAcceptS ?? 0);
       return { fd, address: { host, port } };
     } catch (err) {
       const errno = (err as { errno?: number }).errno;
@@ -138,6 +202,13 @@ export abstract class NativeHost implements Host {
       const syscall = String((err as Error).message).split(":")[0] || "listen";
       throw new ReactorError("ERR_LISTEN", `wasm-reactor: cannot listen on ${host}:${spec.port}: ${name} (${ERR_TEXT[name] ?? (err as Error).message})`, { errno, syscall });
     }
+  }
+
+  /** Linux caps SO_RCVBUF/SO_SNDBUF at net.core.rmem_max/wmem_max without a word: say so, as for the backlog. */
+  private bufferClamp(option: string, bytes: number | undefined, sysctl: "rmem_max" | "wmem_max"): void {
+    if (!bytes) return;
+    const max = readProcNumber(`/proc/sys/net/core/${sysctl}`);
+    if (max !== undefined && bytes > max) this.o.log(`wasm-reactor: listen ${option} ${bytes} is above net.core.${sysctl} (${max}); the kernel clamps it to ${max} (raise it with sysctl -w net.core.${sysctl}=${bytes})`);
   }
 
   checkConnect(spec: ConnectSpec): void {

@@ -14,7 +14,21 @@ export interface NativeShim {
   create(backend: string, edge: number, maxEvents: number, nodelay: number, shed: number): NativeHandle;
   /** Validates the core's regions against the memory's length, once; throws when they do not fit. */
   attach(h: NativeHandle, memory: Uint8Array): void;
-  listen(h: NativeHandle, host: string, port: number, backlog: number, reusePort: number): [number, number];
+  /** rcvbuf, sndbuf, deferAcceptS: 0 leaves the kernel's default (set before listen(): sockopts.c). */
+  listen(h: NativeHandle, host: string, port: number, backlog: number, reusePort: number, rcvbuf?: number, sndbuf?: number, deferAcceptS?: number): [number, number];
+  /** [keepAlive 0|1, idle s, interval s, count, TCP_USER_TIMEOUT ms]: set on every socket accepted or connected from now on. */
+  setSockopts(h: NativeHandle, opts: Float64Array): void;
+  /**
+   * What the kernel holds for a descriptor this reactor owns (getsockopt, for tests and the
+   * curious): [SO_KEEPALIVE, idle s, interval s, count, TCP_USER_TIMEOUT ms, SO_RCVBUF,
+   * SO_SNDBUF, TCP_DEFER_ACCEPT s, TCP_NODELAY], -1 where the OS has no such option; undefined
+   * for a descriptor the shim does not own.
+   */
+  sockopts(h: NativeHandle, fd: number): number[] | undefined;
+  /** Which options this OS has: [SO_KEEPALIVE, keepalive idle, interval+count, TCP_USER_TIMEOUT, SO_RCVBUF/SNDBUF, TCP_DEFER_ACCEPT] as 0|1. */
+  sockoptSupport(): number[];
+  /** Raises RLIMIT_NOFILE's soft limit to the hard one (macOS: at most kern.maxfilesperproc): [soft before, soft after, hard, errno]. */
+  raiseFdLimit(): [number, number, number, number];
   prepareConnect(h: NativeHandle, slot: number, gen: number, host: string, port: number, localAddress: string | null): void;
   /** Executes submissions, waits up to timeoutMs, polls. Returns events posted | WOKEN | MORE bits. */
   turn(h: NativeHandle, timeoutMs: number): number;
@@ -55,6 +69,8 @@ export const NATIVE_STATS = [
   "readCalls", "writeCalls", "wakeups", "overflowEvents", "starved", "asyncWaits",
   "queueSockets", "recvQueueBytes", "sendQueueBytes", "recvQueueMax", "sendQueueMax", "fdsOpen",
   "violations", "ctlErrors", "queueSweeps",
+  // per-connection socket options (keepAlive, userTimeoutMs) the kernel refused, and the first one's errno
+  "sockoptErrors", "sockoptErrno",
   // the faults build's injections by kind (FAULT_KINDS order in epoll.ts); 0 in the release build
   "faultReadEagain", "faultReadShort", "faultWriteEagain", "faultWriteShort", "faultEintr", "faultReset",
   "faultEpipe", "faultAcceptEmfile", "faultAcceptEnfile", "faultEnobufs", "faultConnectHang", "faultCtlEnospc",

@@ -69,11 +69,13 @@ function make(kind: HostKind, o: ResolvedOptions, log: (line: string) => void): 
       return new SimNetwork(o.seed, (o.sim ?? {}) as SimOptions);
     case "epoll":
       return new EpollHost({ wait: o.wait, edgeTriggered: o.edgeTriggered, noDelay: o.noDelay, shedOnEmfile: o.shedOnEmfile, maxEvents: o.eventRing,
+        raiseFdLimit: o.raiseFdLimit, keepAlive: o.keepAlive, userTimeoutMs: o.userTimeoutMs,
         faults: o.faults === undefined ? undefined : { seed: o.seed, ...o.faults } as EpollFaults, log });
     case "kqueue":
-      return createKqueueHost({ wait: o.wait, edgeTriggered: o.edgeTriggered, noDelay: o.noDelay, shedOnEmfile: o.shedOnEmfile, maxEvents: o.eventRing, log });
+      return createKqueueHost({ wait: o.wait, edgeTriggered: o.edgeTriggered, noDelay: o.noDelay, shedOnEmfile: o.shedOnEmfile, maxEvents: o.eventRing,
+        raiseFdLimit: o.raiseFdLimit, keepAlive: o.keepAlive, userTimeoutMs: o.userTimeoutMs, log });
     case "portable":
-      return createPortableHost({ noDelay: o.noDelay, log });
+      return createPortableHost({ noDelay: o.noDelay, keepAlive: o.keepAlive, userTimeoutMs: o.userTimeoutMs, raiseFdLimit: o.raiseFdLimit, log });
     case "uring":
       throw new ReactorError("ERR_HOST_UNAVAILABLE", `wasm-reactor: host 'uring' is not available in this build yet; use host 'epoll' (Linux)`);
   }

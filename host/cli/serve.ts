@@ -54,6 +54,20 @@ Options:
                        listener so the JIT has compiled the hot path (default 4000; 0: off;
                        worker mode)
   --idle-timeout-ms N  close connections idle this long (default 0: never)
+  --keepalive IDLE[,INTERVAL,COUNT]
+                       TCP keepalive on every connection: first probe after IDLE s of
+                       silence, then every INTERVAL s, COUNT unanswered probes end it
+                       (default off; INTERVAL and COUNT default 10 and 6): docs/limits.md
+  --user-timeout-ms N  TCP_USER_TIMEOUT (Linux): unacknowledged data this old ends the
+                       connection (default 0: the kernel's ~15 min of retransmits)
+  --rcvbuf N           SO_RCVBUF of the listener, inherited by accepted sockets (bytes;
+                       default: the kernel's autotuning). The kernel memory per connection
+                       is what bounds a million idle ones: docs/limits.md
+  --sndbuf N           SO_SNDBUF likewise
+  --defer-accept S     TCP_DEFER_ACCEPT (Linux): accept a connection only once the client has
+                       sent bytes, waiting up to S s (echo clients speak first)
+  --no-raise-fd-limit  keep RLIMIT_NOFILE's soft limit as it is (default: raise it to the
+                       hard limit at start, with one line saying so)
   --proxy-protocol V   expect a PROXY protocol header (v1, v2 or any) on every connection, as
                        HAProxy's send-proxy/send-proxy-v2 or AWS NLB send it: the real client
                        address survives the balancer. Only behind one: anyone who reaches the
@@ -79,6 +93,7 @@ port cannot be listened on (in use, not permitted), with one line saying why.
 export interface ServeArgs {
   backend: string; host: string; port: number; backlog: number; mode: "worker" | "main"; workers: number; edge: boolean; prefault: boolean; maxConnections: number; warmup: number; record: string;
   reusePort: boolean; cpus?: number[] | "auto"; proxyProtocol?: ProxyProtocolMode;
+  raiseFdLimit: boolean; keepAlive: { idleS: number; intervalS: number; count: number } | false; userTimeoutMs: number; rcvbuf: number; sndbuf: number; deferAcceptS: number;
   connections: number; messageBytes: number; seconds: number; seed: number; idleTimeoutMs: number; drainMs: number; statusMs: number; json: boolean;
 }
 
@@ -87,12 +102,14 @@ const BACKENDS: readonly string[] = ["auto", "epoll", "kqueue", "portable", "sim
 
 function parseServe(argv: string[]): ServeArgs {
   const a: ServeArgs = { backend: "auto", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, prefault: false, maxConnections: 20_000, warmup: 4000, record: "", reusePort: false,
+    raiseFdLimit: true, keepAlive: false, userTimeoutMs: 0, rcvbuf: 0, sndbuf: 0, deferAcceptS: 0,
     connections: 1000, messageBytes: 64, seconds: 0, seed: 1, idleTimeoutMs: 0, drainMs: 2000, statusMs: 1000, json: false };
   const ints: Record<string, [keyof ServeArgs, number, number]> = {
     "--port": ["port", 0, 65535], "--backlog": ["backlog", 1, 65535], "--workers": ["workers", 1, 64], "--warmup": ["warmup", 0, 1_000_000], "--max-connections": ["maxConnections", 1, 4_000_000],
     "--connections": ["connections", 1, 1_000_000], "--message-bytes": ["messageBytes", 1, 1 << 20],
     "--seconds": ["seconds", 0, 1e9], "--seed": ["seed", 0, 0xffffffff], "--idle-timeout-ms": ["idleTimeoutMs", 0, 0x7fffffff],
     "--drain-ms": ["drainMs", 0, 0x7fffffff], "--status-ms": ["statusMs", 0, 3_600_000],
+    "--user-timeout-ms": ["userTimeoutMs", 0, 0x7fffffff], "--rcvbuf": ["rcvbuf", 1024, 1 << 30], "--sndbuf": ["sndbuf", 1024, 1 << 30], "--defer-accept": ["deferAcceptS", 0, 3600],
   };
   const value = (i: number, what: string) => argv[i] ?? fail(`serve: ${argv[i - 1]} needs ${what}`);
   for (let i = 0; i < argv.length; i++) {
@@ -103,6 +120,8 @@ function parseServe(argv: string[]): ServeArgs {
     if (arg === "--level") { a.edge = false; continue; }
     if (arg === "--prefault") { a.prefault = true; continue; }
     if (arg === "--reuse-port") { a.reusePort = true; continue; }
+    if (arg === "--no-raise-fd-limit") { a.raiseFdLimit = false; continue; }
+    if (arg === "--keepalive") { a.keepAlive = parseKeepAlive(value(++i, "IDLE[,INTERVAL,COUNT] in seconds (e.g. 60 or 60,10,6)")); continue; }
     if (arg === "--cpus") { a.cpus = parseCpus(value(++i, "a CPU list (e.g. 0,1 or 0-3) or auto")); continue; }
     if (arg === "--backend") { a.backend = value(++i, `a value (${BACKENDS.join(", ")})`); if (!BACKENDS.includes(a.backend)) fail(`serve: --backend must be ${BACKENDS.join(", ")}, got ${JSON.stringify(a.backend)}`); continue; }
     if (arg === "--mode") { const m = value(++i, "a value (worker or main)"); if (m !== "worker" && m !== "main") fail(`serve: --mode must be worker or main, got ${JSON.stringify(m)}`); a.mode = m; continue; }
@@ -120,6 +139,15 @@ function parseServe(argv: string[]): ServeArgs {
   if (a.mode === "main" && a.workers > 1) fail("serve: --workers needs worker mode (drop --mode main)");
   if (a.mode === "main" && a.cpus) fail("serve: --cpus pins worker threads: it needs worker mode (drop --mode main, or pin the process with taskset)");
   return a;
+}
+
+/** --keepalive IDLE[,INTERVAL,COUNT]: seconds, seconds, probes (Linux's bounds: host/options.ts). */
+function parseKeepAlive(v: string): { idleS: number; intervalS: number; count: number } {
+  const parts = v.split(",");
+  const n = parts.map((x) => (/^\d+$/.test(x.trim()) ? Number(x) : NaN));
+  const max = [32767, 32767, 127];
+  if (parts.length < 1 || parts.length > 3 || n.some((x, i) => !(x >= 1 && x <= max[i]))) fail(`serve: --keepalive must be IDLE[,INTERVAL,COUNT]: integers (seconds from 1 to 32767, seconds from 1 to 32767, probes from 1 to 127), e.g. 60 or 60,10,6; got ${JSON.stringify(v)}`);
+  return { idleS: n[0], intervalS: n[1] ?? 10, count: n[2] ?? 6 };
 }
 
 /** --cpus: "auto", or a list of CPU numbers and ranges as Linux prints them ("0,2-3"). */
@@ -146,11 +174,14 @@ const baselineOf = (m: MetricsSnapshot): Baseline => ({ reads: m.reads, accepts:
 function reactorOptions(a: ServeArgs): ReactorOptions {
   return {
     preset: "echo", host: a.backend as HostKind, edgeTriggered: a.edge, prefaultPool: a.prefault, maxConnections: a.maxConnections, idleTimeoutMs: a.idleTimeoutMs, timers: 16,
+    raiseFdLimit: a.raiseFdLimit, keepAlive: a.keepAlive, userTimeoutMs: a.userTimeoutMs,
     ...(a.record ? { record: { path: a.record } } : {}),
   };
 }
 
 const echo: Handlers = { data(c, d) { if (c.writable) c.write(d); } };
+/** --rcvbuf, --sndbuf, --defer-accept as ListenOptions (0: not given, the kernel's default). */
+const listenSockopts = (a: ServeArgs) => ({ recvBufferBytes: a.rcvbuf, sendBufferBytes: a.sndbuf, deferAcceptS: a.deferAcceptS });
 const proxyOf = (a: ServeArgs): { proxyProtocol?: ProxyProtocolMode } => (a.proxyProtocol ? { proxyProtocol: a.proxyProtocol } : {});
 
 /**
@@ -162,7 +193,7 @@ export function serveSetup(r: Reactor, ctx: WorkerContext): { port: number; base
   warmUp(r, a.warmup, echo);
   const base = baselineOf(r.metrics());
   const port = ctx.index === 0 ? a.port : (ctx.first as { port: number }).port;
-  const l = r.listen({ host: a.host, port, backlog: a.backlog, reusePort: ctx.workers > 1 || a.reusePort, ...proxyOf(a) }, echo);
+  const l = r.listen({ host: a.host, port, backlog: a.backlog, reusePort: ctx.workers > 1 || a.reusePort, ...listenSockopts(a), ...proxyOf(a) }, echo);
   return { port: l.port, base };
 }
 
@@ -290,7 +321,7 @@ async function serveMain(a: ServeArgs): Promise<void> {
   const r = await Reactor.create({ ...reactorOptions(a), wait: "thread" });
   const base = baselineOf(r.metrics());
   let l;
-  try { l = r.listen({ host: a.host, port: a.port, backlog: a.backlog, reusePort: a.reusePort, ...proxyOf(a) }, echo); }
+  try { l = r.listen({ host: a.host, port: a.port, backlog: a.backlog, reusePort: a.reusePort, ...listenSockopts(a), ...proxyOf(a) }, echo); }
   catch (err) { await r.close({ drainMs: 0 }); throw err; }
   const t0 = Date.now();
   banner(a, l.port, r.metrics().fdBudget);

@@ -79,6 +79,11 @@ export interface ListenSpec {
   backlog: number;
   /** SO_REUSEPORT: several reactors (processes or workers) share one port. */
   reusePort?: boolean;
+  /** SO_RCVBUF / SO_SNDBUF on the listener before listen(), inherited by accepted sockets (docs/limits.md). */
+  recvBufferBytes?: number;
+  sendBufferBytes?: number;
+  /** TCP_DEFER_ACCEPT (Linux): accept only once the client has sent data, waiting up to this long. */
+  deferAcceptS?: number;
 }
 
 export interface ConnectSpec {

@@ -43,7 +43,15 @@ const STATES = ["free", "listening", "connecting", "open", "readEnded", "closing
 export type ConnectionState = (typeof STATES)[number];
 
 export interface ListenOptions {
-  port?: number; host?: string; backlog?: number; /** SO_REUSEPORT (several reactors on one port) */ reusePort?: boolean;
+  port?: number; host?: string; backlog?: number;
+  /** SO_REUSEPORT (several reactors on one port) */
+  reusePort?: boolean;
+  /** SO_RCVBUF on the listener before listen(): every accepted socket inherits it (bytes; Linux reports twice that). Default: the kernel's (tcp_rmem, autotuned). */
+  recvBufferBytes?: number;
+  /** SO_SNDBUF on the listener before listen(), inherited likewise. Default: the kernel's (tcp_wmem, autotuned). */
+  sendBufferBytes?: number;
+  /** TCP_DEFER_ACCEPT (Linux): a connection is accepted once the client sends its first bytes, waiting up to this many seconds. For protocols where the client speaks first. */
+  deferAcceptS?: number;
   /**
    * Expect a PROXY protocol header (v1 text, v2 binary, or either) at the start of every accepted
    * connection, as HAProxy's `send-proxy`/`send-proxy-v2` or a cloud load balancer sends it:

@@ -8,7 +8,7 @@
 // Notes are decoded in one place, run() below (the ring's consumer).
 import { headerWord, K, type Core } from "../core/core.ts";
 import { noteKind, noteErr, noteSlot, noteGen, noteA } from "../core/layout.ts";
-import { ReactorError, socketError, errnoName, ERRNO_BY_NAME } from "../errors.ts";
+import { ReactorError, socketError, errnoName, ERRNO_BY_NAME, EADDRNOTAVAIL, ephemeralPortsError } from "../errors.ts";
 
 const EBADF = ERRNO_BY_NAME.EBADF, EINVAL = ERRNO_BY_NAME.EINVAL;
 import type { Handlers, CloseInfo, CloseReason, TimeoutKind, Listener } from "./connection.ts";
@@ -70,6 +70,8 @@ export class Dispatch {
    * with the host's own account of what it refused.
    */
   private socketError(err: number): ReactorError {
+    // EADDRNOTAVAIL comes only from an outbound connect's bind or connect: ephemeral ports ran out (errors.ts)
+    if (err === EADDRNOTAVAIL) return ephemeralPortsError();
     const e = socketError(err, "socket");
     if ((err === EBADF || err === EINVAL) && !this.violationLogged) {
       const why = this.r.host.firstViolation;

@@ -35,6 +35,12 @@ export interface Life {
   /** close() was called: its report, once done. */
   closing: Promise<CloseReport> | undefined;
   closed: boolean;
+  /**
+   * Runs after each turn, between turns (host/ops/tuning.ts: live setting changes and their
+   * watch); true when it changed a setting, so the next turn comes at once and its flush
+   * publishes the new budgets and deadline.
+   */
+  betweenTurns?: () => boolean;
 }
 
 // Sharing the thread with the runtime (run() and close(), which drive asynchronously).
@@ -119,6 +125,7 @@ export function turn(r: Reactor): number {
     life.inTurn = false;
   }
   r.host.execute();
+  if (life.betweenTurns?.()) return 0;
   if (e.dirtyCount.value > 0) return 0;
   return r.core.nextDeadlineMs();
 }

@@ -11,7 +11,7 @@
 //   drive.ts       the turn, and the one loop behind step/runUntil/run/close
 import { K, type Core } from "../core/core.ts";
 import type { Recorder } from "../trace/trace.ts";
-import type { Host, ConnectSpec, HostLimits } from "../contract/contract.ts";
+import type { Host, ConnectSpec, HostLimits, ListenSpec } from "../contract/contract.ts";
 import type { SimNetwork } from "../backends/sim/sim.ts";
 import type { ReactorOptions, ResolvedOptions } from "../options.ts";
 import { ReactorError, refusalError } from "../errors.ts";
@@ -83,7 +83,15 @@ export class Reactor {
     const host = opts.host ?? "127.0.0.1";
     const proxy = checkProxyOptions(opts.proxyProtocol, opts.proxyTimeoutMs);
     if (proxy && this.options.timers < 1) throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: listen proxyProtocol needs one app timer for its header deadline: the reactor's 'timers' option is 0");
-    const { fd, address } = this.host.listen({ host, port, backlog, reusePort: opts.reusePort === true });
+    const spec: ListenSpec = { host, port, backlog, reusePort: opts.reusePort === true };
+    // Socket options (docs/limits.md): 0 or absent leaves the kernel's default.
+    for (const [name, min, max, unit] of [["recvBufferBytes", 1024, 1 << 30, "bytes"], ["sendBufferBytes", 1024, 1 << 30, "bytes"], ["deferAcceptS", 0, 3600, "seconds"]] as const) {
+      const v = opts[name];
+      if (v === undefined || v === 0) continue;
+      if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: listen ${name} must be an integer from ${min} to ${max} (${unit}; 0 or absent: the kernel's default), got ${typeof v === "string" ? JSON.stringify(v) : String(v)}`);
+      spec[name] = v;
+    }
+    const { fd, address } = this.host.listen(spec);
     const slot = this.core.exports.listenerOpen(fd);
     if (slot < 0) {
       // The core did not take the descriptor over: it is ours to close, now.

@@ -67,6 +67,7 @@ import type { Regions } from "../core/layout.ts";
 import { histogramCounts, metricsSnapshot, percentilesOf, type MetricsSnapshot, type Percentiles } from "../core/metrics.ts";
 import { K } from "../core/layout.ts";
 import { loadNative, type NativeShim } from "../backends/native.ts";
+import { raiseFdLimit } from "../backends/native-host.ts";
 
 /** What a worker's setup receives beside its reactor. */
 export interface WorkerContext {
@@ -201,9 +202,11 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerGroup>
   }
   const host = options.host ?? "auto";
   const native = host === "sim" ? undefined : loadNative(); // no shim: say so now, before any thread starts
+  const log = (line: string) => { if (o.onLog) o.onLog(line, -1); else console.error(line); };
+  // The limit is the process's: raise it before it is split (each worker's own raise then finds nothing to do).
+  if (native && options.raiseFdLimit !== false && options.host !== "portable") raiseFdLimit(native, log);
   if (native && n > 1 && o.splitFdLimit !== false && options.fdLimit === undefined) options.fdLimit = Math.floor(native.limits()[0] / n);
   const entry = o.entry ?? new URL(import.meta.url);
-  const log = (line: string) => { if (o.onLog) o.onLog(line, -1); else console.error(line); };
   const cpuOf = planCpus(o.cpus, log);
   const base = { module: String(o.module), export: o.export ?? "setup", options, workers: n, data: o.data, log: !!o.onLog };
 

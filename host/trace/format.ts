@@ -2,7 +2,7 @@
 // them again without the app or the network and must produce the same outputs, turn by turn.
 //
 // The core's inputs are (docs/architecture.md, "Determinism"): the calls into it (ingest,
-// flush, and the app's commands) with their arguments; what the host and the app wrote into its
+// flush, the app's commands, and live setting changes: configSet) with their arguments; what the host and the app wrote into its
 // memory between calls (event records, and the ring cursors the core does not own: eventTail,
 // submitHead, supplyHead, noteHead); and the clock and random values it read through WASI.
 // Payload bytes are not inputs: the core never reads them, so a trace does not hold them.
@@ -39,7 +39,9 @@ export const T_CALL = 1, T_INPUT = 2, T_TURN = 3, T_INIT = 4;
 export const RECORDED = [
   "ingest", "flush", "listenerOpen", "connectOpen", "appAcquire", "appRelease", "writeTail", "writeExtend",
   "writeQueue", "end", "close", "pause", "resume", "holdFin", "closeAll", "timerArm", "timerCancel",
-  "appKeep", "proxyHeader", // appended: a call's index is its number in a trace
+  "appKeep", // appended: a call's index is its number in a trace
+  "configSet", // a live setting changed between turns (host/ops/tuning.ts): an input like any call
+  "proxyHeader", // the PROXY header parser's verdict (host/reactor/proxy.ts): counted, and a refusal resets
 ] as const;
 export const FLUSH = RECORDED.indexOf("flush");
 

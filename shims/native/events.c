@@ -123,7 +123,7 @@ static inline void ring_put(wr_reactor *r, const wr_ovrec *rec) {
 /* Posts an event; a completion that does not fit waits in the overflow ring, in order. */
 void wr_post(wr_reactor *r, uint32_t type, uint32_t slot, uint32_t gen, int32_t fd, uint32_t a, uint32_t b, uint32_t err) {
   wr_ovrec rec;
-  wr_event_pack(rec.b, type, err, slot, gen, fd, a, b);
+  wr_event_pack(rec.b, type, wr_errno_linux(err), slot, gen, fd, a, b); /* the core numbers errors as Linux does */
   if (wr_event_room(r) > 0) ring_put(r, &rec);
   else ov_push(r, &rec);
 }

@@ -166,6 +166,7 @@ void wr_connect(wr_reactor *r, const wr_submit *s) {
   f->slot = slot; f->gen = gen; f->flags |= WR_F_BOUND; /* bound now, adopted when the core names it */
   wr_post(r, K_EV_SOCKET_OPENED, slot, gen, fd, 0, 0, 0);
   if (r->nodelay) { int one = 1; setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); }
+  wr_sockopts_conn(r, fd); /* keepalive, TCP_USER_TIMEOUT (sockopts.c): before connect, so the SYN's retries obey the user timeout */
   if (p->llen) {
     int one = 1;
 #ifdef IP_BIND_ADDRESS_NO_PORT
@@ -196,6 +197,7 @@ static void accept_some(wr_reactor *r, int lfd) {
       lf = &r->fds[lfd]; /* the table may have moved */
       if (!f) { close(fd); wr_post(r, K_EV_ACCEPT_ERROR, lf->slot, lf->gen, lfd, 0, 0, ENOMEM); return; }
       if (r->nodelay) { int one = 1; setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); }
+      wr_sockopts_conn(r, fd); /* keepalive, TCP_USER_TIMEOUT (sockopts.c); buffers came from the listener */
       r->acceptLeft--;
       r->stats[S_ACCEPTS]++;
       wr_post(r, K_EV_ACCEPTED, lf->slot, lf->gen, fd, 0, 0, 0);

@@ -40,7 +40,7 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
   napi_value m, e, code, no;
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
   napi_create_error(env, NULL, m, &e);
-  napi_create_int32(env, err, &no);
+  napi_create_int32(env, (int32_t)wr_errno_linux((uint32_t)err), &no); /* Linux numbering, as host/errors.ts names them */
   napi_set_named_property(env, e, "errno", no);
   napi_create_string_utf8(env, "ERR_NATIVE_ERRNO", NAPI_AUTO_LENGTH, &code);
   napi_set_named_property(env, e, "code", code);
@@ -163,9 +163,10 @@ static napi_value n_attach(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* listen(h, host, port, backlog, reuseport) → [fd, port] */
+/* listen(h, host, port, backlog, reuseport, rcvbuf, sndbuf, deferAcceptS) → [fd, port]; the
+ * last three (0 or absent: the kernel's default) are set before listen() (sockopts.c) */
 static napi_value n_listen(napi_env env, napi_callback_info info) {
-  size_t argc = 5; napi_value argv[5];
+  size_t argc = 8; napi_value argv[8];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
   struct sockaddr_storage ss; socklen_t len;
@@ -176,6 +177,9 @@ static napi_value n_listen(napi_env env, napi_callback_info info) {
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (arg_i32(env, argv[4]) && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) { int e = errno; close(fd); return throw_errno(env, "SO_REUSEPORT", e); }
   if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  const char *what = NULL;
+  int se = wr_sockopts_listener(fd, arg_i32(env, argv[5]), arg_i32(env, argv[6]), arg_i32(env, argv[7]), &what);
+  if (se) { close(fd); return throw_errno(env, what, se); }
   if (bind(fd, (struct sockaddr *)&ss, len) < 0) { int e = errno; close(fd); return throw_errno(env, "bind", e); }
   if (listen(fd, arg_i32(env, argv[3])) < 0) { int e = errno; close(fd); return throw_errno(env, "listen", e); }
   struct sockaddr_storage got; socklen_t glen = sizeof got;
@@ -343,6 +347,59 @@ static napi_value n_stats(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setSockopts(h, Float64Array [keepAlive, idleS, intervalS, count, userTimeoutMs]): for every
+ * socket accepted or connected from now on (sockopts.c) */
+static napi_value n_set_sockopts(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
+  r->stats[S_CALLS]--; /* setup, not a turn's crossing */
+  size_t len;
+  const double *o = arg_typed(env, argv[1], napi_float64_array, &len, "wasm-reactor native shim: setSockopts needs a Float64Array");
+  if (!o) return NULL;
+  if (len < 5) { napi_throw_error(env, "ERR_NATIVE", "wasm-reactor native shim: setSockopts needs 5 numbers"); return NULL; }
+  r->keepAlive = o[0] > 0; r->keepIdleS = (int)o[1]; r->keepIntvlS = (int)o[2]; r->keepCnt = (int)o[3]; r->userTimeoutMs = (int)o[4];
+  return NULL;
+}
+
+/* sockopts(h, fd) → what getsockopt says for a descriptor this reactor owns (sockopts.c:
+ * wr__sockopts_read), or undefined */
+static napi_value n_sockopts(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
+  r->stats[S_CALLS]--; /* observing is not a turn's crossing */
+  napi_value out; napi_get_undefined(env, &out);
+  int fd = arg_i32(env, argv[1]);
+  wr_fd *f = wr_fd_get(r, fd);
+  if (!f || f->kind == WR_KIND_NONE) return out; /* only a descriptor this shim owns */
+  double v[9];
+  wr__sockopts_read(fd, v);
+  napi_create_array_with_length(env, 9, &out);
+  for (uint32_t i = 0; i < 9; i++) { napi_value x; napi_create_double(env, v[i], &x); napi_set_element(env, out, i, x); }
+  return out;
+}
+
+/* sockoptSupport() → [SO_KEEPALIVE, keepalive idle, interval+count, TCP_USER_TIMEOUT, buffers, TCP_DEFER_ACCEPT] as 0|1 */
+static napi_value n_sockopt_support(napi_env env, napi_callback_info info) {
+  (void)info;
+  double v[6];
+  wr__sockopts_support(v);
+  napi_value out; napi_create_array_with_length(env, 6, &out);
+  for (uint32_t i = 0; i < 6; i++) { napi_value x; napi_create_double(env, v[i], &x); napi_set_element(env, out, i, x); }
+  return out;
+}
+
+/* raiseFdLimit() → [soft before, soft after, hard, errno]: RLIMIT_NOFILE soft → hard (sockopts.c) */
+static napi_value n_raise_fd_limit(napi_env env, napi_callback_info info) {
+  (void)info;
+  double v[4];
+  wr__raise_nofile(v);
+  napi_value out; napi_create_array_with_length(env, 4, &out);
+  for (uint32_t i = 0; i < 4; i++) { napi_value x; napi_create_double(env, v[i], &x); napi_set_element(env, out, i, x); }
+  return out;
+}
+
 /* limits() → [soft, hard] RLIMIT_NOFILE */
 static napi_value n_limits(napi_env env, napi_callback_info info) {
   (void)info;
@@ -417,6 +474,10 @@ NAPI_MODULE_INIT() {
     { "violation", NULL, n_violation, NULL, NULL, NULL, napi_enumerable, NULL },
     { "stats", NULL, n_stats, NULL, NULL, NULL, napi_enumerable, NULL },
     { "limits", NULL, n_limits, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "raiseFdLimit", NULL, n_raise_fd_limit, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "setSockopts", NULL, n_set_sockopts, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "sockopts", NULL, n_sockopts, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "sockoptSupport", NULL, n_sockopt_support, NULL, NULL, NULL, napi_enumerable, NULL },
     { "sysctl", NULL, n_sysctl, NULL, NULL, NULL, napi_enumerable, NULL },
     { "destroy", NULL, n_destroy, NULL, NULL, NULL, napi_enumerable, NULL },
   };

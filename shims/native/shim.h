@@ -13,6 +13,8 @@
  *   poller.c   the poller thread (main-thread mode) and the process-wide wake handles
  *   queues.c   kernel queue sampling (Linux SIOCINQ/SIOCOUTQ; FIONREAD and SO_NWRITE/FIONWRITE
  *              on macOS/FreeBSD) on a thread of its own
+ *   sockopts.c the limits and socket options the library applies (RLIMIT_NOFILE, keepalive,
+ *              TCP_USER_TIMEOUT, SO_RCVBUF/SO_SNDBUF, TCP_DEFER_ACCEPT)
  *   faults.c   the fault-injecting syscall wrappers (built only with -DWR_FAULTS)
  *   napi.c     Node-API glue and the module's exports
  *
@@ -93,6 +95,39 @@ static inline void wr_sem_destroy(wr_sem_t *s) { sem_destroy(s); }
 #else
 #define WR_MSG_NOSIGNAL 0
 #endif
+
+/* The core numbers errors as Linux does (assembly/layout.ts K.E_*; host/errors.ts ERRNO), and
+ * so do the errors JS sees; macOS and the BSDs number most socket errors differently (EAGAIN is
+ * 35 there, ECONNRESET 54, EADDRNOTAVAIL 49). Every errno leaving the shim (wr_post, and the
+ * errors its calls throw) goes through this: the identity on Linux, a table elsewhere. An errno
+ * with no entry passes unchanged (the message then says "errno N"). */
+static inline uint32_t wr_errno_linux(uint32_t e) {
+#if defined(__linux__)
+  return e;
+#else
+  switch ((int)e) {
+    case EAGAIN: return 11;
+    case EINPROGRESS: return 115;
+    case EALREADY: return 114;
+    case ENOTSOCK: return 88;
+    case EADDRINUSE: return 98;
+    case EADDRNOTAVAIL: return 99;
+    case ENETDOWN: return 100;
+    case ENETUNREACH: return 101;
+    case ECONNABORTED: return 103;
+    case ECONNRESET: return 104;
+    case ENOBUFS: return 105;
+    case EISCONN: return 106;
+    case ENOTCONN: return 107;
+    case ETIMEDOUT: return 110;
+    case ECONNREFUSED: return 111;
+    case EHOSTUNREACH: return 113;
+    case ENOPROTOOPT: return 92;
+    case EPROTO: return 71;
+    default: return e; /* EPERM, EINTR, EBADF, ENOMEM, EACCES, EINVAL, ENFILE, EMFILE, EPIPE: the same numbers */
+  }
+#endif
+}
 
 /* What every socket the shim opens needs beyond nonblocking and close-on-exec. */
 static inline void wr_sock_setup(int fd) {
@@ -202,6 +237,7 @@ enum {
   S_READ_CALLS, S_WRITE_CALLS, S_WAKEUPS, S_OVERFLOW, S_STARVED, S_ASYNC_WAITS,
   S_Q_SOCKETS, S_Q_IN, S_Q_OUT, S_Q_IN_MAX, S_Q_OUT_MAX, S_FDS_OPEN,
   S_VIOLATIONS, S_CTL_ERRORS, S_Q_SWEEPS,
+  S_SOCKOPT_ERRORS, S_SOCKOPT_ERRNO, /* per-connection options the kernel refused; the first one's errno (sockopts.c) */
   /* faults build: injected faults by kind, in WR_FK_* order (always 0 in the release build) */
   S_F_READ_EAGAIN, S_F_READ_SHORT, S_F_WRITE_EAGAIN, S_F_WRITE_SHORT, S_F_EINTR, S_F_RESET,
   S_F_EPIPE, S_F_ACCEPT_EMFILE, S_F_ACCEPT_ENFILE, S_F_ENOBUFS, S_F_CONNECT_HANG, S_F_CTL_ENOSPC,
@@ -293,6 +329,8 @@ struct wr_reactor {
   void *bk;                      /* the backend's own state (epoll: its event array) */
   int edge, nodelay, shed;       /* options: edge-triggered, TCP_NODELAY, shed on EMFILE */
   int maxEvents;                 /* kernel events asked for per wait, at most */
+  /* options set on every accepted and connected socket (sockopts.c; 0: not set) */
+  int keepAlive, keepIdleS, keepIntvlS, keepCnt, userTimeoutMs;
   uint32_t wakeSlot;             /* its slot in the process-wide wake table (poller.c) */
   double wakeHandle;             /* what JS passes to wake(): slot, generation and build */
   int reservefd;                 /* the spare descriptor for shedding (-1: off) */
@@ -446,6 +484,13 @@ void wr_close_fd(wr_reactor *r, int fd, wr_fd *f, int reset); /* one the shim ow
 void wr_connect(wr_reactor *r, const wr_submit *s);
 void wr_ready(wr_reactor *r, int fd, uint8_t pend);        /* readiness the backend decoded */
 int wr__service(wr_reactor *r, int fd);                    /* 1: work left (edge mode) */
+
+/* ── sockopts.c ────────────────────────────────────────────────────────────────────────── */
+void wr__raise_nofile(double out[4]);                      /* [soft before, soft after, hard, errno] */
+void wr_sockopts_conn(wr_reactor *r, int fd);              /* keepalive, TCP_USER_TIMEOUT: accepted and connected sockets */
+int wr_sockopts_listener(int fd, int rcvbuf, int sndbuf, int deferS, const char **what); /* before listen(); 0 or errno */
+void wr__sockopts_read(int fd, double out[9]);             /* getsockopt of each, -1 where absent */
+void wr__sockopts_support(double out[6]);                  /* which of them this OS has */
 
 /* ── turn.c ────────────────────────────────────────────────────────────────────────────── */
 int wr_turn(wr_reactor *r, int timeoutMs);                 /* events posted */

@@ -17,7 +17,8 @@
 //   2. A figure is one comparison measured in one process: ours and its baseline, alternating
 //      rounds, medians, ratio = ours ÷ baseline, target, PASS/MISS (lib.mjs, figure()).
 //   3. Results go to bench-results/<timestamp>.json, bench-results/latest.json and
-//      bench-results/latest.md (git-ignored), and the table is printed. The machine is shared:
+//      bench-results/latest.md (git-ignored), an HTML report with plots beside each JSON
+//      (report.mjs), and the table is printed. The machine is shared:
 //      the load average before and after is recorded next to the figures.
 //
 // Adding a benchmark: write tests/bench/<name>.mjs around runBench("<name>", async (ctx) => …)
@@ -28,6 +29,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { table, machine, root } from "./lib.mjs";
+import { writeReportBeside } from "./report.mjs";
 
 const BENCHES = [
   // Timing wheel vs a JS binary heap and setTimeout: churn and expiry at 1M pending, memory.
@@ -49,7 +51,7 @@ const BENCHES = [
   // Recording overhead on the epoll echo (1k conns), replay speed, fuzz throughput.
   { name: "trace", file: "trace.mjs", timeoutS: 240 },
 ];
-const HELPERS = new Set(["run.mjs", "lib.mjs", "heap.mjs", "net-runtimes.mjs"]); // not benchmarks
+const HELPERS = new Set(["run.mjs", "lib.mjs", "heap.mjs", "net-runtimes.mjs", "report.mjs"]); // not benchmarks
 
 const here = new URL("./", import.meta.url);
 const argv = process.argv.slice(2);
@@ -168,6 +170,7 @@ const json = JSON.stringify(report, null, 2) + "\n";
 writeFileSync(`${outDir}${stamp}.json`, json);
 writeFileSync(`${outDir}latest.json`, json);
 writeFileSync(`${outDir}latest.md`, md);
+writeReportBeside(report, [`${outDir}${stamp}.json`, `${outDir}latest.json`]); // the HTML report beside each JSON (tests/bench/report.mjs)
 console.log("\n" + md);
 console.error(`bench: wrote bench-results/${stamp}.json, latest.json, latest.md (${(report.durationMs / 1000).toFixed(1)} s)`);
 

@@ -19,6 +19,7 @@ interface BunSocket {
   end(): void;
   terminate(): void;
   setNoDelay(on: boolean): void;
+  setKeepAlive?(on: boolean, initialDelayMs?: number): boolean;
   readonly remoteAddress: string;
   readonly remotePort: number;
 }
@@ -42,10 +43,11 @@ class BunConn implements DriverConn {
   closed = false;
   reading = true;
   constructor(readonly sink: Sink) {}
-  attach(s: BunSocket, noDelay: boolean): void {
+  attach(s: BunSocket, noDelay: boolean, keepAliveMs = 0): void {
     this.s = s;
     s.data = this;
     if (noDelay) s.setNoDelay(true);
+    if (keepAliveMs > 0) s.setKeepAlive?.(true, keepAliveMs);
     if (!this.reading) s.pause();
   }
   /** Straight from the caller's memory (Bun writes to the kernel now, keeps nothing): no copy, no view. -1 once closed. */
@@ -88,12 +90,13 @@ export const bunDriver: Driver = {
   canReset: true,
   mayRead: () => true,
   afterIo: (fn) => { setImmediate(fn); },
-  listen(spec: ListenSpec, noDelay: boolean, accept: () => Sink & { d?: DriverConn }, _acceptError: (errno: number) => void) { // Bun does not tell of failed accepts
+  keepAlive: "idle",
+  listen(spec: ListenSpec, noDelay: boolean, accept: () => Sink & { d?: DriverConn }, _acceptError: (errno: number) => void, keepAliveMs = 0) { // Bun does not tell of failed accepts
     let l: BunListener;
     try {
       l = bun().listen({
         hostname: spec.host, port: spec.port, backlog: spec.backlog, reusePort: spec.reusePort ?? false, allowHalfOpen: true,
-        socket: { ...HANDLERS, open(s) { const sink = accept(); const c = new BunConn(sink); sink.d = c; c.attach(s, noDelay); } },
+        socket: { ...HANDLERS, open(s) { const sink = accept(); const c = new BunConn(sink); sink.d = c; c.attach(s, noDelay, keepAliveMs); } },
       });
     } catch (err) {
       const e = err as { code?: string; syscall?: string; message?: string };
@@ -102,12 +105,12 @@ export const bunDriver: Driver = {
     }
     return { listener: new BunListenerRec(l), port: l.port };
   },
-  connect(spec: ConnectSpec, noDelay: boolean, sink: Sink): DriverConn {
+  connect(spec: ConnectSpec, noDelay: boolean, sink: Sink, keepAliveMs = 0): DriverConn {
     const c = new BunConn(sink);
     // `open` runs when the connection is up, before any of its data and before the promise settles.
     const open = (s: BunSocket) => {
       if (c.closed) { s.terminate(); return; }
-      c.attach(s, noDelay);
+      c.attach(s, noDelay, keepAliveMs);
       sink.onConnect();
     };
     bun().connect({ hostname: spec.host, port: spec.port, allowHalfOpen: true, socket: { ...HANDLERS, open } })

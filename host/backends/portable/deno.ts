@@ -22,6 +22,7 @@ interface DenoConn {
   closeWrite(): Promise<void>;
   close(): void;
   setNoDelay?(on: boolean): void;
+  setKeepAlive?(on: boolean): void;
   readonly remoteAddr: { hostname: string; port: number };
 }
 interface DenoListener { readonly addr: { port: number }; accept(): Promise<DenoConn>; close(): void }
@@ -49,9 +50,9 @@ class DenoConnRec implements DriverConn {
   private failed = false;
   constructor(readonly sink: Sink) {}
 
-  attach(conn: DenoConn, noDelay: boolean): void {
+  attach(conn: DenoConn, noDelay: boolean, keepAlive = false): void {
     this.conn = conn;
-    try { conn.setNoDelay?.(noDelay); } catch { /* a socket closed already: the read says so */ }
+    try { conn.setNoDelay?.(noDelay); if (keepAlive) conn.setKeepAlive?.(true); } catch { /* a socket closed already: the read says so */ }
     this.startReading();
   }
   write(buf: Uint8Array, off: number, len: number): number {
@@ -134,7 +135,7 @@ class DenoListenerRec implements DriverListener {
   private accepting = true;
   private pulling = false;
   private closed = false;
-  constructor(private readonly l: DenoListener, private readonly noDelay: boolean, private readonly accept: () => Sink & { d?: DriverConn }, private readonly acceptError: (errno: number) => void) {}
+  constructor(private readonly l: DenoListener, private readonly noDelay: boolean, private readonly accept: () => Sink & { d?: DriverConn }, private readonly acceptError: (errno: number) => void, private readonly keepAlive = false) {}
   setAccepting(on: boolean): void {
     this.accepting = on;
     if (on && !this.pulling) void this.pull();
@@ -159,7 +160,7 @@ class DenoListenerRec implements DriverListener {
         const sink = this.accept();
         const c = new DenoConnRec(sink);
         sink.d = c;
-        c.attach(conn, this.noDelay);
+        c.attach(conn, this.noDelay, this.keepAlive);
       }
     } finally {
       this.pulling = false;
@@ -175,7 +176,8 @@ export const denoDriver: Driver = {
   mayRead(path: string): boolean {
     try { return deno().permissions.querySync({ name: "read", path }).state === "granted"; } catch { return false; }
   },
-  listen(spec: ListenSpec, noDelay: boolean, accept: () => Sink & { d?: DriverConn }, acceptError: (errno: number) => void) {
+  keepAlive: "on",
+  listen(spec: ListenSpec, noDelay: boolean, accept: () => Sink & { d?: DriverConn }, acceptError: (errno: number) => void, keepAliveMs = 0) {
     let l: DenoListener;
     try {
       l = deno().listen({ hostname: spec.host, port: spec.port, ...(spec.reusePort ? { reusePort: true } : {}) });
@@ -184,15 +186,15 @@ export const denoDriver: Driver = {
       const code = e.code ?? "EINVAL";
       throw new ListenFailure(ERRNO_BY_NAME[code] ?? ERRNO_BY_NAME.EINVAL, code, "listen", e.message ?? code);
     }
-    const rec = new DenoListenerRec(l, noDelay, accept, acceptError);
+    const rec = new DenoListenerRec(l, noDelay, accept, acceptError, keepAliveMs > 0);
     rec.setAccepting(true);
     return { listener: rec, port: l.addr.port };
   },
-  connect(spec: ConnectSpec, noDelay: boolean, sink: Sink): DriverConn {
+  connect(spec: ConnectSpec, noDelay: boolean, sink: Sink, keepAliveMs = 0): DriverConn {
     const c = new DenoConnRec(sink);
     deno().connect({ hostname: spec.host, port: spec.port }).then((conn) => {
       if (c.closed) { try { conn.close(); } catch { /* closed */ } return; }
-      c.attach(conn, noDelay);
+      c.attach(conn, noDelay, keepAliveMs > 0);
       sink.onConnect();
     }, (err) => { if (!c.closed) sink.onConnectFail(errnoOf(err)); });
     return c;

@@ -75,9 +75,16 @@ export interface Driver {
    * arriving connection, before any of its data, and returns that connection's sink;
    * `acceptError` hears an accept that failed (EMFILE), where the runtime tells of one.
    */
-  listen(spec: ListenSpec, noDelay: boolean, accept: () => Sink & { d?: DriverConn }, acceptError: (errno: number) => void): { listener: DriverListener; port: number };
+  listen(spec: ListenSpec, noDelay: boolean, accept: () => Sink & { d?: DriverConn }, acceptError: (errno: number) => void, keepAliveMs?: number): { listener: DriverListener; port: number };
   /** Starts a connect; the sink hears onConnect or onConnectFail. */
-  connect(spec: ConnectSpec, noDelay: boolean, sink: Sink): DriverConn;
+  connect(spec: ConnectSpec, noDelay: boolean, sink: Sink, keepAliveMs?: number): DriverConn;
+  /**
+   * What the runtime lets a socket set of option keepAlive: "idle" (on, with the idle time:
+   * node:net, Bun), "on" (on with the OS's own times: Deno's setKeepAlive has no delay).
+   * Neither runtime sets the probe interval or count, TCP_USER_TIMEOUT, SO_RCVBUF/SO_SNDBUF or
+   * TCP_DEFER_ACCEPT on a TCP socket (docs/limits.md).
+   */
+  readonly keepAlive: "idle" | "on";
 }
 
 /** Which runtime this is (the one place that asks). */

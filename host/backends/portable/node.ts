@@ -78,7 +78,8 @@ export const nodeDriver: Driver = {
   canReset: true,
   mayRead: () => true,
   afterIo: (fn) => { setImmediate(fn); },
-  listen(spec: ListenSpec, noDelay: boolean, accept: () => Sink & { d?: DriverConn }, acceptError: (errno: number) => void) {
+  keepAlive: "idle",
+  listen(spec: ListenSpec, noDelay: boolean, accept: () => Sink & { d?: DriverConn }, acceptError: (errno: number) => void, keepAliveMs = 0) {
     if (spec.reusePort) throw new ListenFailure(ERRNO_BY_NAME.EINVAL, "EINVAL", "listen", "node:net in Node 20 cannot set SO_REUSEPORT");
     const { TCP, constants } = binding();
     const h = new TCP(constants.SERVER);
@@ -92,14 +93,14 @@ export const nodeDriver: Driver = {
     }
     const out: { port?: number } = {};
     h.getsockname(out);
-    const server = net.createServer({ allowHalfOpen: true, noDelay }, (s) => { const sink = accept(); sink.d = new NodeConn(s, sink); });
+    const server = net.createServer({ allowHalfOpen: true, noDelay, keepAlive: keepAliveMs > 0, keepAliveInitialDelay: keepAliveMs }, (s) => { const sink = accept(); sink.d = new NodeConn(s, sink); });
     // An accept that failed (EMFILE: libuv's reserve descriptor already shed the waiting clients).
     server.on("error", (e) => acceptError(errnoOf(e)));
     server.listen(h as never);
     return { listener: new NodeListener(server), port: out.port ?? spec.port };
   },
-  connect(spec: ConnectSpec, noDelay: boolean, sink: Sink): DriverConn {
-    const s = net.connect({ host: spec.host, port: spec.port, localAddress: spec.localAddress, allowHalfOpen: true, noDelay });
+  connect(spec: ConnectSpec, noDelay: boolean, sink: Sink, keepAliveMs = 0): DriverConn {
+    const s = net.connect({ host: spec.host, port: spec.port, localAddress: spec.localAddress, allowHalfOpen: true, noDelay, keepAlive: keepAliveMs > 0, keepAliveInitialDelay: keepAliveMs });
     let up = false;
     s.once("connect", () => { up = true; sink.onConnect(); });
     const c = new NodeConn(s, {

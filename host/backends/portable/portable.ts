@@ -42,6 +42,12 @@ import { bunDriver } from "./bun.ts";
 
 export interface PortableOptions {
   noDelay: boolean;
+  /** Option keepAlive: the runtime sets what it can (driver.keepAlive), and the rest is said once in the log. */
+  keepAlive?: { idleS: number; intervalS: number; count: number } | false;
+  /** Option userTimeoutMs: no runtime can set it; said once in the log. */
+  userTimeoutMs?: number;
+  /** Option raiseFdLimit: no runtime can raise RLIMIT_NOFILE; said once in the log when the soft limit is below the hard one. */
+  raiseFdLimit?: boolean;
   log: (line: string) => void;
   /** Bytes a connection may read ahead of the core before its runtime socket is paused (default READ_AHEAD_BYTES). */
   readAheadBytes?: number;
@@ -148,11 +154,21 @@ export class PortableHost implements Host {
   private stamps = new Uint32Array(0);
   private stamp = 0;
   private scratch = new Uint8Array(0);
+  private readonly keepAliveMs: number;
 
   constructor(o: PortableOptions, driver: Driver) {
     this.o = o;
     this.driver = driver;
     this.readAheadBytes = o.readAheadBytes ?? READ_AHEAD_BYTES;
+    this.keepAliveMs = o.keepAlive ? o.keepAlive.idleS * 1000 : 0;
+    // What the runtime's sockets cannot set is said once, here, rather than dropped in silence (docs/limits.md).
+    const cannot: string[] = [];
+    if (o.keepAlive) {
+      if (driver.keepAlive === "on") cannot.push(`keepAlive's idleS ${o.keepAlive.idleS}, intervalS and count (${driver.runtime} turns keepalive on with the system's own times)`);
+      else cannot.push(`keepAlive's intervalS ${o.keepAlive.intervalS} and count ${o.keepAlive.count} (${driver.runtime} sets the idle time only; the system's interval and count apply)`);
+    }
+    if (o.userTimeoutMs) cannot.push(`userTimeoutMs (TCP_USER_TIMEOUT)`);
+    if (cannot.length) o.log(`wasm-reactor: the portable host (${driver.runtime}'s own sockets) cannot set ${cannot.join(", nor ")}; a native host (epoll, kqueue) can (docs/limits.md)`);
     this.writeBufferBytes = o.writeBufferBytes ?? WRITE_BUFFER_BYTES;
   }
 
@@ -173,6 +189,7 @@ export class PortableHost implements Host {
       const m = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(readFileSync("/proc/self/limits", "utf8"));
       if (m) {
         const soft = m[1] === "unlimited" ? 1 << 30 : Number(m[1]);
+        if (this.o.raiseFdLimit !== false && m[1] !== m[2]) this.o.log(`wasm-reactor: the descriptor limit is ${m[1]} (hard ${m[2]}) and the portable host cannot raise it (the runtimes have no setrlimit); raise it before start (ulimit -n ${m[2]}, LimitNOFILE=) or use a native host (docs/limits.md)`);
         return { fdLimit: soft, source: `RLIMIT_NOFILE soft ${m[1]} (hard ${m[2]}, from /proc/self/limits; the portable host's sockets share it with the runtime's other descriptors)` };
       }
     } catch { /* not Linux, or no read permission (Deno without --allow-read) */ }
@@ -181,11 +198,13 @@ export class PortableHost implements Host {
 
   listen(spec: ListenSpec): { fd: number; address: BoundAddress } {
     const host = normalizeHost(spec.host);
+    const cannot = [spec.recvBufferBytes && "recvBufferBytes (SO_RCVBUF)", spec.sendBufferBytes && "sendBufferBytes (SO_SNDBUF)", spec.deferAcceptS && "deferAcceptS (TCP_DEFER_ACCEPT)"].filter(Boolean);
+    if (cannot.length) this.o.log(`wasm-reactor: the portable host (${this.driver.runtime}'s own sockets) cannot set ${cannot.join(", ")} on ${host}:${spec.port}; the kernel's defaults apply (a native host can: docs/limits.md)`);
     const s = new PSock(this, true);
     s.held = [];
     s.backlog = spec.backlog;
     try {
-      const { listener, port } = this.driver.listen({ ...spec, host }, this.o.noDelay, () => this.arrival(s), (errno) => { if (!s.closed) { s.err = errno; this.mark(s); } });
+      const { listener, port } = this.driver.listen({ ...spec, host }, this.o.noDelay, () => this.arrival(s), (errno) => { if (!s.closed) { s.err = errno; this.mark(s); } }, this.keepAliveMs);
       s.listener = listener;
       this.open(s);
       return { fd: s.fd, address: { host, port } };
@@ -564,7 +583,7 @@ export class PortableHost implements Host {
     s.slot = slot; s.gen = gen; s.connecting = true;
     this.stats.connects++;
     this.post(K.EV_SOCKET_OPENED, slot, gen, s.fd, 0, 0, 0);
-    s.d = this.driver.connect(spec, this.o.noDelay, s);
+    s.d = this.driver.connect(spec, this.o.noDelay, s, this.keepAliveMs);
   }
 
   /** Whether an event posted now goes straight into the ring (nothing waits before it). */

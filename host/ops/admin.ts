@@ -1,0 +1,132 @@
+// The admin endpoint for live tuning (docs/tuning.md): a pure request handler over a Tuner, with
+// no server of its own, so it mounts on whichever HTTP server the process runs (host/ops/http.ts
+// on our own Reactor, or any other).
+//
+//   GET  /admin/settings   the live settings' current values, and which options are not live and why
+//   POST /admin/tune       {"settings": {name: value, ...}, "windowMs"?, "maxP99Ratio"?,
+//                          "maxErrorRateRatio"?, "minSamples"?} → 202 {"id", "status"}
+//   GET  /admin/tune       the watch's status (idle, watching, kept, rolled-back, with figures)
+//   POST /admin/rollback   undo the last change now → 200 {"status"}
+//
+// Access: off by default (nothing mounts it unless asked). Without a token, loopback peers only
+// (127.0.0.0/8, ::1, ::ffff:127.x): a remote peer gets 403, since a setting changed by anyone
+// who can reach the port is a denial of service waiting to happen. With a token, every request
+// (loopback too) must carry `Authorization: Bearer <token>`, compared in constant time (the
+// time a comparison takes must not say how many leading bytes were right); a missing or wrong
+// one gets 401. Remote peers are then allowed, unless allowRemote is false.
+import { ReactorError } from "../errors.ts";
+import { Tuner, LIVE_SETTINGS, NOT_LIVE, WATCH_DEFAULTS, currentSettings } from "./tuning.ts";
+
+export interface AdminRequest { method: string; path: string; headers: Record<string, string>; body: Uint8Array; remoteAddress: string }
+export interface AdminResponse { status: number; headers?: Record<string, string>; body: string }
+export interface AdminOptions {
+  /** Bearer token every request must carry; with it, remote peers may call (unless allowRemote is false). */
+  token?: string;
+  /** Allow peers that are not loopback. Needs a token (default: true when a token is given). */
+  allowRemote?: boolean;
+}
+
+/** Larger bodies are refused (413): a tuning request is a few hundred bytes. */
+const MAX_BODY_BYTES = 64 * 1024;
+/** A token shorter than this is refused at setup: guessable in a few requests. */
+const MIN_TOKEN_CHARS = 16;
+
+export function adminHandler(tuner: Tuner, opts: AdminOptions = {}): (req: AdminRequest) => AdminResponse {
+  if (!(tuner instanceof Tuner)) throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: adminHandler needs a Tuner (new Tuner(reactor))");
+  const { token, allowRemote } = opts;
+  if (token !== undefined && (typeof token !== "string" || token.length < MIN_TOKEN_CHARS)) {
+    throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: admin token must be a string of at least ${MIN_TOKEN_CHARS} characters, got ${typeof token === "string" ? `${token.length} characters` : typeof token}`);
+  }
+  if (allowRemote !== undefined && typeof allowRemote !== "boolean") throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: admin allowRemote must be true or false, got ${String(allowRemote)}`);
+  if (allowRemote && token === undefined) {
+    throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: admin allowRemote needs a token: without one, anyone who can reach the port could change the reactor's settings");
+  }
+  const remoteOk = token !== undefined && allowRemote !== false;
+  const want = token === undefined ? undefined : new TextEncoder().encode(token);
+
+  return (req: AdminRequest): AdminResponse => {
+    const loopback = isLoopback(req.remoteAddress);
+    if (!loopback && !remoteOk) {
+      return json(403, { error: token === undefined
+        ? `the admin endpoint answers loopback peers only (this one is ${req.remoteAddress || "unknown"}); configure a token to allow remote ones`
+        : `the admin endpoint answers loopback peers only (allowRemote is false; this one is ${req.remoteAddress || "unknown"})` });
+    }
+    if (want) {
+      const auth = header(req.headers, "authorization") ?? "";
+      const m = /^Bearer[ ]+(\S+)\s*$/i.exec(auth);
+      if (!m || !sameBytes(new TextEncoder().encode(m[1]), want)) {
+        return json(401, { error: m ? "wrong admin token" : "the admin endpoint needs `Authorization: Bearer <token>`" }, { "www-authenticate": 'Bearer realm="wasm-reactor admin"' });
+      }
+    }
+    const path = req.path.split("?")[0].replace(/\/+$/, "");
+    const method = req.method.toUpperCase();
+    const route = ROUTES[path];
+    if (!route) return json(404, { error: `no admin route ${path}; routes: ${Object.entries(ROUTES).map(([p, r]) => `${Object.keys(r).join("/")} ${p}`).join(", ")}` });
+    const fn = route[method];
+    if (!fn) return json(405, { error: `${method} ${path} is not allowed; use ${Object.keys(route).join(" or ")}` }, { allow: Object.keys(route).join(", ") });
+    if (req.body.length > MAX_BODY_BYTES) return json(413, { error: `the body is ${req.body.length} bytes; at most ${MAX_BODY_BYTES}` });
+    try {
+      return fn(tuner, req);
+    } catch (err) {
+      const code = (err as ReactorError).code;
+      const message = String((err as Error).message).replace(/^wasm-reactor: /, "");
+      if (code === "ERR_INVALID_OPTION") return json(400, { error: message });
+      if (code === "ERR_TUNING") return json(409, { error: message });
+      return json(500, { error: message });
+    }
+  };
+}
+
+type Route = Record<string, (t: Tuner, req: AdminRequest) => AdminResponse>;
+const ROUTES: Record<string, Route> = {
+  "/admin/settings": {
+    GET: (t) => json(200, { settings: currentSettings(t.reactor), live: LIVE_SETTINGS, notLive: NOT_LIVE }),
+  },
+  "/admin/tune": {
+    GET: (t) => json(200, t.status()),
+    POST: (t, req) => {
+      const body = parseJson(req.body);
+      const { settings, ...watch } = body;
+      if (settings === undefined) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: the body needs "settings": {name: value, ...}, and may give ${Object.keys(WATCH_DEFAULTS).join(", ")}`);
+      const { id } = t.apply(settings as Record<string, unknown>, watch);
+      return json(202, { id, status: t.status() });
+    },
+  },
+  "/admin/rollback": {
+    POST: (t) => json(200, { status: t.rollback("rolled back through the admin endpoint") }),
+  },
+};
+
+function parseJson(body: Uint8Array): Record<string, unknown> {
+  let v: unknown;
+  try { v = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body)); }
+  catch (err) { throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: the body is not JSON: ${(err as Error).message}`); }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: the body must be a JSON object, got ${Array.isArray(v) ? "an array" : JSON.stringify(v)}`);
+  return v as Record<string, unknown>;
+}
+
+function json(status: number, value: unknown, headers: Record<string, string> = {}): AdminResponse {
+  return { status, headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers }, body: JSON.stringify(value) + "\n" };
+}
+
+function header(h: Record<string, string>, name: string): string | undefined {
+  for (const k of Object.keys(h)) if (k.toLowerCase() === name) return h[k];
+  return undefined;
+}
+
+/** 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
+export function isLoopback(addr: string): boolean {
+  const a = addr.toLowerCase().replace(/^\[|\]$/g, "");
+  return /^127\.\d+\.\d+\.\d+$/.test(a) || a === "::1" || /^::ffff:127\.\d+\.\d+\.\d+$/.test(a) || a === "0:0:0:0:0:0:0:1";
+}
+
+/**
+ * Compares in time that depends on the lengths only, never on where the first difference is:
+ * every byte of the longer input is looked at, and the lengths are folded in.
+ */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = Math.max(a.length, b.length);
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < n; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  return diff === 0;
+}
