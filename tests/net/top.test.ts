@@ -138,6 +138,14 @@ test("piped: an unreachable server is an 'unreachable' line and exit 1", async (
   assert.not.match(r.out, /\x1b/);
 });
 
+test("under Deno without --allow-net: one line naming the flag, exit 2", () => {
+  if (RUNTIME !== "deno") return skip(`permissions are Deno's alone; ${RUNTIME} has none to refuse`);
+  const r = runCli(["top", "127.0.0.1:45999", "--once"], { deno: [], timeoutMs: 20_000 });
+  assert.is(r.code, 2, r.out + r.err);
+  assert.match(r.err, /^wasm-reactor: top under Deno needs --allow-net \(to fetch http:\/\/127\.0\.0\.1:45999\/metrics\.json\)/);
+  assert.is(r.err.trim().split("\n").length, 1);
+});
+
 // ── in a terminal (tmux) ─────────────────────────────────────────────────────────────────
 function tmux(...args: string[]): Promise<string> {
   return new Promise((resolve, reject) => execFile("tmux", ["-L", SOCKET, ...args], { encoding: "utf8" }, (err, out, stderr) => (err ? reject(new Error(`tmux ${args.join(" ")}: ${stderr || err.message}`)) : resolve(out))));
