@@ -177,6 +177,8 @@ test("the screen: within width − 1 columns and the height, with every reactor 
   const v = viewOf("http://127.0.0.1:9464/metrics.json", b, a);
   const screen = renderScreen(v, { intervalMs: 1000, lastOkAgoMs: 300 }, 80, 24);
   assert.match(screen[1], /^pid 42 node {2}up 1:02:05 {2}rss 50\.0M {2}cpu 22\.5% {2}1 reactor \(sim\)$/);
+  assert.match(renderScreen({ ...v, ready: false }, { intervalMs: 1000, lastOkAgoMs: 300 }, 80, 24)[0], /^wasm-reactor top {2}127\.0\.0\.1:9464 {2}NOT READY \(draining\) +\d\d:\d\d:\d\d UTC$/);
+  assert.match(plainLine({ ...v, ready: false }), /Z not-ready reactors=1 /);
   const gone = renderScreen(v, { intervalMs: 1000, lastOkAgoMs: 12_400, error: "ECONNREFUSED" }, 80, 24);
   assert.is(gone[1], "UNREACHABLE: ECONNREFUSED; last sample 12 s ago; retrying every 1 s");
   const never = renderScreen(undefined, { intervalMs: 500, error: "ECONNREFUSED" }, 80, 24, "http://127.0.0.1:1/metrics.json");
