@@ -187,10 +187,11 @@ export function viewOf(url: string, cur: MetricsDoc, prev?: MetricsDoc): View {
 }
 
 // ── formatting ────────────────────────────────────────────────────────────────────────────
-/** 9,999 then 12.3k, 123k, 1.23M, 12.3M, 123M, 1.23G: at most 6 characters for any count. */
+/** 0.5 (a slow rate), 9,999 then 12.3k, 123k, 1.23M, 12.3M, 123M, 1.23G: at most 6 characters. */
 export function short(n: number | undefined): string {
   if (n === undefined || !Number.isFinite(n)) return "-";
   const a = Math.abs(n);
+  if (a < 9.95 && !Number.isInteger(n)) return n.toFixed(1); // a slow rate: 0.5/s, not 1
   if (a < 9999.5) return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
   const [d, u] = a < 1e6 ? [1e3, "k"] : a < 1e9 ? [1e6, "M"] : [1e9, "G"];
   const v = n / d;

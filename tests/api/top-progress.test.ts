@@ -199,6 +199,7 @@ test("plain lines: exact integers, no escape codes; the unreachable line", async
 test("numbers fit six characters; fetch errors in a few words", () => {
   assert.equal([0, 999, 9999, 12_345, 123_456, 1_234_567, 12_345_678, 987_654_321, 2.5e9].map(short), ["0", "999", "9,999", "12.3k", "123k", "1.23M", "12.3M", "988M", "2.50G"]);
   assert.is(short(undefined), "-");
+  assert.equal([0.5, 2.25, 9.94, 9.96, 12.4].map(short), ["0.5", "2.3", "9.9", "10", "12"], "slow rates keep a decimal");
   assert.equal([0, 1023, 1536, 50 * 2 ** 20, 3 * 2 ** 30].map(bytes), ["0B", "1023B", "1.50K", "50.0M", "3.00G"]);
   assert.is(describeFetchError(Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNREFUSED" } }), 1000), "ECONNREFUSED", "Node");
   assert.is(describeFetchError(Object.assign(new Error("Unable to connect"), { code: "ConnectionRefused" }), 1000), "ECONNREFUSED", "Bun");
