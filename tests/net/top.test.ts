@@ -99,7 +99,7 @@ test("piped: --once prints one plain line with the server's figures and rates, n
   await fx.echo(20);
   fx.startTraffic();
   // The base URL (no path): top adds /metrics.json.
-  const r = await runAsync(["top", `http://127.0.0.1:${fx.httpPort}`, "--once", "--interval-ms", "300"]);
+  const r = await runAsync(["top", `http://127.0.0.1:${fx.httpPort}`, "--once", "--interval-ms", "500"]);
   assert.is(r.code, 0, `exit 0: ${r.err}`);
   assert.not.match(r.out, /\x1b/, "no escape codes in a pipe");
   const lines = r.out.trim().split("\n");
