@@ -5,7 +5,7 @@
 // Return codes (i32): >= 0 success (see each), negative: an R_* error the API turns into a
 // clear message.
 
-import { config, metrics, NONE, CH_APP, CH_LENT, CH_QUEUED, CR_ABORT, CR_NORMAL, CR_SHUTDOWN } from "./layout";
+import { config, metrics, NONE, CH_APP, CH_LENT, CH_QUEUED, CR_ABORT, CR_NORMAL, CR_SHUTDOWN, CR_TIMEOUT, CR_ERROR } from "./layout";
 import {
   slot, live, slotAlloc, markDirty, slotCap, listenerCount, MAX_LISTENERS, activeCount,
   ST_LISTENING, ST_CONNECTING, ST_OPEN, ST_READ_ENDED, ST_CLOSING, ST_FREE,
@@ -193,6 +193,29 @@ export function end(i: u32, gen: u32): i32 {
 export function close(i: u32, gen: u32, reset: bool): i32 {
   if (!live(i, gen)) return R_STALE;
   requestClose(i, CR_ABORT, 0, reset);
+  return R_OK;
+}
+
+// proxyHeader(): what the host's PROXY protocol parser (host/reactor/proxy.ts) decided.
+// @ts-ignore: decorator
+@inline export const PH_ACCEPTED: u32 = 0;  // a valid header: counted, the connection goes on
+// @ts-ignore: decorator
+@inline export const PH_REJECTED: u32 = 1;  // malformed, too long, or the peer ended first: counted, reset
+// @ts-ignore: decorator
+@inline export const PH_LATE: u32 = 2;      // not complete within the deadline: counted, reset
+
+/**
+ * The host parsed (or gave up on) a connection's PROXY header. A call, not a host-side counter,
+ * so the counters live in the metrics region (read from any thread, as worker mode does) and the
+ * close is a recorded input: a replay of the trace closes the same connection in the same turn.
+ */
+export function proxyHeader(i: u32, gen: u32, result: u32): i32 {
+  if (!live(i, gen)) return R_STALE;
+  const m = metrics();
+  if (result == PH_ACCEPTED) { m.proxyHeaders += 1; return R_OK; }
+  m.proxyHeaderErrors += 1;
+  if (result == PH_LATE) m.proxyHeaderTimeouts += 1;
+  requestClose(i, result == PH_LATE ? CR_TIMEOUT : CR_ERROR, 0, true);
   return R_OK;
 }
 

@@ -23,7 +23,7 @@ export { ingest } from "./turn";
 export { flush } from "./flush";
 export {
   listenerOpen, connectOpen, appAcquire, appRelease, appKeep, writeTail, writeExtend, writeQueue,
-  end, close, pause, resume, queuedBytesOf, holdFin, closeAll, timerArm, timerCancel,
+  end, close, pause, resume, queuedBytesOf, holdFin, closeAll, timerArm, timerCancel, proxyHeader,
 } from "./commands";
 export { stateOf, genOf } from "./conn";
 export { chunkState } from "./pool";

@@ -247,6 +247,9 @@
   backpressureResumes: f64;
   poolPauses: f64;
   poolAcquireFails: f64;
+  proxyHeaders: f64;         // PROXY protocol headers accepted (host/reactor/proxy.ts parses them)
+  proxyHeaderErrors: f64;    // connections closed for a malformed, oversized, truncated or late PROXY header
+  proxyHeaderTimeouts: f64;  // of which late (the header did not complete within proxyTimeoutMs)
   // gauges, refreshed at flush
   nowMs: f64;
   connections: f64;

@@ -4,7 +4,7 @@
 import { Header, Config, Slot, ChunkMeta, TimerNode, EventRec, SubmitRec, NoteRec, Metrics } from "./layout";
 import { LAYOUT_EPOCH, LAYOUT_MAGIC, LAYOUT_BASE, NONE, HEADER_BYTES, CONFIG_OFFSET, ERRNO_SLOTS, HIST_BUCKETS, HIST_COUNT, WHEEL_LEVELS, WHEEL_SLOTS, HOST_READS_PAUSED, HOST_ACCEPTS_PAUSED, HIST_TURN_US, HIST_BATCH, HIST_LATENESS_MS, EV_ACCEPTED, EV_ACCEPT_ERROR, EV_READ, EV_READ_ERROR, EV_WRITE_DONE, EV_WRITABLE, EV_CONNECTED, EV_CONNECT_FAILED, EV_SOCKET_OPENED, SQ_INTEREST, SQ_WRITE, SQ_SHUTDOWN, SQ_CLOSE, SQ_CONNECT, SQF_RESET, IN_READ, IN_WRITE, NT_OPEN, NT_DATA, NT_END, NT_DRAIN, NT_TIMEOUT, NT_ERROR, NT_CLOSE, NT_TIMER, NT_LISTEN_ERROR, TO_IDLE, TO_CONNECT, TO_HANDSHAKE, TO_WRITE_STALL, TO_LINGER, CR_NORMAL, CR_ABORT, CR_RESET, CR_ERROR, CR_TIMEOUT, CR_CONNECT_FAILED, CR_SHUTDOWN, CH_FREE, CH_SUPPLY, CH_LENT, CH_QUEUED, CH_WRITING, CH_APP, E_AGAIN, E_PIPE, E_NFILE, E_MFILE, E_CONNRESET, E_TIMEDOUT, E_CONNREFUSED } from "./layout";
 import { ST_FREE, ST_LISTENING, ST_CONNECTING, ST_OPEN, ST_READ_ENDED, ST_CLOSING, ST_CLOSED, ST_COUNT, F_DIRTY, F_READ_EOF, F_FIN_SENT, F_USER_PAUSED, F_BP_PAUSED, F_WAIT_WRITABLE, F_WANT_DRAIN, F_HANDSHAKE, G_CLOSE_REQ, G_RESET, G_END_ON_OPEN, G_CONNECT_WANTED, G_AWAIT_SOCKET, G_LISTENER, G_AUTO_END, G_HOLD_FIN, MAX_LISTENERS } from "./conn";
-import { R_OK, R_WAIT, R_STALE, R_ENDED, R_NO_SLOT, R_BUDGET, R_BAD_CHUNK, R_BAD_ARG, R_LISTENERS, R_POOL_LOW } from "./commands";
+import { R_OK, R_WAIT, R_STALE, R_ENDED, R_NO_SLOT, R_BUDGET, R_BAD_CHUNK, R_BAD_ARG, R_LISTENERS, R_POOL_LOW, PH_ACCEPTED, PH_REJECTED, PH_LATE } from "./commands";
 import { LAYOUT_VERSION } from "./layout_version.gen";
 export const L_Header_magic: u32 = offsetof<Header>("magic");
 export const L_Header_version: u32 = offsetof<Header>("version");
@@ -155,6 +155,9 @@ export const L_Metrics_backpressurePauses: u32 = offsetof<Metrics>("backpressure
 export const L_Metrics_backpressureResumes: u32 = offsetof<Metrics>("backpressureResumes");
 export const L_Metrics_poolPauses: u32 = offsetof<Metrics>("poolPauses");
 export const L_Metrics_poolAcquireFails: u32 = offsetof<Metrics>("poolAcquireFails");
+export const L_Metrics_proxyHeaders: u32 = offsetof<Metrics>("proxyHeaders");
+export const L_Metrics_proxyHeaderErrors: u32 = offsetof<Metrics>("proxyHeaderErrors");
+export const L_Metrics_proxyHeaderTimeouts: u32 = offsetof<Metrics>("proxyHeaderTimeouts");
 export const L_Metrics_nowMs: u32 = offsetof<Metrics>("nowMs");
 export const L_Metrics_connections: u32 = offsetof<Metrics>("connections");
 export const L_Metrics_listeners: u32 = offsetof<Metrics>("listeners");
@@ -272,4 +275,7 @@ export const L_K_R_BAD_CHUNK: i32 = <i32>R_BAD_CHUNK;
 export const L_K_R_BAD_ARG: i32 = <i32>R_BAD_ARG;
 export const L_K_R_LISTENERS: i32 = <i32>R_LISTENERS;
 export const L_K_R_POOL_LOW: i32 = <i32>R_POOL_LOW;
+export const L_K_PH_ACCEPTED: u32 = <u32>PH_ACCEPTED;
+export const L_K_PH_REJECTED: u32 = <u32>PH_REJECTED;
+export const L_K_PH_LATE: u32 = <u32>PH_LATE;
 export const L_K_LAYOUT_VERSION: u32 = <u32>LAYOUT_VERSION;

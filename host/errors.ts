@@ -139,11 +139,11 @@ const REFUSALS: Record<number, [ReactorErrorCode, string]> = {
   [K.R_STALE]: ["ERR_CONNECTION_CLOSED", "the connection is closed"],
   [K.R_ENDED]: ["ERR_WRITE_AFTER_END", "the connection was ended or closed"],
   [K.R_NO_SLOT]: ["ERR_NO_SLOT", "every connection slot is in use (raise maxConnections)"],
-  [K.R_BUDGET]: ["ERR_FD_BUDGET", "the descriptor budget is reached (reactor.limits says where it comes from; raise RLIMIT_NOFILE, or lower fdReserve)"],
+  [K.R_BUDGET]: ["ERR_FD_BUDGET", "the descriptor budget is reached (reactor.limits says where it comes from; raise RLIMIT_NOFILE, or lower fdReserve; `wasm-reactor doctor` plans it, docs/runbooks/descriptor-exhaustion.md)"],
   [K.R_BAD_CHUNK]: ["ERR_SOCKET", "not a chunk the app may queue"],
   [K.R_BAD_ARG]: ["ERR_SOCKET", "invalid argument"],
   [K.R_LISTENERS]: ["ERR_TOO_MANY_LISTENERS", "at most 64 listeners per reactor"],
-  [K.R_POOL_LOW]: ["ERR_POOL_LOW", "the buffer pool is too low to lend a chunk for longer (raise poolChunks)"],
+  [K.R_POOL_LOW]: ["ERR_POOL_LOW", "the buffer pool is too low to lend a chunk for longer (raise poolChunks; see docs/runbooks/backpressure-and-pool-exhaustion.md)"],
 };
 
 /** The error for a core command's refusal `r` (< 0); `what` says what was being done, e.g. "write() on connection 7". */

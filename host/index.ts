@@ -6,6 +6,7 @@ export type { CloseOptions, CloseReport } from "./reactor/reactor.ts";
 export { Connection, Listener } from "./reactor/connection.ts";
 export { Kept } from "./reactor/keep.ts";
 export type { Handlers, CloseInfo, CloseReason, TimeoutKind, ListenOptions, ConnectOptions, TimerHandle, ConnectionState } from "./reactor/connection.ts";
+export type { ProxyInfo, ProxyProtocolMode } from "./reactor/proxy.ts";
 export { ReactorError, ERROR_CODES, ERRNO, errnoName } from "./errors.ts";
 export type { ReactorErrorCode } from "./errors.ts";
 export { OPTION_SPECS, describeOptions } from "./options.ts";

@@ -6,3 +6,4 @@ export { BYTES_PER_CONNECTION, computeLayout, memoryBytes, K, type Capacities, t
 export { Prng, NO_FAULTS, SimNetwork, SimPeer } from "./backends/sim/sim.ts";
 export { resolveOptions } from "./options.ts";
 export { Recorder } from "./trace/trace.ts";
+export { Progress, progressLine, formatDuration, etaMs } from "./cli/progress.ts";

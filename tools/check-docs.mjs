@@ -1,7 +1,7 @@
 // `node tools/check-docs.mjs [--strict]`: catches the easy ways the docs drift from the code. `npm test`
 // runs it (tests/docs/check-docs.test.ts, which also plants one drift of each kind and expects each caught).
 //
-// In README.md and docs/*.md (code spans, fenced blocks and links; prose is left alone):
+// In README.md, docs/*.md and docs/runbooks/*.md (code spans, fenced blocks and links; prose is left alone):
 //   1. every `wasm-reactor <command>` is a command in the CLI's help (host/cli/main.ts). A command
 //      still to come is allowed only as "coming in `wasm-reactor <command>`";
 //   2. every `--option` exists where it belongs: after `wasm-reactor serve` or `npm start --` in
@@ -144,7 +144,9 @@ function createKeys(text) {
 }
 
 // ── the checks ───────────────────────────────────────────────────────────────────────────
-const docs = only.length ? only : ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+// docs/runbooks/ too: errors, doctor verdicts and alert rules link there.
+const docs = only.length ? only : ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`),
+  ...(existsSync(join(root, "docs/runbooks")) ? readdirSync(join(root, "docs/runbooks")).filter((f) => f.endsWith(".md")).map((f) => `docs/runbooks/${f}`) : [])];
 // What the checks stand on: if the code's shape changed so that these read nothing, say so.
 if (!COMMANDS.size) problem("host/cli/main.ts", 1, "check-docs read no command from the help text's \"Commands:\" block");
 if (!helps.has("serve")) problem("host/cli/serve.ts", 1, "check-docs found no `const SERVE_HELP = \`...\`` help text");

@@ -15,7 +15,7 @@ import { ingest } from "../turn";
 import { flush } from "../flush";
 import {
   listenerOpen, connectOpen, appAcquire, appRelease, appKeep, writeTail, writeExtend, writeQueue,
-  end, close, pause, resume, holdFin, closeAll, timerArm, timerCancel,
+  end, close, pause, resume, holdFin, closeAll, timerArm, timerCancel, proxyHeader,
 } from "../commands";
 
 // ── the arena: every list that crosses the boundary lives here until its call ends ─────────
@@ -121,6 +121,7 @@ export function step(op: u32, argsPtr: usize, argsLen: u32, evPtr: usize, evLen:
     case 16: r = <u32>timerCancel(a0); break;
     case 17: r = <u32>appKeep(a0); break;
     case 18: r = <u32>configSet(a0, a1); break;
+    case 19: r = <u32>proxyHeader(a0, a1, a2); break;
     default: assert(false, "unknown op");
   }
 

@@ -1,6 +1,7 @@
 // `wasm-reactor fuzz`: swarm-fuzz the core on the simulated network or over real sockets;
 // shrink and record what fails. The fuzzer itself is host/fuzz/.
 import { fail, fmt, requireDeno, DIST_DIR } from "./common.ts";
+import { Progress } from "./progress.ts";
 import type { RunResult, Scenario, FuzzHost } from "../fuzz/fuzz.ts";
 
 const FUZZ_HELP = `wasm-reactor fuzz — swarm-fuzz the core; shrink and record what fails
@@ -104,17 +105,33 @@ export async function fuzzCommand(argv: string[]): Promise<void> {
   const { join } = await import("node:path");
   const { tmpdir } = await import("node:os");
   const traceDir = a.host === "epoll" ? mkdtempSync(join(tmpdir(), "wr-fuzz-epoll-")) : undefined;
-  let done = 0, failures = 0;
+  let done = 0, failures = 0, drawn = 0;
   const every = a.host === "epoll" ? 5 : 25;
+  // On a terminal (stderr), a live line: scenarios drawn of --seeds, failures, ETA (bounded by
+  // --minutes when that ends sooner); the plain "N runs" lines are then left out. Once a run
+  // fails, the runs that follow are shrinking candidates: the line counts them apart, with no ETA
+  // (how long shrinking takes is not known in advance; --shrink-seconds bounds it on epoll).
+  const progress = new Progress({ label: "fuzz", total: a.runs });
+  const t0 = performance.now();
+  const timeLimitMs = a.minutes ? a.minutes * 60_000 : undefined;
   const rep = await fuzz({
     seed: a.seed, runs: a.runs, host: a.host, build: a.build, tries: a.tries, shrinkTimeLimitMs: a.shrinkSeconds * 1000, traceDir,
-    timeLimitMs: a.minutes ? a.minutes * 60_000 : undefined,
+    timeLimitMs,
     onRun: (_i: number, r: RunResult, sc: Scenario) => {
       if (a.json) return;
-      if (!r.ok && failures++ === 0) console.log(`  run ${done + 1} failed: ${r.failure} (${describeScenario(sc)}); shrinking`);
-      if (++done % every === 0) console.log(`  ${done} runs${failures ? " (shrinking included)" : ""}`);
+      if (!r.ok && failures++ === 0) progress.log(`  run ${done + 1} failed: ${r.failure} (${describeScenario(sc)}); shrinking`);
+      if (!failures || (!r.ok && failures === 1)) drawn++;
+      ++done;
+      if (progress.active) {
+        const elapsedMs = performance.now() - t0;
+        const byRate = drawn > 0 ? (elapsedMs / drawn) * (a.runs - drawn) : undefined;
+        const byLimit = timeLimitMs !== undefined ? Math.max(0, timeLimitMs - elapsedMs) : undefined;
+        const etaMs = failures ? undefined : byRate !== undefined && byLimit !== undefined ? Math.min(byRate, byLimit) : byRate ?? byLimit;
+        const detail = failures ? `FAILED; shrinking: ${done - drawn} runs${a.host === "epoll" ? ` (stops after ${a.shrinkSeconds} s)` : ""}` : "0 failures";
+        progress.update(drawn, { detail, etaMs: failures ? Infinity : etaMs });
+      } else if (done % every === 0) console.log(`  ${done} runs${failures ? " (shrinking included)" : ""}`);
     },
-  });
+  }).finally(() => progress.end());
   const result: Record<string, unknown> = { seed: a.seed, host: a.host, build: a.build, scenarios: rep.runs, failed: rep.failed, turns: rep.turns, accepts: rep.accepts, connects: rep.connects, bytesIn: rep.bytesIn, faults: rep.faults, seconds: +(rep.ms / 1000).toFixed(1), turnsPerSecond: Math.round(rep.turns / (rep.ms / 1000)), reproduce: reproduce(a) };
   if (rep.nativeFaults !== undefined) result.nativeFaults = rep.nativeFaults;
   try {

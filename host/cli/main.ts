@@ -15,6 +15,8 @@ Commands:
   serve     run the echo server (what \`npm start\` runs)
   replay    run a recorded trace again and check it turn by turn
   fuzz      swarm-fuzz the core (simulated network or real sockets); shrink and record what fails
+  doctor    read this machine's limits and kernel knobs, judge them against a forecast, print fixes
+  top       a live view of a running server's metrics (serve --metrics-port), or plain lines in a pipe
   help      show this text; \`wasm-reactor serve --help\` shows serve's options
 `;
 
@@ -26,8 +28,10 @@ async function main(): Promise<void> {
     // workers then parse 0.2 MB of JS rather than 0.65 MB (fast-check alone is 0.37 MB).
     case "replay": return (await import("./replay.ts")).replay(rest);
     case "fuzz": return (await import("./fuzz.ts")).fuzzCommand(rest);
+    case "doctor": return (await import("./doctor.ts")).doctor(rest);
+    case "top": return (await import("./top.ts")).top(rest);
     case undefined: case "help": case "-h": case "--help": process.stdout.write(HELP); return;
-    default: fail(`unknown command '${cmd}' (commands: serve, replay, fuzz, help)`);
+    default: fail(`unknown command '${cmd}' (commands: serve, replay, fuzz, doctor, top, help)`);
   }
 }
 

@@ -1,5 +1,7 @@
 // `wasm-reactor replay FILE`: run a recorded trace again on a fresh core and check it turn by turn.
-import { replayFile } from "../trace/trace.ts";
+import { openTrace, replayTrace, T_TURN } from "../trace/trace.ts";
+import { Core, type Build } from "../core/core.ts";
+import { Progress } from "./progress.ts";
 import { metricsSnapshot } from "../core/metrics.ts";
 import { fail, requireDeno, DIST_DIR } from "./common.ts";
 
@@ -41,7 +43,7 @@ export async function replay(argv: string[]): Promise<void> {
   }
   if (!file) fail("replay: which trace? usage: wasm-reactor replay FILE [--until TURN] [--dump]");
   requireDeno("replay", [{ name: "read", path: DIST_DIR, why: "the core" }, { name: "read", path: file, why: "the trace" }]);
-  const r = await replayFile(file, { untilTurn: until, force, checkInvariants: true });
+  const r = await replayWithProgress(file, { untilTurn: until, force, checkInvariants: true });
   const out: Record<string, unknown> = { identical: r.identical, turns: r.turns, calls: r.calls, ms: +r.ms.toFixed(1), bytes: r.bytes, build: r.header.build, host: r.header.host, recordedAt: r.header.createdAt };
   if (r.divergence) out.divergence = r.divergence;
   if (r.broken) out.broken = r.broken;
@@ -55,3 +57,26 @@ export async function replay(argv: string[]): Promise<void> {
   process.exit(r.identical ? 0 : 1);
 }
 
+
+/**
+ * replayFile (host/trace/replay.ts) with a progress line on a terminal: turns done of the
+ * trace's turns (or of --until), with an ETA. The total is the number of the trace's last turn
+ * record, counted before the replay starts (one pass over records already parsed). A replay
+ * that ends within half a second draws nothing (Progress's showAfterMs).
+ */
+async function replayWithProgress(file: string, opts: { untilTurn?: number; force: boolean; checkInvariants: boolean }) {
+  const { parsed, bytes } = await openTrace(file, { force: opts.force });
+  const h = parsed.header;
+  let total = 0;
+  for (const rec of parsed.records) if (rec.tag === T_TURN) total++;
+  if (opts.untilTurn !== undefined) total = Math.min(total, opts.untilTurn);
+  const progress = new Progress({ label: "replay", total });
+  const t0 = performance.now();
+  let done = 0;
+  try {
+    const r = await replayTrace(parsed, (hooks) => Core.create(h.build as Build, h.caps as never, h.config, hooks), {
+      ...opts, onTurn: progress.active ? () => progress.update(++done, { detail: "turns" }) : undefined,
+    });
+    return { ...r, header: h, ms: performance.now() - t0, bytes: bytes.length };
+  } finally { progress.end(); }
+}

@@ -19,6 +19,7 @@ import type { Core } from "../core/core.ts";
 import { histogramCounts, metricsSnapshot, percentilesOf, type MetricsSnapshot } from "../core/metrics.ts";
 import { K } from "../core/layout.ts";
 import { serveMetrics, type MetricsServer, type MetricsSource } from "../ops/metrics-endpoint.ts";
+import { PROXY_MODES, type ProxyProtocolMode } from "../reactor/proxy.ts";
 import { fail, fmt, requireDeno, DIST_DIR, SHIM_FILE, type DenoNeed } from "./common.ts";
 
 export const SERVE_HELP = `wasm-reactor serve — an echo server on the reactor
@@ -68,6 +69,10 @@ Options:
                        sent bytes, waiting up to S s (echo clients speak first)
   --no-raise-fd-limit  keep RLIMIT_NOFILE's soft limit as it is (default: raise it to the
                        hard limit at start, with one line saying so)
+  --proxy-protocol V   expect a PROXY protocol header (v1, v2 or any) on every connection, as
+                       HAProxy's send-proxy/send-proxy-v2 or AWS NLB send it: the real client
+                       address survives the balancer. Only behind one: anyone who reaches the
+                       port can claim any address (docs/load-balancers.md)
   --drain-ms N         how long shutdown waits for connections to finish (default 2000)
   --metrics-port N     serve /metrics (Prometheus text), /metrics.json, /healthz and /readyz on
                        this port (default: off; 0 picks a free one, printed at start). On
@@ -93,7 +98,7 @@ port cannot be listened on (in use, not permitted), with one line saying why.
 
 export interface ServeArgs {
   backend: string; host: string; port: number; backlog: number; mode: "worker" | "main"; workers: number; edge: boolean; prefault: boolean; maxConnections: number; warmup: number; record: string;
-  reusePort: boolean; cpus?: number[] | "auto"; metricsPort: number; metricsHost: string;
+  reusePort: boolean; cpus?: number[] | "auto"; proxyProtocol?: ProxyProtocolMode; metricsPort: number; metricsHost: string;
   raiseFdLimit: boolean; keepAlive: { idleS: number; intervalS: number; count: number } | false; userTimeoutMs: number; rcvbuf: number; sndbuf: number; deferAcceptS: number;
   connections: number; messageBytes: number; seconds: number; seed: number; idleTimeoutMs: number; drainMs: number; statusMs: number; json: boolean;
 }
@@ -128,6 +133,7 @@ function parseServe(argv: string[]): ServeArgs {
     if (arg === "--mode") { const m = value(++i, "a value (worker or main)"); if (m !== "worker" && m !== "main") fail(`serve: --mode must be worker or main, got ${JSON.stringify(m)}`); a.mode = m; continue; }
     if (arg === "--host") { a.host = value(++i, "an address"); continue; }
     if (arg === "--metrics-host") { a.metricsHost = value(++i, "an address"); continue; }
+    if (arg === "--proxy-protocol") { const v = value(++i, "a version (v1, v2 or any)"); if (!PROXY_MODES.includes(v as ProxyProtocolMode)) fail(`serve: --proxy-protocol must be v1, v2 or any, got ${JSON.stringify(v)}`); a.proxyProtocol = v as ProxyProtocolMode; continue; }
     if (arg === "--record") { a.record = value(++i, "a file name"); continue; }
     const spec = ints[arg];
     if (!spec) fail(`serve: unknown option '${arg}' (see wasm-reactor serve --help)`);
@@ -136,6 +142,7 @@ function parseServe(argv: string[]): ServeArgs {
     if (raw === undefined || !Number.isInteger(v) || v < spec[1] || v > spec[2]) fail(`serve: ${arg} must be an integer from ${spec[1]} to ${spec[2]}, got ${raw === undefined ? "nothing" : JSON.stringify(raw)}`);
     (a as unknown as Record<string, number>)[spec[0]] = v;
   }
+  if (a.proxyProtocol && a.backend === "sim") fail("serve: --proxy-protocol needs real sockets: the simulated clients of --backend sim send no PROXY header");
   if (a.mode === "main" && a.workers > 1) fail("serve: --workers needs worker mode (drop --mode main)");
   if (a.mode === "main" && a.cpus) fail("serve: --cpus pins worker threads: it needs worker mode (drop --mode main, or pin the process with taskset)");
   return a;
@@ -165,7 +172,7 @@ function parseCpus(v: string): number[] | "auto" {
 
 
 /** What serve reports at the end: what happened after it announced itself (warm-up not included). */
-interface ServeReport { seconds: number; messages: number; msgsPerSecond: number; graceful: number; aborted: number; leakedDescriptors: number; accepts: number; fdOpens: number; fdCloses: number; host?: Record<string, number> }
+interface ServeReport { seconds: number; messages: number; msgsPerSecond: number; graceful: number; aborted: number; leakedDescriptors: number; accepts: number; fdOpens: number; fdCloses: number; proxyHeaders: number; proxyHeaderErrors: number; host?: Record<string, number> }
 /** Counters at the moment serve announced itself (after the warm-up), subtracted from the final ones. */
 interface Baseline { reads: number; accepts: number; fdOpens: number; fdCloses: number }
 const baselineOf = (m: MetricsSnapshot): Baseline => ({ reads: m.reads, accepts: m.accepts, fdOpens: m.fdOpens, fdCloses: m.fdCloses });
@@ -182,6 +189,7 @@ function reactorOptions(a: ServeArgs): ReactorOptions {
 const echo: Handlers = { data(c, d) { if (c.writable) c.write(d); } };
 /** --rcvbuf, --sndbuf, --defer-accept as ListenOptions (0: not given, the kernel's default). */
 const listenSockopts = (a: ServeArgs) => ({ recvBufferBytes: a.rcvbuf, sendBufferBytes: a.sndbuf, deferAcceptS: a.deferAcceptS });
+const proxyOf = (a: ServeArgs): { proxyProtocol?: ProxyProtocolMode } => (a.proxyProtocol ? { proxyProtocol: a.proxyProtocol } : {});
 
 /**
  * In each worker (startWorkers imports this bundle and calls this): warm up on a private
@@ -192,7 +200,7 @@ export function serveSetup(r: Reactor, ctx: WorkerContext): { port: number; base
   warmUp(r, a.warmup, echo);
   const base = baselineOf(r.metrics());
   const port = ctx.index === 0 ? a.port : (ctx.first as { port: number }).port;
-  const l = r.listen({ host: a.host, port, backlog: a.backlog, reusePort: ctx.workers > 1 || a.reusePort, ...listenSockopts(a) }, echo);
+  const l = r.listen({ host: a.host, port, backlog: a.backlog, reusePort: ctx.workers > 1 || a.reusePort, ...listenSockopts(a), ...proxyOf(a) }, echo);
   return { port: l.port, base };
 }
 
@@ -227,11 +235,12 @@ function statusMeter(cores: () => Core[], statusMs: number): { stop(): void } {
 
 function reportOf(a: { t0: number; finals: { report: CloseReport; metrics: MetricsSnapshot; base: Baseline }[] }): ServeReport {
   const secs = (Date.now() - a.t0) / 1000;
-  const out: ServeReport = { seconds: +secs.toFixed(2), messages: 0, msgsPerSecond: 0, graceful: 0, aborted: 0, leakedDescriptors: 0, accepts: 0, fdOpens: 0, fdCloses: 0 };
+  const out: ServeReport = { seconds: +secs.toFixed(2), messages: 0, msgsPerSecond: 0, graceful: 0, aborted: 0, leakedDescriptors: 0, accepts: 0, fdOpens: 0, fdCloses: 0, proxyHeaders: 0, proxyHeaderErrors: 0 };
   for (const { report: r, metrics: m, base: b } of a.finals) {
     out.messages += m.reads - b.reads; out.accepts += m.accepts - b.accepts;
     out.fdOpens += m.fdOpens - b.fdOpens; out.fdCloses += m.fdCloses - b.fdCloses;
     out.graceful += r.graceful; out.aborted += r.aborted; out.leakedDescriptors += r.leakedDescriptors;
+    out.proxyHeaders += m.proxyHeaders; out.proxyHeaderErrors += m.proxyHeaderErrors; // the warm-up sends none
   }
   out.msgsPerSecond = Math.round(out.messages / secs);
   if (a.finals.length === 1) out.host = a.finals[0].metrics.host;
@@ -240,14 +249,14 @@ function reportOf(a: { t0: number; finals: { report: CloseReport; metrics: Metri
 
 function printReport(a: ServeArgs, rep: ServeReport): never {
   if (a.json) console.log(JSON.stringify(rep));
-  else console.log(`wasm-reactor serve: stopped after ${rep.seconds} s: ${fmt(rep.messages)} messages (${fmt(rep.msgsPerSecond)}/s), ${fmt(rep.accepts)} connections accepted; ${rep.graceful} closed gracefully, ${rep.aborted} aborted; descriptors opened ${rep.fdOpens}, closed ${rep.fdCloses}, leaked ${rep.leakedDescriptors}`);
+  else console.log(`wasm-reactor serve: stopped after ${rep.seconds} s: ${fmt(rep.messages)} messages (${fmt(rep.msgsPerSecond)}/s), ${fmt(rep.accepts)} connections accepted; ${rep.graceful} closed gracefully, ${rep.aborted} aborted; descriptors opened ${rep.fdOpens}, closed ${rep.fdCloses}, leaked ${rep.leakedDescriptors}${a.proxyProtocol ? `; PROXY headers ${fmt(rep.proxyHeaders)} accepted, ${fmt(rep.proxyHeaderErrors)} refused` : ""}`);
   process.exit(rep.leakedDescriptors ? 1 : 0);
 }
 
 function banner(a: ServeArgs, port: number, budget: number, pinned = ""): void {
   console.log(`listening on ${a.host}:${port}`);
   const how = a.mode === "main" ? "main-thread mode" : a.workers > 1 ? `${a.workers} workers sharing the port (SO_REUSEPORT)` : "worker mode";
-  console.log(`wasm-reactor serve: echo on ${a.host}:${port} (${a.backend}${a.backend === "portable" ? "" : `, ${a.edge ? "edge" : "level"}-triggered`}, ${how}); backlog ${a.backlog}, ${fmt(a.maxConnections * a.workers)} connection slots, descriptor budget ${fmt(budget)}; drain ${a.drainMs} ms${a.reusePort ? "; port shared with other processes (SO_REUSEPORT)" : ""}${pinned}; Ctrl-C to stop`);
+  console.log(`wasm-reactor serve: echo on ${a.host}:${port} (${a.backend}${a.backend === "portable" ? "" : `, ${a.edge ? "edge" : "level"}-triggered`}, ${how}); backlog ${a.backlog}, ${fmt(a.maxConnections * a.workers)} connection slots, descriptor budget ${fmt(budget)}; drain ${a.drainMs} ms${a.reusePort ? "; port shared with other processes (SO_REUSEPORT)" : ""}${a.proxyProtocol ? `; PROXY protocol ${a.proxyProtocol} expected` : ""}${pinned}; Ctrl-C to stop`);
 }
 
 export async function serve(argv: string[]): Promise<void> {
@@ -325,7 +334,7 @@ async function serveMain(a: ServeArgs): Promise<void> {
   const r = await Reactor.create({ ...reactorOptions(a), wait: "thread" });
   const base = baselineOf(r.metrics());
   let l;
-  try { l = r.listen({ host: a.host, port: a.port, backlog: a.backlog, reusePort: a.reusePort, ...listenSockopts(a) }, echo); }
+  try { l = r.listen({ host: a.host, port: a.port, backlog: a.backlog, reusePort: a.reusePort, ...listenSockopts(a), ...proxyOf(a) }, echo); }
   catch (err) { await r.close({ drainMs: 0 }); throw err; }
   const t0 = Date.now();
   banner(a, l.port, r.metrics().fdBudget);

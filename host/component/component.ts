@@ -12,7 +12,7 @@ export type ComponentBuild = "release" | "debug" | "broken";
 
 /** The component's functions as jco transpiles them (build/component/<build>/core.d.ts). */
 export type ComponentOp = "ingest" | "flush" | "listener-open" | "connect-open" | "app-acquire" | "app-release" | "write-tail"
-  | "write-extend" | "write-queue" | "end" | "close" | "pause" | "resume" | "hold-fin" | "close-all" | "timer-arm" | "timer-cancel" | "app-keep" | "config-set";
+  | "write-extend" | "write-queue" | "end" | "close" | "pause" | "resume" | "hold-fin" | "close-all" | "timer-arm" | "timer-cancel" | "app-keep" | "config-set" | "proxy-header";
 export interface ComponentOutput {
   returned: number;
   submissions: Uint32Array;

@@ -36,6 +36,8 @@ export interface CoreExports {
   timerCancel(id: number): number;
   /** A Config word changed between turns (live tuning): 0, or R_BAD_ARG / R_BUDGET refused. */
   configSet(field: number, value: number): number;
+  /** The PROXY header parser's verdict (K.PH_*): counted; a rejected or late one resets the connection. */
+  proxyHeader(slot: number, gen: number, result: number): number;
   stateOf(slot: number): number;
   genOf(slot: number): number;
   chunkState(c: number): number;

@@ -2,7 +2,7 @@
 // Do not edit: change the core and run `npm run build`.
 
 /** The layout version: a hash of every struct and constant below; init() writes it into Header.version. */
-export const LAYOUT_VERSION = 0xbbc6dce6;
+export const LAYOUT_VERSION = 0xb40daf42;
 
 /** Header: 144 bytes. Field byte offsets. */
 export const Header = {
@@ -152,7 +152,7 @@ export const NoteRec = {
 } as const;
 export const NoteRec_BYTES = 16;
 
-/** Metrics: 376 bytes. Field byte offsets. */
+/** Metrics: 400 bytes. Field byte offsets. */
 export const Metrics = {
   turns: 0, // f64
   eventsIn: 8, // f64
@@ -187,22 +187,25 @@ export const Metrics = {
   backpressureResumes: 240, // f64
   poolPauses: 248, // f64
   poolAcquireFails: 256, // f64
-  nowMs: 264, // f64
-  connections: 272, // f64
-  listeners: 280, // f64
-  fdsOpen: 288, // f64
-  fdsHighWater: 296, // f64
-  fdBudget: 304, // f64
-  poolFree: 312, // f64
-  poolSupply: 320, // f64
-  poolLent: 328, // f64
-  poolQueued: 336, // f64
-  poolWriting: 344, // f64
-  timersPending: 352, // f64
-  queuedBytes: 360, // f64
-  connectsPending: 368, // f64
+  proxyHeaders: 264, // f64
+  proxyHeaderErrors: 272, // f64
+  proxyHeaderTimeouts: 280, // f64
+  nowMs: 288, // f64
+  connections: 296, // f64
+  listeners: 304, // f64
+  fdsOpen: 312, // f64
+  fdsHighWater: 320, // f64
+  fdBudget: 328, // f64
+  poolFree: 336, // f64
+  poolSupply: 344, // f64
+  poolLent: 352, // f64
+  poolQueued: 360, // f64
+  poolWriting: 368, // f64
+  timersPending: 376, // f64
+  queuedBytes: 384, // f64
+  connectsPending: 392, // f64
 } as const;
-export const Metrics_BYTES = 376;
+export const Metrics_BYTES = 400;
 
 /** Constants shared with the core (states, flags, record types, codes). */
 export const K = {
@@ -308,7 +311,10 @@ export const K = {
   R_BAD_ARG: -6,
   R_LISTENERS: -7,
   R_POOL_LOW: -8,
-  LAYOUT_VERSION: 0xbbc6dce6,
+  PH_ACCEPTED: 0,
+  PH_REJECTED: 1,
+  PH_LATE: 2,
+  LAYOUT_VERSION: 0xb40daf42,
 } as const;
 
 // ── ring records ────────────────────────────────────────────────────────────────────────

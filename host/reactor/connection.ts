@@ -9,6 +9,7 @@ import type { BoundAddress } from "../contract/contract.ts";
 import type { ReactorError } from "../errors.ts";
 import type { Reactor } from "./reactor.ts";
 import type { Kept } from "./keep.ts";
+import type { ProxyInfo, ProxyProtocolMode } from "./proxy.ts";
 
 export interface Handlers {
   /** A connection opened (accepted, or an outbound connect completed). */
@@ -51,6 +52,17 @@ export interface ListenOptions {
   sendBufferBytes?: number;
   /** TCP_DEFER_ACCEPT (Linux): a connection is accepted once the client sends its first bytes, waiting up to this many seconds. For protocols where the client speaks first. */
   deferAcceptS?: number;
+  /**
+   * Expect a PROXY protocol header (v1 text, v2 binary, or either) at the start of every accepted
+   * connection, as HAProxy's `send-proxy`/`send-proxy-v2` or a cloud load balancer sends it:
+   * `open` waits for it, conn.remoteAddress is the client it names, and `data` never sees it. A
+   * malformed, oversized, truncated or late header resets the connection and counts in
+   * metrics().proxyHeaderErrors. Only for listeners that nothing but the balancer can reach:
+   * anyone who can connect can claim any address (docs/load-balancers.md). Default: off.
+   */
+  proxyProtocol?: ProxyProtocolMode;
+  /** With proxyProtocol: ms from accept within which the whole header must arrive (default 5000). */
+  proxyTimeoutMs?: number;
 }
 export interface ConnectOptions { port: number; host?: string; localAddress?: string }
 export interface TimerHandle { readonly id: number; readonly seq: number }
@@ -78,9 +90,17 @@ export class Connection {
   }
   /** Bytes queued for writing (in the pool and, when it is full, waiting beside it). */
   get queuedBytes(): number { return this.r.writes.queuedBytes(this); }
+  /**
+   * The peer's address. On a listener with proxyProtocol: the client the PROXY header named
+   * (the socket's own peer, the balancer, for a LOCAL or UNKNOWN header; see `proxy`).
+   */
   get remoteAddress(): BoundAddress | undefined {
-    return this.live ? this.r.host.remoteAddress(this.r.core.slotField(this.slot, "fd")) : undefined;
+    if (!this.live) return undefined;
+    const p = this.r.notes.proxy.info(this.slot, this.gen);
+    return p?.source ?? this.r.host.remoteAddress(this.r.core.slotField(this.slot, "fd"));
   }
+  /** What the PROXY header said (listeners with proxyProtocol), else undefined. */
+  get proxy(): ProxyInfo | undefined { return this.live ? this.r.notes.proxy.info(this.slot, this.gen) : undefined; }
   /**
    * Queues bytes; returns false when the caller should wait for `drain` before writing more.
    * A buffer the app owns (or a string) is copied into the pool before write() returns: the

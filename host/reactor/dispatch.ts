@@ -13,6 +13,7 @@ import { ReactorError, socketError, errnoName, ERRNO_BY_NAME, EADDRNOTAVAIL, eph
 const EBADF = ERRNO_BY_NAME.EBADF, EINVAL = ERRNO_BY_NAME.EINVAL;
 import type { Handlers, CloseInfo, CloseReason, TimeoutKind, Listener } from "./connection.ts";
 import type { Reactor } from "./reactor.ts";
+import { ProxyHeaders } from "./proxy.ts";
 
 // Indexed by TO_*; TO_LINGER never reaches the app (a linger expiry closes with reason "timeout").
 const TIMEOUT_KINDS: TimeoutKind[] = ["idle", "idle", "connect", "handshake", "writeStall"];
@@ -32,6 +33,8 @@ export class Dispatch {
   private readonly userValues = new Map<number, { gen: number; value: unknown }>();
   /** Listeners by slot: their close note is not a connection's. */
   readonly listeners = new Map<number, Listener>();
+  /** PROXY protocol headers of connections accepted by listeners that ask for them (proxy.ts). */
+  readonly proxy: ProxyHeaders;
 
   constructor(r: Reactor, core: Core, log: (line: string) => void) {
     this.r = r;
@@ -39,6 +42,7 @@ export class Dispatch {
     this.log = log;
     this.slotHandlers = new Uint16Array(core.caps.slotCap);
     this.handlerGen = new Uint32Array(core.caps.slotCap);
+    this.proxy = new ProxyHeaders(r, core.caps.slotCap, log);
   }
 
   /** Gives (slot, gen) these handlers (listen, connect). */
@@ -90,9 +94,21 @@ export class Dispatch {
       const kind = noteKind(u32, p), err = noteErr(u32, p), slot = noteSlot(u32, p), gen = noteGen(u32, p), a = noteA(u32, p);
       head = (head + 1) >>> 0;
       u32[W_NOTE_HEAD] = head; // before the handler: a throw below must not deliver this note twice
+      // A connection still waiting for its PROXY header is not the app's yet: its notes go to
+      // proxy.ts (one comparison per note while any connection waits, none otherwise).
+      if (this.proxy.pendingCount !== 0 && kind !== K.NT_CLOSE && kind !== K.NT_TIMER && this.proxy.pending(slot, gen)) {
+        if (kind === K.NT_DATA) this.proxyData(slot, gen, core.chunkView(a));
+        else if (kind === K.NT_END) this.proxy.ended(slot, gen); // FIN before the header completed
+        else if (kind === K.NT_TIMEOUT) this.proxy.abandon(slot, gen, true); // the core's idle or handshake deadline came first
+        // NT_ERROR: the core closes it (and counts the errno); NT_DRAIN cannot happen (nothing written)
+        continue;
+      }
       switch (kind) {
         case K.NT_OPEN:
-          if (a !== K.NONE) { this.slotHandlers[slot] = this.slotHandlers[a]; this.handlerGen[slot] = gen; } // accepted: the listener's handlers
+          if (a !== K.NONE) { // accepted: the listener's handlers
+            this.slotHandlers[slot] = this.slotHandlers[a]; this.handlerGen[slot] = gen;
+            if (this.proxy.wants(a)) { this.proxy.begin(slot, gen, a); break; } // open waits for the PROXY header
+          }
           this.call(slot, gen, "open");
           break;
         case K.NT_DATA: this.call(slot, gen, "data", core.chunkView(a)); break;
@@ -106,7 +122,10 @@ export class Dispatch {
           if (err) { info.errno = err; info.code = errnoName(err); }
           r.writes.closed(slot, gen);
           const isListener = this.listeners.get(slot)?.handle.gen === gen;
-          if (!isListener) this.call(slot, gen, "close", info); // a listener's end is not a connection's
+          const proxyPending = this.proxy.pendingCount !== 0 && this.proxy.pending(slot, gen);
+          if (!isListener && !proxyPending) this.call(slot, gen, "close", info); // a listener's end is not a connection's; one whose PROXY header never completed was never opened
+          this.proxy.closed(slot, gen);
+          if (isListener) this.proxy.listenerClosed(slot);
           // Forget this occupant, unless the handler already gave the slot to a new one (a reconnect).
           if (this.userValues.get(slot)?.gen === gen) this.userValues.delete(slot);
           if (this.handlerGen[slot] === gen) { this.slotHandlers[slot] = 0; this.handlerGen[slot] = 0; }
@@ -117,6 +136,17 @@ export class Dispatch {
         case K.NT_TIMER: r.timers.fire(a); break;
         default: throw new ReactorError("ERR_CORE_ASSERTION", `wasm-reactor: unknown note kind ${kind} from the core`);
       }
+    }
+  }
+
+  /** Header bytes for a pending PROXY connection; once it is complete: open, then data with what followed it. */
+  private proxyData(slot: number, gen: number, view: Uint8Array): void {
+    const at = this.proxy.feed(slot, gen, view);
+    if (at === undefined) return;
+    this.call(slot, gen, "open");
+    // The rest of the chunk is the app's first bytes (a view into the same lent chunk), unless open closed it.
+    if (at < view.length && this.core.exports.genOf(slot) === gen && (this.core.slotField(slot, "flags2") & K.G_CLOSE_REQ) === 0) {
+      this.call(slot, gen, "data", view.subarray(at));
     }
   }
 

@@ -21,6 +21,7 @@ import { simulatorOf } from "../backends/registry.ts";
 import { Connection, Listener, type Handlers, type ListenOptions, type ConnectOptions, type TimerHandle } from "./connection.ts";
 import { WritePath } from "./writes.ts";
 import { Dispatch, checkHandlers } from "./dispatch.ts";
+import { checkProxyOptions } from "./proxy.ts";
 import { AppTimers } from "./timers.ts";
 import { KeptChunks } from "./keep.ts";
 import { turn, step, runUntil, runLoop, shutdown, type Life } from "./drive.ts";
@@ -28,6 +29,7 @@ import { turn, step, runUntil, runLoop, shutdown, type Life } from "./drive.ts";
 // The API objects and handler types live in connection.ts; importing them from here works too.
 export { Connection, Listener };
 export { Kept } from "./keep.ts";
+export type { ProxyInfo, ProxyProtocolMode } from "./proxy.ts";
 export type { Handlers, CloseInfo, CloseReason, TimeoutKind, ListenOptions, ConnectOptions, TimerHandle, ConnectionState } from "./connection.ts";
 
 export interface CloseOptions { drainMs?: number }
@@ -79,6 +81,8 @@ export class Reactor {
     const backlog = opts.backlog ?? 4096;
     if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: listen backlog must be an integer from 1 to 65535, got ${String(backlog)}`);
     const host = opts.host ?? "127.0.0.1";
+    const proxy = checkProxyOptions(opts.proxyProtocol, opts.proxyTimeoutMs);
+    if (proxy && this.options.timers < 1) throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: listen proxyProtocol needs one app timer for its header deadline: the reactor's 'timers' option is 0");
     const spec: ListenSpec = { host, port, backlog, reusePort: opts.reusePort === true };
     // Socket options (docs/limits.md): 0 or absent leaves the kernel's default.
     for (const [name, min, max, unit] of [["recvBufferBytes", 1024, 1 << 30, "bytes"], ["sendBufferBytes", 1024, 1 << 30, "bytes"], ["deferAcceptS", 0, 3600, "seconds"]] as const) {
@@ -96,6 +100,7 @@ export class Reactor {
     }
     const gen = this.core.exports.genOf(slot);
     this.notes.bind(slot, gen, handlers);
+    this.notes.proxy.setListener(slot, proxy);
     const l = new Listener(this, new Connection(this, slot, gen), address);
     this.notes.listeners.set(slot, l);
     this.poke();

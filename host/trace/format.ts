@@ -41,6 +41,7 @@ export const RECORDED = [
   "writeQueue", "end", "close", "pause", "resume", "holdFin", "closeAll", "timerArm", "timerCancel",
   "appKeep", // appended: a call's index is its number in a trace
   "configSet", // a live setting changed between turns (host/ops/tuning.ts): an input like any call
+  "proxyHeader", // the PROXY header parser's verdict (host/reactor/proxy.ts): counted, and a refusal resets
 ] as const;
 export const FLUSH = RECORDED.indexOf("flush");
 

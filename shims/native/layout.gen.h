@@ -145,7 +145,7 @@
 #define L_NoteRec_a 12 /* u32 */
 #define L_NoteRec_BYTES 16
 
-/* Metrics: 376 bytes */
+/* Metrics: 400 bytes */
 #define L_Metrics_turns 0 /* f64 */
 #define L_Metrics_eventsIn 8 /* f64 */
 #define L_Metrics_notesOut 16 /* f64 */
@@ -179,21 +179,24 @@
 #define L_Metrics_backpressureResumes 240 /* f64 */
 #define L_Metrics_poolPauses 248 /* f64 */
 #define L_Metrics_poolAcquireFails 256 /* f64 */
-#define L_Metrics_nowMs 264 /* f64 */
-#define L_Metrics_connections 272 /* f64 */
-#define L_Metrics_listeners 280 /* f64 */
-#define L_Metrics_fdsOpen 288 /* f64 */
-#define L_Metrics_fdsHighWater 296 /* f64 */
-#define L_Metrics_fdBudget 304 /* f64 */
-#define L_Metrics_poolFree 312 /* f64 */
-#define L_Metrics_poolSupply 320 /* f64 */
-#define L_Metrics_poolLent 328 /* f64 */
-#define L_Metrics_poolQueued 336 /* f64 */
-#define L_Metrics_poolWriting 344 /* f64 */
-#define L_Metrics_timersPending 352 /* f64 */
-#define L_Metrics_queuedBytes 360 /* f64 */
-#define L_Metrics_connectsPending 368 /* f64 */
-#define L_Metrics_BYTES 376
+#define L_Metrics_proxyHeaders 264 /* f64 */
+#define L_Metrics_proxyHeaderErrors 272 /* f64 */
+#define L_Metrics_proxyHeaderTimeouts 280 /* f64 */
+#define L_Metrics_nowMs 288 /* f64 */
+#define L_Metrics_connections 296 /* f64 */
+#define L_Metrics_listeners 304 /* f64 */
+#define L_Metrics_fdsOpen 312 /* f64 */
+#define L_Metrics_fdsHighWater 320 /* f64 */
+#define L_Metrics_fdBudget 328 /* f64 */
+#define L_Metrics_poolFree 336 /* f64 */
+#define L_Metrics_poolSupply 344 /* f64 */
+#define L_Metrics_poolLent 352 /* f64 */
+#define L_Metrics_poolQueued 360 /* f64 */
+#define L_Metrics_poolWriting 368 /* f64 */
+#define L_Metrics_timersPending 376 /* f64 */
+#define L_Metrics_queuedBytes 384 /* f64 */
+#define L_Metrics_connectsPending 392 /* f64 */
+#define L_Metrics_BYTES 400
 
 #define K_LAYOUT_EPOCH (1u)
 #define K_LAYOUT_MAGIC (827871831u)
@@ -297,7 +300,10 @@
 #define K_R_BAD_ARG (-6)
 #define K_R_LISTENERS (-7)
 #define K_R_POOL_LOW (-8)
-#define K_LAYOUT_VERSION (0xbbc6dce6u)
+#define K_PH_ACCEPTED (0u)
+#define K_PH_REJECTED (1u)
+#define K_PH_LATE (2u)
+#define K_LAYOUT_VERSION (0xb40daf42u)
 
 /* The structs as the C compiler lays them out; the asserts fail the build where it disagrees
  * with the core's layout (the offsets above, which tests/core/layout.test.ts checks against asc). */
@@ -583,6 +589,9 @@ typedef struct wr_Metrics {
   double backpressureResumes;
   double poolPauses;
   double poolAcquireFails;
+  double proxyHeaders;
+  double proxyHeaderErrors;
+  double proxyHeaderTimeouts;
   double nowMs;
   double connections;
   double listeners;
@@ -631,6 +640,9 @@ _Static_assert(offsetof(wr_Metrics, backpressurePauses) == L_Metrics_backpressur
 _Static_assert(offsetof(wr_Metrics, backpressureResumes) == L_Metrics_backpressureResumes, "wr_Metrics.backpressureResumes: the C compiler's offset differs from the core's layout");
 _Static_assert(offsetof(wr_Metrics, poolPauses) == L_Metrics_poolPauses, "wr_Metrics.poolPauses: the C compiler's offset differs from the core's layout");
 _Static_assert(offsetof(wr_Metrics, poolAcquireFails) == L_Metrics_poolAcquireFails, "wr_Metrics.poolAcquireFails: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, proxyHeaders) == L_Metrics_proxyHeaders, "wr_Metrics.proxyHeaders: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, proxyHeaderErrors) == L_Metrics_proxyHeaderErrors, "wr_Metrics.proxyHeaderErrors: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, proxyHeaderTimeouts) == L_Metrics_proxyHeaderTimeouts, "wr_Metrics.proxyHeaderTimeouts: the C compiler's offset differs from the core's layout");
 _Static_assert(offsetof(wr_Metrics, nowMs) == L_Metrics_nowMs, "wr_Metrics.nowMs: the C compiler's offset differs from the core's layout");
 _Static_assert(offsetof(wr_Metrics, connections) == L_Metrics_connections, "wr_Metrics.connections: the C compiler's offset differs from the core's layout");
 _Static_assert(offsetof(wr_Metrics, listeners) == L_Metrics_listeners, "wr_Metrics.listeners: the C compiler's offset differs from the core's layout");

@@ -25,7 +25,7 @@
 // and add a line to BENCHES. A tests/bench/*.mjs that is neither listed nor a helper gets a
 // warning, so a new module cannot be silently left out.
 import { fork, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { table, machine, root } from "./lib.mjs";
@@ -76,6 +76,50 @@ if (only) {
 }
 const selected = BENCHES.filter((b) => !only || only.includes(b.name));
 
+/**
+ * The phase line on a terminal (stderr; host/cli/progress.ts, from dist/internal.js): phase n/N,
+ * its name, elapsed, and an ETA from the last run's time for each phase (bench-results/latest.json,
+ * same --quick; phases it lacks make the ETA "?"), redrawn every second. While it shows, the
+ * modules' stderr is piped through it line by line so their log lines do not tear it. Not a
+ * terminal, or dist/ not built: the plain "bench: …" lines only, as before.
+ */
+async function phaseProgress() {
+  let Progress;
+  if (process.stderr.isTTY) {
+    try { ({ Progress } = await import(new URL("dist/internal.js", root).href)); } catch { /* not built: plain lines */ }
+  }
+  const plain = { active: false, log: (l) => console.error(l), begin() {}, finish() {}, end() {}, pipe: () => undefined };
+  if (!Progress) return plain;
+  const last = new Map();
+  try {
+    const prev = JSON.parse(readFileSync(fileURLToPath(new URL("bench-results/latest.json", root)), "utf8"));
+    if (prev.quick === quick) for (const b of prev.benches ?? []) if (b.name && b.wallMs > 0 && b.type === "result") last.set(b.name, b.wallMs);
+  } catch { /* no earlier run: no ETA */ }
+  const p = new Progress({ label: "bench", total: selected.length, showAfterMs: 0 });
+  let at = 0, bench, phaseStart = 0, timer;
+  const draw = () => {
+    const inPhase = performance.now() - phaseStart;
+    const rest = selected.slice(at);
+    const known = rest.every((b) => last.has(b.name));
+    const etaMs = known ? rest.reduce((sum, b, k) => sum + (k === 0 ? Math.max(0, last.get(b.name) - inPhase) : last.get(b.name)), 0) : Infinity;
+    p.update(at, { detail: `phase ${at + 1}/${selected.length}: ${bench.name} (${Math.round(inPhase / 1000)} s)`, etaMs, force: true });
+  };
+  return {
+    active: true,
+    log: (l) => p.log(l, process.stderr),
+    begin(n, b) { at = n; bench = b; phaseStart = performance.now(); draw(); timer = setInterval(draw, 1000); },
+    finish() { clearInterval(timer); },
+    end() { p.end(); },
+    /** A child's stderr, line by line, above the progress line. */
+    pipe(stream) {
+      let buf = "";
+      stream.setEncoding("utf8");
+      stream.on("data", (d) => { buf += d; let i; while ((i = buf.indexOf("\n")) >= 0) { p.log(buf.slice(0, i), process.stderr); buf = buf.slice(i + 1); } });
+      stream.on("end", () => { if (buf) p.log(buf, process.stderr); });
+    },
+  };
+}
+
 /** Runs one module in a child process; resolves with its message (or an error record). */
 function runOne(bench) {
   const file = fileURLToPath(new URL(bench.file, here));
@@ -91,7 +135,8 @@ function runOne(bench) {
   const t0 = performance.now();
   return new Promise((resolve) => {
     let msg = null;
-    const child = fork(file, args, { execArgv: bench.nodeArgs ?? [], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(file, args, { execArgv: bench.nodeArgs ?? [], stdio: ["ignore", "inherit", phases.active ? "pipe" : "inherit", "ipc"] });
+    if (phases.active) phases.pipe(child.stderr);
     const timer = setTimeout(() => {
       msg = { type: "error", name: bench.name, error: `timed out after ${timeoutS} s` };
       child.kill("SIGKILL");
@@ -119,15 +164,19 @@ function git() {
 const startedAt = new Date();
 const loadStart = loadavg().map((x) => +x.toFixed(2));
 console.error(`bench: ${selected.map((b) => b.name).join(", ")}${quick ? " (quick)" : ""}; load average ${loadStart.join(" ")}`);
+const phases = await phaseProgress();
 const results = [];
-for (const bench of selected) {
-  console.error(`bench: ${bench.name} …`);
+for (const [n, bench] of selected.entries()) {
+  phases.log(`bench: ${bench.name} … (phase ${n + 1}/${selected.length})`);
+  phases.begin(n, bench);
   const r = await runOne(bench);
+  phases.finish();
   results.push(r);
-  if (r.type === "error") console.error(`bench: ${bench.name} FAILED: ${r.error}`);
-  else if (r.type === "skipped") console.error(`bench: ${bench.name} skipped: ${r.reason}`);
-  else console.error(`bench: ${bench.name} done in ${(r.wallMs / 1000).toFixed(1)} s`);
+  if (r.type === "error") phases.log(`bench: ${bench.name} FAILED: ${r.error}`);
+  else if (r.type === "skipped") phases.log(`bench: ${bench.name} skipped: ${r.reason}`);
+  else phases.log(`bench: ${bench.name} done in ${(r.wallMs / 1000).toFixed(1)} s`);
 }
+phases.end();
 const loadEnd = loadavg().map((x) => +x.toFixed(2));
 const finishedAt = new Date();
 

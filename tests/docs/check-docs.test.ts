@@ -29,9 +29,9 @@ test("each kind of drift is caught, with its file and line; what is right passes
   const lines = [
     "# Planted",                                                                   // 1
     "Right: `wasm-reactor serve --port 0`, `npm start -- --workers 2`, `npm test`.", // 2
-    "Right: coming in `wasm-reactor doctor`; `node tests/run.mjs --runtime node`.", // 3
+    "Right: coming in `wasm-reactor bench`; `node tests/run.mjs --runtime node`.", // 3
     "Right: `Reactor.create({ host: \"sim\", sim: { fdLimit: 3 } })`, [up](../../README.md#licence).", // 4
-    "Wrong: `wasm-reactor doctor` and `npm start -- --bogus`.",                     // 5
+    "Wrong: `wasm-reactor bench` and `npm start -- --bogus`.",                      // 5
     "Wrong: `Reactor.create({ maxConn: 1 })`, the option `idleTimeout`.",           // 6
     "Wrong: `host/missing.ts`, [gone](../../docs/nope.md), [h](../../README.md#no-such-heading).", // 7
     "Wrong: [out](../../../shared/ANCHORS.md), `/work/shared/DESIGN.md`, `npm run nope`.", // 8
@@ -43,7 +43,7 @@ test("each kind of drift is caught, with its file and line; what is right passes
     assert.is(status, 1, out);
     const got = out.split("\n").filter((l) => l.startsWith(`${doc}:`)).map((l) => l.slice(doc.length + 1));
     const want = [
-      "5: `wasm-reactor doctor` is not a command", "5: `--bogus` is not an option of `wasm-reactor serve`",
+      "5: `wasm-reactor bench` is not a command", "5: `--bogus` is not an option of `wasm-reactor serve`",
       "6: Reactor.create() option 'maxConn' is not in OPTION_SPECS", "6: option `idleTimeout` is not in OPTION_SPECS",
       "7: `host/missing.ts` does not exist", "7: link ../../docs/nope.md: docs/nope.md does not exist",
       "7: link ../../README.md#no-such-heading: README.md has no heading", "8: link ../../../shared/ANCHORS.md points outside the repo",

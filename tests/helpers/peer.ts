@@ -16,7 +16,7 @@
 // their side too (`halfOpen: true` keeps them open until the test ends them). The peer
 // reactor's highWaterBytes is very high: a peer that sends a lot must not stop reading its
 // replies (the core pauses reading above high water), or a big echo could stall on it.
-import { Reactor, type ReactorOptions, type Handlers, type Listener, type Connection, type SimPeer } from "../../host/index.ts";
+import { Reactor, type ReactorOptions, type Handlers, type Listener, type ListenOptions, type Connection, type SimPeer } from "../../host/index.ts";
 import { netReactor, until as netUntil, closeClean, checkHealth, sleep } from "./net.ts";
 
 export interface Peer {
@@ -51,7 +51,7 @@ export interface Harness {
   readonly kind: "sim" | "epoll" | "kqueue" | "portable";
   /** The reactor under test (its metrics count only the server side). */
   readonly server: Reactor;
-  listen(handlers: Handlers, opts?: { port?: number }): Listener;
+  listen(handlers: Handlers, opts?: { port?: number; proxyProtocol?: ListenOptions["proxyProtocol"]; proxyTimeoutMs?: number }): Listener;
   connect(port: number, opts?: PeerOptions): Peer;
   /** Until pred() holds, within `ms` of the host's time (virtual for sim, real for epoll). */
   until(pred: () => boolean, what: string, ms?: number): Promise<void>;
@@ -100,7 +100,7 @@ export const simHarness: MakeHarness = async (serverOptions = {}) => {
   return {
     kind: "sim",
     server,
-    listen: (handlers, opts = {}) => server.listen({ port: opts.port ?? 0 }, handlers),
+    listen: (handlers, opts = {}) => server.listen({ ...opts, port: opts.port ?? 0 }, handlers),
     connect: (port, opts = {}) => new SimSidePeer(sim.connect(port), sim, opts),
     async until(pred, what, ms = 5000) {
       checkHealth(server);
@@ -176,7 +176,7 @@ export function epollHarness(extra: ReactorOptions = {}): MakeHarness {
     return {
       kind: "epoll",
       server,
-      listen: (handlers, opts = {}) => server.listen({ port: opts.port ?? 0 }, handlers),
+      listen: (handlers, opts = {}) => server.listen({ ...opts, port: opts.port ?? 0 }, handlers),
       connect: (port, opts = {}) => new ReactorSidePeer(peers, port, opts),
       until: (pred, what, ms = 5000) => netUntil(both, pred, what, ms),
       async pass(ms) { await sleep(ms); checkHealth(server); checkHealth(peers); },
@@ -209,7 +209,7 @@ export function kqueueHarness(extra: ReactorOptions = {}): MakeHarness {
     return {
       kind: "kqueue",
       server,
-      listen: (handlers, opts = {}) => server.listen({ port: opts.port ?? 0 }, handlers),
+      listen: (handlers, opts = {}) => server.listen({ ...opts, port: opts.port ?? 0 }, handlers),
       connect: (port, opts = {}) => new ReactorSidePeer(peers, port, opts),
       until: (pred, what, ms = 5000) => netUntil(both, pred, what, ms),
       async pass(ms) { await sleep(ms); checkHealth(server); checkHealth(peers); },

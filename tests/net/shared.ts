@@ -9,6 +9,7 @@ import { K } from "../../host/core/layout.ts";
 import type { Harness, MakeHarness } from "../helpers/peer.ts";
 import { abandonAll, bytes, equalBytes } from "../helpers/net.ts";
 import { skip } from "../helpers/skip.ts";
+import { proxyV1, proxyV2, concat, AWS_VPCE_TLV } from "../helpers/proxy.ts";
 
 const echoHandlers = {
   data(c: Connection, d: Uint8Array) { if (c.writable) c.write(d); },
@@ -327,5 +328,88 @@ export function defineSharedTests(test: Test, make: MakeHarness): void {
     // peer that neither reads nor writes does not notice the RST; finish() closes it.
     await h.until(() => polite.closed && stubborn.gotEnd, "the polite peer closed, the stubborn one got our FIN");
     assert.is(polite.closeReason, "normal");
+  });
+
+  // ── PROXY protocol (host/reactor/proxy.ts; every host: the parser sits above them) ─────
+  t("PROXY v1 and v2: open sees the client's address, data never sees the header, even in pieces", {}, async (h) => {
+    const seen: { addr?: string; proxy?: string }[] = [];
+    const l = h.listen({
+      ...echoHandlers,
+      open(c) { const a = c.remoteAddress; seen.push({ addr: a && `${a.host}:${a.port}`, proxy: c.proxy && `${c.proxy.version}/${c.proxy.command}/${c.proxy.family}` }); c.data = seen.length - 1; },
+    }, { proxyProtocol: "any" });
+    const v1 = h.connect(l.port);
+    v1.send(concat(proxyV1("TCP4", "203.0.113.7", "198.51.100.1", 41000, 443), new TextEncoder().encode("hello")));
+    await h.until(() => v1.receivedBytes === 5, "v1: the bytes after the header echoed");
+    assert.is(v1.receivedText(), "hello");
+    // v2 over TCP6 with an AWS TLV, in three reads: each piece waits until the server has read the last.
+    const hdr = proxyV2({ fam: 0x21, src: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7], dst: [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1], sport: 50123, dport: 443, tlvs: [AWS_VPCE_TLV] });
+    const whole = concat(hdr, new TextEncoder().encode("world"));
+    const v2 = h.connect(l.port);
+    for (const [from, to] of [[0, 10], [10, 30], [30, whole.length]]) {
+      const reads = h.server.metrics().reads;
+      v2.send(whole.subarray(from, to));
+      await h.until(() => h.server.metrics().reads > reads, `v2: bytes ${from}..${to} read`);
+    }
+    await h.until(() => v2.receivedBytes === 5, "v2: the bytes after the header echoed");
+    assert.is(v2.receivedText(), "world");
+    // LOCAL (a balancer's health check): no client address, remoteAddress is the socket's peer.
+    const local = h.connect(l.port);
+    local.send(concat(proxyV2({ command: "local", fam: 0x00 }), new TextEncoder().encode("ok")));
+    await h.until(() => local.receivedBytes === 2, "LOCAL: echoed");
+    assert.equal(seen[0], { addr: "203.0.113.7:41000", proxy: "1/proxy/tcp4" });
+    assert.equal(seen[1], { addr: "2001:db8::7:50123", proxy: "2/proxy/tcp6" });
+    assert.is(seen[2].proxy, "2/local/unknown");
+    assert.ok(seen[2].addr?.startsWith("127.0.0.1:"), `LOCAL: the socket's peer (${seen[2].addr})`);
+    await h.until(() => h.server.metrics().bytesOut === 12, "only the app's bytes were echoed (12)");
+    const m = h.server.metrics();
+    assert.is(m.proxyHeaders, 3);
+    assert.is(m.proxyHeaderErrors, 0);
+    assert.is(m.bytesIn, 5 + 5 + 2 + proxyV1("TCP4", "203.0.113.7", "198.51.100.1", 41000, 443).length + hdr.length + 16);
+    for (const p of [v1, v2, local]) p.end();
+    await h.until(() => [v1, v2, local].every((p) => p.closed), "closed");
+  });
+
+  t("PROXY: malformed, oversized and truncated headers are reset and counted; other connections go on", {}, async (h) => {
+    let opened = 0, closed = 0;
+    const l = h.listen({ ...echoHandlers, open() { opened++; }, close() { closed++; } }, { proxyProtocol: "v1", proxyTimeoutMs: 60_000 });
+    const l2 = h.listen({ ...echoHandlers, open() { opened++; }, close() { closed++; } }, { proxyProtocol: "v2", proxyTimeoutMs: 60_000 });
+    const http = h.connect(l.port);
+    http.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"); // a client that reached the listener directly
+    const huge = h.connect(l2.port);
+    huge.send(proxyV2({ fam: 0x11, src: [1, 2, 3, 4], dst: [5, 6, 7, 8], lengthField: 0xffff }).subarray(0, 16)); // refused at its length, not at the deadline
+    const fin = h.connect(l.port, { halfOpen: true });
+    fin.send("PROXY TCP4 1.2.3.4");
+    fin.end();
+    const good = h.connect(l.port);
+    good.send(concat(proxyV1("TCP4", "192.0.2.1", "192.0.2.2", 1, 2), new TextEncoder().encode("still here")));
+    await h.until(() => good.receivedBytes === 10, "the good connection echoed");
+    await h.until(() => h.server.metrics().proxyHeaderErrors === 3, "three rejected headers");
+    await h.until(() => http.closed && huge.closed, "the bad connections closed");
+    assert.is(good.receivedText(), "still here");
+    assert.is(opened, 1, "open ran only for the good connection");
+    assert.is(closed, 0, "close ran for none of the rejected ones (they never opened)");
+    assert.is(http.receivedBytes + huge.receivedBytes, 0, "nothing was sent to them");
+    assert.is(h.server.metrics().proxyHeaderTimeouts, 0);
+    good.end();
+    await h.until(() => good.closed && closed === 1, "the good one closed");
+  });
+
+  t("PROXY: a header that does not complete within proxyTimeoutMs is reset and counted late", {}, async (h) => {
+    const l = h.listen(echoHandlers, { proxyProtocol: "any", proxyTimeoutMs: 300 });
+    const slow = h.connect(l.port);
+    slow.send("PROXY TCP4 ");
+    const t0 = h.now();
+    const good = h.connect(l.port);
+    good.send(concat(proxyV1("TCP4", "192.0.2.1", "192.0.2.2", 1, 2), new TextEncoder().encode("ping")));
+    await h.until(() => good.receivedBytes === 4, "another connection echoes while one header waits");
+    await h.until(() => slow.closed, "the slow header's connection closed");
+    assert.ok(h.now() - t0 >= 250, `not before its deadline (${h.now() - t0} ms)`);
+    const m = h.server.metrics();
+    assert.is(m.proxyHeaderErrors, 1);
+    assert.is(m.proxyHeaderTimeouts, 1);
+    assert.is(m.proxyHeaders, 1);
+    assert.match(h.server.prometheus(), /wasm_reactor_proxy_header_timeouts_total 1/);
+    good.end();
+    await h.until(() => good.closed, "closed");
   });
 }
