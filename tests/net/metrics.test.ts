@@ -425,6 +425,12 @@ for (const mode of ["worker", "main"]) {
   test(`SIGTERM (${mode} mode): /readyz 200, then 503 while a client is still connected; the drain waits for it; then the summary`, async () => {
     const s = mode === "worker" ? server : await startServe(["--mode", "main", "--drain-ms", "20000"]);
     assert.is((await get(s.metricsPort, "/readyz")).status, 200);
+    if (mode === "main" && /echo on \S+ \((epoll|kqueue),/.test(s.out())) { // the native hosts sample the kernel's queues; the portable host has none to sample
+      // The reactor is read directly here (not through a worker's shared memory): the host's sampled kernel queues are in.
+      const { fams } = await scrape(s.metricsPort);
+      assert.is(fams.get("wasm_reactor_kernel_queued_bytes")?.type, "GAUGE", "kernel queue bytes in main-thread mode");
+      assert.is(value(fams, "wasm_reactor_kernel_queued_bytes", { queue: "send" }), 0);
+    }
     const c = await echoClient(s.port);
     assert.is(await c.send("before"), "before");
     signal(s.child, "SIGTERM");
