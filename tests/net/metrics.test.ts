@@ -316,6 +316,15 @@ test("prometheusText: cumulative buckets at exact bounds, _sum within 6.25%, lab
   assert.match(esc, /^wasm_reactor_errors_by_errno_total\{errno="a\\"b\\\\c\\nd"\} 1$/m, "label values escaped");
 });
 
+test("prometheusText: every field of the core's metrics is exposed (a field added later too), nowMs aside", () => {
+  const fields = Object.keys(Metrics).filter((k) => k !== "nowMs");
+  const over: Record<string, number> = {};
+  fields.forEach((k, i) => { over[k] = 7000 + i; });
+  const text = prometheusText([{ metrics: snapshot(over) }]);
+  for (const [i, k] of fields.entries()) assert.match(text, new RegExp(`^wasm_reactor_\\w+(\\{[^}]*\\})? ${7000 + i}$`, "m"), `metrics().${k} is in /metrics`);
+  assert.match(text, /^wasm_reactor_proxy_header_errors_total 7\d{3}$/m, "the PROXY protocol's counters, by the names docs/load-balancers.md gives");
+});
+
 test("parseNetstat: TcpExt ListenOverflows and ListenDrops by header name", () => {
   const text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPTimeouts\nTcpExt: 0 17 19 3\nIpExt: InNoRoutes\nIpExt: 0\n";
   assert.equal(parseNetstat(text), { listenOverflows: 17, listenDrops: 19 });
