@@ -12,7 +12,7 @@ import * as assert from "uvu/assert";
 import type { ChildProcess } from "node:child_process";
 import { spawnSync } from "node:child_process";
 import * as net from "node:net";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -265,7 +265,30 @@ test("every metric docs/alerts.yml uses is in our /metrics", async () => {
     const family = name.replace(/_(bucket|sum|count)$/, "");
     assert.ok(fams.has(name) || (fams.get(family)?.type === "HISTOGRAM" && family !== name), `${name} (from docs/alerts.yml) is exposed`);
   }
-  for (const m of rules.matchAll(/runbook_url: *"?([^"\n]+)"?/g)) assert.match(m[1], /docs\/runbooks\/[a-z-]+\.md$/, "runbook links point at docs/runbooks/");
+  for (const m of rules.matchAll(/runbook_url: *"?([^"\n]+)"?/g)) {
+    assert.match(m[1], /^docs\/runbooks\/[a-z-]+\.md$/, "runbook links point at docs/runbooks/");
+    assert.ok(existsSync(DOCS(m[1].slice("docs/".length))), `${m[1]} exists`);
+  }
+});
+
+test("every metric the runbooks and docs/metrics.md name is in our /metrics", async () => {
+  const { fams } = await scrape(server.metricsPort);
+  // The host's own counters and the kernel's queues come with a reactor read directly (not through a
+  // worker's shared memory): those names are looked up in an in-process reactor's exposition.
+  const r = await Reactor.create({ wait: "thread", maxConnections: 16, poolChunks: 16 });
+  const direct = byName(parsePrometheusTextFormat(r.prometheus()));
+  await r.close({ drainMs: 0 });
+  const native = r.host.kind === "epoll" || r.host.kind === "kqueue";
+  const dir = DOCS("runbooks");
+  const files = [...readdirSync(dir).filter((f) => f.endsWith(".md")).map((f) => join(dir, f)), DOCS("metrics.md")];
+  for (const file of files) {
+    for (const [name] of readFileSync(file, "utf8").matchAll(/\b(?:wasm_reactor|process)_[a-z][a-z_]*/g)) {
+      const family = name.replace(/_(bucket|sum|count)$/, "");
+      const where = /^wasm_reactor_(host_|kernel_queue)/.test(name) ? direct : fams;
+      if (where === direct && !native) continue; // the portable host has neither the shim's counters nor queue sampling
+      assert.ok(where.has(name) || (family !== name && where.get(family)?.type === "HISTOGRAM"), `${name} (named in ${file.slice(file.indexOf("docs/"))}) is exposed`);
+    }
+  }
 });
 
 /** A snapshot with every field 0 but those given. */
