@@ -19,7 +19,14 @@ export type { StartWorkersOptions, WorkerGroup, WorkerContext, WorkerSetup, Work
 // Presets: the settings a kind of program wants, each with its reason.
 export { PRESETS, presetOptions } from "./options.ts";
 export type { PresetName } from "./options.ts";
-export type { MetricsSnapshot, Percentiles } from "./core/metrics.ts";
+export type { MetricsSnapshot, Percentiles, Histograms, PrometheusSource, PrometheusExtra, ProcessFigures, KernelFigures } from "./core/metrics.ts";
+export { prometheusText, histogramsOf, mergeHistograms } from "./core/metrics.ts";
+// Operating it: the metrics endpoint (/metrics, /metrics.json, /healthz, /readyz) and the small HTTP/1.1 server under it.
+export { serveMetrics, metricsHandlers } from "./ops/metrics-endpoint.ts";
+export type { MetricsSource, MetricsServer, MetricsEndpoint, MetricsServeOptions, MetricsEndpointOptions, MetricsDocument } from "./ops/metrics-endpoint.ts";
+export { httpHandlers, serveHttp } from "./ops/http.ts";
+export type { HttpRequest, HttpResponse, HttpRoute, HttpOptions, HttpHandlers } from "./ops/http.ts";
+export { mergeMetrics } from "./reactor/worker.ts";
 // Reading and replaying traces (option `record`; `wasm-reactor replay`), for tools.
 export { readTrace, replayTrace, replayFile, TraceFormatError, TRACE_VERSION } from "./trace/trace.ts";
 export type { TraceHeader, TraceRecord, ReplayResult, ReplayFileResult, RecordOptions } from "./trace/trace.ts";

@@ -18,6 +18,7 @@ import type { HostKind } from "../contract/contract.ts";
 import type { Core } from "../core/core.ts";
 import { histogramCounts, metricsSnapshot, percentilesOf, type MetricsSnapshot } from "../core/metrics.ts";
 import { K } from "../core/layout.ts";
+import { serveMetrics, type MetricsServer, type MetricsSource } from "../ops/metrics-endpoint.ts";
 import { PROXY_MODES, type ProxyProtocolMode } from "../reactor/proxy.ts";
 import { fail, fmt, requireDeno, DIST_DIR, SHIM_FILE, type DenoNeed } from "./common.ts";
 
@@ -73,6 +74,11 @@ Options:
                        address survives the balancer. Only behind one: anyone who reaches the
                        port can claim any address (docs/load-balancers.md)
   --drain-ms N         how long shutdown waits for connections to finish (default 2000)
+  --metrics-port N     serve /metrics (Prometheus text), /metrics.json, /healthz and /readyz on
+                       this port (default: off; 0 picks a free one, printed at start). On
+                       SIGTERM/SIGINT /readyz turns 503 before accepting stops, and the
+                       endpoint answers until the drain ends (docs/metrics.md)
+  --metrics-host ADDR  address for --metrics-port (default 127.0.0.1)
   --seconds N          stop by itself after N seconds (default 0: run until a signal)
   --status-ms N        status line interval (default 1000; 0: none)
   --record FILE        write a trace of everything the core sees (wasm-reactor replay FILE runs
@@ -92,7 +98,7 @@ port cannot be listened on (in use, not permitted), with one line saying why.
 
 export interface ServeArgs {
   backend: string; host: string; port: number; backlog: number; mode: "worker" | "main"; workers: number; edge: boolean; prefault: boolean; maxConnections: number; warmup: number; record: string;
-  reusePort: boolean; cpus?: number[] | "auto"; proxyProtocol?: ProxyProtocolMode;
+  reusePort: boolean; cpus?: number[] | "auto"; proxyProtocol?: ProxyProtocolMode; metricsPort: number; metricsHost: string;
   raiseFdLimit: boolean; keepAlive: { idleS: number; intervalS: number; count: number } | false; userTimeoutMs: number; rcvbuf: number; sndbuf: number; deferAcceptS: number;
   connections: number; messageBytes: number; seconds: number; seed: number; idleTimeoutMs: number; drainMs: number; statusMs: number; json: boolean;
 }
@@ -101,14 +107,14 @@ export interface ServeArgs {
 const BACKENDS: readonly string[] = ["auto", "epoll", "kqueue", "portable", "sim"];
 
 function parseServe(argv: string[]): ServeArgs {
-  const a: ServeArgs = { backend: "auto", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, prefault: false, maxConnections: 20_000, warmup: 4000, record: "", reusePort: false,
+  const a: ServeArgs = { backend: "auto", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, prefault: false, maxConnections: 20_000, warmup: 4000, record: "", reusePort: false, metricsPort: -1, metricsHost: "127.0.0.1",
     raiseFdLimit: true, keepAlive: false, userTimeoutMs: 0, rcvbuf: 0, sndbuf: 0, deferAcceptS: 0,
     connections: 1000, messageBytes: 64, seconds: 0, seed: 1, idleTimeoutMs: 0, drainMs: 2000, statusMs: 1000, json: false };
   const ints: Record<string, [keyof ServeArgs, number, number]> = {
     "--port": ["port", 0, 65535], "--backlog": ["backlog", 1, 65535], "--workers": ["workers", 1, 64], "--warmup": ["warmup", 0, 1_000_000], "--max-connections": ["maxConnections", 1, 4_000_000],
     "--connections": ["connections", 1, 1_000_000], "--message-bytes": ["messageBytes", 1, 1 << 20],
     "--seconds": ["seconds", 0, 1e9], "--seed": ["seed", 0, 0xffffffff], "--idle-timeout-ms": ["idleTimeoutMs", 0, 0x7fffffff],
-    "--drain-ms": ["drainMs", 0, 0x7fffffff], "--status-ms": ["statusMs", 0, 3_600_000],
+    "--drain-ms": ["drainMs", 0, 0x7fffffff], "--metrics-port": ["metricsPort", 0, 65535], "--status-ms": ["statusMs", 0, 3_600_000],
     "--user-timeout-ms": ["userTimeoutMs", 0, 0x7fffffff], "--rcvbuf": ["rcvbuf", 1024, 1 << 30], "--sndbuf": ["sndbuf", 1024, 1 << 30], "--defer-accept": ["deferAcceptS", 0, 3600],
   };
   const value = (i: number, what: string) => argv[i] ?? fail(`serve: ${argv[i - 1]} needs ${what}`);
@@ -126,6 +132,7 @@ function parseServe(argv: string[]): ServeArgs {
     if (arg === "--backend") { a.backend = value(++i, `a value (${BACKENDS.join(", ")})`); if (!BACKENDS.includes(a.backend)) fail(`serve: --backend must be ${BACKENDS.join(", ")}, got ${JSON.stringify(a.backend)}`); continue; }
     if (arg === "--mode") { const m = value(++i, "a value (worker or main)"); if (m !== "worker" && m !== "main") fail(`serve: --mode must be worker or main, got ${JSON.stringify(m)}`); a.mode = m; continue; }
     if (arg === "--host") { a.host = value(++i, "an address"); continue; }
+    if (arg === "--metrics-host") { a.metricsHost = value(++i, "an address"); continue; }
     if (arg === "--proxy-protocol") { const v = value(++i, "a version (v1, v2 or any)"); if (!PROXY_MODES.includes(v as ProxyProtocolMode)) fail(`serve: --proxy-protocol must be v1, v2 or any, got ${JSON.stringify(v)}`); a.proxyProtocol = v as ProxyProtocolMode; continue; }
     if (arg === "--record") { a.record = value(++i, "a file name"); continue; }
     const spec = ints[arg];
@@ -300,19 +307,25 @@ function denoNeeds(a: ServeArgs): DenoNeed[] {
 async function serveWorkers(a: ServeArgs): Promise<void> {
   const group = await startWorkers({
     module: new URL(import.meta.url), export: "serveSetup", workers: a.workers, data: a,
-    options: reactorOptions(a), signals: true, drainMs: a.drainMs, ...(a.cpus ? { cpus: a.cpus } : {}),
+    // With --metrics-port this thread handles the signals itself: /readyz must turn 503 before
+    // the workers stop accepting (a load balancer polling it stops sending first).
+    options: reactorOptions(a), signals: a.metricsPort < 0, drainMs: a.drainMs, ...(a.cpus ? { cpus: a.cpus } : {}),
   });
   const values = group.workers.map((w) => w.value as { port: number; base: Baseline });
   const t0 = Date.now();
   const pinned = a.cpus ? `; threads on CPUs ${group.workers.map((w) => w.cpus?.join("+") ?? "?").join(", ")}` : "";
   banner(a, values[0].port, group.workers.reduce((s, w) => s + w.fdBudget, 0), pinned);
+  const metrics = await startMetrics(a, group, () => group.close({ drainMs: 0 }));
   const meter = statusMeter(() => workerCores(group), a.statusMs);
-  for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, () => meter.stop()); // startWorkers closes the group on them
-  if (a.seconds > 0) setTimeout(() => { meter.stop(); void group.close({ drainMs: a.drainMs }).catch(() => {}); }, a.seconds * 1000);
+  const stop = () => { if (metrics) metrics.ready = false; meter.stop(); void group.close({ drainMs: a.drainMs }).catch(() => {}); };
+  if (metrics) for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, stop);
+  else for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, () => meter.stop()); // startWorkers closes the group on them
+  if (a.seconds > 0) setTimeout(stop, a.seconds * 1000);
   let rep;
   try { rep = await group.closed; }
   catch (err) { meter.stop(); console.error((err as Error).message); process.exit(1); }
   meter.stop();
+  await metrics?.close();
   printReport(a, reportOf({ t0, finals: rep.workers.map((w) => ({ report: w, metrics: w.metrics, base: values[w.index].base })) }));
 }
 
@@ -325,18 +338,36 @@ async function serveMain(a: ServeArgs): Promise<void> {
   catch (err) { await r.close({ drainMs: 0 }); throw err; }
   const t0 = Date.now();
   banner(a, l.port, r.metrics().fdBudget);
+  const metrics = await startMetrics(a, r, () => r.close({ drainMs: 0 }));
   // run() makes the first turn before it returns: its cold start (listen, first JIT) stays out of the first status line.
   const running = r.run();
   const meter = statusMeter(() => [r.core], a.statusMs);
   let closing: Promise<CloseReport> | undefined;
-  const stop = () => { meter.stop(); closing ??= r.close({ drainMs: a.drainMs }); };
+  // Not ready first (/readyz 503), then stop accepting and drain; the endpoint answers throughout.
+  const stop = () => { if (metrics) metrics.ready = false; meter.stop(); closing ??= r.close({ drainMs: a.drainMs }); };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   if (a.seconds > 0) setTimeout(stop, a.seconds * 1000);
   await running;
   const report = await closing!;
   meter.stop();
+  await metrics?.close();
   printReport(a, reportOf({ t0, finals: [{ report, metrics: r.metrics(), base }] }));
+}
+
+/**
+ * --metrics-port: the endpoint on its own small reactor on this thread (host/ops/metrics-endpoint.ts
+ * says why), on the same backend as the echo (the simulator's endpoint takes real sockets: auto).
+ * A port it cannot listen on exits 2 like serve's own, after closing what already runs.
+ */
+async function startMetrics(a: ServeArgs, source: MetricsSource, closeServer: () => Promise<unknown>): Promise<MetricsServer | undefined> {
+  if (a.metricsPort < 0) return undefined;
+  let m: MetricsServer;
+  try { m = await serveMetrics(source, { port: a.metricsPort, host: a.metricsHost, reactorOptions: { host: a.backend === "sim" ? "auto" : a.backend as HostKind } }); }
+  catch (err) { await closeServer().catch(() => {}); fail(`serve: cannot serve metrics on ${a.metricsHost}:${a.metricsPort}: ${(err as Error).message}`); }
+  const at = a.metricsHost.includes(":") ? `[${a.metricsHost}]` : a.metricsHost;
+  console.log(`metrics on http://${at}:${m.port}/metrics (also /metrics.json, /healthz, /readyz)`);
+  return m;
 }
 
 async function serveSim(a: ServeArgs): Promise<void> {
@@ -351,6 +382,7 @@ async function serveSim(a: ServeArgs): Promise<void> {
   // ping): only write while the connection is writable.
   const l = r.listen({ port: a.port || 7, backlog: 65535 }, { data(c, d) { if (c.writable) c.write(d); } });
   const m0 = r.metrics();
+  const metrics = await startMetrics(a, r, () => r.close({ drainMs: 0 }));
   console.log(`wasm-reactor serve: echo on sim:${l.port} (backend sim, seed ${a.seed}), ${a.connections} simulated clients, ${a.messageBytes}-byte ping-pong; descriptor budget ${m0.fdBudget}; Ctrl-C to stop`);
   const ping = new Uint8Array(a.messageBytes).fill(0x2a);
   let msgs = 0, lastMsgs = 0;
@@ -386,8 +418,10 @@ async function serveSim(a: ServeArgs): Promise<void> {
     await new Promise((res) => setTimeout(res, 0));
   }
   // Shutdown: clients finish their exchange and leave; the server drains and closes.
+  if (metrics) metrics.ready = false;
   for (const p of peers) p.onend = (q) => { if (q.state === "open") q.end(); };
   const report = await r.close({ drainMs: a.drainMs });
+  await metrics?.close();
   const m = r.metrics();
   const secs = (Date.now() - t0) / 1000;
   const summary = { messages: msgs, seconds: Number(secs.toFixed(2)), msgsPerSecond: Math.round(msgs / secs), ...report, accepts: m.accepts, fdOpens: m.fdOpens, fdCloses: m.fdCloses, simViolations: sim.violations.length };

@@ -85,32 +85,263 @@ export function metricsSnapshot(core: Core, overflowBytes = 0, host?: Record<str
   return out as MetricsSnapshot;
 }
 
-const GAUGES = new Set(["nowMs", "connections", "listeners", "fdsOpen", "fdsHighWater", "fdBudget", "poolFree", "poolSupply", "poolLent", "poolQueued", "poolWriting", "timersPending", "queuedBytes", "connectsPending"]);
-const snake = (s: string) => s.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase());
+// ── Prometheus text exposition (version 0.0.4) ─────────────────────────────────────────────
+//
+// Every family has # HELP and # TYPE; names carry their unit last (_seconds, _bytes) and
+// counters end in _total, as https://prometheus.io/docs/practices/naming/ asks. Several
+// reactors (startWorkers) are one family each, one series per reactor (label reactor="i"):
+// sum() or max() them in PromQL; a merged series beside them would be counted twice by sum().
+//
+// The three histograms are real Prometheus histograms built from the core's log-linear
+// buckets (8 per power of two; bucketLow above). Exposing all 240 buckets each would be 720
+// series a reactor, so the le bounds are every half power of two (1, 2, 4, 8, 12, 16, 24, 32,
+// 48, ...; 2 log-linear buckets merged into one) up to a cap per histogram: the ratio between
+// two bounds is at most 1.5, close enough for histogram_quantile, and the set never changes
+// between scrapes (series that come and go break rate()). The core records whole numbers (µs
+// truncated, events, ms), so a bucket [low, next) holds values v <= next - 1: le is exact.
+// _sum is not kept by the core: it is approximated as each bucket's count times its midpoint
+// (within 6.25% of the true sum for a bucket's values; exact for values below 8); the HELP
+// line says so. _count is exact.
+//
+// Cost: prometheusText runs where the scrape is answered (the endpoint's thread), about a
+// thousand short lines; it never runs on a worker's thread. Like metrics(), it runs cold once a
+// second, so it is written as plain loops over precomputed tables (no regex, no per-call maps).
 
-/** Prometheus text exposition (version 0.0.4). */
-export function prometheusText(m: MetricsSnapshot): string {
-  const lines: string[] = [];
-  for (const name of Object.keys(Metrics)) {
-    const v = (m as Record<string, unknown>)[name] as number;
-    const gauge = GAUGES.has(name);
-    const metric = `wasm_reactor_${snake(name)}${gauge ? "" : "_total"}`;
-    lines.push(`# TYPE ${metric} ${gauge ? "gauge" : "counter"}`, `${metric} ${v}`);
+/** The core's histograms' bucket counts (copies): what prometheusText needs for _bucket lines. */
+export interface Histograms { turnUs: ArrayLike<number>; batchSize: ArrayLike<number>; timerLatenessMs: ArrayLike<number> }
+
+/** Copies of a core's three histograms (3 × 240 u32; cheap). */
+export function histogramsOf(core: Core): Histograms {
+  return { turnUs: histogramCounts(core, K.HIST_TURN_US), batchSize: histogramCounts(core, K.HIST_BATCH), timerLatenessMs: histogramCounts(core, K.HIST_LATENESS_MS) };
+}
+
+/** Several reactors' histograms added bucket by bucket (exact: the buckets are the same everywhere). */
+export function mergeHistograms(list: readonly Histograms[]): Histograms {
+  const sum = (k: keyof Histograms) => {
+    const out = new Float64Array(K.HIST_BUCKETS);
+    for (const h of list) { const b = h[k]; for (let i = 0; i < out.length; i++) out[i] += b[i]; }
+    return out;
+  };
+  return { turnUs: sum("turnUs"), batchSize: sum("batchSize"), timerLatenessMs: sum("timerLatenessMs") };
+}
+
+/** The process's own figures (host/ops/process.ts reads them on Node, Deno and Bun). */
+export interface ProcessFigures { pid: number; rssBytes: number; cpuUserUs: number; cpuSystemUs: number; uptimeS: number; runtime: string; startTimeS?: number }
+/** Host-wide kernel counters (Linux /proc/net/netstat TcpExt), when readable. */
+export interface KernelFigures { listenOverflows: number; listenDrops: number }
+
+/** One reactor's figures for prometheusText: its snapshot, its histograms, its series' labels. */
+export interface PrometheusSource { metrics: MetricsSnapshot; histograms?: Histograms; labels?: Record<string, string> }
+export interface PrometheusExtra {
+  process?: ProcessFigures;
+  kernel?: KernelFigures;
+  /** Readiness (the endpoint's /readyz): exposed as wasm_reactor_ready 1/0. */
+  ready?: boolean;
+  /** How long the previous scrape took to build, seconds (the endpoint measures it). */
+  scrapeSeconds?: number;
+}
+
+type Kind = "counter" | "gauge" | "histogram";
+/** Core fields → family: [field, name (without prefix), type, help, extra label]. Fields left out: nowMs (a clock, in JSON only). */
+const CORE_FAMILIES: readonly (readonly [keyof typeof Metrics, string, Kind, string, string?])[] = [
+  ["connections", "connections", "gauge", "Open connections (accepted and outbound)."],
+  ["listeners", "listeners", "gauge", "Listening sockets."],
+  ["fdsOpen", "descriptors_open", "gauge", "Descriptors the reactor holds now (connections, listeners)."],
+  ["fdsHighWater", "descriptors_high_water", "gauge", "Most descriptors held at once since start (high-water mark)."],
+  ["fdBudget", "descriptors_budget", "gauge", "Descriptors the reactor may hold: RLIMIT_NOFILE less the reserve (docs/limits.md)."],
+  ["accepts", "accepts_total", "counter", "Connections accepted (churn, with closes: descriptors_closed_total)."],
+  ["fdOpens", "descriptors_opened_total", "counter", "Descriptors opened (accepts, connects, listeners)."],
+  ["fdCloses", "descriptors_closed_total", "counter", "Descriptors closed."],
+  ["acceptErrors", "accept_errors_total", "counter", "accept() calls that failed (by errno: errors_by_errno_total)."],
+  ["acceptBackoffs", "accept_backoffs_total", "counter", "Times accepting paused after EMFILE/ENFILE (descriptor exhaustion)."],
+  ["admissionPauses", "admission_pauses_total", "counter", "Times accepting paused because connection slots or the descriptor budget were full."],
+  ["connectsStarted", "connects_started_total", "counter", "Outbound connects started."],
+  ["connectsOk", "connects_ok_total", "counter", "Outbound connects that completed."],
+  ["connectsFailed", "connects_failed_total", "counter", "Outbound connects that failed."],
+  ["connectsPending", "connects_pending", "gauge", "Outbound connects under way."],
+  ["resets", "resets_total", "counter", "Connections reset (RST sent or received)."],
+  ["errors", "errors_total", "counter", "Socket errors (by errno: errors_by_errno_total)."],
+  ["bytesIn", "received_bytes_total", "counter", "Bytes read from sockets."],
+  ["bytesOut", "sent_bytes_total", "counter", "Bytes written to sockets."],
+  ["reads", "reads_total", "counter", "Reads that returned data (messages, for an echo)."],
+  ["writes", "writes_total", "counter", "Socket writes."],
+  ["writesPartial", "writes_partial_total", "counter", "Socket writes the kernel took only part of (its send buffer was full)."],
+  ["backpressurePauses", "backpressure_pauses_total", "counter", "Times a connection's reads paused because its write queue passed the high-water mark."],
+  ["backpressureResumes", "backpressure_resumes_total", "counter", "Times those reads resumed (queue down to the low-water mark)."],
+  ["poolPauses", "pool_pauses_total", "counter", "Times reads paused because the buffer pool ran low (pool exhaustion)."],
+  ["poolAcquireFails", "pool_acquire_failures_total", "counter", "Times a chunk was wanted and the pool had none."],
+  ["timersPending", "timers_pending", "gauge", "Timers armed on the core's wheel."],
+  ["timersArmed", "timers_armed_total", "counter", "Timers armed."],
+  ["timersFired", "timers_fired_total", "counter", "Timers fired."],
+  ["timersCarried", "timers_carried_total", "counter", "Timers moved down the wheel's levels."],
+  ["turns", "turns_total", "counter", "Loop turns."],
+  ["eventsIn", "events_total", "counter", "Host events the core ingested."],
+  ["notesOut", "notes_total", "counter", "Notes (callbacks) the core emitted to the app."],
+  ["submissions", "submissions_total", "counter", "Commands the core submitted to the host."],
+  ["staleEvents", "stale_events_total", "counter", "Events for connections already gone (dropped)."],
+  ["proxyHeaders", "proxy_headers_total", "counter", "PROXY protocol headers accepted, LOCAL ones included (docs/load-balancers.md)."],
+  ["proxyHeaderErrors", "proxy_header_errors_total", "counter", "Connections reset for their PROXY header: malformed, too long, cut by a FIN, or late."],
+  ["proxyHeaderTimeouts", "proxy_header_timeouts_total", "counter", "Of those, the late ones (proxyTimeoutMs, or the idle or handshake timeout first)."],
+];
+/** Timeouts by kind: one family, label kind. */
+const TIMEOUTS: readonly (readonly [keyof typeof Metrics, string])[] = [["idleTimeouts", "idle"], ["connectTimeouts", "connect"], ["handshakeTimeouts", "handshake"], ["writeStallTimeouts", "write_stall"], ["lingerTimeouts", "linger"]];
+/** Pool chunks by state: one family, label state. */
+const POOL: readonly (readonly [keyof typeof Metrics, string])[] = [["poolFree", "free"], ["poolSupply", "supply"], ["poolLent", "lent"], ["poolQueued", "queued"], ["poolWriting", "writing"]];
+/**
+ * A core field none of the tables above names (one added to the layout later) is still exposed,
+ * as a counter named after it, so that nothing the core counts is ever left out of /metrics
+ * (tests/net/metrics.test.ts checks every field). nowMs is left out on purpose (a clock), and
+ * queuedBytes is write_queued_bytes{where="pool"}.
+ */
+const NAMED = new Set<string>([...CORE_FAMILIES.map((f) => f[0]), ...TIMEOUTS.map((f) => f[0]), ...POOL.map((f) => f[0]), "nowMs", "queuedBytes"]);
+const UNNAMED: readonly (keyof typeof Metrics)[] = (Object.keys(Metrics) as (keyof typeof Metrics)[]).filter((k) => !NAMED.has(k));
+
+/** The le bounds of one exposed histogram: bucket indexes j (bound: values < bucketLow(j)), every half power of two up to the cap. */
+function boundIndexes(capIndex: number): number[] {
+  const out = [1, 2, 4, 8];
+  for (let j = 12; j <= capIndex; j += 4) out.push(j);
+  return out;
+}
+/** [name, field, unit scale (value → exposed), cap index, help]. */
+const HIST_SPECS: readonly (readonly [string, keyof Histograms, number, number[], string])[] = [
+  ["turn_duration_seconds", "turnUs", 1e-6, boundIndexes(8 * 22), "Loop turn duration (core's clock, whole µs; le up to 16.8 s)."],
+  ["timer_lateness_seconds", "timerLatenessMs", 1e-3, boundIndexes(8 * 15), "How late timers fired past their deadline (whole ms; le up to 65.5 s)."],
+  ["batch_events", "batchSize", 1, boundIndexes(8 * 14), "Events ingested per turn (batch size; le up to 16,384)."],
+];
+/**
+ * The le label of every bound, formatted once at load (formatting 135 numbers per scrape was a
+ * fifth of prometheusText's cold cost). The core records whole numbers, so a bucket [low, next)
+ * holds values v <= next - 1; for the turn time (µs truncated from a real duration) the bound is
+ * next µs itself: a real duration below it truncates to at most next - 1.
+ */
+const HISTS = HIST_SPECS.map(([name, field, scale, bounds, help]) => ({
+  name, field, help, bounds,
+  les: bounds.map((j) => `le="${+((field === "turnUs" ? bucketLow(j) : bucketLow(j) - 1) * scale).toPrecision(12)}"`),
+  scale,
+}));
+const SUM_NOTE = " _sum approximated from bucket midpoints (the core keeps no sum); _count exact.";
+const HOST_KNOWN = new Set(["recvQueueBytes", "sendQueueBytes", "recvQueueMax", "sendQueueMax", "queueSockets"]);
+/** camelCase → snake_case, remembered (the host's ~35 names would be a regex each per scrape). */
+const snakeNames = new Map<string, string>();
+const snake = (s: string) => { let v = snakeNames.get(s); if (v === undefined) { v = s.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase()); snakeNames.set(s, v); } return v; };
+const num = (v: number) => (Number.isFinite(v) ? String(v) : v > 0 ? "+Inf" : v < 0 ? "-Inf" : "NaN");
+const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+function labelText(base: string, extra?: string): string {
+  const body = extra ? (base ? `${base},${extra}` : extra) : base;
+  return body ? `{${body}}` : "";
+}
+
+/**
+ * Prometheus text (0.0.4) of one reactor (a snapshot), or of several (sources, each with labels,
+ * e.g. { reactor: "0" }); `extra` adds the process, the kernel's accept-queue counters and
+ * readiness. Histograms come from `histograms` (histogramsOf(core)); a snapshot alone has only
+ * percentiles, so without them the three histograms are left out.
+ */
+export function prometheusText(m: MetricsSnapshot | readonly PrometheusSource[], extra: PrometheusExtra = {}): string {
+  const sources: readonly PrometheusSource[] = Array.isArray(m) ? m : [{ metrics: m as MetricsSnapshot }];
+  const out: string[] = [];
+  const family = (name: string, kind: Kind, help: string) => { out.push(`# HELP wasm_reactor_${name} ${help}`, `# TYPE wasm_reactor_${name} ${kind}`); };
+  const labels = sources.map((s) => {
+    let t = "";
+    if (s.labels) for (const k in s.labels) t += `${t ? "," : ""}${k}="${esc(s.labels[k])}"`;
+    return t;
+  });
+  for (const [field, name, kind, help] of CORE_FAMILIES) {
+    family(name, kind, help);
+    for (let i = 0; i < sources.length; i++) out.push(`wasm_reactor_${name}${labelText(labels[i])} ${num((sources[i].metrics as unknown as Record<string, number>)[field])}`);
   }
-  lines.push("# TYPE wasm_reactor_errors_by_errno_total counter");
-  for (const [code, n] of Object.entries(m.errorsByErrno)) lines.push(`wasm_reactor_errors_by_errno_total{errno="${code}"} ${n}`);
-  lines.push(`# TYPE wasm_reactor_overflow_bytes gauge`, `wasm_reactor_overflow_bytes ${m.overflowBytes}`);
-  for (const [name, p] of [["turn_us", m.turnUs], ["batch_size", m.batchSize], ["timer_lateness_ms", m.timerLatenessMs]] as const) {
-    lines.push(`# TYPE wasm_reactor_${name} summary`);
-    for (const [q, v] of [["0.5", p.p50], ["0.9", p.p90], ["0.99", p.p99], ["0.999", p.p999]] as const) lines.push(`wasm_reactor_${name}{quantile="${q}"} ${v}`);
-    lines.push(`wasm_reactor_${name}_count ${p.count}`);
+  for (const field of UNNAMED) {
+    const name = `${snake(field)}_total`;
+    family(name, "counter", `The core's ${field} (metrics().${field}).`);
+    for (let i = 0; i < sources.length; i++) out.push(`wasm_reactor_${name}${labelText(labels[i])} ${num(sources[i].metrics[field])}`);
   }
-  if (m.host) {
-    for (const [name, v] of Object.entries(m.host)) {
-      const gauge = /Queue|fdsOpen|PerTurn|queueSockets/.test(name);
-      const metric = `wasm_reactor_host_${snake(name)}${gauge ? "" : "_total"}`;
-      lines.push(`# TYPE ${metric} ${gauge ? "gauge" : "counter"}`, `${metric} ${v}`);
+  family("timeouts_total", "counter", "Connections closed by a timeout, by kind.");
+  for (let i = 0; i < sources.length; i++) for (const [field, kind] of TIMEOUTS) out.push(`wasm_reactor_timeouts_total${labelText(labels[i], `kind="${kind}"`)} ${num(sources[i].metrics[field])}`);
+  family("pool_chunks", "gauge", "Buffer pool chunks by state (free: unused; supply: handed to the host for reads; lent: in a data callback or kept; queued/writing: write queues). Pool use: 1 - free / sum.");
+  for (let i = 0; i < sources.length; i++) for (const [field, state] of POOL) out.push(`wasm_reactor_pool_chunks${labelText(labels[i], `state="${state}"`)} ${num(sources[i].metrics[field])}`);
+  family("write_queued_bytes", "gauge", "Bytes queued for writing in this process: where=pool (in pool chunks), where=overflow (beside a dry pool).");
+  for (let i = 0; i < sources.length; i++) {
+    out.push(`wasm_reactor_write_queued_bytes${labelText(labels[i], 'where="pool"')} ${num(sources[i].metrics.queuedBytes)}`);
+    out.push(`wasm_reactor_write_queued_bytes${labelText(labels[i], 'where="overflow"')} ${num(sources[i].metrics.overflowBytes)}`);
+  }
+  family("errors_by_errno_total", "counter", "Socket and accept errors by errno name.");
+  for (let i = 0; i < sources.length; i++) {
+    const errs = sources[i].metrics.errorsByErrno;
+    for (const code in errs) out.push(`wasm_reactor_errors_by_errno_total${labelText(labels[i], `errno="${esc(code)}"`)} ${num(errs[code])}`);
+  }
+  if (sources.some((s) => s.histograms)) {
+    for (const spec of HISTS) {
+      family(spec.name, "histogram", spec.help + SUM_NOTE);
+      for (let i = 0; i < sources.length; i++) {
+        const h = sources[i].histograms;
+        if (h) histogramLines(out, `wasm_reactor_${spec.name}`, labels[i], h[spec.field], spec);
+      }
     }
   }
-  return lines.join("\n") + "\n";
+  // The kernel's queues for our sockets, sampled off-thread by the native hosts (at most once a second).
+  if (sources.some((s) => s.metrics.host && "recvQueueBytes" in s.metrics.host)) {
+    family("kernel_queued_bytes", "gauge", "Bytes in the kernel's socket queues of our sockets (queue=recv: not read yet; send: not acknowledged yet), summed over the last sampling sweep (up to 4,096 sockets, round robin, once a second).");
+    for (let i = 0; i < sources.length; i++) {
+      const h = sources[i].metrics.host;
+      if (!h || !("recvQueueBytes" in h)) continue;
+      out.push(`wasm_reactor_kernel_queued_bytes${labelText(labels[i], 'queue="recv"')} ${num(h.recvQueueBytes)}`, `wasm_reactor_kernel_queued_bytes${labelText(labels[i], 'queue="send"')} ${num(h.sendQueueBytes)}`);
+    }
+    family("kernel_queue_max_bytes", "gauge", "The fullest socket queue seen in the last sampling sweep.");
+    for (let i = 0; i < sources.length; i++) {
+      const h = sources[i].metrics.host;
+      if (!h || !("recvQueueMax" in h)) continue;
+      out.push(`wasm_reactor_kernel_queue_max_bytes${labelText(labels[i], 'queue="recv"')} ${num(h.recvQueueMax)}`, `wasm_reactor_kernel_queue_max_bytes${labelText(labels[i], 'queue="send"')} ${num(h.sendQueueMax)}`);
+    }
+    family("kernel_queue_sampled_sockets", "gauge", "Sockets in the last sampling sweep.");
+    for (let i = 0; i < sources.length; i++) { const h = sources[i].metrics.host; if (h && "queueSockets" in h) out.push(`wasm_reactor_kernel_queue_sampled_sockets${labelText(labels[i])} ${num(h.queueSockets)}`); }
+  }
+  // The host's own counters (native shim, portable, simulator), as they are named there.
+  const hostNames: string[] = [];
+  for (const s of sources) if (s.metrics.host) for (const k in s.metrics.host) if (!HOST_KNOWN.has(k) && !hostNames.includes(k)) hostNames.push(k);
+  for (const k of hostNames) {
+    const gauge = k === "fdsOpen" || k === "held" || k.endsWith("PerTurn");
+    const name = `host_${snake(k)}${gauge ? "" : "_total"}`;
+    family(name, gauge ? "gauge" : "counter", `The host's own ${gauge ? "gauge" : "counter"} ${k} (host/backends; the native hosts' list is NATIVE_STATS in host/backends/native.ts).`);
+    for (let i = 0; i < sources.length; i++) { const h = sources[i].metrics.host; if (h && k in h) out.push(`wasm_reactor_${name}${labelText(labels[i])} ${num(h[k])}`); }
+  }
+  if (extra.kernel) {
+    family("kernel_listen_overflows_total", "counter", "Host-wide (all processes): connections dropped because an accept queue was full (Linux /proc/net/netstat TcpExt ListenOverflows).");
+    out.push(`wasm_reactor_kernel_listen_overflows_total ${num(extra.kernel.listenOverflows)}`);
+    family("kernel_listen_drops_total", "counter", "Host-wide (all processes): SYNs or connections dropped at listen sockets, overflows included (Linux /proc/net/netstat TcpExt ListenDrops).");
+    out.push(`wasm_reactor_kernel_listen_drops_total ${num(extra.kernel.listenDrops)}`);
+  }
+  if (extra.ready !== undefined) {
+    family("ready", "gauge", "1 while the server accepts (/readyz 200), 0 once it drains.");
+    out.push(`wasm_reactor_ready ${extra.ready ? 1 : 0}`);
+  }
+  if (extra.scrapeSeconds !== undefined) {
+    family("scrape_build_seconds", "gauge", "How long the previous /metrics answer took to build.");
+    out.push(`wasm_reactor_scrape_build_seconds ${num(extra.scrapeSeconds)}`);
+  }
+  const p = extra.process;
+  if (p) {
+    const rt = `runtime="${esc(p.runtime)}"`;
+    out.push("# HELP process_cpu_seconds_total User and system CPU time of this process.", "# TYPE process_cpu_seconds_total counter", `process_cpu_seconds_total ${num((p.cpuUserUs + p.cpuSystemUs) / 1e6)}`);
+    family("process_cpu_seconds_total", "counter", "CPU time of this process by mode (user, system).");
+    out.push(`wasm_reactor_process_cpu_seconds_total{mode="user"} ${num(p.cpuUserUs / 1e6)}`, `wasm_reactor_process_cpu_seconds_total{mode="system"} ${num(p.cpuSystemUs / 1e6)}`);
+    out.push("# HELP process_resident_memory_bytes Resident set size of this process.", "# TYPE process_resident_memory_bytes gauge", `process_resident_memory_bytes ${num(p.rssBytes)}`);
+    if (p.startTimeS !== undefined) out.push("# HELP process_start_time_seconds Start time of the process since the Unix epoch.", "# TYPE process_start_time_seconds gauge", `process_start_time_seconds ${num(p.startTimeS)}`);
+    family("info", "gauge", "Always 1: the runtime and process id as labels.");
+    out.push(`wasm_reactor_info{${rt},pid="${p.pid}"} 1`);
+  }
+  return out.join("\n") + "\n";
+}
+
+/** One histogram's _bucket (cumulative; the count at bound j is every bucket below j), _sum and _count lines. */
+function histogramLines(out: string[], name: string, lbl: string, b: ArrayLike<number>, spec: (typeof HISTS)[number]): void {
+  let cum = 0, sum = 0, i = 0;
+  const { bounds, les, scale } = spec;
+  const prefix = lbl ? `${name}_bucket{${lbl},` : `${name}_bucket{`;
+  for (let k = 0; k < bounds.length; k++) {
+    const j = bounds[k];
+    for (; i < j; i++) { const c = b[i]; if (c) { cum += c; sum += c * (i < 8 ? i : (bucketLow(i) + bucketLow(i + 1)) / 2); } }
+    out.push(`${prefix}${les[k]}} ${cum}`);
+  }
+  for (; i < b.length; i++) { const c = b[i]; if (c) { cum += c; sum += c * (i < 8 ? i : (bucketLow(i) + bucketLow(i + 1)) / 2); } }
+  out.push(`${name}_bucket${labelText(lbl, 'le="+Inf"')} ${cum}`, `${name}_sum${labelText(lbl)} ${+(sum * scale).toPrecision(12)}`, `${name}_count${labelText(lbl)} ${cum}`);
 }

@@ -15,7 +15,7 @@ import type { Host, ConnectSpec, HostLimits, ListenSpec } from "../contract/cont
 import type { SimNetwork } from "../backends/sim/sim.ts";
 import type { ReactorOptions, ResolvedOptions } from "../options.ts";
 import { ReactorError, refusalError } from "../errors.ts";
-import { metricsSnapshot, prometheusText, type MetricsSnapshot } from "../core/metrics.ts";
+import { metricsSnapshot, prometheusText, histogramsOf, type MetricsSnapshot } from "../core/metrics.ts";
 import { wire, type Wiring } from "./wiring.ts";
 import { simulatorOf } from "../backends/registry.ts";
 import { Connection, Listener, type Handlers, type ListenOptions, type ConnectOptions, type TimerHandle } from "./connection.ts";
@@ -151,7 +151,8 @@ export class Reactor {
     }
     return metricsSnapshot(this.core, this.writes.bytes(), host);
   }
-  prometheus(): string { return prometheusText(this.metrics()); }
+  /** Prometheus text of metrics(), with the histograms as real Prometheus histograms (docs/metrics.md). */
+  prometheus(): string { return prometheusText([{ metrics: this.metrics(), histograms: histogramsOf(this.core) }]); }
 
   // ── driving (drive.ts) ────────────────────────────────────────────────────────────────
   /**

@@ -273,8 +273,9 @@ export function defineSharedTests(test: Test, make: MakeHarness): void {
     assert.match(prom, /^wasm_reactor_accepts_total 5$/m);
     assert.match(prom, /^wasm_reactor_connections 4$/m);
     assert.match(prom, /^wasm_reactor_errors_by_errno_total\{errno="ECONNRESET"\} 1$/m);
-    assert.match(prom, /^wasm_reactor_turn_us\{quantile="0.99"\} \d+$/m);
-    for (const line of prom.trim().split("\n")) assert.match(line, /^(# TYPE \w+ (counter|gauge|summary)|\w+(\{[^}]*\})? -?\d+(\.\d+)?(e[+-]?\d+)?)$/, `valid exposition line: ${line}`);
+    assert.match(prom, /^wasm_reactor_turn_duration_seconds_bucket\{le="\+Inf"\} \d+$/m);
+    assert.match(prom, new RegExp(`^wasm_reactor_turn_duration_seconds_count ${m.turnUs.count}$`, "m"), "a histogram's _count is the turns timed");
+    for (const line of prom.trim().split("\n")) assert.match(line, /^(# TYPE \w+ (counter|gauge|histogram)|# HELP \w+ .+|\w+(\{[^}]*\})? -?\d+(\.\d+)?(e[+-]?\d+)?)$/, `valid exposition line: ${line}`);
     if (h.kind === "epoll") {
       const host = m.host!;
       assert.ok(host, "the epoll host adds its own counters");
