@@ -34,9 +34,7 @@ const MIN_TOKEN_CHARS = 16;
 export function adminHandler(tuner: Tuner, opts: AdminOptions = {}): (req: AdminRequest) => AdminResponse {
   if (!(tuner instanceof Tuner)) throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: adminHandler needs a Tuner (new Tuner(reactor))");
   const { token, allowRemote } = opts;
-  if (token !== undefined && (typeof token !== "string" || token.length < MIN_TOKEN_CHARS)) {
-    throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: admin token must be a string of at least ${MIN_TOKEN_CHARS} characters, got ${typeof token === "string" ? `${token.length} characters` : typeof token}`);
-  }
+  if (token !== undefined) checkAdminToken(token);
   if (allowRemote !== undefined && typeof allowRemote !== "boolean") throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: admin allowRemote must be true or false, got ${String(allowRemote)}`);
   if (allowRemote && token === undefined) {
     throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: admin allowRemote needs a token: without one, anyone who can reach the port could change the reactor's settings");
@@ -75,6 +73,18 @@ export function adminHandler(tuner: Tuner, opts: AdminOptions = {}): (req: Admin
       return json(500, { error: message });
     }
   };
+}
+
+/**
+ * Throws ERR_INVALID_OPTION unless `token` can be an admin token: a string of at least 16
+ * characters with no whitespace (a Bearer credential is one word: a token with a space could
+ * never be sent). serve checks a token file with it before anything starts.
+ */
+export function checkAdminToken(token: unknown): asserts token is string {
+  if (typeof token !== "string" || token.length < MIN_TOKEN_CHARS) {
+    throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: admin token must be a string of at least ${MIN_TOKEN_CHARS} characters, got ${typeof token === "string" ? `${token.length} characters` : typeof token}`);
+  }
+  if (/\s/.test(token)) throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: admin token must not contain whitespace: `Authorization: Bearer <token>` carries one word");
 }
 
 type Route = Record<string, (t: Tuner, req: AdminRequest) => AdminResponse>;
