@@ -5,6 +5,8 @@
 //   const m = await serveMetrics(group, { port: 9100 });         // startWorkers' group: every worker
 //   reactor.listen({ port: 9100 }, metricsHandlers(reactor).handlers); // on a listener of yours
 //   m.ready = false;                                             // draining: /readyz answers 503
+//   serveMetrics(r, { mount: { prefix: "/admin/", route: adminHandler(tuner) }, methods: ["GET", "HEAD", "POST"], maxBodyBytes: 65536 })
+//                                                                // more routes on the same port (serve --admin)
 //
 // Where it runs, and why: serveMetrics() makes a small reactor of its own on the calling thread
 // (wait "thread": it never blocks that thread). So a scrape is answered between the turns of
