@@ -22,6 +22,7 @@ import { serveMetrics, type MetricsServer, type MetricsSource } from "../ops/met
 import { PROXY_MODES, type ProxyProtocolMode } from "../reactor/proxy.ts";
 import { Tuner } from "../ops/tuning.ts";
 import { adminHandler, checkAdminToken } from "../ops/admin.ts";
+import { GroupTuner, workerTuning } from "../ops/group-tuning.ts";
 import { readFileSync } from "node:fs";
 import { fail, fmt, requireDeno, DIST_DIR, SHIM_FILE, type DenoNeed } from "./common.ts";
 
@@ -215,6 +216,7 @@ const proxyOf = (a: ServeArgs): { proxyProtocol?: ProxyProtocolMode } => (a.prox
 export function serveSetup(r: Reactor, ctx: WorkerContext): { port: number; base: Baseline } {
   const a = ctx.data as ServeArgs;
   warmUp(r, a.warmup, echo);
+  if (a.admin) workerTuning(r, ctx); // this worker's own Tuner, driven by the main thread's GroupTuner
   const base = baselineOf(r.metrics());
   const port = ctx.index === 0 ? a.port : (ctx.first as { port: number }).port;
   const l = r.listen({ host: a.host, port, backlog: a.backlog, reusePort: ctx.workers > 1 || a.reusePort, ...listenSockopts(a), ...proxyOf(a) }, echo);
@@ -288,10 +290,6 @@ export async function serve(argv: string[]): Promise<void> {
     if (a.cpus) fail("serve: --cpus pins worker threads: it needs a native backend (epoll, kqueue); the portable host runs on the main thread");
     a.mode = "main";
   }
-  // Worker mode: each reactor lives on its own thread, and a live change must be written between
-  // its turns on that thread; the endpoint's handler answers synchronously on this one. Not done
-  // yet (docs/tuning.md says what it would take), so refused rather than half done.
-  if (a.admin && a.mode === "worker") fail(`serve: --admin needs --mode main: ${a.workers > 1 ? `the ${a.workers} reactors run` : "the reactor runs"} on ${a.workers > 1 ? "worker threads" : "a worker thread"}, where serve cannot yet apply a live change between turns (docs/tuning.md)`);
   return a.mode === "main" ? serveMain(a) : serveWorkers(a);
 }
 
@@ -329,7 +327,9 @@ function denoNeeds(a: ServeArgs): DenoNeed[] {
  * SIGINT/SIGTERM (or --seconds) closes the group: each worker drains within --drain-ms.
  */
 async function serveWorkers(a: ServeArgs): Promise<void> {
+  let tuner: GroupTuner | undefined;
   const group = await startWorkers({
+    ...(a.admin ? { onMessage: (m: unknown, i: number) => tuner?.onMessage(m, i) } : {}),
     module: new URL(import.meta.url), export: "serveSetup", workers: a.workers, data: a,
     // With --metrics-port this thread handles the signals itself: /readyz must turn 503 before
     // the workers stop accepting (a load balancer polling it stops sending first).
@@ -339,7 +339,8 @@ async function serveWorkers(a: ServeArgs): Promise<void> {
   const t0 = Date.now();
   const pinned = a.cpus ? `; threads on CPUs ${group.workers.map((w) => w.cpus?.join("+") ?? "?").join(", ")}` : "";
   banner(a, values[0].port, group.workers.reduce((s, w) => s + w.fdBudget, 0), pinned);
-  const metrics = await startMetrics(a, group, () => group.close({ drainMs: 0 }));
+  if (a.admin) tuner = new GroupTuner(group);
+  const metrics = await startMetrics(a, group, () => group.close({ drainMs: 0 }), tuner);
   const meter = statusMeter(() => workerCores(group), a.statusMs);
   const stop = () => { if (metrics) metrics.ready = false; meter.stop(); void group.close({ drainMs: a.drainMs }).catch(() => {}); };
   if (metrics) for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, stop);
@@ -384,19 +385,19 @@ async function serveMain(a: ServeArgs): Promise<void> {
  * says why), on the same backend as the echo (the simulator's endpoint takes real sockets: auto).
  * A port it cannot listen on exits 2 like serve's own, after closing what already runs.
  */
-async function startMetrics(a: ServeArgs, source: MetricsSource, closeServer: () => Promise<unknown>): Promise<MetricsServer | undefined> {
+async function startMetrics(a: ServeArgs, source: MetricsSource, closeServer: () => Promise<unknown>, group?: GroupTuner): Promise<MetricsServer | undefined> {
   if (a.metricsPort < 0) return undefined;
   let m: MetricsServer;
   let tuner: Tuner | undefined;
   try {
-    // --admin: one Tuner on the one reactor (main or sim mode; worker mode was refused), its
-    // routes mounted on this endpoint. The handler runs in a turn of the endpoint's own reactor,
-    // between two turns of the echo's (same thread), so a change is written at once.
+    // --admin: in main (and sim) mode one Tuner on the one reactor: the handler runs in a turn of
+    // the endpoint's own reactor, between two turns of the echo's (same thread), so a change is
+    // written at once. In worker mode the GroupTuner, which forwards to each worker's own Tuner.
     let admin = {};
     if (a.admin) {
-      if (!(source instanceof Reactor)) throw new Error("--admin needs one reactor on this thread");
-      tuner = new Tuner(source);
-      const route = adminHandler(tuner, a.adminToken === undefined ? {} : { token: a.adminToken });
+      if (!group && !(source instanceof Reactor)) throw new Error("--admin needs one reactor on this thread, or a GroupTuner");
+      if (!group) tuner = new Tuner(source as Reactor);
+      const route = adminHandler(group ?? tuner!, a.adminToken === undefined ? {} : { token: a.adminToken });
       admin = { mount: { prefix: "/admin/", route }, methods: ["GET", "HEAD", "POST"], maxBodyBytes: 64 * 1024 };
     }
     m = await serveMetrics(source, { port: a.metricsPort, host: a.metricsHost, reactorOptions: { host: a.backend === "sim" ? "auto" : a.backend as HostKind }, ...admin });

@@ -181,7 +181,7 @@ export function validateSettings(r: Reactor, changes: unknown): Partial<Settings
   return out;
 }
 
-function validateWatch(w: unknown, historyMs: number): Watch {
+export function validateWatch(w: unknown, historyMs: number): Watch {
   if (w !== undefined && (typeof w !== "object" || w === null || Array.isArray(w))) throw invalid(`watch options must be an object, got ${JSON.stringify(w)}`);
   const given = (w ?? {}) as Record<string, unknown>;
   for (const k of Object.keys(given)) if (!Object.hasOwn(WATCH_DEFAULTS, k)) throw invalid(`unknown watch option '${k}'; known: ${Object.keys(WATCH_DEFAULTS).join(", ")}`);
