@@ -28,13 +28,14 @@ const TOKEN = "admin-token-for-tests-0123456789";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Serve { child: ChildProcess; port: number; adminPort: number; out: () => string; exited: Promise<number | null> }
-/** serve in main mode on free ports with the endpoint and admin on; waits for the admin line. */
+/** serve (main mode unless args give --workers) on free ports with the endpoint and admin on; waits for the admin line. */
 async function startServe(args: string[] = [], env: Record<string, string> = {}): Promise<Serve> {
+  if (!args.includes("--workers")) args = ["--mode", "main", ...args];
   // spawnCli passes this process's environment: set the variable for the spawn only.
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   let child: ChildProcess;
-  try { child = spawnCli(["serve", "--mode", "main", "--port", "0", "--metrics-port", "0", "--admin", "--status-ms", "0", "--drain-ms", "500", ...args]); }
+  try { child = spawnCli(["serve", "--port", "0", "--warmup", "0", "--metrics-port", "0", "--admin", "--status-ms", "0", "--drain-ms", "500", ...args]); }
   finally { for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v; } }
   children.add(child);
   let out = "";
@@ -113,8 +114,6 @@ test("bad command lines exit 2 with one line", () => {
   const cases: [string[], RegExp][] = [
     [["--admin"], /^wasm-reactor: serve: --admin needs --metrics-port N: the admin routes are served on the metrics endpoint's port$/],
     [["--metrics-port", "0", "--admin-token-file", short], /--admin-token-file needs --admin/],
-    [["--metrics-port", "0", "--admin"], /--admin needs --mode main: the reactor runs on a worker thread, where serve cannot yet apply a live change between turns \(docs\/tuning\.md\)/],
-    [["--metrics-port", "0", "--admin", "--workers", "2"], /--admin needs --mode main: the 2 reactors run on worker threads/],
     [["--mode", "main", "--metrics-port", "0", "--admin", "--admin-token-file", join(dir, "absent")], /cannot read --admin-token-file .*absent: ENOENT/],
     [["--mode", "main", "--metrics-port", "0", "--admin", "--admin-token-file", short], /--admin-token-file .*short-token: admin token must be a string of at least 16 characters, got 5 characters/],
     [["--mode", "main", "--metrics-port", "0", "--admin", "--admin-token-file", spaced], /admin token must not contain whitespace/],
@@ -247,5 +246,49 @@ function resetConnection(port: number): Promise<void> {
     });
   });
 }
+
+test("worker mode (--workers 2): each worker tunes its own reactor; kept by all, refused alike, rolled back on all when one rolls back", async () => {
+  const s = await startServe(["--workers", "2"]);
+  try {
+    const p = s.adminPort;
+    const settings = await call(p, "GET", "/admin/settings");
+    assert.is(settings.status, 200, settings.body);
+    assert.equal(settings.json.settings.acceptsPerTurn, 128, "the echo preset's");
+    const fd = await call(p, "POST", "/admin/tune", { body: { settings: { fdLimit: 100 } } });
+    assert.is(fd.status, 400, fd.body);
+    assert.match(fd.json.error, /setting 'fdLimit' cannot change live with workers: each worker's descriptor limit is its share/);
+    const trig = await call(p, "POST", "/admin/tune", { body: { settings: { edgeTriggered: false } } });
+    assert.is(trig.status, 400, trig.body);
+    assert.match(trig.json.error, /setting 'edgeTriggered' cannot change live: the trigger mode is fixed/);
+    const bad = await call(p, "POST", "/admin/tune", { body: { settings: { lowWaterBytes: 1 << 30 } } });
+    assert.is(bad.status, 400, bad.body);
+    assert.match(bad.json.error, /lowWaterBytes/);
+    assert.is((await call(p, "GET", "/admin/tune")).json.state, "idle");
+
+    // Sent to both; each applies it on its own thread and keeps it; the group keeps it when both have.
+    const tune = await call(p, "POST", "/admin/tune", { body: { settings: { acceptsPerTurn: 3 }, windowMs: 300 } });
+    assert.is(tune.status, 202, tune.body);
+    assert.is(tune.json.status.workers.length, 2);
+    const kept = await verdict(p);
+    assert.is(kept.state, "kept", JSON.stringify(kept));
+    assert.equal(kept.workers.map((w: { state: string; settings: { acceptsPerTurn: number } }) => [w.state, w.settings.acceptsPerTurn]), [["kept", 3], ["kept", 3]]);
+    assert.is(await echoOnce(s.port, "hello, workers"), "hello, workers");
+    assert.match(s.out(), /tuning #1 kept: every worker kept it \(2\)/);
+
+    // Resets during a watch: six, so that one worker (the kernel spreads connections) sees at
+    // least three, past its floor; its rollback rolls back the other worker too.
+    const next = await call(p, "POST", "/admin/tune", { body: { settings: { acceptsPerTurn: 5 }, windowMs: 60_000 } });
+    assert.is(next.status, 202, next.body);
+    for (let i = 0; i < 6; i++) await resetConnection(s.port);
+    const v = await verdict(p);
+    assert.is(v.state, "rolled-back", JSON.stringify(v));
+    assert.match(v.reason, /^worker \d rolled it back: \d+ errors in/);
+    let all: Record<string, any> = v;
+    for (let i = 0; i < 200 && !all.workers.every((w: { state: string }) => w.state === "rolled-back"); i++) { await sleep(50); all = (await call(p, "GET", "/admin/tune")).json; }
+    assert.equal(all.workers.map((w: { state: string; settings: { acceptsPerTurn: number } }) => [w.state, w.settings.acceptsPerTurn]), [["rolled-back", 3], ["rolled-back", 3]], JSON.stringify(all));
+    assert.match(s.out(), /tuning #2 rolled back on every worker: worker \d rolled it back/);
+    assert.is(await stopServe(s), 0, s.out());
+  } finally { if (s.child.exitCode === null) signal(s.child, "SIGTERM"); }
+});
 
 test.run();
