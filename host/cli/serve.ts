@@ -85,8 +85,9 @@ Options:
   --metrics-host ADDR  address for --metrics-port (default 127.0.0.1)
   --admin              serve the guarded live-tuning routes (/admin/settings, /admin/tune,
                        /admin/rollback) on the --metrics-port endpoint (default off; needs
-                       --metrics-port and --mode main): loopback peers only, unless a token is
-                       set (docs/tuning.md)
+                       --metrics-port): loopback peers only, unless a token is set. With
+                       workers, each worker tunes its own reactor; one rollback rolls back
+                       all (docs/tuning.md)
   --admin-token-file FILE
                        every admin request must carry \`Authorization: Bearer <token>\`, the
                        token being FILE's content (at least 16 characters); remote peers are
