@@ -1,12 +1,14 @@
-// The admin endpoint as an operator meets it: `wasm-reactor serve --mode main --metrics-port 0
-// --admin` as a child process (on the runtime that runs this suite), called over loopback with
+// The admin endpoint as an operator meets it: `wasm-reactor serve --metrics-port 0 --admin`
+// (--mode main, and --workers 2) as a child process (on the runtime that runs this suite), called over loopback with
 // raw HTTP. A change takes effect at once (/admin/settings says so, and the echo still echoes)
 // and gets its verdict after its window; refused changes are 400 with the reason (a bad value,
 // the trigger mode); a token, from a file or the environment, is required once configured; bad
 // command lines exit 2 with one line. One automatic rollback on real sockets: during a change's
 // watch, clients reset their connections (RST), which the guard counts as errors, and it undoes
 // the change by itself without waiting for its window (no timing in the assertion: only the
-// order of events). The watch's arithmetic is tested on the simulator (tests/api/tuning.test.ts).
+// order of events). With --workers 2 the same through the GroupTuner: kept when both workers keep
+// it, and rolled back on both when resets make one roll it back. The watch's arithmetic is tested
+// on the simulator (tests/api/tuning.test.ts).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { ChildProcess } from "node:child_process";
@@ -15,6 +17,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RUNTIME, runCli, signal, spawnCli } from "../helpers/cli.ts";
+import { Reactor } from "../../host/reactor/reactor.ts";
+import { metricsHandlers } from "../../host/ops/metrics-endpoint.ts";
+import { adminHandler } from "../../host/ops/admin.ts";
 
 const test = suite(`net: serve --admin (guarded live tuning over HTTP, under ${RUNTIME})`);
 const children = new Set<ChildProcess>();
@@ -125,6 +130,18 @@ test("bad command lines exit 2 with one line", () => {
     assert.is(r.err.trim().split("\n").length, 1, `one line: ${r.err}`);
     assert.match(r.err.trim(), re);
   }
+});
+
+test("the API underneath: a bad mount and a bad admin target are refused with what is expected", async () => {
+  const r = await Reactor.create({ host: "sim", maxConnections: 8, poolChunks: 16 });
+  try {
+    const route = () => ({ status: 200 });
+    for (const mount of [{ prefix: "admin", route }, { prefix: "/admin", route }, { prefix: "/admin/", route: "no" }, null]) {
+      try { metricsHandlers(r, r, { mount: mount as never }); assert.unreachable(`${JSON.stringify(mount)} was taken`); }
+      catch (err) { assert.is((err as { code?: string }).code, "ERR_INVALID_OPTION"); assert.match((err as Error).message, /mount must be \{ prefix: "\/name\/", route: \(req\) => response \}/); }
+    }
+    assert.throws(() => adminHandler({ apply() { return { id: 1 }; } } as never), /adminHandler needs a Tuner/);
+  } finally { await r.close({ drainMs: 0 }); }
 });
 
 test("main mode: settings, a change that takes effect and is kept, refused changes, rollback on request", async () => {
