@@ -42,7 +42,7 @@ function tuningError(message: string): ReactorError { return new ReactorError("E
 
 /** In a worker's setup: a Tuner on its reactor, driven by the main thread's GroupTuner. */
 export function workerTuning(reactor: Reactor, ctx: WorkerContext): Tuner {
-  let groupId = 0;
+  let groupId = 0, applied = false;
   const report = (extra: Partial<FromWorker> = {}) => ctx.post({ tag: TAG, id: groupId, status: tuner.status(), ...extra } satisfies FromWorker);
   const tuner = new Tuner(reactor, {
     log: (line) => {
@@ -55,9 +55,11 @@ export function workerTuning(reactor: Reactor, ctx: WorkerContext): Tuner {
     if (typeof m !== "object" || m === null || m.tag !== TAG) return;
     if (m.op === "apply") {
       groupId = m.id;
-      try { tuner.apply(m.settings, m.watch); report(); }
+      applied = false;
+      try { tuner.apply(m.settings, m.watch); applied = true; report(); }
       catch (err) { report({ error: String((err as Error).message).replace(/^wasm-reactor: /, "") }); }
-    } else if (m.id === groupId && (tuner.state === "watching" || tuner.state === "kept")) {
+    } else if (m.id === groupId && applied && (tuner.state === "watching" || tuner.state === "kept")) {
+      // Only the change this worker applied: after a refusal its tuner still holds the one before.
       tuner.rollback(m.reason);
       report();
     }
