@@ -24,7 +24,7 @@ import { workerCores } from "../reactor/worker.ts";
 import { Config, CONFIG_BASE } from "../core/layout.ts";
 import type { Core } from "../core/core.ts";
 import { ReactorError } from "../errors.ts";
-import { LIVE_SETTINGS, Tuner, validateSettings, validateWatch, type LiveSetting, type Settings, type TuneState, type TuneStatus, type WatchOptions } from "./tuning.ts";
+import { LIVE_SETTINGS, Tuner, validateSettings, validateWatch, type LiveSetting, type Settings, type TuneState, type TuneStatus, type TunerOptions, type WatchOptions } from "./tuning.ts";
 
 /** Messages on the group's channel; the tag keeps them apart from an app's own. */
 const TAG = "wasm-reactor:tuning";
@@ -40,11 +40,16 @@ const HISTORY_MS = 300_000;
 
 function tuningError(message: string): ReactorError { return new ReactorError("ERR_TUNING", `wasm-reactor: ${message}`); }
 
-/** In a worker's setup: a Tuner on its reactor, driven by the main thread's GroupTuner. */
-export function workerTuning(reactor: Reactor, ctx: WorkerContext): Tuner {
+/**
+ * In a worker's setup: a Tuner on its reactor, driven by the main thread's GroupTuner. `opts`
+ * are the Tuner's (sampleMs, historyMs, p99FloorUs); its log lines go to stderr, with the
+ * worker's index, and each one also reports the tuner's status to the main thread.
+ */
+export function workerTuning(reactor: Reactor, ctx: WorkerContext, opts: Omit<TunerOptions, "log"> = {}): Tuner {
   let groupId = 0, applied = false;
   const report = (extra: Partial<FromWorker> = {}) => ctx.post({ tag: TAG, id: groupId, status: tuner.status(), ...extra } satisfies FromWorker);
   const tuner = new Tuner(reactor, {
+    ...opts,
     log: (line) => {
       console.error(line.replace(/^wasm-reactor: /, `wasm-reactor: worker ${ctx.index}: `));
       if (groupId) report(); // a line marks each change of state: applied, kept, rolled back

@@ -20,6 +20,12 @@ import { RUNTIME, runCli, signal, spawnCli } from "../helpers/cli.ts";
 import { Reactor } from "../../host/reactor/reactor.ts";
 import { metricsHandlers } from "../../host/ops/metrics-endpoint.ts";
 import { adminHandler } from "../../host/ops/admin.ts";
+import type * as Lib from "../../host/index.ts";
+
+// The library as a worker runs it: startWorkers' workers load the built library (dist/index.js)
+// as their entry, and the fixture app imports the same file.
+const DIST = new URL("../../dist/index.js", import.meta.url).href;
+const APP = new URL("../../tests/net/fixtures/tuning-worker.mjs", import.meta.url);
 
 const test = suite(`net: serve --admin (guarded live tuning over HTTP, under ${RUNTIME})`);
 const children = new Set<ChildProcess>();
@@ -306,6 +312,48 @@ test("worker mode (--workers 2): each worker tunes its own reactor; kept by all,
     assert.match(s.out(), /tuning #2 rolled back on every worker: worker \d rolled it back/);
     assert.is(await stopServe(s), 0, s.out());
   } finally { if (s.child.exitCode === null) signal(s.child, "SIGTERM"); }
+});
+
+test("GroupTuner: a worker that refuses a change the main thread's check passed rolls it back on all; the change it kept before stays", async () => {
+  const lib = (await import(DIST)) as typeof Lib;
+  const lines: string[] = [];
+  let tuner: Lib.GroupTuner | undefined;
+  // Worker 1 keeps 10 s of samples, so it refuses a longer window; worker 0 keeps the default 300 s.
+  const g = await lib.startWorkers({ module: APP, workers: 2, data: { historyMs: [300_000, 10_000] }, options: { maxConnections: 64 }, onMessage: (m, i) => tuner?.onMessage(m, i) });
+  try {
+    tuner = new lib.GroupTuner(g, { log: (l) => lines.push(l) });
+    const t = tuner;
+    type WS = { state: string; reason?: string; settings: { acceptsPerTurn: number } };
+    const status = () => t.status() as { state: string; reason?: string; workers: WS[] };
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 400 && !ok(); i++) await sleep(50);
+      assert.ok(ok(), `${what}: ${JSON.stringify(status())}`);
+    };
+    assert.is(t.settings().acceptsPerTurn, 128);
+
+    t.apply({ acceptsPerTurn: 3 }, { windowMs: 200 });
+    await until("kept by both", () => status().state !== "watching");
+    assert.is(status().state, "kept");
+
+    t.apply({ acceptsPerTurn: 5 }, { windowMs: 20_000 });
+    await until("a verdict", () => status().state !== "watching");
+    const s = status();
+    assert.is(s.state, "rolled-back");
+    assert.match(s.reason!, /^worker 1 refused it: watch option 'windowMs' must be an integer from 1 to 10000 \(the tuner's historyMs\), got 20000$/);
+    await until("worker 0 rolled back", () => status().workers[0].state === "rolled-back");
+    assert.equal(status().workers.map((w) => [w.state, w.settings.acceptsPerTurn]), [["rolled-back", 3], ["refused", 3]], "worker 0 back to 3; worker 1 still on the change it kept");
+    assert.ok(lines.some((l) => /tuning #2 rolled back on every worker: worker 1 refused it/.test(l)), lines.join("\n"));
+
+    for (const [f, code, re] of [
+      [() => t.rollback(), "ERR_TUNING", /nothing to roll back: change #2 was already rolled back/],
+      [() => t.apply({ fdReserve: 8 }), "ERR_INVALID_OPTION", /setting 'fdReserve' cannot change live with workers/],
+      [() => t.apply({ acceptsPerTurn: 0 }), "ERR_INVALID_OPTION", /option 'acceptsPerTurn' must be an integer from 1/],
+      [() => t.apply({ acceptsPerTurn: 4 }, { windowMs: 400_000 }), "ERR_INVALID_OPTION", /watch option 'windowMs' must be an integer from 1 to 300000/],
+    ] as const) {
+      try { f(); assert.unreachable(); }
+      catch (err) { assert.is((err as { code?: string }).code, code); assert.match((err as Error).message, re); }
+    }
+  } finally { await g.close({ drainMs: 0 }); }
 });
 
 test.run();
