@@ -34,4 +34,5 @@ export type { TraceHeader, TraceRecord, ReplayResult, ReplayFileResult, RecordOp
 export { Tuner, LIVE_SETTINGS, NOT_LIVE, WATCH_DEFAULTS } from "./ops/tuning.ts";
 export type { TunerOptions, WatchOptions, TuneState, TuneStatus, WindowStats, Settings, LiveSetting } from "./ops/tuning.ts";
 export { adminHandler } from "./ops/admin.ts";
+export { GroupTuner, workerTuning } from "./ops/group-tuning.ts";
 export type { AdminRequest, AdminResponse, AdminOptions } from "./ops/admin.ts";

@@ -20,6 +20,10 @@ import { histogramCounts, metricsSnapshot, percentilesOf, type MetricsSnapshot }
 import { K } from "../core/layout.ts";
 import { serveMetrics, type MetricsServer, type MetricsSource } from "../ops/metrics-endpoint.ts";
 import { PROXY_MODES, type ProxyProtocolMode } from "../reactor/proxy.ts";
+import { Tuner } from "../ops/tuning.ts";
+import { adminHandler, checkAdminToken } from "../ops/admin.ts";
+import { GroupTuner, workerTuning } from "../ops/group-tuning.ts";
+import { readFileSync } from "node:fs";
 import { fail, fmt, requireDeno, DIST_DIR, SHIM_FILE, type DenoNeed } from "./common.ts";
 
 export const SERVE_HELP = `wasm-reactor serve — an echo server on the reactor
@@ -79,6 +83,16 @@ Options:
                        SIGTERM/SIGINT /readyz turns 503 before accepting stops, and the
                        endpoint answers until the drain ends (docs/metrics.md)
   --metrics-host ADDR  address for --metrics-port (default 127.0.0.1)
+  --admin              serve the guarded live-tuning routes (/admin/settings, /admin/tune,
+                       /admin/rollback) on the --metrics-port endpoint (default off; needs
+                       --metrics-port): loopback peers only, unless a token is set. With
+                       workers, each worker tunes its own reactor; one rollback rolls back
+                       all (docs/tuning.md)
+  --admin-token-file FILE
+                       every admin request must carry \`Authorization: Bearer <token>\`, the
+                       token being FILE's content (at least 16 characters); remote peers are
+                       then let in. In a file, not on the command line, where \`ps\` shows it;
+                       WASM_REACTOR_ADMIN_TOKEN in the environment is the alternative
   --seconds N          stop by itself after N seconds (default 0: run until a signal)
   --status-ms N        status line interval (default 1000; 0: none)
   --record FILE        write a trace of everything the core sees (wasm-reactor replay FILE runs
@@ -99,6 +113,7 @@ port cannot be listened on (in use, not permitted), with one line saying why.
 export interface ServeArgs {
   backend: string; host: string; port: number; backlog: number; mode: "worker" | "main"; workers: number; edge: boolean; prefault: boolean; maxConnections: number; warmup: number; record: string;
   reusePort: boolean; cpus?: number[] | "auto"; proxyProtocol?: ProxyProtocolMode; metricsPort: number; metricsHost: string;
+  admin: boolean; adminTokenFile: string; adminToken?: string;
   raiseFdLimit: boolean; keepAlive: { idleS: number; intervalS: number; count: number } | false; userTimeoutMs: number; rcvbuf: number; sndbuf: number; deferAcceptS: number;
   connections: number; messageBytes: number; seconds: number; seed: number; idleTimeoutMs: number; drainMs: number; statusMs: number; json: boolean;
 }
@@ -107,7 +122,7 @@ export interface ServeArgs {
 const BACKENDS: readonly string[] = ["auto", "epoll", "kqueue", "portable", "sim"];
 
 function parseServe(argv: string[]): ServeArgs {
-  const a: ServeArgs = { backend: "auto", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, prefault: false, maxConnections: 20_000, warmup: 4000, record: "", reusePort: false, metricsPort: -1, metricsHost: "127.0.0.1",
+  const a: ServeArgs = { backend: "auto", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, prefault: false, maxConnections: 20_000, warmup: 4000, record: "", reusePort: false, metricsPort: -1, metricsHost: "127.0.0.1", admin: false, adminTokenFile: "",
     raiseFdLimit: true, keepAlive: false, userTimeoutMs: 0, rcvbuf: 0, sndbuf: 0, deferAcceptS: 0,
     connections: 1000, messageBytes: 64, seconds: 0, seed: 1, idleTimeoutMs: 0, drainMs: 2000, statusMs: 1000, json: false };
   const ints: Record<string, [keyof ServeArgs, number, number]> = {
@@ -127,6 +142,8 @@ function parseServe(argv: string[]): ServeArgs {
     if (arg === "--prefault") { a.prefault = true; continue; }
     if (arg === "--reuse-port") { a.reusePort = true; continue; }
     if (arg === "--no-raise-fd-limit") { a.raiseFdLimit = false; continue; }
+    if (arg === "--admin") { a.admin = true; continue; }
+    if (arg === "--admin-token-file") { a.adminTokenFile = value(++i, "a file holding the admin token"); continue; }
     if (arg === "--keepalive") { a.keepAlive = parseKeepAlive(value(++i, "IDLE[,INTERVAL,COUNT] in seconds (e.g. 60 or 60,10,6)")); continue; }
     if (arg === "--cpus") { a.cpus = parseCpus(value(++i, "a CPU list (e.g. 0,1 or 0-3) or auto")); continue; }
     if (arg === "--backend") { a.backend = value(++i, `a value (${BACKENDS.join(", ")})`); if (!BACKENDS.includes(a.backend)) fail(`serve: --backend must be ${BACKENDS.join(", ")}, got ${JSON.stringify(a.backend)}`); continue; }
@@ -144,6 +161,8 @@ function parseServe(argv: string[]): ServeArgs {
   }
   if (a.proxyProtocol && a.backend === "sim") fail("serve: --proxy-protocol needs real sockets: the simulated clients of --backend sim send no PROXY header");
   if (a.mode === "main" && a.workers > 1) fail("serve: --workers needs worker mode (drop --mode main)");
+  if (a.adminTokenFile && !a.admin) fail("serve: --admin-token-file needs --admin (the admin endpoint is off without it)");
+  if (a.admin && a.metricsPort < 0) fail("serve: --admin needs --metrics-port N: the admin routes are served on the metrics endpoint's port");
   if (a.mode === "main" && a.cpus) fail("serve: --cpus pins worker threads: it needs worker mode (drop --mode main, or pin the process with taskset)");
   return a;
 }
@@ -198,6 +217,7 @@ const proxyOf = (a: ServeArgs): { proxyProtocol?: ProxyProtocolMode } => (a.prox
 export function serveSetup(r: Reactor, ctx: WorkerContext): { port: number; base: Baseline } {
   const a = ctx.data as ServeArgs;
   warmUp(r, a.warmup, echo);
+  if (a.admin) workerTuning(r, ctx); // this worker's own Tuner, driven by the main thread's GroupTuner
   const base = baselineOf(r.metrics());
   const port = ctx.index === 0 ? a.port : (ctx.first as { port: number }).port;
   const l = r.listen({ host: a.host, port, backlog: a.backlog, reusePort: ctx.workers > 1 || a.reusePort, ...listenSockopts(a), ...proxyOf(a) }, echo);
@@ -262,6 +282,7 @@ function banner(a: ServeArgs, port: number, budget: number, pinned = ""): void {
 export async function serve(argv: string[]): Promise<void> {
   const a = parseServe(argv);
   requireDeno("serve", denoNeeds(a));
+  if (a.admin) a.adminToken = adminToken(a);
   a.backend = backendKind(a);
   if (a.backend === "sim") return serveSim(a);
   if (a.backend === "portable") {
@@ -296,6 +317,8 @@ function denoNeeds(a: ServeArgs): DenoNeed[] {
   else if (a.backend === "auto") needs.push({ anyOf: [shim, sockets] });
   const files = !a.record ? [] : a.workers > 1 ? Array.from({ length: a.workers }, (_, i) => `${a.record}.${i}`) : [a.record];
   for (const path of files) needs.push({ name: "write", path, why: "--record" });
+  if (a.adminTokenFile) needs.push({ name: "read", path: a.adminTokenFile, why: "--admin-token-file" });
+  else if (a.admin) needs.push({ name: "env", why: "--admin reads WASM_REACTOR_ADMIN_TOKEN" });
   return needs;
 }
 
@@ -305,7 +328,9 @@ function denoNeeds(a: ServeArgs): DenoNeed[] {
  * SIGINT/SIGTERM (or --seconds) closes the group: each worker drains within --drain-ms.
  */
 async function serveWorkers(a: ServeArgs): Promise<void> {
+  let tuner: GroupTuner | undefined;
   const group = await startWorkers({
+    ...(a.admin ? { onMessage: (m: unknown, i: number) => tuner?.onMessage(m, i) } : {}),
     module: new URL(import.meta.url), export: "serveSetup", workers: a.workers, data: a,
     // With --metrics-port this thread handles the signals itself: /readyz must turn 503 before
     // the workers stop accepting (a load balancer polling it stops sending first).
@@ -315,7 +340,8 @@ async function serveWorkers(a: ServeArgs): Promise<void> {
   const t0 = Date.now();
   const pinned = a.cpus ? `; threads on CPUs ${group.workers.map((w) => w.cpus?.join("+") ?? "?").join(", ")}` : "";
   banner(a, values[0].port, group.workers.reduce((s, w) => s + w.fdBudget, 0), pinned);
-  const metrics = await startMetrics(a, group, () => group.close({ drainMs: 0 }));
+  if (a.admin) tuner = new GroupTuner(group);
+  const metrics = await startMetrics(a, group, () => group.close({ drainMs: 0 }), tuner);
   const meter = statusMeter(() => workerCores(group), a.statusMs);
   const stop = () => { if (metrics) metrics.ready = false; meter.stop(); void group.close({ drainMs: a.drainMs }).catch(() => {}); };
   if (metrics) for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, stop);
@@ -360,14 +386,49 @@ async function serveMain(a: ServeArgs): Promise<void> {
  * says why), on the same backend as the echo (the simulator's endpoint takes real sockets: auto).
  * A port it cannot listen on exits 2 like serve's own, after closing what already runs.
  */
-async function startMetrics(a: ServeArgs, source: MetricsSource, closeServer: () => Promise<unknown>): Promise<MetricsServer | undefined> {
+async function startMetrics(a: ServeArgs, source: MetricsSource, closeServer: () => Promise<unknown>, group?: GroupTuner): Promise<MetricsServer | undefined> {
   if (a.metricsPort < 0) return undefined;
   let m: MetricsServer;
-  try { m = await serveMetrics(source, { port: a.metricsPort, host: a.metricsHost, reactorOptions: { host: a.backend === "sim" ? "auto" : a.backend as HostKind } }); }
-  catch (err) { await closeServer().catch(() => {}); fail(`serve: cannot serve metrics on ${a.metricsHost}:${a.metricsPort}: ${(err as Error).message}`); }
+  let tuner: Tuner | undefined;
+  try {
+    // --admin: in main (and sim) mode one Tuner on the one reactor: the handler runs in a turn of
+    // the endpoint's own reactor, between two turns of the echo's (same thread), so a change is
+    // written at once. In worker mode the GroupTuner, which forwards to each worker's own Tuner.
+    let admin = {};
+    if (a.admin) {
+      if (!group && !(source instanceof Reactor)) throw new Error("--admin needs one reactor on this thread, or a GroupTuner");
+      if (!group) tuner = new Tuner(source as Reactor);
+      const route = adminHandler(group ?? tuner!, a.adminToken === undefined ? {} : { token: a.adminToken });
+      admin = { mount: { prefix: "/admin/", route }, methods: ["GET", "HEAD", "POST"], maxBodyBytes: 64 * 1024 };
+    }
+    m = await serveMetrics(source, { port: a.metricsPort, host: a.metricsHost, reactorOptions: { host: a.backend === "sim" ? "auto" : a.backend as HostKind }, ...admin });
+  } catch (err) { tuner?.close(); await closeServer().catch(() => {}); fail(`serve: cannot serve metrics on ${a.metricsHost}:${a.metricsPort}: ${(err as Error).message}`); }
   const at = a.metricsHost.includes(":") ? `[${a.metricsHost}]` : a.metricsHost;
   console.log(`metrics on http://${at}:${m.port}/metrics (also /metrics.json, /healthz, /readyz)`);
+  if (a.admin) console.log(`admin on http://${at}:${m.port}/admin/settings (also /admin/tune, /admin/rollback; ${a.adminToken === undefined ? "loopback peers only" : "Bearer token required"})`);
   return m;
+}
+
+/**
+ * The admin token: --admin-token-file's content, else WASM_REACTOR_ADMIN_TOKEN, else none
+ * (loopback only). Surrounding whitespace is dropped (the file's final newline). Checked now, so
+ * a bad one exits 2 with one line before anything listens.
+ */
+function adminToken(a: ServeArgs): string | undefined {
+  let token: string | undefined, from: string;
+  if (a.adminTokenFile) {
+    from = `--admin-token-file ${a.adminTokenFile}`;
+    try { token = readFileSync(a.adminTokenFile, "utf8").trim(); }
+    catch (err) { fail(`serve: cannot read ${from}: ${(err as Error).message}`); }
+  } else {
+    from = "WASM_REACTOR_ADMIN_TOKEN";
+    const v = process.env.WASM_REACTOR_ADMIN_TOKEN;
+    if (v === undefined || v === "") return undefined;
+    token = v.trim();
+  }
+  try { checkAdminToken(token); }
+  catch (err) { fail(`serve: ${from}: ${(err as Error).message.replace(/^wasm-reactor: /, "")}`); }
+  return token;
 }
 
 async function serveSim(a: ServeArgs): Promise<void> {

@@ -15,7 +15,19 @@
 // time a comparison takes must not say how many leading bytes were right); a missing or wrong
 // one gets 401. Remote peers are then allowed, unless allowRemote is false.
 import { ReactorError } from "../errors.ts";
-import { Tuner, LIVE_SETTINGS, NOT_LIVE, WATCH_DEFAULTS, currentSettings } from "./tuning.ts";
+import { Tuner, LIVE_SETTINGS, NOT_LIVE, WATCH_DEFAULTS, currentSettings, type Settings, type WatchOptions } from "./tuning.ts";
+
+/**
+ * What the endpoint drives: a Tuner (one reactor), or anything with the same four calls, such
+ * as serve's GroupTuner (host/ops/group-tuning.ts: every worker of a startWorkers() group).
+ * The calls throw ReactorError ERR_INVALID_OPTION (400) or ERR_TUNING (409) as a Tuner's do.
+ */
+export interface AdminTarget {
+  settings(): Settings;
+  apply(changes: Record<string, unknown>, watch: WatchOptions): { id: number };
+  rollback(reason: string): unknown;
+  status(): unknown;
+}
 
 export interface AdminRequest { method: string; path: string; headers: Record<string, string>; body: Uint8Array; remoteAddress: string }
 export interface AdminResponse { status: number; headers?: Record<string, string>; body: string }
@@ -31,12 +43,13 @@ const MAX_BODY_BYTES = 64 * 1024;
 /** A token shorter than this is refused at setup: guessable in a few requests. */
 const MIN_TOKEN_CHARS = 16;
 
-export function adminHandler(tuner: Tuner, opts: AdminOptions = {}): (req: AdminRequest) => AdminResponse {
-  if (!(tuner instanceof Tuner)) throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: adminHandler needs a Tuner (new Tuner(reactor))");
+export function adminHandler(tuner: Tuner | AdminTarget, opts: AdminOptions = {}): (req: AdminRequest) => AdminResponse {
+  const target: AdminTarget | undefined = tuner instanceof Tuner
+    ? { settings: () => currentSettings(tuner.reactor), apply: (c, w) => tuner.apply(c, w), rollback: (r) => tuner.rollback(r), status: () => tuner.status() }
+    : typeof tuner === "object" && tuner !== null && (["settings", "apply", "rollback", "status"] as const).every((k) => typeof (tuner as unknown as Record<string, unknown>)[k] === "function") ? tuner : undefined;
+  if (!target) throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: adminHandler needs a Tuner (new Tuner(reactor))");
   const { token, allowRemote } = opts;
-  if (token !== undefined && (typeof token !== "string" || token.length < MIN_TOKEN_CHARS)) {
-    throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: admin token must be a string of at least ${MIN_TOKEN_CHARS} characters, got ${typeof token === "string" ? `${token.length} characters` : typeof token}`);
-  }
+  if (token !== undefined) checkAdminToken(token);
   if (allowRemote !== undefined && typeof allowRemote !== "boolean") throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: admin allowRemote must be true or false, got ${String(allowRemote)}`);
   if (allowRemote && token === undefined) {
     throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: admin allowRemote needs a token: without one, anyone who can reach the port could change the reactor's settings");
@@ -66,7 +79,7 @@ export function adminHandler(tuner: Tuner, opts: AdminOptions = {}): (req: Admin
     if (!fn) return json(405, { error: `${method} ${path} is not allowed; use ${Object.keys(route).join(" or ")}` }, { allow: Object.keys(route).join(", ") });
     if (req.body.length > MAX_BODY_BYTES) return json(413, { error: `the body is ${req.body.length} bytes; at most ${MAX_BODY_BYTES}` });
     try {
-      return fn(tuner, req);
+      return fn(target, req);
     } catch (err) {
       const code = (err as ReactorError).code;
       const message = String((err as Error).message).replace(/^wasm-reactor: /, "");
@@ -77,10 +90,22 @@ export function adminHandler(tuner: Tuner, opts: AdminOptions = {}): (req: Admin
   };
 }
 
-type Route = Record<string, (t: Tuner, req: AdminRequest) => AdminResponse>;
+/**
+ * Throws ERR_INVALID_OPTION unless `token` can be an admin token: a string of at least 16
+ * characters with no whitespace (a Bearer credential is one word: a token with a space could
+ * never be sent). serve checks a token file with it before anything starts.
+ */
+export function checkAdminToken(token: unknown): asserts token is string {
+  if (typeof token !== "string" || token.length < MIN_TOKEN_CHARS) {
+    throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: admin token must be a string of at least ${MIN_TOKEN_CHARS} characters, got ${typeof token === "string" ? `${token.length} characters` : typeof token}`);
+  }
+  if (/\s/.test(token)) throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: admin token must not contain whitespace: `Authorization: Bearer <token>` carries one word");
+}
+
+type Route = Record<string, (t: AdminTarget, req: AdminRequest) => AdminResponse>;
 const ROUTES: Record<string, Route> = {
   "/admin/settings": {
-    GET: (t) => json(200, { settings: currentSettings(t.reactor), live: LIVE_SETTINGS, notLive: NOT_LIVE }),
+    GET: (t) => json(200, { settings: t.settings(), live: LIVE_SETTINGS, notLive: NOT_LIVE }),
   },
   "/admin/tune": {
     GET: (t) => json(200, t.status()),
@@ -88,7 +113,7 @@ const ROUTES: Record<string, Route> = {
       const body = parseJson(req.body);
       const { settings, ...watch } = body;
       if (settings === undefined) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: the body needs "settings": {name: value, ...}, and may give ${Object.keys(WATCH_DEFAULTS).join(", ")}`);
-      const { id } = t.apply(settings as Record<string, unknown>, watch);
+      const { id } = t.apply(settings as Record<string, unknown>, watch as WatchOptions);
       return json(202, { id, status: t.status() });
     },
   },

@@ -5,6 +5,8 @@
 //   const m = await serveMetrics(group, { port: 9100 });         // startWorkers' group: every worker
 //   reactor.listen({ port: 9100 }, metricsHandlers(reactor).handlers); // on a listener of yours
 //   m.ready = false;                                             // draining: /readyz answers 503
+//   serveMetrics(r, { mount: { prefix: "/admin/", route: adminHandler(tuner) }, methods: ["GET", "HEAD", "POST"], maxBodyBytes: 65536 })
+//                                                                // more routes on the same port (serve --admin)
 //
 // Where it runs, and why: serveMetrics() makes a small reactor of its own on the calling thread
 // (wait "thread": it never blocks that thread). So a scrape is answered between the turns of
@@ -25,7 +27,7 @@ import type { ReactorOptions } from "../options.ts";
 import { ReactorError } from "../errors.ts";
 import { histogramsOf, prometheusText, type Histograms, type MetricsSnapshot, type ProcessFigures } from "../core/metrics.ts";
 import { mergeMetrics, workerCores, type WorkerGroup } from "../reactor/worker.ts";
-import { httpHandlers, type HttpOptions, type HttpRequest, type HttpResponse } from "./http.ts";
+import { httpHandlers, type HttpOptions, type HttpRequest, type HttpResponse, type HttpRoute } from "./http.ts";
 import { kernelFigures, processFigures } from "./process.ts";
 
 /** What an endpoint reads: one reactor, several, or a startWorkers() group. */
@@ -34,6 +36,12 @@ export type MetricsSource = Reactor | readonly Reactor[] | WorkerGroup;
 export interface MetricsEndpointOptions extends HttpOptions {
   /** Readiness at start (default true). */
   ready?: boolean;
+  /**
+   * More routes on the same port, e.g. the admin endpoint (serve --admin: host/ops/admin.ts):
+   * requests whose path starts with `prefix` go to `route`, with the methods and body size the
+   * HTTP options allow. The metrics routes stay GET and HEAD only (405 otherwise).
+   */
+  mount?: { prefix: string; route: HttpRoute };
 }
 export interface MetricsServeOptions extends MetricsEndpointOptions {
   /** Port (default 0: a free one, in .port). */
@@ -116,13 +124,21 @@ export function metricsHandlers(mountOn: Reactor, source: MetricsSource = mountO
       merged: r.snaps.length === 1 ? r.snaps[0] : mergeFromReads(source, r),
     };
   };
+  const mount = opts.mount;
+  if (mount !== undefined && (typeof mount !== "object" || mount === null || typeof mount.prefix !== "string" || !/^\/[^?#]*\/$/.test(mount.prefix) || typeof mount.route !== "function")) {
+    throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: metrics endpoint mount must be { prefix: "/name/", route: (req) => response }, got ${mount === null ? "null" : typeof mount === "object" ? `{ prefix: ${JSON.stringify(mount.prefix)}, route: ${typeof mount.route} }` : typeof mount}`);
+  }
+  const index = `wasm-reactor: /metrics /metrics.json /healthz /readyz${mount ? ` ${mount.prefix}` : ""}\n`;
   const route = (req: HttpRequest): HttpResponse => {
+    if (mount && (req.path.startsWith(mount.prefix) || req.path === mount.prefix.slice(0, -1))) return mount.route(req);
+    // Other methods reach here only when the options widened them for the mounted routes.
+    if (req.method !== "GET" && req.method !== "HEAD") return { status: 405, headers: { Allow: "GET, HEAD" }, body: "Method Not Allowed\n" };
     switch (req.path) {
       case "/metrics": return { status: 200, headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }, body: text() };
       case "/metrics.json": return { status: 200, headers: { "Content-Type": "application/json" }, body: JSON.stringify(json()) };
       case "/healthz": return { status: 200, body: "ok\n" };
       case "/readyz": return ready ? { status: 200, body: "ready\n" } : { status: 503, body: "draining\n" };
-      case "/": return { status: 200, headers: { "Content-Type": "text/plain; charset=utf-8" }, body: "wasm-reactor: /metrics /metrics.json /healthz /readyz\n" };
+      case "/": return { status: 200, headers: { "Content-Type": "text/plain; charset=utf-8" }, body: index };
       default: return { status: 404, body: "Not Found\n" };
     }
   };

@@ -181,7 +181,7 @@ export function validateSettings(r: Reactor, changes: unknown): Partial<Settings
   return out;
 }
 
-function validateWatch(w: unknown, historyMs: number): Watch {
+export function validateWatch(w: unknown, historyMs: number): Watch {
   if (w !== undefined && (typeof w !== "object" || w === null || Array.isArray(w))) throw invalid(`watch options must be an object, got ${JSON.stringify(w)}`);
   const given = (w ?? {}) as Record<string, unknown>;
   for (const k of Object.keys(given)) if (!Object.hasOwn(WATCH_DEFAULTS, k)) throw invalid(`unknown watch option '${k}'; known: ${Object.keys(WATCH_DEFAULTS).join(", ")}`);
@@ -444,7 +444,8 @@ function stats(a: Sample, b: Sample): WindowStats {
   const hist = new Uint32Array(a.hist.length);
   for (let i = 0; i < hist.length; i++) hist[i] = (b.hist[i] - a.hist[i]) >>> 0;
   const ms = b.atMs - a.atMs, errors = b.errors - a.errors;
-  return { ms, turns: b.turns - a.turns, p99Us: percentilesOf(hist).p99, errors, errorsPerS: ms > 0 ? errors * 1000 / ms : errors > 0 ? Infinity : 0 };
+  // ms rounded to µs for the log line and the status (real clocks give 503.97946999999976); the rate uses the exact span.
+  return { ms: Math.round(ms * 1000) / 1000, turns: b.turns - a.turns, p99Us: percentilesOf(hist).p99, errors, errorsPerS: ms > 0 ? errors * 1000 / ms : errors > 0 ? Infinity : 0 };
 }
 
 const round = (v: number) => Math.round(v * 100) / 100;
