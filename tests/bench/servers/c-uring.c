@@ -95,6 +95,8 @@ static uint16_t br_tail, blen_of[NBUF], next_of[NBUF], free_stack[NBUF];
 static unsigned free_top, provided, consumed, target = TARGET0;
 static int any_starved;  // some receive ended with -ENOBUFS (F_STARVED): re-armed once buffers are back
 static size_t fd_hi;     // highest connection descriptor seen + 1: the scan for starved ones stops there
+// C_URING_STATS=1: these counts go to stderr on exit (which paths a run took; not needed otherwise)
+static struct { unsigned long long enters, extra_enters, cqes, recvs, sends, short_sends, enobufs, cancels, rearms, accept_errors; } st;
 static struct __kernel_timespec accept_pause = {.tv_sec = 0, .tv_nsec = ACCEPT_PAUSE_NS};
 
 static int sys_setup(unsigned entries, struct io_uring_params *p) { return (int)syscall(__NR_io_uring_setup, entries, p); }
@@ -107,6 +109,7 @@ static void submit_only(void) { // the SQ is full: an extra enter, rare (thousan
   __atomic_store_n(sq_tail, sq_local_tail, __ATOMIC_RELEASE);
   while (to_submit) {
     int r = sys_enter(to_submit, 0, 0, NULL, 0);
+    st.extra_enters++;
     if (r < 0) { if (errno == EINTR || errno == EAGAIN || errno == EBUSY) continue; perror("c-uring: io_uring_enter"); exit(1); }
     to_submit -= (unsigned)r;
   }
@@ -152,6 +155,7 @@ static void send_head(int fd) {
   s->msg_flags = MSG_NOSIGNAL;
   s->user_data = UD(T_SEND, fd);
   sends_now++;
+  st.sends++;
 }
 static void cancel_recv(int fd) {
   struct io_uring_sqe *s = get_sqe();
@@ -160,6 +164,7 @@ static void cancel_recv(int fd) {
   s->addr = UD(T_RECV, fd);
   s->user_data = UD(T_CANCEL, fd);
   conns[fd].flags |= F_CANCEL;
+  st.cancels++;
 }
 
 static void free_buf(uint16_t b) { free_stack[free_top++] = b; }
@@ -201,6 +206,7 @@ static void fail(int fd) {
 static void on_recv(int fd, int res, unsigned flags, unsigned *arrivals) {
   conn_t *c = &conns[fd];
   (*arrivals)++;
+  st.recvs++;
   int has_buf = (flags & IORING_CQE_F_BUFFER) != 0;
   uint16_t b = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
   if (has_buf) consumed++;
@@ -217,18 +223,19 @@ static void on_recv(int fd, int res, unsigned flags, unsigned *arrivals) {
   if (c->flags & F_RECV) return; // the multishot goes on
   if (res == 0) { c->flags |= F_CLOSING; maybe_close(fd); }        // EOF: close once the echoes are out
   else if (res == -ENOBUFS) {                                       // re-armed when buffers are back
+    st.enobufs++;
     if (target < NBUF) target *= 2;
     if (!(c->flags & F_CLOSING)) { c->flags |= F_STARVED; any_starved = 1; }
   } else if (res == -ECANCELED) { maybe_close(fd); arm_recv(fd); }  // paused: armed again once the queue drains
   else if (res < 0) fail(fd);
-  else arm_recv(fd);                                                // ended with data (e.g. CQ overflow)
+  else { st.rearms++; arm_recv(fd); }                              // ended with data (e.g. CQ overflow)
 }
 
 static void on_send(int fd, int res) {
   conn_t *c = &conns[fd];
   uint16_t b = c->head;
   if (res > 0) c->off += (uint32_t)res;
-  if (res > 0 && c->off < blen_of[b] && !(c->flags & F_ERROR)) { send_head(fd); return; } // short: the rest
+  if (res > 0 && c->off < blen_of[b] && !(c->flags & F_ERROR)) { st.short_sends++; send_head(fd); return; } // short: the rest
   if (res <= 0 && !(c->flags & F_ERROR)) fail(fd); // keeps only this buffer queued
   free_buf(b);
   c->off = 0;
@@ -357,6 +364,7 @@ int main(int argc, char **argv) {
       argsz = sizeof ga;
     }
     int r = sys_enter(to_submit, wait_nr, flags, arg, argsz);
+    st.enters++;
     if (r < 0 && errno != ETIME && errno != EINTR && errno != EAGAIN && errno != EBUSY) { perror("c-uring: io_uring_enter"); return 1; }
     if (r > 0) to_submit -= (unsigned)r > to_submit ? to_submit : (unsigned)r; // r < 0: none submitted
     sends_now = 0;
@@ -368,6 +376,7 @@ int main(int argc, char **argv) {
       struct io_uring_cqe *cqe = &cqes[head & *cq_mask];
       int tag = (int)(cqe->user_data >> 32), fd = (int)(uint32_t)cqe->user_data, res = cqe->res;
       unsigned cf = cqe->flags;
+      st.cqes++;
       switch (tag) {
       case T_ACCEPT:
         arrivals++;
@@ -383,6 +392,7 @@ int main(int argc, char **argv) {
         if (!(cf & IORING_CQE_F_MORE)) {
           if (res >= 0) arm_accept();
           else { // EMFILE, ENFILE, ...: try again in 10 ms, never spin
+            st.accept_errors++;
             struct io_uring_sqe *s = get_sqe();
             s->opcode = IORING_OP_TIMEOUT;
             s->addr = (uint64_t)(uintptr_t)&accept_pause;
@@ -408,5 +418,8 @@ int main(int argc, char **argv) {
   }
   close(lfd);
   close(ring_fd);
+  if (getenv("C_URING_STATS"))
+    fprintf(stderr, "c-uring: stats: enters %llu (+%llu submit-only), cqes %llu, receives %llu, sends %llu (short %llu), -ENOBUFS %llu (target %u), cancels %llu, re-armed after data %llu, accept errors %llu\n",
+            st.enters, st.extra_enters, st.cqes, st.recvs, st.sends, st.short_sends, st.enobufs, target, st.cancels, st.rearms, st.accept_errors);
   return 0; // the kernel closes the connections
 }

@@ -69,7 +69,7 @@ function start(srv, prefix = []) {
     child.stdout.on("data", (d) => {
       out += d;
       const m = /^listening on [^:]+:(\d+)\n/.exec(out);
-      if (m) { clearTimeout(t); resolve({ child, port: Number(m[1]), banner: () => out.split("\n")[1] || "(no second line)" }); }
+      if (m) { clearTimeout(t); resolve({ child, port: Number(m[1]), banner: () => out.split("\n")[1] || "(no second line)", stderr: () => err }); }
     });
     child.on("exit", (code) => { clearTimeout(t); resolve({ skip: `exited with ${code}: ${err.trim().split("\n").pop() ?? ""}` }); });
   });
@@ -149,7 +149,10 @@ async function emfilePhase(srv) {
     await Promise.all(echoes);
     for (const c of socks) c.destroy();
     return spent;
-  } finally { await stop(s.child); }
+  } finally {
+    await stop(s.child);
+    for (const l of s.stderr().split("\n").filter((l) => /stats:/.test(l))) console.log(`  under prlimit: ${l}`); // C_URING_STATS=1
+  }
 }
 
 let failed = 0;
@@ -171,6 +174,7 @@ for (const name of names) {
     const r = await stop(s.child);
     if (r !== 0) throw new Error(`SIGTERM: exit ${r}, not 0`);
     console.log(`${name}: SIGTERM: exit 0`);
+    for (const l of s.stderr().split("\n").filter((l) => /stats:/.test(l))) console.log(`${name}: ${l}`); // C_URING_STATS=1
     const spent = await emfilePhase(srv);
     console.log(`${name}: EMFILE: ${spent.toFixed(2)} s of CPU in 1 s over the limit; all waiting connections echoed once descriptors were freed`);
     console.log(`${name}: PASS`);
