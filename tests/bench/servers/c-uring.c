@@ -19,8 +19,9 @@
 // with PAUSE_AT buffers queued has its receive cancelled (the backpressure c-epoll gets by not reading
 // while a write is pending) and re-armed once its queue drains.
 // Buffers: returned ones go on a LIFO free stack and the ring is topped up from it at the end of each
-// loop to `target` available buffers (starting at 256, doubled on every -ENOBUFS up to NBUF), so the same
-// few hot buffers are reused and RSS does not grow with NBUF. A receive ended by -ENOBUFS is re-armed
+// loop to `target` available buffers (starting at 256, doubled after a loop that saw -ENOBUFS, up to
+// NBUF), so the same few hot buffers are reused and RSS grows with the load, not with NBUF (the kernel
+// takes the ring's buffers in order, so every buffer the ring holds gets touched). A receive ended by -ENOBUFS is re-armed
 // once buffers are back. A multishot (accept or receive) that ends without IORING_CQE_F_MORE is re-armed
 // unless the connection is closing or paused.
 // The loop: one io_uring_enter per iteration submits the queued SQEs and waits, together.
@@ -61,8 +62,8 @@
 #endif
 
 enum {
-  SQ_ENTRIES = 8192, CQ_ENTRIES = 32768,
-  NBUF = 8192, BUF_SIZE = 2048, BGID = 0, TARGET0 = 256,
+  SQ_ENTRIES = 16384, CQ_ENTRIES = 65536, // the kernel's largest CQ: 10,000 busy connections fit
+  NBUF = 32768, BUF_SIZE = 2048, BGID = 0, TARGET0 = 256, // NBUF: the most a ring takes; above the busy connections
   PAUSE_AT = 16,      // buffers queued on one connection before its receive is cancelled
   WANT_MAX = 32,      // coalesced waits: at most this many arrivals
 };
@@ -93,6 +94,7 @@ static char *bufs;
 static struct io_uring_buf_ring *br;
 static uint16_t br_tail, blen_of[NBUF], next_of[NBUF], free_stack[NBUF];
 static unsigned free_top, provided, consumed, target = TARGET0;
+static int enobufs_seen; // this loop: the ring's target doubles once (not once per -ENOBUFS of a burst)
 static int any_starved;  // some receive ended with -ENOBUFS (F_STARVED): re-armed once buffers are back
 static size_t fd_hi;     // highest connection descriptor seen + 1: the scan for starved ones stops there
 // C_URING_STATS=1: these counts go to stderr on exit (which paths a run took; not needed otherwise)
@@ -224,7 +226,7 @@ static void on_recv(int fd, int res, unsigned flags, unsigned *arrivals) {
   if (res == 0) { c->flags |= F_CLOSING; maybe_close(fd); }        // EOF: close once the echoes are out
   else if (res == -ENOBUFS) {                                       // re-armed when buffers are back
     st.enobufs++;
-    if (target < NBUF) target *= 2;
+    enobufs_seen = 1;
     if (!(c->flags & F_CLOSING)) { c->flags |= F_STARVED; any_starved = 1; }
   } else if (res == -ECANCELED) { maybe_close(fd); arm_recv(fd); }  // paused: armed again once the queue drains
   else if (res < 0) fail(fd);
@@ -408,6 +410,8 @@ int main(int argc, char **argv) {
       }
     }
     __atomic_store_n(cq_head, head, __ATOMIC_RELEASE);
+    if (enobufs_seen && target < NBUF) target *= 2;
+    enobufs_seen = 0;
     refill();
     if (any_starved && provided > consumed) { // buffers are back: re-arm receives ended by -ENOBUFS
       any_starved = 0; // (rare: each -ENOBUFS doubles the ring's target, so a scan of the table is fine)

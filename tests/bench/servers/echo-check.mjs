@@ -17,6 +17,8 @@
 //      byte for byte); sizes: 60% 1-64 B, 30% 65 B-4 KiB, 10% 4-256 KiB, seeded. A quarter of the
 //      connections half-close (end()) after their last write and must still get every byte back and
 //      then EOF. Bounded: 120 s for the whole phase.
+//   1b. bulk: 16 connections write 4 MiB each and read nothing for 300 ms (sends wait for room,
+//      receives pause), then every byte must come back in order.
 //   2. idle: the server's CPU time over 1 s with no traffic (printed: it must sleep, not poll).
 //   3. EMFILE: a fresh server under `prlimit --nofile=64`, 100 connections opened: the ones beyond the
 //      limit wait; the server's CPU over 1 s meanwhile is printed and must stay under 0.3 s (a spinning
@@ -123,6 +125,26 @@ async function echoPhase(port) {
   return done;
 }
 
+/** 16 connections each write 4 MiB at once and read nothing for 300 ms: the server's sends wait for
+ *  room, its queues fill and its receives pause; then every byte must come back in order. */
+async function bulkPhase(port) {
+  const one = (i) => new Promise((resolve, reject) => {
+    const msg = randomFillSync(Buffer.allocUnsafe(4 << 20));
+    const s = net.connect({ host: "127.0.0.1", port });
+    const got = []; let n = 0;
+    const t = setTimeout(() => { s.destroy(); reject(new Error(`bulk ${i}: ${n} of ${msg.length} bytes back in 60 s`)); }, 60_000);
+    s.on("connect", () => { s.pause(); s.write(msg); setTimeout(() => s.resume(), 300); });
+    s.on("data", (d) => {
+      got.push(d); n += d.length;
+      if (n < msg.length) return;
+      clearTimeout(t); s.destroy();
+      n === msg.length && Buffer.concat(got).equals(msg) ? resolve() : reject(new Error(`bulk ${i}: echo differs (${n} bytes)`));
+    });
+    s.on("error", (e) => { clearTimeout(t); reject(new Error(`bulk ${i}: ${e.message}`)); });
+  });
+  await Promise.all(Array.from({ length: 16 }, (_, i) => one(i)));
+}
+
 async function emfilePhase(srv) {
   const s = await start(srv, ["prlimit", "--nofile=64:64"]);
   if (s.skip) throw new Error(`under prlimit: ${s.skip}`);
@@ -167,6 +189,8 @@ for (const name of names) {
     const t0 = performance.now();
     const n = await echoPhase(s.port);
     console.log(`${name}: echo: ${n} connections × ${ROUNDS} bursts byte-exact (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    await bulkPhase(s.port);
+    console.log(`${name}: bulk: 16 connections × 4 MiB written unread for 300 ms, byte-exact`);
     await sleep(300);
     const c0 = cpuS(s.child.pid);
     await sleep(1000);
