@@ -3,7 +3,8 @@
 //
 //   c-uring --host 127.0.0.1 --port 0 [--wait coalesced|any]   (prints "listening on HOST:PORT" when
 //                                                               ready, then one line saying how it runs)
-//   C_URING_WAIT=any selects the plain wait too (the flag wins).
+//   C_URING_WAIT=any selects the plain wait too (the flag wins). C_URING_SETUP=plain: a ring without
+//   SINGLE_ISSUER|DEFER_TASKRUN, as where the kernel refuses them. C_URING_STATS=1: counts on exit.
 //
 // Built by the driver: cc -O2 -Wall -Wextra -o build/bench/c-uring tests/bench/servers/c-uring.c
 // Needs Linux 6.0 or later (multishot receive); where io_uring_setup is refused (seccomp, the
@@ -283,9 +284,13 @@ int main(int argc, char **argv) {
   struct io_uring_params p;
   const char *mode = "SINGLE_ISSUER|DEFER_TASKRUN";
   char fallback[200] = "";
-  ring_fd = setup_ring(IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, &p);
+  // C_URING_SETUP=plain skips them (to measure what they bring, and to test the fallback here)
+  const char *setup_env = getenv("C_URING_SETUP");
+  int plain = setup_env && !strcmp(setup_env, "plain");
+  ring_fd = plain ? -1 : setup_ring(IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, &p);
+  if (plain) errno = EINVAL;
   if (ring_fd < 0 && errno == EINVAL) {
-    snprintf(fallback, sizeof fallback, " (the kernel refused SINGLE_ISSUER|DEFER_TASKRUN: %s)", strerror(errno));
+    snprintf(fallback, sizeof fallback, plain ? " (C_URING_SETUP=plain)" : " (the kernel refused SINGLE_ISSUER|DEFER_TASKRUN: %s)", strerror(errno));
     mode = "without SINGLE_ISSUER|DEFER_TASKRUN";
     ring_fd = setup_ring(0, &p);
   }
