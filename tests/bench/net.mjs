@@ -2,8 +2,8 @@
 // share the server lifecycle and the disturbance accounting, which splitting would scatter (the
 // per-runtime report is its own file, tests/bench/net-runtimes.mjs).
 // Network echo benchmark: real sockets on loopback, our server on Node, Bun and Deno (native host
-// and portable host) against node:net, Bun.listen, Deno.listen and a plain C epoll server, side by
-// side in one run.
+// and portable host) against node:net, Bun.listen, Deno.listen and plain C epoll and io_uring servers,
+// side by side in one run.
 //
 //   node tests/bench/net.mjs [--quick] [--rounds N]        (alone: prints its own table)
 //   node tests/bench/run.mjs --only net [--quick]
@@ -17,15 +17,19 @@
 //   bun:  ours-bun (`bun dist/cli.js serve`), portable-bun, bun (alias bun-listen)
 //   deno: ours-deno (`deno run -A dist/cli.js serve`), portable-deno, deno (alias deno-listen)
 //   c (alias c-epoll): tests/bench/servers/c-epoll.c, the reference
+//   c-uring (alias c-io-uring): tests/bench/servers/c-uring.c, io_uring with coalesced waits (the ceiling
+//         issue 11 measured); "unavailable: c-uring: io_uring unavailable: …" where the kernel or a
+//         seccomp filter refuses io_uring, or where it does not compile (headers older than Linux 6.0)
+//   only when named: c-uring-any (c-uring.c --wait any: waits for any completion, issue 11's other variant)
 //   only when named: ours-prefault (serve --prefault); with --before DIR: ours-before.
 // A server that cannot start (a runtime not installed, `--backend portable` not accepted, a host
 // that throws) is reported as "unavailable: <its one-line error>" and skipped for the rest of the
 // run; its figures read SKIP. The benchmark itself does not fail for it.
 //
 // How it works:
-//   1. Builds the load generator (tests/bench/loadgen.c) and the C reference server
-//      (tests/bench/servers/c-epoll.c) into build/bench/ with `cc -O2` when a source is newer
-//      than its binary. Finds Bun and Deno in node_modules (or on PATH); the columns of a runtime
+//   1. Builds the load generator (tests/bench/loadgen.c) and the C reference servers
+//      (tests/bench/servers/c-epoll.c, c-uring.c) into build/bench/ with `cc -O2 -Wall -Wextra` when
+//      a source is newer than its binary (check them: tests/bench/servers/echo-check.mjs). Finds Bun and Deno in node_modules (or on PATH); the columns of a runtime
 //      that is not found are unavailable. Our server's command is serveCmd() below.
 //   2. Every measurement gets a fresh server: `taskset -c 0 <runtime binary> <server> --host
 //      127.0.0.1 --port 0` (taskset execs, so the child's PID is the server's, all threads
@@ -59,7 +63,7 @@
 //   (each round runs every server at every point, the order rotated per round; figures are
 //   medians). Redone windows are bounded in total time (`retryBudgetS`), so a busy machine makes
 //   the run noisier, not endless.
-import { spawn, execFileSync } from "node:child_process";
+import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { runBench, figure, median, sleep, root } from "./lib.mjs";
@@ -90,6 +94,7 @@ const DISTURBED_PCT = 10;    // others' CPU on either core above which a ping-po
 const path = (p) => fileURLToPath(new URL(p, root));
 const LOADGEN = { src: path("tests/bench/loadgen.c"), bin: path("build/bench/loadgen") };
 const CSERVER = { src: path("tests/bench/servers/c-epoll.c"), bin: path("build/bench/c-epoll") };
+const CURING = { src: path("tests/bench/servers/c-uring.c"), bin: path("build/bench/c-uring") };
 
 // ── child processes: every one is tracked and killed by PID ────────────────────────────────
 const live = new Map(); // pid → ChildProcess
@@ -169,8 +174,10 @@ function lineReader(stream) {
 function buildIfStale({ src, bin }, log) {
   if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return false;
   mkdirSync(path("build/bench/"), { recursive: true });
-  log(`cc -O2 -o ${bin} ${src}`);
-  execFileSync("cc", ["-O2", "-o", bin, src], { stdio: ["ignore", "inherit", "inherit"] });
+  log(`cc -O2 -Wall -Wextra -o ${bin} ${src}`);
+  const r = spawnSync("cc", ["-O2", "-Wall", "-Wextra", "-o", bin, src], { encoding: "utf8", stdio: ["ignore", "inherit", "pipe"] });
+  if (r.stderr) process.stderr.write(r.stderr); // warnings too: the servers build without any
+  if (r.status !== 0) throw Object.assign(new Error(`cc failed for ${src}: ${r.error?.message ?? `exit ${r.status}`}`), { stderr: r.stderr });
   return true;
 }
 
@@ -425,6 +432,9 @@ runBench("net", async (ctx) => {
 
   buildIfStale(LOADGEN, log);
   buildIfStale(CSERVER, log);
+  // c-uring needs <linux/io_uring.h> from Linux 6.0+: where it does not compile, its columns are unavailable.
+  let curingBuild = null;
+  try { buildIfStale(CURING, log); } catch (err) { curingBuild = `does not compile here: ${String(err.stderr ?? err.message).split("\n").find((l) => /error/.test(l)) ?? err.message}`.slice(0, 200); }
   startGuardian();
 
   const bun = findRuntime(["node_modules/@oven/bun-linux-x64/bin/bun", "node_modules/bun/bin/bun.exe", "node_modules/bun/bin/bun"], "bun");
@@ -433,7 +443,7 @@ runBench("net", async (ctx) => {
   // --servers a,b: only these (keys and aliases in the comment at the top); "ours-prefault" (serve
   // --prefault) runs only when named, for the pool decision: msgs/s with the pool prefaulted
   // against paged in as used. --runtimes node,bun,deno: only those runtimes' servers, and C.
-  const ALIASES = { "ours-node": "ours", "node-net": "node", "bun-listen": "bun", "deno-listen": "deno", "c-epoll": "c" };
+  const ALIASES = { "ours-node": "ours", "node-net": "node", "bun-listen": "bun", "deno-listen": "deno", "c-epoll": "c", "c-io-uring": "c-uring" };
   const pick = process.argv.includes("--servers") ? process.argv[process.argv.indexOf("--servers") + 1].split(",").map((x) => ALIASES[x.trim()] ?? x.trim()).filter(Boolean) : null;
   const runtimesPick = process.argv.includes("--runtimes") ? process.argv[process.argv.indexOf("--runtimes") + 1].split(",").map((x) => x.trim()).filter(Boolean) : null;
   const badRuntime = runtimesPick?.filter((r) => !RUNTIMES.includes(r));
@@ -458,12 +468,14 @@ runBench("net", async (ctx) => {
     entry("portable-deno", "portable (deno)", "deno", deno && serveCmd("deno", deno, ["--backend", "portable"]), oursVer("deno", denoVersion)),
     entry("deno", "Deno.listen", "deno", deno && [deno, "run", "-A", "tests/bench/servers/deno-listen.mjs", "--host", HOST, "--port", "0"], `deno ${denoVersion}`),
     { key: "c", name: "C epoll", runtime: null, cmd: CSERVER.bin, args: ["--host", HOST, "--port", "0"], version: "cc -O2", unavailable: null },
+    { key: "c-uring", name: "C io_uring", runtime: null, cmd: CURING.bin, args: ["--host", HOST, "--port", "0", "--wait", "coalesced"], version: "cc -O2, coalesced waits", unavailable: curingBuild },
+    { key: "c-uring-any", name: "C io_uring (any)", runtime: null, cmd: CURING.bin, args: ["--host", HOST, "--port", "0", "--wait", "any"], version: "cc -O2, waits for any completion", unavailable: curingBuild },
   ].filter(Boolean);
   const unknown = pick?.filter((x) => !ALL.some((s) => s.key === x));
   if (unknown?.length) throw new Error(`net: --servers: unknown server ${unknown.join(", ")}; known: ${ALL.map((s) => s.key).join(", ")} (aliases: ${Object.keys(ALIASES).join(", ")})`);
   const servers = ALL.filter((s) => {
     if (pick) return pick.includes(s.key);
-    if (s.key === "ours-prefault") return false; // only when named
+    if (s.key === "ours-prefault" || s.key === "c-uring-any") return false; // only when named
     return !runtimesPick || s.runtime === null || runtimesPick.includes(s.runtime);
   }).filter((s) => !runtimesPick || s.runtime === null || runtimesPick.includes(s.runtime));
   if (!servers.length) throw new Error("net: --servers/--runtimes left no server to run");
@@ -638,18 +650,19 @@ runBench("net", async (ctx) => {
   for (const s of servers.filter((s) => results[s.key].skipped && !inGroups.has(s.key))) notes.push(`${s.name} (\`${s.cmdline}\`): unavailable: ${results[s.key].skipped}`);
   const hasData = (s) => Object.keys(results[s.key].pingpong).length > 0 || Object.keys(results[s.key].holdAt).length > 0;
   const measured = servers.filter((s) => !results[s.key].skipped || hasData(s));
-  const rowsPP = servers.filter((s) => results[s.key].skipped && !hasData(s)).map((s) => [s.name, "—", "unavailable", "", "", "", "", "", "", "", "", "", results[s.key].skipped.slice(0, 100)]);
+  const rowsPP = servers.filter((s) => results[s.key].skipped && !hasData(s)).map((s) => [s.name, "—", "unavailable", "", "", "", "", "", "", "", "", "", "", results[s.key].skipped.slice(0, 100)]);
   for (const c of P.points) {
     for (const s of measured) {
       const x = S[s.key].pingpong[c];
-      if (!x) { rowsPP.push([s.name, k(c), "—", "", "", "", "", "", "", "", "", "", "not measured"]); continue; }
+      if (!x) { rowsPP.push([s.name, k(c), "—", "", "", "", "", "", "", "", "", "", "", "not measured"]); continue; }
       const ratio = S.c?.pingpong[c]?.msgsPerS ? (x.msgsPerS / S.c.pingpong[c].msgsPerS).toFixed(2) : "—";
+      const cpuRatio = S.c?.pingpong[c]?.cpuUsPerMsg && x.cpuUsPerMsg != null ? (x.cpuUsPerMsg / S.c.pingpong[c].cpuUsPerMsg).toFixed(2) : "—";
       const flags = [x.loadgenCpuPct >= 95 ? "loadgen-bound" : "", x.unanswered ? `${x.unanswered} unanswered > 1 s` : "", x.listenOverflows ? `${x.listenOverflows} listen overflows` : ""].filter(Boolean).join(", ");
-      rowsPP.push([s.name, k(c), num(x.msgsPerS), ratio, ms(x.p50Us), ms(x.p99Us), ms(x.p999Us), ms(x.maxUs), num(x.cpuUsPerMsg, 2), `${num(x.serverCpuPct)}%`, `${num(x.loadgenCpuPct)}%`, `${num(x.otherPct)}%${x.windows > rounds ? ` (best of ${x.windows})` : ""}`, `${x.errors}${flags ? `; ${flags}` : ""}`]);
+      rowsPP.push([s.name, k(c), num(x.msgsPerS), ratio, ms(x.p50Us), ms(x.p99Us), ms(x.p999Us), ms(x.maxUs), num(x.cpuUsPerMsg, 2), cpuRatio, `${num(x.serverCpuPct)}%`, `${num(x.loadgenCpuPct)}%`, `${num(x.otherPct)}%${x.windows > rounds ? ` (best of ${x.windows})` : ""}`, `${x.errors}${flags ? `; ${flags}` : ""}`]);
     }
   }
-  notes.push(`ping-pong, ${MSG_BYTES} B, 1 in flight, ${P.windowS} s window after ${P.warmupMs} ms warm-up, ${rounds} round(s), medians; ratio = msgs/s ÷ C epoll's; CPU = server utime+stime per message; others = CPU used by other processes on the server's or the loadgen's core during the window (/proc/stat busy − the two processes' own − ksoftirqd's, the larger of the two cores; ${P.retries ? `a window above ${DISTURBED_PCT}% is measured again up to ${P.retries} times, the least disturbed kept` : "not redone in --quick"}); "loadgen-bound": the load generator used ≥ 95% of its core, so that server's msgs/s is a lower bound\n` +
-    textTable(["server", "conns", "msgs/s", "vs C", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "CPU µs/msg", "server CPU", "loadgen CPU", "others", "errors"], rowsPP));
+  notes.push(`ping-pong, ${MSG_BYTES} B, 1 in flight, ${P.windowS} s window after ${P.warmupMs} ms warm-up, ${rounds} round(s), medians; ratio = msgs/s ÷ C epoll's; CPU = server utime+stime per message, "CPU vs C" ÷ C epoll's; others = CPU used by other processes on the server's or the loadgen's core during the window (/proc/stat busy − the two processes' own − ksoftirqd's, the larger of the two cores; ${P.retries ? `a window above ${DISTURBED_PCT}% is measured again up to ${P.retries} times, the least disturbed kept` : "not redone in --quick"}); "loadgen-bound": the load generator used ≥ 95% of its core, so that server's msgs/s is a lower bound\n` +
+    textTable(["server", "conns", "msgs/s", "vs C", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "CPU µs/msg", "CPU vs C", "server CPU", "loadgen CPU", "others", "errors"], rowsPP));
   const rowsMem = measured.flatMap((s) => {
     const x = S[s.key];
     const at = P.holdPoints.map((c) => [c, x.holdAt[c]]).filter(([, h]) => h);

@@ -53,7 +53,7 @@ const RUNTIME_COLOUR = { node: "node", bun: "bun", deno: "deno" };
 const STANDARD = new Set(["ours", "portable-node", "node", "ours-bun", "portable-bun", "bun", "ours-deno", "portable-deno", "deno", "c"]);
 const SPARE = ["x0", "x1", "x2"];
 function roleOf(key) {
-  if (key === "c") return "c";
+  if (key === "c" || key.startsWith("c-")) return "c"; // C epoll, and the C io_uring references (c-uring, c-uring-any)
   if (key.startsWith("portable")) return "portable";
   if (key.startsWith("ours")) return "ours";
   return "own"; // a runtime's own sockets, or another peer (uWS, ...): drawn as a peer, never as ours
@@ -264,7 +264,7 @@ function netSection(net) {
   const runtimes = [...new Set(series.map((s) => s.runtime).filter((r) => RUNTIME_COLOUR[r]))];
   const others = series.filter((s) => /^x/.test(s.colour));
   return `<section aria-labelledby="h-net"><h2 id="h-net">Real sockets on loopback (net)</h2>
-<p>Every server side by side, each a fresh process pinned to one core, the load generator on the other. Colour is the runtime (${runtimes.map((r) => `<span class="chip c-${RUNTIME_COLOUR[r]}">${esc(r)}</span>`).join(" ")}, <span class="chip c-c">C</span>${others.length ? `; ${esc(others.map((s) => s.name).join(", "))}: a colour of ${others.length === 1 ? "its" : "their"} own` : ""}); line and marker are the role: solid ● ours (native host), dashed ■ ours (portable host), dotted ▲ the runtime's own sockets (or another peer), ◆ the C epoll reference. Hover a point for its value; each chart's data is also in a table under it.</p>
+<p>Every server side by side, each a fresh process pinned to one core, the load generator on the other. Colour is the runtime (${runtimes.map((r) => `<span class="chip c-${RUNTIME_COLOUR[r]}">${esc(r)}</span>`).join(" ")}, <span class="chip c-c">C</span>${others.length ? `; ${esc(others.map((s) => s.name).join(", "))}: a colour of ${others.length === 1 ? "its" : "their"} own` : ""}); line and marker are the role: solid ● ours (native host), dashed ■ ours (portable host), dotted ▲ the runtime's own sockets (or another peer), ◆ the C references (epoll; io_uring in a colour of its own where it ran). Hover a point for its value; each chart's data is also in a table under it.</p>
 ${unavailable.length ? `<div class="callout" role="note"><strong>Unavailable in this run:</strong><ul>${unavailable.map((s) => `<li>${esc(s.name)}: ${esc(s.unavailable)}</li>`).join("")}</ul></div>` : ""}
 <p class="small muted">Ping-pong: ${esc(P.messageBytes ?? 64)} B messages, ${esc(P.windowS ?? "?")} s window after ${esc(P.warmupMs ?? "?")} ms warm-up, ${esc(P.rounds ?? net.rounds ?? 1)} round(s), medians. Points: ${points.map(kConns).join(", ") || "none"}; idle memory at ${holds.map(kConns).join(", ") || "none"}.</p>
 <div class="grid">${charts.join("\n")}</div>
