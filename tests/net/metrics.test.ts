@@ -354,6 +354,19 @@ test("prometheusText: every field of the core's metrics is exposed (a field adde
   assert.match(text, /^wasm_reactor_proxy_header_errors_total 7\d{3}$/m, "the PROXY protocol's counters, by the names docs/load-balancers.md gives");
 });
 
+test("prometheusText: the host's counters end in _total; its levels and the errno it kept are gauges", () => {
+  const host = { epollCtl: 12, fdsOpen: 3, crossingsPerTurn: 2, sockoptErrors: 4, sockoptErrno: 92 };
+  const fams = byName(parsePrometheusTextFormat(prometheusText([{ metrics: { ...snapshot(), host } as unknown as MetricsSnapshot }])));
+  assert.is(fams.get("wasm_reactor_host_epoll_ctl_total")?.type, "COUNTER");
+  assert.is(fams.get("wasm_reactor_host_sockopt_errors_total")?.type, "COUNTER");
+  assert.is(fams.get("wasm_reactor_host_fds_open")?.type, "GAUGE");
+  assert.is(fams.get("wasm_reactor_host_crossings_per_turn")?.type, "GAUGE");
+  // An errno is a code (92: ENOPROTOOPT), not a count: as a counter, rate() would report nonsense.
+  assert.is(fams.get("wasm_reactor_host_sockopt_errno")?.type, "GAUGE");
+  assert.is(value(fams, "wasm_reactor_host_sockopt_errno"), 92);
+  assert.not.ok(fams.has("wasm_reactor_host_sockopt_errno_total"));
+});
+
 test("parseNetstat: TcpExt ListenOverflows and ListenDrops by header name", () => {
   const text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPTimeouts\nTcpExt: 0 17 19 3\nIpExt: InNoRoutes\nIpExt: 0\n";
   assert.equal(parseNetstat(text), { listenOverflows: 17, listenDrops: 19 });
