@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import parsePrometheusTextFormat, { type PromFamily } from "parse-prometheus-text-format";
-import { RUNTIME, signal, spawnCli } from "../helpers/cli.ts";
+import { RUNTIME, runCli, signal, spawnCli } from "../helpers/cli.ts";
 import { prometheusText, bucketLow, type MetricsSnapshot, type Histograms } from "../../host/core/metrics.ts";
 import { Metrics, K } from "../../host/core/layout.ts";
 import { parseNetstat } from "../../host/ops/process.ts";
@@ -407,6 +407,27 @@ test("the API: metricsHandlers on an existing reactor's listener; serveMetrics c
     await r.close({ drainMs: 100 });
     await running;
   }
+});
+
+test("serve: a bad --metrics-port or --metrics-host, or a port in use, exits 2 with one line naming it", async () => {
+  const taken = net.createServer();
+  await new Promise<void>((res) => taken.listen(0, "127.0.0.1", () => res()));
+  const port = (taken.address() as net.AddressInfo).port;
+  try {
+    const cases: [string[], RegExp][] = [
+      [["--metrics-port", "abc"], /^wasm-reactor: serve: --metrics-port must be an integer from 0 to 65535, got "abc"$/],
+      [["--metrics-port", "65536"], /^wasm-reactor: serve: --metrics-port must be an integer from 0 to 65535, got "65536"$/],
+      [["--metrics-port", String(port)], new RegExp(`^wasm-reactor: serve: --metrics-port: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`)],
+      [["--mode", "main", "--metrics-port", String(port)], new RegExp(`^wasm-reactor: serve: --metrics-port: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`)],
+      [["--metrics-port", "0", "--metrics-host", "not-an-address"], /^wasm-reactor: serve: --metrics-port: cannot listen on not-an-address:0: EINVAL/],
+    ];
+    for (const [args, re] of cases) {
+      const r = runCli(["serve", "--port", "0", "--warmup", "0", "--seconds", "30", ...args], { timeoutMs: 30_000 });
+      assert.is(r.code, 2, `${args.join(" ")}: ${r.out}${r.err}`);
+      assert.is(r.err.trim().split("\n").length, 1, `one line: ${r.err}`);
+      assert.match(r.err.trim(), re);
+    }
+  } finally { taken.close(); }
 });
 
 test("the HTTP server: bodies by Content-Length up to maxBodyBytes (413 past it, 501 for chunked), split across reads, the peer's address", async () => {
