@@ -25,6 +25,11 @@
 //      while connections are open and closes those that completed no request within
 //      idleTimeoutMs since they opened or since their last response (default 5 s, Node's
 //      keepAliveTimeout): a client that trickles a head byte by byte is cut like an idle one.
+//   6. At most maxConnections open at once (when given; serveMetrics gives 32, half its
+//      reactor's 64 slots): one more closes the one that has waited longest, preferring a
+//      connection between requests. Without it a client holding its reactor's slots with idle
+//      connections would keep /healthz and scrapes waiting in the backlog for the idle timeout,
+//      again and again (a liveness probe with a 1 s timeout fails, and the process is killed).
 import type { Reactor } from "../reactor/reactor.ts";
 import type { Connection, Handlers, Listener } from "../reactor/connection.ts";
 import { ReactorError } from "../errors.ts";
@@ -57,6 +62,8 @@ export interface HttpOptions {
   methods?: readonly string[];
   /** Largest request body (Content-Length) taken; larger gets 413. Default 0: no bodies. */
   maxBodyBytes?: number;
+  /** Connections open at once; one more closes the longest-waiting one (idle first). Default: no cap. */
+  maxConnections?: number;
 }
 
 /** The handlers to give reactor.listen(), and what they hold. */
@@ -95,6 +102,7 @@ export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptio
   const maxHead = checkInt("maxHeadBytes", opts.maxHeadBytes, 8192, 64, 1 << 20);
   const idleMs = checkInt("idleTimeoutMs", opts.idleTimeoutMs, 5000, 1, 0x7fffffff);
   const maxBody = checkInt("maxBodyBytes", opts.maxBodyBytes, 0, 0, 64 << 20);
+  const maxConns = checkInt("maxConnections", opts.maxConnections, 0x7fffffff, 1, 0x7fffffff);
   const methods = opts.methods ?? ["GET", "HEAD"];
   if (!Array.isArray(methods) || methods.length === 0 || !methods.every((m) => typeof m === "string" && /^[A-Z]+$/.test(m))) {
     throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: http methods must be a non-empty list of upper-case method names, got ${JSON.stringify(opts.methods)}`);
@@ -163,10 +171,28 @@ export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptio
     }
   };
 
+  /**
+   * Past maxConnections (not counting those already closing): closes the connection that has
+   * waited longest for its next request, one holding no bytes of a request first.
+   */
+  const evictPast = (except: Connection) => {
+    let live = 0, victim: Connection | undefined, vs: ConnState | undefined;
+    for (const c of open.values()) {
+      const s = c.data as ConnState | undefined;
+      if (!s || s.closing) continue;
+      live++;
+      if (c === except) continue;
+      const idle = s.len === 0, vIdle = vs !== undefined && vs.len === 0;
+      if (!vs || (idle && !vIdle) || (idle === vIdle && s.sinceMs < vs.sinceMs)) { victim = c; vs = s; }
+    }
+    if (live > maxConns && victim && vs) { vs.closing = true; victim.close(); }
+  };
+
   const handlers: Handlers = {
     open(c) {
       c.data = { head: new Uint8Array(512), len: 0, scan: 0, sinceMs: reactor.nowMs(), closing: false, paused: false } satisfies ConnState;
       open.set(c.id, c);
+      if (open.size > maxConns) evictPast(c);
       arm();
     },
     data(c, d) {

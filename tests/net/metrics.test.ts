@@ -430,6 +430,39 @@ test("serve: a bad --metrics-port or --metrics-host, or a port in use, exits 2 w
   } finally { taken.close(); }
 });
 
+test("serveMetrics: idle connections past its cap cannot keep /healthz and scrapes waiting (the longest-waiting one is closed)", async () => {
+  const r = await Reactor.create({ wait: "thread", maxConnections: 16, poolChunks: 16 });
+  const running = r.run();
+  // An idle timeout of an hour: only the cap can free a slot while the test runs.
+  const m = await serveMetrics(r, { port: 0, idleTimeoutMs: 3_600_000 });
+  const idle: net.Socket[] = [];
+  let closedByServer = 0;
+  try {
+    // More idle connections than the endpoint's reactor has slots (64): without the cap the
+    // request below would wait in the backlog for an hour.
+    for (let i = 0; i < 100; i++) {
+      const s = net.connect(m.port, "127.0.0.1");
+      s.on("error", () => {});
+      s.on("close", () => { closedByServer++; });
+      idle.push(s);
+    }
+    await Promise.all(idle.map((s) => new Promise((res) => { if (s.readyState === "open") res(0); else { s.once("connect", res); s.once("close", res); } })));
+    const health = await get(m.port, "/healthz");
+    assert.is(health.status, 200);
+    assert.is(health.body, "ok\n");
+    assert.is((await get(m.port, "/metrics")).status, 200);
+    for (let i = 0; i < 200 && closedByServer < 100 - 31; i++) await new Promise((res) => setTimeout(res, 25));
+    assert.ok(closedByServer >= 100 - 31, `at most 32 (half of 64 slots) stay open; ${closedByServer} of 100 idle ones were closed`);
+    assert.ok(closedByServer < 100, `the newest idle ones stay: ${closedByServer} closed`);
+    assert.throws(() => serveHttp(r, { port: 0 }, () => ({ status: 200 }), { maxConnections: 0 }), /http maxConnections must be an integer from 1 to/);
+  } finally {
+    for (const s of idle) s.destroy();
+    await m.close();
+    await r.close({ drainMs: 100 });
+    await running;
+  }
+});
+
 test("the HTTP server: bodies by Content-Length up to maxBodyBytes (413 past it, 501 for chunked), split across reads, the peer's address", async () => {
   const r = await Reactor.create({ wait: "thread", maxConnections: 64, poolChunks: 64 });
   const running = r.run();
