@@ -48,6 +48,11 @@ export interface HttpRequest {
   body: Uint8Array;
   /** The peer's address ("" when the host cannot tell), e.g. for a loopback-only endpoint. */
   remoteAddress: string;
+  /**
+   * True when remoteAddress came from a PROXY header (a listener with proxyProtocol): it is what
+   * the sender of the header claims, not the socket's peer, so never proof of a loopback peer.
+   */
+  proxied: boolean;
 }
 export interface HttpResponse { status: number; headers?: Record<string, string>; body?: string | Uint8Array }
 /** Answers one request, synchronously (it runs inside a turn: keep it short). */
@@ -159,6 +164,7 @@ export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptio
       if (s.len < end + bodyLen) return; // the body is still coming (bounded: maxHead + maxBody)
       req.body = s.head.slice(end, end + bodyLen);
       req.remoteAddress = c.remoteAddress?.host ?? "";
+      req.proxied = c.proxy !== undefined;
       s.head.copyWithin(0, end + bodyLen, s.len);
       s.len -= end + bodyLen;
       s.scan = 0;
@@ -284,5 +290,5 @@ function parseHead(b: Uint8Array, end: number, methods: readonly string[], maxBo
   if (cl !== undefined && Number(cl) > maxBody) return 413;
   if (minor === "1" && headers.host === undefined) return 400; // RFC 9112 section 3.2
   const q = target.indexOf("?");
-  return { method, path: q < 0 ? target : target.slice(0, q), query: q < 0 ? "" : target.slice(q + 1), version: minor === "0" ? "1.0" : "1.1", headers, body: EMPTY, remoteAddress: "" };
+  return { method, path: q < 0 ? target : target.slice(0, q), query: q < 0 ? "" : target.slice(q + 1), version: minor === "0" ? "1.0" : "1.1", headers, body: EMPTY, remoteAddress: "", proxied: false };
 }

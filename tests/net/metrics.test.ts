@@ -23,7 +23,7 @@ import { Metrics, K } from "../../host/core/layout.ts";
 import { parseNetstat } from "../../host/ops/process.ts";
 import { Reactor } from "../../host/reactor/reactor.ts";
 import { serveMetrics, metricsHandlers } from "../../host/ops/metrics-endpoint.ts";
-import { serveHttp } from "../../host/ops/http.ts";
+import { httpHandlers, serveHttp } from "../../host/ops/http.ts";
 import { adminHandler } from "../../host/ops/admin.ts";
 import { Tuner } from "../../host/ops/tuning.ts";
 import { skip } from "../helpers/skip.ts";
@@ -488,12 +488,21 @@ test("the HTTP server: bodies by Content-Length up to maxBodyBytes (413 past it,
     });
     assert.equal([split[0].status, split[0].body], [200, "POST /z abc from 127.0.0.1"]);
     // The admin endpoint (host/ops/admin.ts) is a route of this server: its request and response types fit.
-    const admin = serveHttp(r, { port: 0 }, adminHandler(new Tuner(r)), { methods: ["GET", "POST"], maxBodyBytes: 64 * 1024 });
+    const route = adminHandler(new Tuner(r));
+    const admin = serveHttp(r, { port: 0 }, route, { methods: ["GET", "POST"], maxBodyBytes: 64 * 1024 });
+    // Behind a PROXY header the address is the sender's claim: a client that reaches the listener
+    // and writes "PROXY TCP4 127.0.0.1 ..." is not a loopback peer for the admin routes.
+    const viaProxy = httpHandlers(r, route, { methods: ["GET", "POST"] });
+    const proxied = r.listen({ port: 0, proxyProtocol: "v1" }, viaProxy.handlers);
     try {
       const settings = await get(admin.listener.port, "/admin/settings");
       assert.is(settings.status, 200, settings.body);
       assert.is(typeof JSON.parse(settings.body), "object");
-    } finally { admin.close(); }
+      const spoofed = await rawHttp(proxied.port, "PROXY TCP4 127.0.0.1 127.0.0.1 40000 80\r\nGET /admin/settings HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+      assert.is(spoofed.length, 1);
+      assert.is(spoofed[0].status, 403, spoofed[0].body);
+      assert.match(spoofed[0].body, /an address from a PROXY header \(127\.0\.0\.1\) proves nothing; configure a token/);
+    } finally { admin.close(); proxied.close(); viaProxy.closeAll(); }
     assert.throws(() => serveHttp(r, { port: 0 }, () => ({ status: 200 }), { maxHeadBytes: 10 }), /maxHeadBytes must be an integer from 64/);
     assert.throws(() => serveHttp(r, { port: 0 }, () => ({ status: 200 }), { methods: ["get"] }), /methods must be a non-empty list/);
   } finally {
