@@ -402,7 +402,7 @@ async function startMetrics(a: ServeArgs, source: MetricsSource, closeServer: ()
       admin = { mount: { prefix: "/admin/", route }, methods: ["GET", "HEAD", "POST"], maxBodyBytes: 64 * 1024 };
     }
     m = await serveMetrics(source, { port: a.metricsPort, host: a.metricsHost, reactorOptions: { host: a.backend === "sim" ? "auto" : a.backend as HostKind }, ...admin });
-  } catch (err) { tuner?.close(); await closeServer().catch(() => {}); fail(`serve: cannot serve metrics on ${a.metricsHost}:${a.metricsPort}: ${(err as Error).message}`); }
+  } catch (err) { tuner?.close(); await closeServer().catch(() => {}); fail(`serve: --metrics-port: ${(err as Error).message.replace(/^wasm-reactor: /, "")}`); } // the message names the address: "cannot listen on HOST:PORT: EADDRINUSE (...)"
   const at = a.metricsHost.includes(":") ? `[${a.metricsHost}]` : a.metricsHost;
   console.log(`metrics on http://${at}:${m.port}/metrics (also /metrics.json, /healthz, /readyz)`);
   if (a.admin) console.log(`admin on http://${at}:${m.port}/admin/settings (also /admin/tune, /admin/rollback; ${a.adminToken === undefined ? "loopback peers only" : "Bearer token required"})`);

@@ -299,7 +299,9 @@ export function prometheusText(m: MetricsSnapshot | readonly PrometheusSource[],
   const hostNames: string[] = [];
   for (const s of sources) if (s.metrics.host) for (const k in s.metrics.host) if (!HOST_KNOWN.has(k) && !hostNames.includes(k)) hostNames.push(k);
   for (const k of hostNames) {
-    const gauge = k === "fdsOpen" || k === "held" || k.endsWith("PerTurn");
+    // Gauges: levels (fdsOpen, held), ratios (…PerTurn) and the errno a host kept (sockoptErrno:
+    // a code, not a count, so never "_total": rate() of it would be nonsense).
+    const gauge = k === "fdsOpen" || k === "held" || k.endsWith("PerTurn") || k.endsWith("Errno");
     const name = `host_${snake(k)}${gauge ? "" : "_total"}`;
     family(name, gauge ? "gauge" : "counter", `The host's own ${gauge ? "gauge" : "counter"} ${k} (host/backends; the native hosts' list is NATIVE_STATS in host/backends/native.ts).`);
     for (let i = 0; i < sources.length; i++) { const h = sources[i].metrics.host; if (h && k in h) out.push(`wasm_reactor_${name}${labelText(labels[i])} ${num(h[k])}`); }

@@ -13,7 +13,10 @@
 // who can reach the port is a denial of service waiting to happen. With a token, every request
 // (loopback too) must carry `Authorization: Bearer <token>`, compared in constant time (the
 // time a comparison takes must not say how many leading bytes were right); a missing or wrong
-// one gets 401. Remote peers are then allowed, unless allowRemote is false.
+// one gets 401. Remote peers are then allowed, unless allowRemote is false. A request whose
+// address came from a PROXY header (req.proxied) is never taken for a loopback one: anyone who
+// reaches such a listener directly could write "PROXY TCP4 127.0.0.1 ..." and, behind a balancer
+// on this machine, the socket's own peer is loopback for every client; it needs the token.
 import { ReactorError } from "../errors.ts";
 import { Tuner, LIVE_SETTINGS, NOT_LIVE, WATCH_DEFAULTS, currentSettings, type Settings, type WatchOptions } from "./tuning.ts";
 
@@ -29,7 +32,11 @@ export interface AdminTarget {
   status(): unknown;
 }
 
-export interface AdminRequest { method: string; path: string; headers: Record<string, string>; body: Uint8Array; remoteAddress: string }
+export interface AdminRequest {
+  method: string; path: string; headers: Record<string, string>; body: Uint8Array; remoteAddress: string;
+  /** The address came from a PROXY header (host/ops/http.ts sets it): a claim, not a loopback peer. */
+  proxied?: boolean;
+}
 export interface AdminResponse { status: number; headers?: Record<string, string>; body: string }
 export interface AdminOptions {
   /** Bearer token every request must carry; with it, remote peers may call (unless allowRemote is false). */
@@ -58,10 +65,12 @@ export function adminHandler(tuner: Tuner | AdminTarget, opts: AdminOptions = {}
   const want = token === undefined ? undefined : new TextEncoder().encode(token);
 
   return (req: AdminRequest): AdminResponse => {
-    const loopback = isLoopback(req.remoteAddress);
+    const loopback = req.proxied !== true && isLoopback(req.remoteAddress);
     if (!loopback && !remoteOk) {
       return json(403, { error: token === undefined
-        ? `the admin endpoint answers loopback peers only (this one is ${req.remoteAddress || "unknown"}); configure a token to allow remote ones`
+        ? req.proxied === true
+          ? `the admin endpoint answers loopback peers only, and an address from a PROXY header (${req.remoteAddress || "unknown"}) proves nothing; configure a token`
+          : `the admin endpoint answers loopback peers only (this one is ${req.remoteAddress || "unknown"}); configure a token to allow remote ones`
         : `the admin endpoint answers loopback peers only (allowRemote is false; this one is ${req.remoteAddress || "unknown"})` });
     }
     if (want) {

@@ -25,6 +25,11 @@
 //      while connections are open and closes those that completed no request within
 //      idleTimeoutMs since they opened or since their last response (default 5 s, Node's
 //      keepAliveTimeout): a client that trickles a head byte by byte is cut like an idle one.
+//   6. At most maxConnections open at once (when given; serveMetrics gives 32, half its
+//      reactor's 64 slots): one more closes the one that has waited longest, preferring a
+//      connection between requests. Without it a client holding its reactor's slots with idle
+//      connections would keep /healthz and scrapes waiting in the backlog for the idle timeout,
+//      again and again (a liveness probe with a 1 s timeout fails, and the process is killed).
 import type { Reactor } from "../reactor/reactor.ts";
 import type { Connection, Handlers, Listener } from "../reactor/connection.ts";
 import { ReactorError } from "../errors.ts";
@@ -43,6 +48,11 @@ export interface HttpRequest {
   body: Uint8Array;
   /** The peer's address ("" when the host cannot tell), e.g. for a loopback-only endpoint. */
   remoteAddress: string;
+  /**
+   * True when remoteAddress came from a PROXY header (a listener with proxyProtocol): it is what
+   * the sender of the header claims, not the socket's peer, so never proof of a loopback peer.
+   */
+  proxied: boolean;
 }
 export interface HttpResponse { status: number; headers?: Record<string, string>; body?: string | Uint8Array }
 /** Answers one request, synchronously (it runs inside a turn: keep it short). */
@@ -57,6 +67,8 @@ export interface HttpOptions {
   methods?: readonly string[];
   /** Largest request body (Content-Length) taken; larger gets 413. Default 0: no bodies. */
   maxBodyBytes?: number;
+  /** Connections open at once; one more closes the longest-waiting one (idle first). Default: no cap. */
+  maxConnections?: number;
 }
 
 /** The handlers to give reactor.listen(), and what they hold. */
@@ -95,6 +107,7 @@ export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptio
   const maxHead = checkInt("maxHeadBytes", opts.maxHeadBytes, 8192, 64, 1 << 20);
   const idleMs = checkInt("idleTimeoutMs", opts.idleTimeoutMs, 5000, 1, 0x7fffffff);
   const maxBody = checkInt("maxBodyBytes", opts.maxBodyBytes, 0, 0, 64 << 20);
+  const maxConns = checkInt("maxConnections", opts.maxConnections, 0x7fffffff, 1, 0x7fffffff);
   const methods = opts.methods ?? ["GET", "HEAD"];
   if (!Array.isArray(methods) || methods.length === 0 || !methods.every((m) => typeof m === "string" && /^[A-Z]+$/.test(m))) {
     throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: http methods must be a non-empty list of upper-case method names, got ${JSON.stringify(opts.methods)}`);
@@ -151,6 +164,7 @@ export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptio
       if (s.len < end + bodyLen) return; // the body is still coming (bounded: maxHead + maxBody)
       req.body = s.head.slice(end, end + bodyLen);
       req.remoteAddress = c.remoteAddress?.host ?? "";
+      req.proxied = c.proxy !== undefined;
       s.head.copyWithin(0, end + bodyLen, s.len);
       s.len -= end + bodyLen;
       s.scan = 0;
@@ -163,10 +177,28 @@ export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptio
     }
   };
 
+  /**
+   * Past maxConnections (not counting those already closing): closes the connection that has
+   * waited longest for its next request, one holding no bytes of a request first.
+   */
+  const evictPast = (except: Connection) => {
+    let live = 0, victim: Connection | undefined, vs: ConnState | undefined;
+    for (const c of open.values()) {
+      const s = c.data as ConnState | undefined;
+      if (!s || s.closing) continue;
+      live++;
+      if (c === except) continue;
+      const idle = s.len === 0, vIdle = vs !== undefined && vs.len === 0;
+      if (!vs || (idle && !vIdle) || (idle === vIdle && s.sinceMs < vs.sinceMs)) { victim = c; vs = s; }
+    }
+    if (live > maxConns && victim && vs) { vs.closing = true; victim.close(); }
+  };
+
   const handlers: Handlers = {
     open(c) {
       c.data = { head: new Uint8Array(512), len: 0, scan: 0, sinceMs: reactor.nowMs(), closing: false, paused: false } satisfies ConnState;
       open.set(c.id, c);
+      if (open.size > maxConns) evictPast(c);
       arm();
     },
     data(c, d) {
@@ -258,5 +290,5 @@ function parseHead(b: Uint8Array, end: number, methods: readonly string[], maxBo
   if (cl !== undefined && Number(cl) > maxBody) return 413;
   if (minor === "1" && headers.host === undefined) return 400; // RFC 9112 section 3.2
   const q = target.indexOf("?");
-  return { method, path: q < 0 ? target : target.slice(0, q), query: q < 0 ? "" : target.slice(q + 1), version: minor === "0" ? "1.0" : "1.1", headers, body: EMPTY, remoteAddress: "" };
+  return { method, path: q < 0 ? target : target.slice(0, q), query: q < 0 ? "" : target.slice(q + 1), version: minor === "0" ? "1.0" : "1.1", headers, body: EMPTY, remoteAddress: "", proxied: false };
 }

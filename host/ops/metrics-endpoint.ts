@@ -169,7 +169,13 @@ export async function serveMetrics(source: MetricsSource, opts: MetricsServeOpti
   const r = await Reactor.create({ maxConnections: 64, fdLimit: 96, poolChunks: 64, chunkSize: 16_384, timers: 16, wait: "thread", ...(opts.reactorOptions ?? {}) });
   let listener: Listener, ep: MetricsEndpoint;
   try {
-    ep = metricsHandlers(r, source, opts);
+    // Half its slots: one connection past that closes the longest-waiting one (host/ops/http.ts,
+    // 6.), so idle connections cannot hold every slot and keep scrapes and /healthz in the
+    // backlog until the idle timeout. Half, not more: a burst is accepted up to the descriptor
+    // budget (64) in one turn before the evicted ones are closed, and accepting resumes only
+    // fdHysteresis (16) below the budget, so the connections kept must stay below 48.
+    const slots = typeof opts.reactorOptions?.maxConnections === "number" ? opts.reactorOptions.maxConnections : 64;
+    ep = metricsHandlers(r, source, { maxConnections: Math.max(1, Math.floor(slots / 2)), ...opts });
     listener = r.listen({ port, host, backlog: 128 }, ep.handlers);
   } catch (err) { await r.close({ drainMs: 0 }); throw err; }
   const running = r.run();

@@ -366,6 +366,10 @@ test("admin handler: loopback only without a token; a token lets remote peers in
   assert.match(body.notLive.edgeTriggered, /trigger mode/);
   assert.is(open(req("GET", "/admin/settings", { from: "::1" })).status, 200);
   assert.is(open(req("GET", "/admin/settings", { from: "::ffff:127.0.0.5" })).status, 200);
+  // An address from a PROXY header is a claim, not a loopback peer (host/ops/http.ts sets proxied).
+  const claimed = open({ ...req("GET", "/admin/settings"), proxied: true });
+  assert.is(claimed.status, 403);
+  assert.match(JSON.parse(claimed.body).error, /PROXY header \(127\.0\.0\.1\) proves nothing; configure a token/);
   const remote = open(req("GET", "/admin/settings", { from: "10.1.2.3" }));
   assert.is(remote.status, 403);
   assert.match(JSON.parse(remote.body).error, /loopback peers only \(this one is 10\.1\.2\.3\); configure a token/);
@@ -375,6 +379,7 @@ test("admin handler: loopback only without a token; a token lets remote peers in
   const bearer = (v: string) => ({ authorization: `Bearer ${v}` });
   assert.is(guarded(req("GET", "/admin/tune", { from: "10.1.2.3", headers: bearer(token) })).status, 200, "remote with the token");
   assert.is(guarded(req("GET", "/admin/tune", { headers: { Authorization: `bearer ${token}` } })).status, 200, "header names and the scheme in any case");
+  assert.is(guarded({ ...req("GET", "/admin/tune", { headers: bearer(token) }), proxied: true }).status, 200, "behind a PROXY header, with the token");
   const none = guarded(req("GET", "/admin/tune"));
   assert.is(none.status, 401, "with a token configured, loopback needs it too");
   assert.is(none.headers!["www-authenticate"], 'Bearer realm="wasm-reactor admin"');

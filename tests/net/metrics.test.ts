@@ -17,13 +17,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import parsePrometheusTextFormat, { type PromFamily } from "parse-prometheus-text-format";
-import { RUNTIME, signal, spawnCli } from "../helpers/cli.ts";
+import { RUNTIME, runCli, signal, spawnCli } from "../helpers/cli.ts";
 import { prometheusText, bucketLow, type MetricsSnapshot, type Histograms } from "../../host/core/metrics.ts";
 import { Metrics, K } from "../../host/core/layout.ts";
 import { parseNetstat } from "../../host/ops/process.ts";
 import { Reactor } from "../../host/reactor/reactor.ts";
 import { serveMetrics, metricsHandlers } from "../../host/ops/metrics-endpoint.ts";
-import { serveHttp } from "../../host/ops/http.ts";
+import { httpHandlers, serveHttp } from "../../host/ops/http.ts";
 import { adminHandler } from "../../host/ops/admin.ts";
 import { Tuner } from "../../host/ops/tuning.ts";
 import { skip } from "../helpers/skip.ts";
@@ -271,7 +271,7 @@ test("every metric docs/alerts.yml uses is in our /metrics", async () => {
   }
 });
 
-test("every metric the runbooks and docs/metrics.md name is in our /metrics", async () => {
+test("every metric the runbooks and the operator's docs name is in our /metrics", async () => {
   const { fams } = await scrape(server.metricsPort);
   // The host's own counters and the kernel's queues come with a reactor read directly (not through a
   // worker's shared memory): those names are looked up in an in-process reactor's exposition.
@@ -280,15 +280,21 @@ test("every metric the runbooks and docs/metrics.md name is in our /metrics", as
   await r.close({ drainMs: 0 });
   const native = r.host.kind === "epoll" || r.host.kind === "kqueue";
   const dir = DOCS("runbooks");
-  const files = [...readdirSync(dir).filter((f) => f.endsWith(".md")).map((f) => join(dir, f)), DOCS("metrics.md")];
+  // Every page of issue 10's that may name a metric (docs/backends.md's wasm_reactor_* are C symbols, not metrics).
+  const pages = ["metrics.md", "load-balancers.md", "api.md", "top.md", "doctor.md", "limits.md", "tuning.md"];
+  const files = [...readdirSync(dir).filter((f) => f.endsWith(".md")).map((f) => join(dir, f)), ...pages.map(DOCS)];
+  let named = 0;
   for (const file of files) {
-    for (const [name] of readFileSync(file, "utf8").matchAll(/\b(?:wasm_reactor|process)_[a-z][a-z_]*/g)) {
+    // Digits too: a name such as wasm_reactor_turn_p99 must be caught, not cut short at the digit.
+    for (const [name] of readFileSync(file, "utf8").matchAll(/\b(?:wasm_reactor|process)_[a-z][a-z0-9_]*/g)) {
+      named++;
       const family = name.replace(/_(bucket|sum|count)$/, "");
       const where = /^wasm_reactor_(host_|kernel_queue)/.test(name) ? direct : fams;
       if (where === direct && !native) continue; // the portable host has neither the shim's counters nor queue sampling
       assert.ok(where.has(name) || (family !== name && where.get(family)?.type === "HISTOGRAM"), `${name} (named in ${file.slice(file.indexOf("docs/"))}) is exposed`);
     }
   }
+  assert.ok(named >= 20, `the pages name metrics (${named} names found): a test that finds none checks nothing`);
 });
 
 /** A snapshot with every field 0 but those given. */
@@ -348,6 +354,19 @@ test("prometheusText: every field of the core's metrics is exposed (a field adde
   assert.match(text, /^wasm_reactor_proxy_header_errors_total 7\d{3}$/m, "the PROXY protocol's counters, by the names docs/load-balancers.md gives");
 });
 
+test("prometheusText: the host's counters end in _total; its levels and the errno it kept are gauges", () => {
+  const host = { epollCtl: 12, fdsOpen: 3, crossingsPerTurn: 2, sockoptErrors: 4, sockoptErrno: 92 };
+  const fams = byName(parsePrometheusTextFormat(prometheusText([{ metrics: { ...snapshot(), host } as unknown as MetricsSnapshot }])));
+  assert.is(fams.get("wasm_reactor_host_epoll_ctl_total")?.type, "COUNTER");
+  assert.is(fams.get("wasm_reactor_host_sockopt_errors_total")?.type, "COUNTER");
+  assert.is(fams.get("wasm_reactor_host_fds_open")?.type, "GAUGE");
+  assert.is(fams.get("wasm_reactor_host_crossings_per_turn")?.type, "GAUGE");
+  // An errno is a code (92: ENOPROTOOPT), not a count: as a counter, rate() would report nonsense.
+  assert.is(fams.get("wasm_reactor_host_sockopt_errno")?.type, "GAUGE");
+  assert.is(value(fams, "wasm_reactor_host_sockopt_errno"), 92);
+  assert.not.ok(fams.has("wasm_reactor_host_sockopt_errno_total"));
+});
+
 test("parseNetstat: TcpExt ListenOverflows and ListenDrops by header name", () => {
   const text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPTimeouts\nTcpExt: 0 17 19 3\nIpExt: InNoRoutes\nIpExt: 0\n";
   assert.equal(parseNetstat(text), { listenOverflows: 17, listenDrops: 19 });
@@ -390,6 +409,60 @@ test("the API: metricsHandlers on an existing reactor's listener; serveMetrics c
   }
 });
 
+test("serve: a bad --metrics-port or --metrics-host, or a port in use, exits 2 with one line naming it", async () => {
+  const taken = net.createServer();
+  await new Promise<void>((res) => taken.listen(0, "127.0.0.1", () => res()));
+  const port = (taken.address() as net.AddressInfo).port;
+  try {
+    const cases: [string[], RegExp][] = [
+      [["--metrics-port", "abc"], /^wasm-reactor: serve: --metrics-port must be an integer from 0 to 65535, got "abc"$/],
+      [["--metrics-port", "65536"], /^wasm-reactor: serve: --metrics-port must be an integer from 0 to 65535, got "65536"$/],
+      [["--metrics-port", String(port)], new RegExp(`^wasm-reactor: serve: --metrics-port: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`)],
+      [["--mode", "main", "--metrics-port", String(port)], new RegExp(`^wasm-reactor: serve: --metrics-port: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`)],
+      [["--metrics-port", "0", "--metrics-host", "not-an-address"], /^wasm-reactor: serve: --metrics-port: cannot listen on not-an-address:0: EINVAL/],
+    ];
+    for (const [args, re] of cases) {
+      const r = runCli(["serve", "--port", "0", "--warmup", "0", "--seconds", "30", ...args], { timeoutMs: 30_000 });
+      assert.is(r.code, 2, `${args.join(" ")}: ${r.out}${r.err}`);
+      assert.is(r.err.trim().split("\n").length, 1, `one line: ${r.err}`);
+      assert.match(r.err.trim(), re);
+    }
+  } finally { taken.close(); }
+});
+
+test("serveMetrics: idle connections past its cap cannot keep /healthz and scrapes waiting (the longest-waiting one is closed)", async () => {
+  const r = await Reactor.create({ wait: "thread", maxConnections: 16, poolChunks: 16 });
+  const running = r.run();
+  // An idle timeout of an hour: only the cap can free a slot while the test runs.
+  const m = await serveMetrics(r, { port: 0, idleTimeoutMs: 3_600_000 });
+  const idle: net.Socket[] = [];
+  let closedByServer = 0;
+  try {
+    // More idle connections than the endpoint's reactor has slots (64): without the cap the
+    // request below would wait in the backlog for an hour.
+    for (let i = 0; i < 100; i++) {
+      const s = net.connect(m.port, "127.0.0.1");
+      s.on("error", () => {});
+      s.on("close", () => { closedByServer++; });
+      idle.push(s);
+    }
+    await Promise.all(idle.map((s) => new Promise((res) => { if (s.readyState === "open") res(0); else { s.once("connect", res); s.once("close", res); } })));
+    const health = await get(m.port, "/healthz");
+    assert.is(health.status, 200);
+    assert.is(health.body, "ok\n");
+    assert.is((await get(m.port, "/metrics")).status, 200);
+    for (let i = 0; i < 200 && closedByServer < 100 - 31; i++) await new Promise((res) => setTimeout(res, 25));
+    assert.ok(closedByServer >= 100 - 31, `at most 32 (half of 64 slots) stay open; ${closedByServer} of 100 idle ones were closed`);
+    assert.ok(closedByServer < 100, `the newest idle ones stay: ${closedByServer} closed`);
+    assert.throws(() => serveHttp(r, { port: 0 }, () => ({ status: 200 }), { maxConnections: 0 }), /http maxConnections must be an integer from 1 to/);
+  } finally {
+    for (const s of idle) s.destroy();
+    await m.close();
+    await r.close({ drainMs: 100 });
+    await running;
+  }
+});
+
 test("the HTTP server: bodies by Content-Length up to maxBodyBytes (413 past it, 501 for chunked), split across reads, the peer's address", async () => {
   const r = await Reactor.create({ wait: "thread", maxConnections: 64, poolChunks: 64 });
   const running = r.run();
@@ -415,12 +488,21 @@ test("the HTTP server: bodies by Content-Length up to maxBodyBytes (413 past it,
     });
     assert.equal([split[0].status, split[0].body], [200, "POST /z abc from 127.0.0.1"]);
     // The admin endpoint (host/ops/admin.ts) is a route of this server: its request and response types fit.
-    const admin = serveHttp(r, { port: 0 }, adminHandler(new Tuner(r)), { methods: ["GET", "POST"], maxBodyBytes: 64 * 1024 });
+    const route = adminHandler(new Tuner(r));
+    const admin = serveHttp(r, { port: 0 }, route, { methods: ["GET", "POST"], maxBodyBytes: 64 * 1024 });
+    // Behind a PROXY header the address is the sender's claim: a client that reaches the listener
+    // and writes "PROXY TCP4 127.0.0.1 ..." is not a loopback peer for the admin routes.
+    const viaProxy = httpHandlers(r, route, { methods: ["GET", "POST"] });
+    const proxied = r.listen({ port: 0, proxyProtocol: "v1" }, viaProxy.handlers);
     try {
       const settings = await get(admin.listener.port, "/admin/settings");
       assert.is(settings.status, 200, settings.body);
       assert.is(typeof JSON.parse(settings.body), "object");
-    } finally { admin.close(); }
+      const spoofed = await rawHttp(proxied.port, "PROXY TCP4 127.0.0.1 127.0.0.1 40000 80\r\nGET /admin/settings HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+      assert.is(spoofed.length, 1);
+      assert.is(spoofed[0].status, 403, spoofed[0].body);
+      assert.match(spoofed[0].body, /an address from a PROXY header \(127\.0\.0\.1\) proves nothing; configure a token/);
+    } finally { admin.close(); proxied.close(); viaProxy.closeAll(); }
     assert.throws(() => serveHttp(r, { port: 0 }, () => ({ status: 200 }), { maxHeadBytes: 10 }), /maxHeadBytes must be an integer from 64/);
     assert.throws(() => serveHttp(r, { port: 0 }, () => ({ status: 200 }), { methods: ["get"] }), /methods must be a non-empty list/);
   } finally {
