@@ -83,6 +83,11 @@ Options:
                        SIGTERM/SIGINT /readyz turns 503 before accepting stops, and the
                        endpoint answers until the drain ends (docs/metrics.md)
   --metrics-host ADDR  address for --metrics-port (default 127.0.0.1)
+  --unready-ms N       with --metrics-port: on SIGTERM/SIGINT, report not ready (/readyz 503)
+                       and keep accepting for N ms before the drain starts, so a load balancer
+                       polling /readyz stops sending first (default 0; set it to the balancer's
+                       health-check interval times its unhealthy threshold). A second signal
+                       skips the wait
   --admin              serve the guarded live-tuning routes (/admin/settings, /admin/tune,
                        /admin/rollback) on the --metrics-port endpoint (default off; needs
                        --metrics-port): loopback peers only, unless a token is set. With
@@ -115,7 +120,7 @@ export interface ServeArgs {
   reusePort: boolean; cpus?: number[] | "auto"; proxyProtocol?: ProxyProtocolMode; metricsPort: number; metricsHost: string;
   admin: boolean; adminTokenFile: string; adminToken?: string;
   raiseFdLimit: boolean; keepAlive: { idleS: number; intervalS: number; count: number } | false; userTimeoutMs: number; rcvbuf: number; sndbuf: number; deferAcceptS: number;
-  connections: number; messageBytes: number; seconds: number; seed: number; idleTimeoutMs: number; drainMs: number; statusMs: number; json: boolean;
+  connections: number; messageBytes: number; seconds: number; seed: number; idleTimeoutMs: number; drainMs: number; statusMs: number; json: boolean; unreadyMs: number;
 }
 
 /** What --backend takes: the host kinds that can serve (uring is not built yet), and auto. */
@@ -124,12 +129,12 @@ const BACKENDS: readonly string[] = ["auto", "epoll", "kqueue", "portable", "sim
 function parseServe(argv: string[]): ServeArgs {
   const a: ServeArgs = { backend: "auto", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, prefault: false, maxConnections: 20_000, warmup: 4000, record: "", reusePort: false, metricsPort: -1, metricsHost: "127.0.0.1", admin: false, adminTokenFile: "",
     raiseFdLimit: true, keepAlive: false, userTimeoutMs: 0, rcvbuf: 0, sndbuf: 0, deferAcceptS: 0,
-    connections: 1000, messageBytes: 64, seconds: 0, seed: 1, idleTimeoutMs: 0, drainMs: 2000, statusMs: 1000, json: false };
+    connections: 1000, messageBytes: 64, seconds: 0, seed: 1, idleTimeoutMs: 0, drainMs: 2000, statusMs: 1000, json: false, unreadyMs: 0 };
   const ints: Record<string, [keyof ServeArgs, number, number]> = {
     "--port": ["port", 0, 65535], "--backlog": ["backlog", 1, 65535], "--workers": ["workers", 1, 64], "--warmup": ["warmup", 0, 1_000_000], "--max-connections": ["maxConnections", 1, 4_000_000],
     "--connections": ["connections", 1, 1_000_000], "--message-bytes": ["messageBytes", 1, 1 << 20],
     "--seconds": ["seconds", 0, 1e9], "--seed": ["seed", 0, 0xffffffff], "--idle-timeout-ms": ["idleTimeoutMs", 0, 0x7fffffff],
-    "--drain-ms": ["drainMs", 0, 0x7fffffff], "--metrics-port": ["metricsPort", 0, 65535], "--status-ms": ["statusMs", 0, 3_600_000],
+    "--drain-ms": ["drainMs", 0, 0x7fffffff], "--unready-ms": ["unreadyMs", 0, 3_600_000], "--metrics-port": ["metricsPort", 0, 65535], "--status-ms": ["statusMs", 0, 3_600_000],
     "--user-timeout-ms": ["userTimeoutMs", 0, 0x7fffffff], "--rcvbuf": ["rcvbuf", 1024, 1 << 30], "--sndbuf": ["sndbuf", 1024, 1 << 30], "--defer-accept": ["deferAcceptS", 0, 3600],
   };
   const value = (i: number, what: string) => argv[i] ?? fail(`serve: ${argv[i - 1]} needs ${what}`);
@@ -162,6 +167,7 @@ function parseServe(argv: string[]): ServeArgs {
   if (a.proxyProtocol && a.backend === "sim") fail("serve: --proxy-protocol needs real sockets: the simulated clients of --backend sim send no PROXY header");
   if (a.mode === "main" && a.workers > 1) fail("serve: --workers needs worker mode (drop --mode main)");
   if (a.adminTokenFile && !a.admin) fail("serve: --admin-token-file needs --admin (the admin endpoint is off without it)");
+  if (a.unreadyMs > 0 && a.metricsPort < 0) fail("serve: --unready-ms needs --metrics-port N: it is how long /readyz reports 503 before accepting stops");
   if (a.admin && a.metricsPort < 0) fail("serve: --admin needs --metrics-port N: the admin routes are served on the metrics endpoint's port");
   if (a.mode === "main" && a.cpus) fail("serve: --cpus pins worker threads: it needs worker mode (drop --mode main, or pin the process with taskset)");
   return a;
@@ -343,8 +349,8 @@ async function serveWorkers(a: ServeArgs): Promise<void> {
   if (a.admin) tuner = new GroupTuner(group);
   const metrics = await startMetrics(a, group, () => group.close({ drainMs: 0 }), tuner);
   const meter = statusMeter(() => workerCores(group), a.statusMs);
-  const stop = () => { if (metrics) metrics.ready = false; meter.stop(); void group.close({ drainMs: a.drainMs }).catch(() => {}); };
-  if (metrics) for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, stop);
+  const stop = unreadyThen(a, metrics, () => { meter.stop(); void group.close({ drainMs: a.drainMs }).catch(() => {}); });
+  if (metrics) for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, stop);
   else for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, () => meter.stop()); // startWorkers closes the group on them
   if (a.seconds > 0) setTimeout(stop, a.seconds * 1000);
   let rep;
@@ -353,6 +359,27 @@ async function serveWorkers(a: ServeArgs): Promise<void> {
   meter.stop();
   await metrics?.close();
   printReport(a, reportOf({ t0, finals: rep.workers.map((w) => ({ report: w, metrics: w.metrics, base: values[w.index].base })) }));
+}
+
+/**
+ * The shutdown order behind a load balancer: not ready first (/readyz 503), then, after
+ * --unready-ms (while still accepting: the balancer has not noticed yet), stop accepting and
+ * drain. A second call (a second signal, or --seconds) while waiting starts the drain at once.
+ */
+function unreadyThen(a: ServeArgs, metrics: { ready: boolean } | undefined, drain: () => void): () => void {
+  let state: "up" | "waiting" | "draining" = "up";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const go = () => { if (state === "draining") return; state = "draining"; if (timer) clearTimeout(timer); drain(); };
+  return () => {
+    if (metrics) metrics.ready = false;
+    if (state === "up" && metrics && a.unreadyMs > 0) {
+      state = "waiting";
+      console.log(`wasm-reactor serve: not ready (/readyz 503); still accepting for ${a.unreadyMs} ms, then draining (a second signal drains now)`);
+      timer = setTimeout(go, a.unreadyMs);
+      return;
+    }
+    go();
+  };
 }
 
 /** Main-thread mode: the reactor shares this thread and never blocks it (the poller-thread wait). */
@@ -370,7 +397,7 @@ async function serveMain(a: ServeArgs): Promise<void> {
   const meter = statusMeter(() => [r.core], a.statusMs);
   let closing: Promise<CloseReport> | undefined;
   // Not ready first (/readyz 503), then stop accepting and drain; the endpoint answers throughout.
-  const stop = () => { if (metrics) metrics.ready = false; meter.stop(); closing ??= r.close({ drainMs: a.drainMs }); };
+  const stop = unreadyThen(a, metrics, () => { meter.stop(); closing ??= r.close({ drainMs: a.drainMs }); });
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   if (a.seconds > 0) setTimeout(stop, a.seconds * 1000);

@@ -563,4 +563,29 @@ for (const mode of ["worker", "main"]) {
   });
 }
 
+for (const mode of ["worker", "main"]) {
+  test(`--unready-ms (${mode} mode): after SIGTERM /readyz is 503 while new clients are still accepted and echoed; a second signal drains at once`, async () => {
+    // 10 minutes of not-ready: only the second signal can end it, so the test cannot pass by timing.
+    const s = await startServe(["--mode", mode, "--unready-ms", "600000", "--drain-ms", "5000"]);
+    signal(s.child, "SIGTERM");
+    let r = await get(s.metricsPort, "/readyz");
+    for (let i = 0; i < 100 && r.status === 200; i++) { await new Promise((res) => setTimeout(res, 50)); r = await get(s.metricsPort, "/readyz"); }
+    assert.is(r.status, 503, "not ready at once");
+    assert.match(s.out(), /not ready \(\/readyz 503\); still accepting for 600000 ms/);
+    const c = await echoClient(s.port); // a client the balancer sent before it noticed: accepted and served
+    assert.is(await c.send("late"), "late");
+    c.end();
+    assert.is(s.child.exitCode, null, "still up: waiting out --unready-ms");
+    signal(s.child, "SIGTERM");
+    assert.is(await s.exited, 0, s.out());
+    assert.match(s.out(), /stopped after [\d.]+ s: .* leaked 0/, s.out());
+  });
+}
+
+test("--unready-ms without --metrics-port exits 2 with one line", () => {
+  const r = runCli(["serve", "--port", "0", "--warmup", "0", "--unready-ms", "1000"], { timeoutMs: 30_000 });
+  assert.is(r.code, 2, r.out + r.err);
+  assert.is(r.err.trim(), "wasm-reactor: serve: --unready-ms needs --metrics-port N: it is how long /readyz reports 503 before accepting stops");
+});
+
 test.run();
