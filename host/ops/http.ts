@@ -114,7 +114,7 @@ export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptio
   }
   const allow = methods.join(", ");
   const open = new Map<number, Connection>();
-  let sweeping = false, stopped = false;
+  let sweeping = false, stopped = false, warned = false;
 
   const sweep = () => {
     sweeping = false;
@@ -128,7 +128,16 @@ export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptio
   };
   const arm = () => {
     if (sweeping || stopped || open.size === 0) return;
-    try { reactor.setTimeout(sweep, SWEEP_MS); sweeping = true; } catch { /* the reactor is closing: its close ends these connections */ }
+    try { reactor.setTimeout(sweep, SWEEP_MS); sweeping = true; }
+    catch (err) {
+      // Closing: its close ends these connections. All app timers armed (an app reactor that uses
+      // every one): say so once; arm() is tried again on every open and every read, and past
+      // maxConnections the longest-waiting connection is closed anyway, so nothing waits forever.
+      if ((err as { code?: string }).code === "ERR_TIMERS" && !warned) {
+        warned = true;
+        (reactor.options.log ?? ((l: string) => console.error(l)))("wasm-reactor: http: no free app timer for the idle sweep (raise the reactor's 'timers' option); idle connections are closed once one is free");
+      }
+    }
   };
 
   const respond = (c: Connection, s: ConnState, res: HttpResponse, head: boolean, keep: boolean) => {
@@ -204,6 +213,7 @@ export function httpHandlers(reactor: Reactor, route: HttpRoute, opts: HttpOptio
     data(c, d) {
       const s = c.data as ConnState | undefined;
       if (!s || s.closing) return;
+      if (!sweeping) arm();
       // Bounded: at most maxHead + maxBodyBytes + one read's worth is ever held (serveHeads answers 431 past maxHead, 413 past maxBodyBytes).
       if (s.len + d.length > s.head.length) {
         const grown = new Uint8Array(Math.max(s.head.length * 2, s.len + d.length));

@@ -563,6 +563,30 @@ for (const mode of ["worker", "main"]) {
   });
 }
 
+test("the HTTP server with every app timer taken: one line saying so; the idle sweep starts once a timer is free and a request arrives", async () => {
+  const lines: string[] = [];
+  const r = await Reactor.create({ wait: "thread", maxConnections: 16, poolChunks: 64, timers: 2, log: (l) => lines.push(l) });
+  const running = r.run();
+  const held = [r.setTimeout(() => {}, 3_600_000), r.setTimeout(() => {}, 3_600_000)];
+  const { listener } = serveHttp(r, { port: 0 }, () => ({ status: 200, body: "ok\n" }), { idleTimeoutMs: 200 });
+  try {
+    const idle = net.connect(listener.port, "127.0.0.1");
+    idle.on("error", () => {});
+    const idleClosed = new Promise<void>((res) => idle.on("close", () => res()));
+    await new Promise<void>((res) => idle.on("connect", () => res()));
+    for (let i = 0; i < 100 && lines.length === 0; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.equal(lines.filter((l) => /no free app timer for the idle sweep/.test(l)).length, 1, lines.join("\n"));
+    r.clearTimeout(held[0]);
+    assert.is((await get(listener.port, "/")).status, 200, "a request still gets its answer (and arms the sweep)");
+    await idleClosed; // closed by the sweep now that a timer was free: the test would hang (and time out) otherwise
+    assert.is(lines.filter((l) => /no free app timer/.test(l)).length, 1, "said once");
+  } finally {
+    r.clearTimeout(held[1]);
+    await r.close({ drainMs: 100 });
+    await running;
+  }
+});
+
 for (const mode of ["worker", "main"]) {
   test(`--unready-ms (${mode} mode): after SIGTERM /readyz is 503 while new clients are still accepted and echoed; a second signal drains at once`, async () => {
     // 10 minutes of not-ready: only the second signal can end it, so the test cannot pass by timing.
