@@ -78,6 +78,37 @@ test("two workers share one port (port 0: worker 0 picks, ctx.first tells the ot
   assert.is(await g.close(), rep, "close() again: the same report");
 });
 
+test("the workers' host counters and kernel queue gauges reach the main thread (copied once a second into shared memory), with each worker's host kind", async () => {
+  const g = await lib.startWorkers({ module: APP, workers: 2, options: { preset: "echo", maxConnections: 256 } });
+  try {
+    const port = (g.workers[0].value as { port: number }).port;
+    for (const w of g.workers) assert.ok(["epoll", "kqueue", "portable"].includes(w.host), `worker ${w.index}: the real host kind, got ${w.host}`);
+    // The first copy is made before "ready": host is there at once.
+    const before = g.metrics();
+    for (const [i, m] of before.entries()) {
+      assert.ok(m.host, `worker ${i}: host counters in group.metrics()`);
+      assert.type(m.host!.readCalls ?? m.host!.reads, "number");
+    }
+    const native = g.workers[0].host !== "portable";
+    if (native) for (const m of before) for (const k of ["epollCtl", "readCalls", "acceptEmfile", "sockoptErrno", "recvQueueBytes", "sendQueueBytes", "crossingsPerTurn"]) assert.type(m.host![k], "number", `host.${k}`);
+    const reads = (ms: Lib.MetricsSnapshot[]) => ms.reduce((a, m) => a + (m.host!.readCalls ?? m.host!.reads ?? 0), 0);
+    const accepts = (ms: Lib.MetricsSnapshot[]) => ms.reduce((a, m) => a + (m.host!.accepts ?? 0), 0);
+    assert.is(await echoClients(port, 20), 20 * 13);
+    // The copies come once a second, between turns: wait (bounded) until one shows the traffic.
+    let after = g.metrics();
+    for (let i = 0; i < 100 && accepts(after) < accepts(before) + 20; i++) { await new Promise((r) => setTimeout(r, 100)); after = g.metrics(); }
+    assert.ok(accepts(after) >= accepts(before) + 20, `host accepts grew by the 20 clients (${accepts(before)} -> ${accepts(after)})`);
+    assert.ok(reads(after) > reads(before), `host read calls grew (${reads(before)} -> ${reads(after)})`);
+    const merged = g.mergedMetrics();
+    assert.ok(merged.host, "mergedMetrics() sums the workers' host counters");
+    assert.ok(merged.host!.accepts >= accepts(after));
+    const rep = await g.close({ drainMs: 1000 });
+    // After close, the last copy is the final one: the same as the reports'.
+    const final = g.metrics();
+    for (const w of rep.workers) assert.is(final[w.index].host!.accepts, w.metrics.host!.accepts, `worker ${w.index}: the final copy`);
+  } finally { await g.close({ drainMs: 0 }).catch(() => {}); }
+});
+
 test("messages both ways: group.post() reaches ctx.onMessage (waking the worker), ctx.post() reaches onMessage", async () => {
   const got: unknown[] = [];
   const g = await lib.startWorkers({ module: APP, workers: 2, options: { maxConnections: 64 }, onMessage: (m, i) => got.push([i, m]) });
