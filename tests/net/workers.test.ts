@@ -8,6 +8,7 @@ import * as net from "node:net";
 import { readFileSync } from "node:fs";
 import type * as Lib from "../../host/index.ts";
 import { skip } from "../helpers/skip.ts";
+import { HostFigures } from "../../host/reactor/worker.ts";
 
 const test = suite("net: startWorkers (worker mode as a library API)");
 const DIST = new URL("../../dist/index.js", import.meta.url).href;
@@ -107,6 +108,23 @@ test("the workers' host counters and kernel queue gauges reach the main thread (
     const final = g.metrics();
     for (const w of rep.workers) assert.is(final[w.index].host!.accepts, w.metrics.host!.accepts, `worker ${w.index}: the final copy`);
   } finally { await g.close({ drainMs: 0 }).catch(() => {}); }
+});
+
+test("HostFigures: the reader never sees a half-written copy (it keeps the last whole one) and never waits", () => {
+  const w = HostFigures.create(["calls", "readCalls", "recvQueueBytes"]);
+  const r = new HostFigures(w.keys, w.buffer); // the main thread's side, on the same memory
+  assert.is(r.read(), undefined, "nothing before the first copy");
+  w.write({ calls: 10, readCalls: 4, recvQueueBytes: 512 });
+  assert.equal(r.read(), { calls: 10, readCalls: 4, recvQueueBytes: 512 });
+  // A copy under way (the sequence word odd) when the main thread reads: the last whole copy.
+  const seq = new Int32Array(w.buffer, 0, 1);
+  Atomics.add(seq, 0, 1);
+  new Float64Array(w.buffer, HostFigures.HEADER, 3)[0] = 99;
+  assert.equal(r.read(), { calls: 10, readCalls: 4, recvQueueBytes: 512 }, "the half-written copy is not returned");
+  Atomics.add(seq, 0, 1);
+  assert.is(r.read()!.calls, 99, "once finished, it is");
+  w.write({ calls: 11 });
+  assert.equal(r.read(), { calls: 11, readCalls: 0, recvQueueBytes: 0 }, "a key the host no longer gives reads 0");
 });
 
 test("messages both ways: group.post() reaches ctx.onMessage (waking the worker), ctx.post() reaches onMessage", async () => {
