@@ -13,9 +13,11 @@
 // the reactors it reads, not inside one of their turns, and its own connections are not in
 // their metrics. With startWorkers, the workers' metrics are read from their cores' shared
 // memory (group.metrics(), histograms from the same memory): nothing runs on a worker's thread
-// for a scrape, so a scrape cannot lengthen a worker's turn at all. The kernel's socket-queue
-// gauges come from a host's own counters (Reactor.metrics().host): a worker's are not in shared
-// memory, so with workers those gauges are absent.
+// for a scrape, so a scrape cannot lengthen a worker's turn at all. The host's own counters and
+// the kernel's socket-queue gauges (Reactor.metrics().host) live in a worker's native shim, not
+// in its core: each worker copies them into a small shared buffer once a second, between its
+// turns (HostFigures in host/reactor/worker.ts), and group.metrics() attaches that copy, so a
+// worker's host_* and kernel_queue* series are up to about a second old.
 //
 // The JSON shape (agreed with the live view, `top`): { version: 1, time, process: { pid,
 // rssBytes, cpuUserUs, cpuSystemUs, uptimeS, runtime }, ready, reactors: [{ index, host,
@@ -89,7 +91,7 @@ function readerOf(source: MetricsSource): () => Read {
   if (isGroup(source)) {
     return () => {
       const cores = workerCores(source);
-      return { snaps: source.metrics(), hists: cores.map(histogramsOf), hosts: cores.map(() => "worker") };
+      return { snaps: source.metrics(), hists: cores.map(histogramsOf), hosts: source.workers.map((w) => w.host ?? "worker") };
     };
   }
   if (!Array.isArray(source) || source.length === 0 || !source.every((r) => r instanceof Reactor)) {

@@ -140,16 +140,20 @@ export class Reactor {
    * 100-300 µs, which inside a handler becomes that turn's time (tests/bench/observe.mjs).
    */
   metrics(): MetricsSnapshot {
-    let host: Record<string, number> | undefined;
-    if (this.host.hostMetrics) {
-      // Costly gauges (kernel queue depths: two ioctls a socket) are sampled at most once a
-      // second, however often metrics() is read (a runUntil predicate may read it every turn).
-      const now = performance.now();
-      const sample = now - this.queuesSampledAt >= 1000;
-      if (sample) this.queuesSampledAt = now;
-      host = this.host.hostMetrics(sample);
-    }
-    return metricsSnapshot(this.core, this.writes.bytes(), host);
+    return metricsSnapshot(this.core, this.writes.bytes(), this.hostFigures());
+  }
+  /**
+   * @internal The host's own counters (metrics().host) without the core's snapshot: a few
+   * µs (one native call). A worker copies them into shared memory once a second with this.
+   */
+  hostFigures(): Record<string, number> | undefined {
+    if (!this.host.hostMetrics) return undefined;
+    // Costly gauges (kernel queue depths: two ioctls a socket) are sampled at most once a
+    // second, however often metrics() is read (a runUntil predicate may read it every turn).
+    const now = performance.now();
+    const sample = now - this.queuesSampledAt >= 1000;
+    if (sample) this.queuesSampledAt = now;
+    return this.host.hostMetrics(sample);
   }
   /** Prometheus text of metrics(), with the histograms as real Prometheus histograms (docs/metrics.md). */
   prometheus(): string { return prometheusText([{ metrics: this.metrics(), histograms: histogramsOf(this.core) }]); }

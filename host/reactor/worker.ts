@@ -25,7 +25,11 @@
 //   3. The main thread never calls into a worker's reactor. metrics() reads each core's metrics
 //      region from its shared memory (no message, no wake, nothing on the worker's thread);
 //      mergedMetrics() adds them up (rules at mergeMetrics below); close() posts "close" and
-//      wakes the worker's epoll_wait through the shim's wake handle.
+//      wakes the worker's epoll_wait through the shim's wake handle. The host's own counters
+//      (metrics().host: native calls, syscalls, EMFILE, kernel queue gauges) live in the
+//      worker's native shim, not in the core: the worker copies them into a small shared
+//      buffer of its own (HostFigures below) once a second, from the runtime's timer, so
+//      between turns, never inside one; metrics() attaches the last copy as `host`.
 //   4. close({ drainMs }): every worker stops accepting, lets connections finish within drainMs,
 //      closes the rest, and posts its report (CloseReport, final metrics); the group sums them.
 //   5. With `cpus`, worker i pins its own thread (the shim's setAffinity, shims/native/affinity.c)
@@ -133,6 +137,8 @@ export interface WorkerInfo {
   readonly tid?: number;
   /** The CPUs its thread may run on, read back from the kernel after pinning (or the inherited set when not pinned). */
   readonly cpus?: readonly number[];
+  /** Its reactor's host kind ("epoll", "kqueue", "portable", "sim"), as reactor.host.kind says. */
+  readonly host: string;
 }
 
 export interface WorkerReport extends CloseReport {
@@ -149,12 +155,16 @@ export interface WorkerGroupReport extends CloseReport {
 
 export interface WorkerGroup {
   readonly workers: readonly WorkerInfo[];
-  /** Every worker's metrics, read from its core's shared memory: nothing runs on its thread. No host counters (those come with the reports). */
+  /**
+   * Every worker's metrics, read from its core's shared memory: nothing runs on its thread.
+   * `host` (the host's own counters and kernel queue gauges) is the worker's last copy of them,
+   * made once a second between its turns (so up to about a second old; see HostFigures).
+   */
   metrics(): MetricsSnapshot[];
   /**
    * The group's metrics as one snapshot (same shape, so prometheusText() takes it), read the
    * same way: counters and gauges summed, histograms merged bucket by bucket (see mergeMetrics
-   * for what each field means summed, e.g. fdsHighWater). No host counters (reports have them).
+   * for what each field means summed, e.g. fdsHighWater); `host` summed from the workers' copies.
    */
   mergedMetrics(): MetricsSnapshot;
   /** Sends a message to one worker's ctx.onMessage, or to all; wakes them. */
@@ -176,7 +186,7 @@ const KEY = "wasm-reactor:worker";
 
 // ── main thread ────────────────────────────────────────────────────────────────────────
 type FromWorker =
-  | { t: "ready"; value: unknown; wake: unknown; buffer: SharedArrayBuffer; regions: Regions; fdBudget: number; tid?: number; cpus?: number[] }
+  | { t: "ready"; value: unknown; wake: unknown; buffer: SharedArrayBuffer; regions: Regions; fdBudget: number; kind: string; figures?: { keys: string[]; buffer: SharedArrayBuffer }; tid?: number; cpus?: number[] }
   | { t: "error"; error: WireError }
   | { t: "closed"; report: CloseReport; metrics: MetricsSnapshot }
   | { t: "message"; message: unknown }
@@ -185,7 +195,7 @@ interface WireError { name: string; code?: string; message: string; stack?: stri
 interface Init { taken: Int32Array; module: string; export: string; options: ReactorOptions; index: number; workers: number; data: unknown; first: unknown; log: boolean; cpu?: number }
 
 interface Live {
-  index: number; worker: Worker; info?: WorkerInfo; wake?: unknown; view?: Core;
+  index: number; worker: Worker; info?: WorkerInfo; wake?: unknown; view?: Core; figures?: HostFigures;
   report?: WorkerReport; exited: Promise<void>; ended: boolean;
   /** Messages sent, and [0]: messages the worker has taken (it counts them in this shared word). */
   sent: number; taken: Int32Array; kicking: boolean;
@@ -244,7 +254,8 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerGroup>
         case "ready": {
           w.wake = m.wake;
           w.view = coreView(m.buffer, m.regions);
-          w.info = { index, threadId: worker.threadId, value: m.value, fdBudget: m.fdBudget, ...(m.tid !== undefined ? { tid: m.tid, cpus: m.cpus } : {}) };
+          if (m.figures) w.figures = new HostFigures(m.figures.keys, m.figures.buffer);
+          w.info = { index, threadId: worker.threadId, value: m.value, fdBudget: m.fdBudget, host: m.kind, ...(m.tid !== undefined ? { tid: m.tid, cpus: m.cpus } : {}) };
           resolve(w.info);
           break;
         }
@@ -315,8 +326,8 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerGroup>
   for (const s of sigs) process.on(s, onSignal);
   const group: WorkerGroup = {
     workers: live.map((w) => w.info!),
-    metrics: () => live.map((w) => metricsSnapshot(w.view!)),
-    mergedMetrics: () => mergeMetrics(live.map((w) => w.view!)),
+    metrics: () => live.map((w) => metricsSnapshot(w.view!, 0, w.figures?.read())),
+    mergedMetrics: () => mergeMetrics(live.map((w) => w.view!), live.map((w) => metricsSnapshot(w.view!, 0, w.figures?.read()))),
     post(message, index) {
       for (const w of live) if (index === undefined || w.index === index) send(w, { t: "message", message });
     },
@@ -330,6 +341,49 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerGroup>
 /** @internal A worker's core as the metrics readers see it: its shared memory, read-only use. */
 export function coreView(buffer: SharedArrayBuffer, regions: Regions): Core {
   return { u8: new Uint8Array(buffer), u32: new Uint32Array(buffer), f64: new Float64Array(buffer), regions } as unknown as Core;
+}
+
+/**
+ * @internal A worker's host counters in shared memory: the worker writes, the main thread
+ * reads, neither ever waits for the other. Layout: an Int32 sequence word (odd while a copy is
+ * being written), padding, then one float64 per key, in the order the worker posted with
+ * "ready" (its host's metrics().host keys, fixed for a host). A seqlock: the reader retries a
+ * few times if a copy was under way or finished while it read, and otherwise keeps the last
+ * whole copy it saw, so it never blocks and never returns a half-written set.
+ */
+export class HostFigures {
+  static readonly HEADER = 8;
+  readonly keys: readonly string[];
+  private readonly seq: Int32Array;
+  private readonly values: Float64Array;
+  private last: Record<string, number> | undefined;
+  constructor(keys: readonly string[], buffer: SharedArrayBuffer) {
+    this.keys = keys;
+    this.seq = new Int32Array(buffer, 0, 1);
+    this.values = new Float64Array(buffer, HostFigures.HEADER, keys.length);
+  }
+  static create(keys: readonly string[]): HostFigures {
+    return new HostFigures(keys, new SharedArrayBuffer(HostFigures.HEADER + 8 * keys.length));
+  }
+  get buffer(): SharedArrayBuffer { return this.seq.buffer as SharedArrayBuffer; }
+  /** Worker side: one copy (a key the host no longer gives is written as 0). */
+  write(figures: Record<string, number>): void {
+    Atomics.add(this.seq, 0, 1);
+    for (let i = 0; i < this.keys.length; i++) this.values[i] = figures[this.keys[i]] ?? 0;
+    Atomics.add(this.seq, 0, 1);
+  }
+  /** Main side: the last whole copy, or undefined before the first. */
+  read(): Record<string, number> | undefined {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const s1 = Atomics.load(this.seq, 0);
+      if (s1 === 0) return undefined;
+      if (s1 & 1) continue;
+      const out: Record<string, number> = {};
+      for (let i = 0; i < this.keys.length; i++) out[this.keys[i]] = this.values[i];
+      if (Atomics.load(this.seq, 0) === s1) return (this.last = out);
+    }
+    return this.last;
+  }
 }
 
 const views = new WeakMap<WorkerGroup, () => Core[]>();
@@ -464,6 +518,7 @@ async function workerMain(init: Init): Promise<void> {
   const listeners: ((m: unknown) => void)[] = [];
   const pending: Msg[] = [];
   let closing: Promise<void> | undefined;
+  let figures: HostFigures | undefined;
   // A failure after start (an app callback threw outside the reactor's handlers, the loop
   // stopped on a core check) closes this reactor at once, so its listener stops taking
   // connections from a port it shares, then reports and ends the thread.
@@ -481,7 +536,9 @@ async function workerMain(init: Init): Promise<void> {
     const r = reactor!;
     closing ??= (async () => {
       const report = await r.close({ drainMs });
-      port.postMessage({ t: "closed", report, metrics: r.metrics() });
+      const metrics = r.metrics();
+      if (figures && metrics.host) figures.write(metrics.host); // group.metrics() after close: the final figures
+      port.postMessage({ t: "closed", report, metrics });
       endPort(); // nothing keeps this thread alive now, unless the app left timers running
     })();
   };
@@ -503,7 +560,12 @@ async function workerMain(init: Init): Promise<void> {
     };
     const value = await (setup as WorkerSetup)(reactor, ctx);
     const core = reactor.core;
-    port.postMessage({ t: "ready", value, wake: (reactor.host as { wakeHandle?: unknown }).wakeHandle, buffer: core.memory.buffer as unknown as SharedArrayBuffer, regions: core.regions, fdBudget: reactor.metrics().fdBudget, ...pinned });
+    const first = reactor.hostFigures();
+    if (first) {
+      figures = HostFigures.create(Object.keys(first));
+      figures.write(first);
+    }
+    port.postMessage({ t: "ready", value, wake: (reactor.host as { wakeHandle?: unknown }).wakeHandle, buffer: core.memory.buffer as unknown as SharedArrayBuffer, regions: core.regions, fdBudget: reactor.metrics().fdBudget, kind: reactor.host.kind, ...(figures ? { figures: { keys: figures.keys, buffer: figures.buffer } } : {}), ...pinned });
   } catch (err) {
     port.postMessage({ t: "error", error: toWire(err) });
     await reactor?.close({ drainMs: 0 }).catch(() => {});
@@ -514,11 +576,20 @@ async function workerMain(init: Init): Promise<void> {
   proc?.on?.("unhandledRejection", fail);
   running = true;
   for (const m of pending.splice(0)) deliver(m);
+  // The host's counters into shared memory once a second (HostFigures). The runtime's timer,
+  // not reactor.setTimeout: it takes none of the app's timers, and it runs only when the drive
+  // yields to the runtime's loop (at least every 250 ms idle, every 50 ms or 256 turns busy:
+  // drive.ts), i.e. between turns, so it cannot lengthen one. A copy is one native call and
+  // ~30 stores (tests/bench/worker-figures.mjs measures it).
+  const r = reactor;
+  const copy = figures ? setInterval(() => { if (!r.life.closed) figures!.write(r.hostFigures()!); }, 1000) : undefined;
   try {
     await reactor.run();
     await closing;
   } catch (err) {
     fail(err);
+  } finally {
+    if (copy !== undefined) clearInterval(copy);
   }
 }
 

@@ -272,13 +272,11 @@ test("every metric docs/alerts.yml uses is in our /metrics", async () => {
 });
 
 test("every metric the runbooks and the operator's docs name is in our /metrics", async () => {
+  // serve's default worker mode: the host's own counters and the kernel's queues are there too
+  // (each worker copies them into shared memory: host/reactor/worker.ts, HostFigures).
   const { fams } = await scrape(server.metricsPort);
-  // The host's own counters and the kernel's queues come with a reactor read directly (not through a
-  // worker's shared memory): those names are looked up in an in-process reactor's exposition.
-  const r = await Reactor.create({ wait: "thread", maxConnections: 16, poolChunks: 16 });
-  const direct = byName(parsePrometheusTextFormat(r.prometheus()));
-  await r.close({ drainMs: 0 });
-  const native = r.host.kind === "epoll" || r.host.kind === "kqueue";
+  const kind = JSON.parse((await get(server.metricsPort, "/metrics.json")).body).reactors[0].host;
+  const native = kind === "epoll" || kind === "kqueue";
   const dir = DOCS("runbooks");
   // Every page of issue 10's that may name a metric (docs/backends.md's wasm_reactor_* are C symbols, not metrics).
   const pages = ["metrics.md", "load-balancers.md", "api.md", "top.md", "doctor.md", "limits.md", "tuning.md"];
@@ -289,9 +287,8 @@ test("every metric the runbooks and the operator's docs name is in our /metrics"
     for (const [name] of readFileSync(file, "utf8").matchAll(/\b(?:wasm_reactor|process)_[a-z][a-z0-9_]*/g)) {
       named++;
       const family = name.replace(/_(bucket|sum|count)$/, "");
-      const where = /^wasm_reactor_(host_|kernel_queue)/.test(name) ? direct : fams;
-      if (where === direct && !native) continue; // the portable host has neither the shim's counters nor queue sampling
-      assert.ok(where.has(name) || (family !== name && where.get(family)?.type === "HISTOGRAM"), `${name} (named in ${file.slice(file.indexOf("docs/"))}) is exposed`);
+      if (/^wasm_reactor_(host_|kernel_queue)/.test(name) && !native) continue; // the portable host has neither the shim's counters nor queue sampling
+      assert.ok(fams.has(name) || (family !== name && fams.get(family)?.type === "HISTOGRAM"), `${name} (named in ${file.slice(file.indexOf("docs/"))}) is exposed`);
     }
   }
   assert.ok(named >= 20, `the pages name metrics (${named} names found): a test that finds none checks nothing`);
@@ -523,6 +520,33 @@ test("with --workers 2: one series per worker (label reactor), JSON per reactor 
     const j = JSON.parse((await get(s.metricsPort, "/metrics.json")).body);
     assert.equal(j.reactors.map((x: { index: number }) => x.index), [0, 1]);
     assert.is(j.merged.fdBudget, j.reactors[0].metrics.fdBudget + j.reactors[1].metrics.fdBudget, "merged: budgets summed");
+    // Each worker's host counters and kernel queue gauges (copied by the worker into shared
+    // memory once a second), and its real host kind.
+    const kind = j.reactors[0].host as string;
+    for (const x of j.reactors) assert.ok(["epoll", "kqueue", "portable"].includes(x.host), `reactor ${x.index}: the host kind, got ${x.host}`);
+    for (const x of j.reactors) assert.is(typeof x.metrics.host?.turns, "number", `reactor ${x.index}: metrics.host in the JSON`);
+    assert.is(typeof j.merged.host?.turns, "number", "merged.host");
+    const native = kind === "epoll" || kind === "kqueue";
+    const readsName = native ? "wasm_reactor_host_read_calls_total" : "wasm_reactor_host_reads_total";
+    const a = await scrape(s.metricsPort);
+    for (const i of ["0", "1"]) {
+      value(a.fams, readsName, { reactor: i });
+      value(a.fams, "wasm_reactor_host_turns_total", { reactor: i });
+      if (native) {
+        for (const name of ["wasm_reactor_host_epoll_ctl_total", "wasm_reactor_host_accept_emfile_total", "wasm_reactor_host_accept_shed_total", "wasm_reactor_host_write_calls_total", "wasm_reactor_host_crossings_per_turn", "wasm_reactor_host_sockopt_errno", "wasm_reactor_kernel_queue_sampled_sockets"]) value(a.fams, name, { reactor: i });
+        value(a.fams, "wasm_reactor_kernel_queued_bytes", { reactor: i, queue: "recv" });
+        value(a.fams, "wasm_reactor_kernel_queued_bytes", { reactor: i, queue: "send" });
+      }
+    }
+    // Traffic moves them: the workers' read syscalls (summed: either worker may take a client)
+    // and every worker's turns. The copies come once a second: scrape until they show (at most 10 s).
+    const sum = (f: Map<string, PromFamily>, name: string) => value(f, name, { reactor: "0" }) + value(f, name, { reactor: "1" });
+    for (let k = 0; k < 4; k++) { const c = await echoClient(s.port); assert.is(await c.send("hello workers"), "hello workers"); c.end(); }
+    const moved = (b: Map<string, PromFamily>) => sum(b, readsName) > sum(a.fams, readsName) && ["0", "1"].every((i) => value(b, "wasm_reactor_host_turns_total", { reactor: i }) > value(a.fams, "wasm_reactor_host_turns_total", { reactor: i }));
+    let b = await scrape(s.metricsPort);
+    for (let i = 0; i < 100 && !moved(b.fams); i++) { await new Promise((r) => setTimeout(r, 100)); b = await scrape(s.metricsPort); }
+    assert.ok(sum(b.fams, readsName) > sum(a.fams, readsName), `${readsName} grew after the echoes (${sum(a.fams, readsName)} -> ${sum(b.fams, readsName)})`);
+    for (const i of ["0", "1"]) assert.ok(value(b.fams, "wasm_reactor_host_turns_total", { reactor: i }) > value(a.fams, "wasm_reactor_host_turns_total", { reactor: i }), `worker ${i}'s host turns moved`);
     if (!promtool) return skip("promtool is not installed: the labelled output was checked by the assertions above only");
     const dir = mkdtempSync(join(tmpdir(), "wr-metrics-"));
     try {

@@ -8,6 +8,7 @@ import * as net from "node:net";
 import { readFileSync } from "node:fs";
 import type * as Lib from "../../host/index.ts";
 import { skip } from "../helpers/skip.ts";
+import { HostFigures } from "../../host/reactor/worker.ts";
 
 const test = suite("net: startWorkers (worker mode as a library API)");
 const DIST = new URL("../../dist/index.js", import.meta.url).href;
@@ -76,6 +77,54 @@ test("two workers share one port (port 0: worker 0 picks, ctx.first tells the ot
   assert.is(rep.metrics.host!.crossingsPerTurn, Math.round((rep.metrics.host!.calls / rep.metrics.host!.turns) * 1000) / 1000, "crossings per turn recomputed from the sums, not added");
   assert.is(await g.closed, rep, "closed settles with the same report");
   assert.is(await g.close(), rep, "close() again: the same report");
+});
+
+test("the workers' host counters and kernel queue gauges reach the main thread (copied once a second into shared memory), with each worker's host kind", async () => {
+  const g = await lib.startWorkers({ module: APP, workers: 2, options: { preset: "echo", maxConnections: 256 } });
+  try {
+    const port = (g.workers[0].value as { port: number }).port;
+    for (const w of g.workers) assert.ok(["epoll", "kqueue", "portable"].includes(w.host), `worker ${w.index}: the real host kind, got ${w.host}`);
+    // The first copy is made before "ready": host is there at once.
+    const before = g.metrics();
+    for (const [i, m] of before.entries()) {
+      assert.ok(m.host, `worker ${i}: host counters in group.metrics()`);
+      assert.type(m.host!.readCalls ?? m.host!.reads, "number");
+    }
+    const native = g.workers[0].host !== "portable";
+    if (native) for (const m of before) for (const k of ["epollCtl", "readCalls", "acceptEmfile", "sockoptErrno", "recvQueueBytes", "sendQueueBytes", "crossingsPerTurn"]) assert.type(m.host![k], "number", `host.${k}`);
+    const reads = (ms: Lib.MetricsSnapshot[]) => ms.reduce((a, m) => a + (m.host!.readCalls ?? m.host!.reads ?? 0), 0);
+    const accepts = (ms: Lib.MetricsSnapshot[]) => ms.reduce((a, m) => a + (m.host!.accepts ?? 0), 0);
+    assert.is(await echoClients(port, 20), 20 * 13);
+    // The copies come once a second, between turns: wait (bounded) until one shows the traffic.
+    let after = g.metrics();
+    for (let i = 0; i < 100 && accepts(after) < accepts(before) + 20; i++) { await new Promise((r) => setTimeout(r, 100)); after = g.metrics(); }
+    assert.ok(accepts(after) >= accepts(before) + 20, `host accepts grew by the 20 clients (${accepts(before)} -> ${accepts(after)})`);
+    assert.ok(reads(after) > reads(before), `host read calls grew (${reads(before)} -> ${reads(after)})`);
+    const merged = g.mergedMetrics();
+    assert.ok(merged.host, "mergedMetrics() sums the workers' host counters");
+    assert.ok(merged.host!.accepts >= accepts(after));
+    const rep = await g.close({ drainMs: 1000 });
+    // After close, the last copy is the final one: the same as the reports'.
+    const final = g.metrics();
+    for (const w of rep.workers) assert.is(final[w.index].host!.accepts, w.metrics.host!.accepts, `worker ${w.index}: the final copy`);
+  } finally { await g.close({ drainMs: 0 }).catch(() => {}); }
+});
+
+test("HostFigures: the reader never sees a half-written copy (it keeps the last whole one) and never waits", () => {
+  const w = HostFigures.create(["calls", "readCalls", "recvQueueBytes"]);
+  const r = new HostFigures(w.keys, w.buffer); // the main thread's side, on the same memory
+  assert.is(r.read(), undefined, "nothing before the first copy");
+  w.write({ calls: 10, readCalls: 4, recvQueueBytes: 512 });
+  assert.equal(r.read(), { calls: 10, readCalls: 4, recvQueueBytes: 512 });
+  // A copy under way (the sequence word odd) when the main thread reads: the last whole copy.
+  const seq = new Int32Array(w.buffer, 0, 1);
+  Atomics.add(seq, 0, 1);
+  new Float64Array(w.buffer, HostFigures.HEADER, 3)[0] = 99;
+  assert.equal(r.read(), { calls: 10, readCalls: 4, recvQueueBytes: 512 }, "the half-written copy is not returned");
+  Atomics.add(seq, 0, 1);
+  assert.is(r.read()!.calls, 99, "once finished, it is");
+  w.write({ calls: 11 });
+  assert.equal(r.read(), { calls: 11, readCalls: 0, recvQueueBytes: 0 }, "a key the host no longer gives reads 0");
 });
 
 test("messages both ways: group.post() reaches ctx.onMessage (waking the worker), ctx.post() reaches onMessage", async () => {
