@@ -137,7 +137,11 @@ backend be_v2
     const b = await client(fe2, "127.0.0.8", "hello over v2", ha);
     assert.is(a.echoed, "hello over v1");
     assert.is(b.echoed, "hello over v2");
-    await until(r, () => seen.length === 2 && locals.length >= 1, "two relayed connections and a health check");
+    // Both relayed connections are in already (their echoes came back); a health check comes
+    // every 200 ms. Bounded by the wait, with what was seen in the message if it runs out.
+    try { await until(r, () => seen.length >= 2 && locals.length >= 1, "two relayed connections and a health check", 15_000); }
+    catch (e) { throw new Error(`${(e as Error).message}; relayed: ${JSON.stringify(seen)}; LOCAL health checks: ${locals.length}; HAProxy's log: ${ha.log()}`); }
+    assert.is(seen.length, 2, `exactly the two relayed connections (health checks are LOCAL): ${JSON.stringify(seen)}`);
     const v1 = seen.find((s) => s.info?.version === 1)!, v2 = seen.find((s) => s.info?.version === 2)!;
     assert.ok(v1 && v2, `one of each version: ${JSON.stringify(seen)}`);
     assert.is(v1.remote, `127.0.0.7:${a.localPort}`, "v1: the client's own address and port");
