@@ -362,6 +362,13 @@ static napi_value n_set_sockopts(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* A JS array of n numbers (the small fixed-shape answers: sockopts, support, raised limit). */
+static napi_value doubles_out(napi_env env, const double *v, uint32_t n) {
+  napi_value out; napi_create_array_with_length(env, n, &out);
+  for (uint32_t i = 0; i < n; i++) { napi_value x; napi_create_double(env, v[i], &x); napi_set_element(env, out, i, x); }
+  return out;
+}
+
 /* sockopts(h, fd) → what getsockopt says for a descriptor this reactor owns (sockopts.c:
  * wr__sockopts_read), or undefined */
 static napi_value n_sockopts(napi_env env, napi_callback_info info) {
@@ -375,9 +382,7 @@ static napi_value n_sockopts(napi_env env, napi_callback_info info) {
   if (!f || f->kind == WR_KIND_NONE) return out; /* only a descriptor this shim owns */
   double v[9];
   wr__sockopts_read(fd, v);
-  napi_create_array_with_length(env, 9, &out);
-  for (uint32_t i = 0; i < 9; i++) { napi_value x; napi_create_double(env, v[i], &x); napi_set_element(env, out, i, x); }
-  return out;
+  return doubles_out(env, v, 9);
 }
 
 /* sockoptSupport() → [SO_KEEPALIVE, keepalive idle, interval+count, TCP_USER_TIMEOUT, buffers, TCP_DEFER_ACCEPT] as 0|1 */
@@ -385,9 +390,7 @@ static napi_value n_sockopt_support(napi_env env, napi_callback_info info) {
   (void)info;
   double v[6];
   wr__sockopts_support(v);
-  napi_value out; napi_create_array_with_length(env, 6, &out);
-  for (uint32_t i = 0; i < 6; i++) { napi_value x; napi_create_double(env, v[i], &x); napi_set_element(env, out, i, x); }
-  return out;
+  return doubles_out(env, v, 6);
 }
 
 /* raiseFdLimit() → [soft before, soft after, hard, errno]: RLIMIT_NOFILE soft → hard (sockopts.c) */
@@ -395,9 +398,7 @@ static napi_value n_raise_fd_limit(napi_env env, napi_callback_info info) {
   (void)info;
   double v[4];
   wr__raise_nofile(v);
-  napi_value out; napi_create_array_with_length(env, 4, &out);
-  for (uint32_t i = 0; i < 4; i++) { napi_value x; napi_create_double(env, v[i], &x); napi_set_element(env, out, i, x); }
-  return out;
+  return doubles_out(env, v, 4);
 }
 
 /* limits() → [soft, hard] RLIMIT_NOFILE */
