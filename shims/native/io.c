@@ -197,7 +197,9 @@ static void accept_some(wr_reactor *r, int lfd) {
       lf = &r->fds[lfd]; /* the table may have moved */
       if (!f) { close(fd); wr_post(r, K_EV_ACCEPT_ERROR, lf->slot, lf->gen, lfd, 0, 0, ENOMEM); return; }
       if (r->nodelay) { int one = 1; setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); }
+#if !WR_SOCKOPTS_INHERITED
       wr_sockopts_conn(r, fd); /* keepalive, TCP_USER_TIMEOUT (sockopts.c); buffers came from the listener */
+#endif
       r->acceptLeft--;
       r->stats[S_ACCEPTS]++;
       wr_post(r, K_EV_ACCEPTED, lf->slot, lf->gen, fd, 0, 0, 0);

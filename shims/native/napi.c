@@ -180,6 +180,9 @@ static napi_value n_listen(napi_env env, napi_callback_info info) {
   const char *what = NULL;
   int se = wr_sockopts_listener(fd, arg_i32(env, argv[5]), arg_i32(env, argv[6]), arg_i32(env, argv[7]), &what);
   if (se) { close(fd); return throw_errno(env, what, se); }
+#if WR_SOCKOPTS_INHERITED
+  wr_sockopts_conn(r, fd); /* keepalive, TCP_USER_TIMEOUT once here: every accepted socket inherits them (sockopts.c) */
+#endif
   if (bind(fd, (struct sockaddr *)&ss, len) < 0) { int e = errno; close(fd); return throw_errno(env, "bind", e); }
   if (listen(fd, arg_i32(env, argv[3])) < 0) { int e = errno; close(fd); return throw_errno(env, "listen", e); }
   struct sockaddr_storage got; socklen_t glen = sizeof got;

@@ -487,7 +487,16 @@ int wr__service(wr_reactor *r, int fd);                    /* 1: work left (edge
 
 /* ── sockopts.c ────────────────────────────────────────────────────────────────────────── */
 void wr__raise_nofile(double out[4]);                      /* [soft before, soft after, hard, errno] */
-void wr_sockopts_conn(wr_reactor *r, int fd);              /* keepalive, TCP_USER_TIMEOUT: accepted and connected sockets */
+/* Linux copies a listening socket's SO_KEEPALIVE, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT and
+ * TCP_USER_TIMEOUT to every socket accept() returns (the whole sock is cloned), so there they are
+ * set once on the listener instead of four or five setsockopt calls per accept; elsewhere (BSD
+ * keeps SO_KEEPALIVE but not every TCP timer on all versions) each accepted socket gets them. */
+#if defined(__linux__)
+#define WR_SOCKOPTS_INHERITED 1
+#else
+#define WR_SOCKOPTS_INHERITED 0
+#endif
+void wr_sockopts_conn(wr_reactor *r, int fd);              /* keepalive, TCP_USER_TIMEOUT: connected sockets, and listeners or accepted sockets (WR_SOCKOPTS_INHERITED) */
 int wr_sockopts_listener(int fd, int rcvbuf, int sndbuf, int deferS, const char **what); /* before listen(); 0 or errno */
 void wr__sockopts_read(int fd, double out[9]);             /* getsockopt of each, -1 where absent */
 void wr__sockopts_support(double out[6]);                  /* which of them this OS has */

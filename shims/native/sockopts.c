@@ -6,7 +6,9 @@
  *                        at start (macOS: at most kern.maxfilesperproc, and OPEN_MAX when the
  *                        hard limit is "unlimited", as Go's syscall package does: setrlimit
  *                        above them fails with EINVAL there);
- *   wr_sockopts_conn     on every accepted and connected socket: SO_KEEPALIVE with idle,
+ *   wr_sockopts_conn     on every connected socket, and on Linux once on each listener (its
+ *                        accepted sockets inherit them; elsewhere on each accepted socket:
+ *                        WR_SOCKOPTS_INHERITED in shim.h): SO_KEEPALIVE with idle,
  *                        interval and count (TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT; macOS names
  *                        the idle time TCP_KEEPALIVE), and TCP_USER_TIMEOUT (Linux only);
  *   wr_sockopts_listener on a listening socket before listen(): SO_RCVBUF and SO_SNDBUF (which
