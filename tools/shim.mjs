@@ -28,13 +28,15 @@ export function buildShim(root, { tests = false } = {}) {
   const backendSrc = (b) => join(root, `host/backends/${b}/${b}.c`);
   mkdirSync(join(root, "build"), { recursive: true });
   const cc = process.env.CC || "cc";
-  const macro = `-DWR_BACKEND_${backend.toUpperCase()}`;
+  // Linux: epoll and io_uring in one .node (io_uring needs 6.1+ headers; uring.c says why not otherwise)
+  const macro = os === "linux" ? ["-DWR_BACKEND_EPOLL", "-DWR_BACKEND_URING"] : [`-DWR_BACKEND_${backend.toUpperCase()}`];
+  const sources = (b) => (b === "epoll" ? ["epoll", "uring"] : [b]).map(backendSrc);
   // [name, file, defines, backend, extra sources/flags at the end of the command line, extra inputs for the mtime check]
   const variants = [
-    ["release", "wasm_reactor.node", [macro], backend, [], []],
-    ["faults", "wasm_reactor_faults.node", [macro, "-DWR_FAULTS"], backend, [], []],
+    ["release", "wasm_reactor.node", [...macro], backend, [], []],
+    ["faults", "wasm_reactor_faults.node", [...macro, "-DWR_FAULTS"], backend, [], []],
   ];
-  if (tests) variants.push(["planted", "wasm_reactor_planted.node", [macro, "-DWR_PLANTED_BUG"], backend, [], []]); // test-only: never shipped
+  if (tests) variants.push(["planted", "wasm_reactor_planted.node", [...macro, "-DWR_PLANTED_BUG"], backend, [], []]); // test-only: never shipped
   if (tests && os === "linux") {
     const kq = libkqueue(root);
     if (kq) variants.push(["kqueue", "wasm_reactor_kqueue.node", ["-DWR_BACKEND_KQUEUE", "-DWR_LIBKQUEUE", "-I", kq.include], "kqueue", [kq.lib], [kq.lib]]);
@@ -42,7 +44,7 @@ export function buildShim(root, { tests = false } = {}) {
   const built = {};
   for (const [name, file, defines, b, tail, inputs] of variants) {
     const out = join(root, "build", file);
-    const srcs = [...shared, backendSrc(b)];
+    const srcs = [...shared, ...sources(b)];
     if (existsSync(out) && [...srcs, ...inputs].every((s) => statSync(s).mtimeMs <= statSync(out).mtimeMs)) { built[name] = out; continue; }
     const argv = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-shared", "-fPIC", "-DNAPI_VERSION=8", ...defines,
       "-I", napiInclude(root), "-I", join(root, "shims/native"), ...srcs.filter((f) => f.endsWith(".c")), ...tail, "-o", out + ".tmp", "-lpthread", "-lm"];

@@ -1,4 +1,4 @@
-// What the native hosts (epoll, kqueue) share: the TypeScript side of the native shim
+// What the native hosts (epoll, io_uring, kqueue) share: the TypeScript side of the native shim
 // (shims/native/, with each backend's own C file beside its TypeScript). A native host is this
 // class with a backend name, a build of the shim and the system's limits; epoll.ts and
 // kqueue.ts are small.
@@ -107,7 +107,7 @@ export function linuxBacklog(): BacklogLimit | undefined {
 }
 
 export abstract class NativeHost implements Host {
-  readonly kind: "epoll" | "kqueue";
+  readonly kind: "epoll" | "kqueue" | "uring";
   readonly waitStyle: "block" | "async";
   private attached = false;
   protected readonly n: NativeShim;
@@ -128,7 +128,7 @@ export abstract class NativeHost implements Host {
    * backend: the shim's backend ("epoll", "kqueue"); build: which .node has it (native.ts);
    * setup: called once the shim's reactor exists, before anything else (the faults build's odds).
    */
-  constructor(backend: "epoll" | "kqueue", build: NativeBuild, o: NativeHostOptions, setup?: (n: NativeShim, h: NativeHandle) => void) {
+  constructor(backend: "epoll" | "kqueue" | "uring", build: NativeBuild, o: NativeHostOptions, setup?: (n: NativeShim, h: NativeHandle) => void) {
     this.kind = backend;
     this.o = o;
     this.waitStyle = o.wait === "block" ? "block" : "async";

@@ -74,6 +74,9 @@ export const NATIVE_STATS = [
   // the faults build's injections by kind (FAULT_KINDS order in epoll.ts); 0 in the release build
   "faultReadEagain", "faultReadShort", "faultWriteEagain", "faultWriteShort", "faultEintr", "faultReset",
   "faultEpipe", "faultAcceptEmfile", "faultAcceptEnfile", "faultEnobufs", "faultConnectHang", "faultCtlEnospc",
+  // io_uring (0 elsewhere): operations submitted, completions reaped, receives that ran out of
+  // provided buffers, and the chunks the kernel's buffer ring holds now
+  "uringSqes", "uringCqes", "uringEnobufs", "uringBuffers",
 ] as const;
 export type NativeStats = Record<(typeof NATIVE_STATS)[number], number>;
 

@@ -18,6 +18,7 @@ import { SimNetwork, type SimOptions } from "./sim/sim.ts";
 import { EpollHost, type EpollFaults } from "./epoll/epoll.ts";
 import { createKqueueHost } from "./kqueue/kqueue.ts";
 import { createPortableHost } from "./portable/portable.ts";
+import { UringHost } from "./uring/uring.ts";
 
 const KINDS: readonly HostKind[] = ["sim", "epoll", "kqueue", "portable", "uring"];
 export const HOST_ENV = "WASM_REACTOR_HOST";
@@ -77,6 +78,7 @@ function make(kind: HostKind, o: ResolvedOptions, log: (line: string) => void): 
     case "portable":
       return createPortableHost({ noDelay: o.noDelay, keepAlive: o.keepAlive, userTimeoutMs: o.userTimeoutMs, raiseFdLimit: o.raiseFdLimit, log });
     case "uring":
-      throw new ReactorError("ERR_HOST_UNAVAILABLE", `wasm-reactor: host 'uring' is not available in this build yet; use host 'epoll' (Linux)`);
+      return new UringHost({ wait: o.wait, edgeTriggered: o.edgeTriggered, noDelay: o.noDelay, shedOnEmfile: o.shedOnEmfile, maxEvents: o.eventRing,
+        raiseFdLimit: o.raiseFdLimit, keepAlive: o.keepAlive, userTimeoutMs: o.userTimeoutMs, log });
   }
 }

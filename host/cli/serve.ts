@@ -104,7 +104,9 @@ Options:
                        it again; with --workers N, FILE.0 … FILE.N-1)
   --json               print the final report as JSON
   --backend NAME       auto (default: WASM_REACTOR_HOST if set, else this OS's native host,
-                       else portable, with a line saying why), epoll (Linux), kqueue (macOS,
+                       else portable, with a line saying why), epoll (Linux), uring
+                       (Linux 6.1+: io_uring; a kernel or container that forbids it exits 2
+                       saying why), kqueue (macOS,
                        FreeBSD), portable (the runtime's own sockets; main-thread mode only),
                        or sim (a simulated network with simulated clients; then
                        --connections N, --message-bytes N and --seed N apply). The banner names
@@ -123,13 +125,14 @@ export interface ServeArgs {
   connections: number; messageBytes: number; seconds: number; seed: number; idleTimeoutMs: number; drainMs: number; statusMs: number; json: boolean; unreadyMs: number;
 }
 
-/** What --backend takes: the host kinds that can serve (uring is not built yet), and auto. */
-const BACKENDS: readonly string[] = ["auto", "epoll", "kqueue", "portable", "sim"];
+/** What --backend takes: the host kinds that can serve, and auto. */
+const BACKENDS: readonly string[] = ["auto", "epoll", "uring", "kqueue", "portable", "sim"];
 
 function parseServe(argv: string[]): ServeArgs {
   const a: ServeArgs = { backend: "auto", host: "127.0.0.1", port: 7070, backlog: 4096, mode: "worker", workers: 1, edge: true, prefault: false, maxConnections: 20_000, warmup: 4000, record: "", reusePort: false, metricsPort: -1, metricsHost: "127.0.0.1", admin: false, adminTokenFile: "",
     raiseFdLimit: true, keepAlive: false, userTimeoutMs: 0, rcvbuf: 0, sndbuf: 0, deferAcceptS: 0,
     connections: 1000, messageBytes: 64, seconds: 0, seed: 1, idleTimeoutMs: 0, drainMs: 2000, statusMs: 1000, json: false, unreadyMs: 0 };
+  let edgeAsked = false;
   const ints: Record<string, [keyof ServeArgs, number, number]> = {
     "--port": ["port", 0, 65535], "--backlog": ["backlog", 1, 65535], "--workers": ["workers", 1, 64], "--warmup": ["warmup", 0, 1_000_000], "--max-connections": ["maxConnections", 1, 4_000_000],
     "--connections": ["connections", 1, 1_000_000], "--message-bytes": ["messageBytes", 1, 1 << 20],
@@ -142,7 +145,7 @@ function parseServe(argv: string[]): ServeArgs {
     const arg = argv[i];
     if (arg === "-h" || arg === "--help") { process.stdout.write(SERVE_HELP); process.exit(0); }
     if (arg === "--json") { a.json = true; continue; }
-    if (arg === "--edge") { a.edge = true; continue; }
+    if (arg === "--edge") { a.edge = true; edgeAsked = true; continue; }
     if (arg === "--level") { a.edge = false; continue; }
     if (arg === "--prefault") { a.prefault = true; continue; }
     if (arg === "--reuse-port") { a.reusePort = true; continue; }
@@ -163,6 +166,11 @@ function parseServe(argv: string[]): ServeArgs {
     const v = Number(raw);
     if (raw === undefined || !Number.isInteger(v) || v < spec[1] || v > spec[2]) fail(`serve: ${arg} must be an integer from ${spec[1]} to ${spec[2]}, got ${raw === undefined ? "nothing" : JSON.stringify(raw)}`);
     (a as unknown as Record<string, number>)[spec[0]] = v;
+  }
+  if (a.backend === "uring") {
+    // completions, not readiness: serve's default (edge) does not apply; asking for it is a mistake
+    if (edgeAsked) fail("serve: --edge is for the readiness backends (epoll, kqueue); --backend uring works on completions: leave --edge out");
+    a.edge = false;
   }
   if (a.proxyProtocol && a.backend === "sim") fail("serve: --proxy-protocol needs real sockets: the simulated clients of --backend sim send no PROXY header");
   if (a.mode === "main" && a.workers > 1) fail("serve: --workers needs worker mode (drop --mode main)");
@@ -282,7 +290,7 @@ function printReport(a: ServeArgs, rep: ServeReport): never {
 function banner(a: ServeArgs, port: number, budget: number, pinned = ""): void {
   console.log(`listening on ${a.host}:${port}`);
   const how = a.mode === "main" ? "main-thread mode" : a.workers > 1 ? `${a.workers} workers sharing the port (SO_REUSEPORT)` : "worker mode";
-  console.log(`wasm-reactor serve: echo on ${a.host}:${port} (${a.backend}${a.backend === "portable" ? "" : `, ${a.edge ? "edge" : "level"}-triggered`}, ${how}); backlog ${a.backlog}, ${fmt(a.maxConnections * a.workers)} connection slots, descriptor budget ${fmt(budget)}; drain ${a.drainMs} ms${a.reusePort ? "; port shared with other processes (SO_REUSEPORT)" : ""}${a.proxyProtocol ? `; PROXY protocol ${a.proxyProtocol} expected` : ""}${pinned}; Ctrl-C to stop`);
+  console.log(`wasm-reactor serve: echo on ${a.host}:${port} (${a.backend}${a.backend === "portable" ? "" : a.backend === "uring" ? ", io_uring completions" : `, ${a.edge ? "edge" : "level"}-triggered`}, ${how}); backlog ${a.backlog}, ${fmt(a.maxConnections * a.workers)} connection slots, descriptor budget ${fmt(budget)}; drain ${a.drainMs} ms${a.reusePort ? "; port shared with other processes (SO_REUSEPORT)" : ""}${a.proxyProtocol ? `; PROXY protocol ${a.proxyProtocol} expected` : ""}${pinned}; Ctrl-C to stop`);
 }
 
 export async function serve(argv: string[]): Promise<void> {
@@ -318,7 +326,7 @@ function denoNeeds(a: ServeArgs): DenoNeed[] {
   const needs: DenoNeed[] = [{ name: "read", path: DIST_DIR, why: "the core" }];
   const shim = { name: "ffi", path: SHIM_FILE, why: "the native shim" } as const;
   const sockets = { name: "net", why: "the portable host's sockets" } as const;
-  if (a.backend === "epoll" || a.backend === "kqueue") needs.push(shim);
+  if (a.backend === "epoll" || a.backend === "uring" || a.backend === "kqueue") needs.push(shim);
   else if (a.backend === "portable") needs.push(sockets);
   else if (a.backend === "auto") needs.push({ anyOf: [shim, sockets] });
   const files = !a.record ? [] : a.workers > 1 ? Array.from({ length: a.workers }, (_, i) => `${a.record}.${i}`) : [a.record];

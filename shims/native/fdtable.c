@@ -63,7 +63,7 @@ wr_fd *wr_fd_open(wr_reactor *r, int fd, uint8_t kind) {
   }
   wr_fd *f = &r->fds[fd];
   f->slot = K_NONE; f->gen = 0;
-  f->want = 0; f->pend = 0; f->reg = 0; f->fault = 0; f->err = 0;
+  f->want = 0; f->pend = 0; f->reg = 0; f->fault = 0; f->err = 0; f->pad = 0;
   f->flags &= ~WR_F_STATE;
   wr_fd_set_kind(f, kind);
   r->openFds++;
@@ -163,6 +163,7 @@ void wr_apply_interest(wr_reactor *r, int fd, wr_fd *f) {
   if (!err) err = r->ops->interest(r, fd, f->reg, want);
   r->stats[S_CTL]++;
   if (err == 0) { f->reg = want; return; }
+  if (err < 0) return; /* the backend set f->reg itself (io_uring: a receive it may not arm yet) */
   report_failure(r, fd, f, err);
 }
 

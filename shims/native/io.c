@@ -76,6 +76,7 @@ void wr_write(wr_reactor *r, const wr_submit *s) {
   int err = wr_fd_owner(r, "WRITE", s, &f);
   if (!err) err = check_chain(r, s);
   if (err) { wr_post(r, K_EV_WRITE_DONE, s->slot, s->gen, fd, 0, 0, (uint32_t)err); return; }
+  if (r->ops->write) { r->ops->write(r, s, f); return; } /* io_uring: an operation, completed later */
   int eintrs = 0;
   while (done < bytes) {
     struct iovec iov[MAX_IOV];
@@ -128,6 +129,7 @@ void wr_write(wr_reactor *r, const wr_submit *s) {
 void wr_shutdown(wr_reactor *r, const wr_submit *s) {
   wr_fd *f;
   if (wr_fd_owner(r, "SHUTDOWN", s, &f) != 0) { wr_post(r, K_EV_READ_ERROR, s->slot, s->gen, s->fd, 0, 0, EBADF); return; }
+  if (r->ops->shutdown) { r->ops->shutdown(r, s->fd, f); return; } /* io_uring: after the sends queued before it */
   shutdown(s->fd, SHUT_WR);
 }
 
@@ -140,13 +142,13 @@ void wr_close(wr_reactor *r, const wr_submit *s) {
 /* Closes a descriptor the shim owns (the caller checked), once. */
 void wr_close_fd(wr_reactor *r, int fd, wr_fd *f, int reset) {
   if (reset) { struct linger l = { 1, 0 }; setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l); }
-  if (r->ops->forget) r->ops->forget(r, fd, f);
+  int closed = r->ops->forget ? r->ops->forget(r, fd, f) : 0;
   f->want = 0; f->pend = 0; f->reg = 0; f->err = 0; f->slot = K_NONE; f->gen = 0;
   f->flags &= ~WR_F_STATE; /* list memberships stay: their entries see KIND_NONE and drop */
   wr_fd_set_kind(f, WR_KIND_NONE);
   /* close(), now or just after the queue sampler's ioctls on it (queues.c): the last reference
    * (the shim never dups), so it leaves the kernel queue too */
-  wr__queues_close(r, fd);
+  if (!closed) wr__queues_close(r, fd);
   r->openFds--;
 }
 

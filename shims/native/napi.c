@@ -29,6 +29,9 @@ static const wr_backend *const BACKENDS[] = {
 #ifdef WR_BACKEND_KQUEUE
   &wr_kqueue_backend,
 #endif
+#ifdef WR_BACKEND_URING
+  &wr_uring_backend,
+#endif
   NULL,
 };
 

@@ -62,6 +62,7 @@
 #if !defined(WR_BACKEND_EPOLL) && !defined(WR_BACKEND_KQUEUE)
 #if defined(__linux__)
 #define WR_BACKEND_EPOLL 1
+#define WR_BACKEND_URING 1
 #elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || defined(__DragonFly__)
 #define WR_BACKEND_KQUEUE 1
 #else
@@ -213,7 +214,7 @@ typedef struct wr_fd {
   uint8_t err;    /* 1  a socket error the backend saw in an event (kqueue: EV_EOF's fflags), or 0:
                    *    reported when read() says 0 or SO_ERROR says none (libkqueue reads SO_ERROR
                    *    itself, which clears it: the socket then looks merely closed) */
-  uint8_t pad;    /* 1 */
+  uint8_t pad;    /* 1  the backend's own (io_uring: which operations are in flight); 0 at open */
 } wr_fd;          /* 16 B a descriptor, indexed by descriptor number */
 
 /* A CONNECT's address, kept under its slot until the core submits the CONNECT. */
@@ -241,6 +242,9 @@ enum {
   /* faults build: injected faults by kind, in WR_FK_* order (always 0 in the release build) */
   S_F_READ_EAGAIN, S_F_READ_SHORT, S_F_WRITE_EAGAIN, S_F_WRITE_SHORT, S_F_EINTR, S_F_RESET,
   S_F_EPIPE, S_F_ACCEPT_EMFILE, S_F_ACCEPT_ENFILE, S_F_ENOBUFS, S_F_CONNECT_HANG, S_F_CTL_ENOSPC,
+  /* io_uring (0 elsewhere): operations submitted, completions reaped, receives that ran out of
+   * provided buffers, and the chunks the kernel's buffer ring holds now */
+  S_U_SQES, S_U_CQES, S_U_ENOBUFS, S_U_BUFFERS,
   S_COUNT
 };
 
@@ -259,6 +263,13 @@ typedef struct wr_faults {
 } wr_faults;
 
 typedef struct wr_reactor wr_reactor;
+
+/* A submission record as the shim read it (wr_submit_read, below). */
+typedef struct wr_submit {
+  uint32_t op, flags, slot, gen;
+  int32_t fd;
+  uint32_t a, b;
+} wr_submit;
 
 /*
  * ── the backend ops table ─────────────────────────────────────────────────────────────────
@@ -289,9 +300,20 @@ typedef struct wr_backend {
   int (*init)(wr_reactor *r);                               /* create the kernel queue and the wake; 0 or errno */
   void (*destroy)(wr_reactor *r);                           /* close what init made */
   /* Make the registration WR_R_* `to`; 0 or errno. A backend that batches changes (kqueue's
-   * changelist) may return 0 and report a failure later through wr_interest_failed(). */
+   * changelist) may return 0 and report a failure later through wr_interest_failed(). -1: the
+   * backend set f->reg itself (io_uring: a receive it may not arm while reads are paused). */
   int (*interest)(wr_reactor *r, int fd, uint8_t from, uint8_t to);
-  void (*forget)(wr_reactor *r, int fd, wr_fd *f);          /* optional: before close(fd) */
+  /* Optional: before close(fd). Returns 1 when the backend closes fd itself (io_uring: a
+   * cancel of fd's operations linked to a CLOSE operation, so that the cancel finds fd's file
+   * before the descriptor number is free), 0 when the shared code should close(2) it. */
+  int (*forget)(wr_reactor *r, int fd, wr_fd *f);
+  /* Optional: a WRITE the shared code has checked (owner, chain, ranges) is the backend's to
+   * do (io_uring: a SEND/SENDMSG operation whose completion becomes EV_WRITE_DONE); NULL: the
+   * shared loop writes it with send/sendmsg now. */
+  void (*write)(wr_reactor *r, const wr_submit *s, wr_fd *f);
+  /* Optional: SHUTDOWN(SHUT_WR) of a checked descriptor, ordered after the writes the backend
+   * queued before it (io_uring: an operation); NULL: shutdown(2) now. */
+  void (*shutdown)(wr_reactor *r, int fd, wr_fd *f);
   int (*wait)(wr_reactor *r, int max, int timeoutMs);       /* up to max kernel events; their count (0 on EINTR) */
   void (*decode)(wr_reactor *r, int n);                     /* the n events of the last wait → wr_ready / wr_post */
   /* Any thread (under the wake table's mutex, so never after destroy): ends a wait in progress,
@@ -310,6 +332,9 @@ extern const wr_backend wr_epoll_backend;
 #endif
 #ifdef WR_BACKEND_KQUEUE
 extern const wr_backend wr_kqueue_backend;
+#endif
+#ifdef WR_BACKEND_URING
+extern const wr_backend wr_uring_backend;
 #endif
 
 #ifdef WR_FAULTS
@@ -405,12 +430,8 @@ static inline uint32_t wr__u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4);
 static inline void wr__put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
 /* SubmitRec, read once through the generated helper (layout.gen.h): every later check works on
- * this copy, so a core that rewrites the record meanwhile cannot change what was checked. */
-typedef struct wr_submit {
-  uint32_t op, flags, slot, gen;
-  int32_t fd;
-  uint32_t a, b;
-} wr_submit;
+ * this copy, so a core that rewrites the record meanwhile cannot change what was checked
+ * (the struct is declared above the backend ops table). */
 static inline void wr_submit_read(const wr_reactor *r, uint32_t index, wr_submit *s) {
   wr_SubmitRec rec = wr_submit_get(r->mem + r->submitsOff + (uint64_t)(index & (r->submitCap - 1)) * L_SubmitRec_BYTES);
   s->op = rec.op; s->flags = rec.flags; s->slot = rec.slot; s->gen = rec.gen; s->fd = rec.fd; s->a = rec.a; s->b = rec.b;

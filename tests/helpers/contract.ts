@@ -51,6 +51,7 @@ export const BACKENDS: Backend[] = [
   { name: "sim", options: { host: "sim", seed: 1 } },
   { name: "epoll", options: { host: "epoll", wait: "thread" } },
   { name: "epoll-edge", options: { host: "epoll", wait: "thread", edgeTriggered: true } },
+  { name: "uring", options: { host: "uring", wait: "thread" } },
   // kqueue: the system's on macOS/FreeBSD; on Linux the libkqueue test build (skipped, saying so, where it is not built)
   { name: "kqueue", options: { host: "kqueue", wait: "thread" } },
   { name: "kqueue-edge", options: { host: "kqueue", wait: "thread", edgeTriggered: true } },

@@ -224,7 +224,7 @@ static int slots(wr_reactor *r, int max) {
 }
 
 /* Before close(fd): nothing of fd may reach the kernel or the next decode after it. */
-static void kq_forget(wr_reactor *r, int fd, wr_fd *f) {
+static int kq_forget(wr_reactor *r, int fd, wr_fd *f) {
   kq_state *s = KQ(r);
   if (f->reg) s->regFds--;
   int keep = 0;
@@ -241,6 +241,7 @@ static void kq_forget(wr_reactor *r, int fd, wr_fd *f) {
   EV_SET(&d[1], (uintptr_t)fd, EVFILT_WRITE, EV_DELETE | EV_RECEIPT, 0, 0, U_DEL);
   while (kevent(s->kq, d, 2, rc, 2, &zero) < 0 && errno == EINTR) {}
 #endif
+  return 0;
 }
 
 static struct timespec *timeout_of(int timeoutMs, struct timespec *ts) {

@@ -1,0 +1,830 @@
+/*
+ * The io_uring backend (Linux 6.1+): a completion backend behind the same ops table as epoll
+ * and kqueue (shim.h says how it fits). Raw syscalls and <linux/io_uring.h>, no liburing
+ * (docs/backends.md: why).
+ *
+ * One ring per reactor, set up SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG: the kernel's work
+ * for our operations (the retried sends, the received data, the completions) runs only inside
+ * our own io_uring_enter(GETEVENTS), on the reactor's thread, never in between: so nothing
+ * touches the core's memory while the core runs, and the kernel can count the completions
+ * waiting before it wakes us (coalesced waits, below). A kernel that refuses those flags (or
+ * io_uring altogether: seccomp, kernel.io_uring_disabled) fails init with its errno, and the
+ * JS side falls back to epoll with one line (host/backends/uring/uring.ts).
+ *
+ * What the core asks for, as operations:
+ *   - IN_READ on a listener: one multishot ACCEPT. It ends by itself on an error (EMFILE: the
+ *     core pauses the listener and re-arms it after a back-off, so a failing accept never
+ *     spins) or when taken away (ASYNC_CANCEL). While HOST_ACCEPTS_PAUSED is set, armed accepts
+ *     are cancelled and parked (wr_park_listener), and re-armed when it clears.
+ *   - IN_READ on a connection: one multishot RECV with buffer selection from the provided-buffer
+ *     ring, which is the supply ring handed to the kernel: chunks the core put in the supply
+ *     ring are moved into the kernel's buffer ring (supplyHead advances as they are), each a
+ *     whole chunk, and a receive completion names the chunk it filled (its buffer id). An idle
+ *     connection holds no chunk. The buffer ring holds up to `target` chunks (64, doubled each
+ *     turn that saw a receive run out, up to its size), so the pool is not parked in the kernel.
+ *     A receive that runs out (ENOBUFS) is parked like a starved epoll read (wr_starve) and
+ *     re-armed when chunks come back; HOST_READS_PAUSED stops moving chunks into the ring.
+ *   - IN_WRITE (and a connect in progress): a one-shot POLL_ADD(POLLOUT); its completion is
+ *     served like epoll's EPOLLOUT (wr_ready), and re-armed next turn if still wanted (level).
+ *   - WRITE: SEND (one chunk) or SENDMSG (a chain, up to 64 chunks) with MSG_DONTWAIT, so a
+ *     full socket answers at once with what fitted, or EAGAIN, as epoll's send does (the core
+ *     then waits for EV_WRITABLE), instead of parking a send that a stalled peer would hold
+ *     forever. Its completion is the EV_WRITE_DONE.
+ *   - CLOSE: ASYNC_CANCEL of every operation on the descriptor, hard-linked to a CLOSE
+ *     operation, so the cancel finds the descriptor's file before its number is free; the
+ *     descriptor's generation moves on, and any completion still to come for it is stale:
+ *     dropped, its buffer (a chunk still the host's) put back into the ring, an accepted
+ *     descriptor closed.
+ * Shutdown and connect stay plain syscalls (one each, per connection, not per message).
+ *
+ * One io_uring_enter per turn submits what the turn queued and waits, together. The wait asks
+ * for as many completions as arrived last turn (at most 32, plus the sends just submitted,
+ * which complete inline) or 200 µs, whichever first (EXT_ARG timeout): under load each turn
+ * serves a batch, with a few busy connections among many idle ones it waits for what they can
+ * deliver; after a turn with no arrival it sleeps until one, or the core's deadline (idle: no
+ * CPU). The wake is an eventfd with a multishot POLL_ADD in the ring.
+ *
+ * The poller thread (wait "thread") must not reap: with DEFER_TASKRUN only the reactor's thread
+ * may run the ring's work. It polls an eventfd registered with the ring (IORING_REGISTER_EVENTFD,
+ * signalled when work for the ring arrives; enabled only while the poller waits) and the wake
+ * eventfd, and leaves everything to the next turn.
+ */
+#include "shim.h"
+
+#ifdef WR_BACKEND_URING
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <linux/io_uring.h>
+
+#if !defined(IORING_RECV_MULTISHOT) || !defined(IORING_SETUP_DEFER_TASKRUN) || !defined(IORING_ASYNC_CANCEL_FD)
+/* Kernel headers older than Linux 6.1: the backend exists, and says why it cannot start. */
+static int ur_old(wr_reactor *r) { (void)r; return ENOSYS; }
+static void ur_none(wr_reactor *r) { (void)r; }
+static int ur_interest0(wr_reactor *r, int fd, uint8_t from, uint8_t to) { return ENOSYS; }
+static int ur_wait0(wr_reactor *r, int max, int t) { return 0; }
+static void ur_decode0(wr_reactor *r, int n) {}
+static int ur_wake0(wr_reactor *r) { return ENOSYS; }
+static void ur_poll0(wr_reactor *r, int t) {}
+const wr_backend wr_uring_backend = { .name = "uring", .init = ur_old, .destroy = ur_none, .interest = ur_interest0,
+  .wait = ur_wait0, .decode = ur_decode0, .wake = ur_wake0, .poll_wait = ur_poll0 };
+#else
+
+enum { SQ_ENTRIES = 4096, CQ_ENTRIES = 65536, BR_MAX = 32768, TARGET0 = 64, WANT_MAX = 32, MAX_IOV = 64, WCTX_BLOCK = 256, LISTENERS_MAX = 256 };
+static const long long COALESCE_NS = 200000; /* a coalesced wait ends after 200 µs */
+
+/* user_data: tag (8 bits) | generation or write context (24 bits) | descriptor (32 bits) */
+enum { T_WAKE = 1, T_ACCEPT, T_RECV, T_POLLOUT, T_SEND, T_CANCEL, T_CLOSE, T_SHUTDOWN };
+#define UD(tag, x, fd) (((uint64_t)(tag) << 56) | ((uint64_t)((x) & 0xFFFFFF) << 32) | (uint32_t)(fd))
+#define UD_TAG(u) ((int)((u) >> 56))
+#define UD_X(u) ((uint32_t)((u) >> 32) & 0xFFFFFF)
+#define UD_FD(u) ((int)(uint32_t)(u))
+
+/* What is in flight for a descriptor, in wr_fd.pad (free in the other backends) */
+#define O_RD 1   /* its ACCEPT or RECV is armed */
+#define O_RDX 2  /* ... and a cancel of it is on its way */
+#define O_WR 4   /* its POLL_ADD(POLLOUT) is armed */
+#define O_WRX 8  /* ... and a cancel of it is on its way */
+
+/* A write in flight: what its completion posts, and the msghdr the kernel reads at submit. */
+typedef struct wctx {
+  uint32_t slot, gen, ugen, bytes; /* bytes: the WRITE's whole count (a send that does less: EAGAIN) */
+  int32_t fd;
+  uint32_t nextFree;
+  struct msghdr mh;
+  struct iovec iov[MAX_IOV];
+} wctx;
+
+typedef struct {
+  int ring;
+  unsigned *sqHead, *sqTail, *sqMask, *sqArray, *cqHead, *cqTail, *cqMask, *cqFlags, *sqFlags;
+  unsigned sqEntries, sqLocal, toSubmit, sendsNow;
+  struct io_uring_sqe *sqes;
+  struct io_uring_cqe *cqes;
+  void *ringMem; size_t ringSz; size_t sqesSz;
+  int wakefd, notifyfd;
+  /* the provided-buffer ring (set up at the first wait: the core's memory is attached by then) */
+  struct io_uring_buf_ring *br;
+  size_t brSz;
+  unsigned brEntries, brTail, provided, target;
+  uint16_t *bidFree; unsigned bidTop; /* buffer ids not in the ring */
+  uint32_t *bidChunk;                 /* buffer id -> chunk */
+  int enobufsSeen;
+  /* descriptor generations (the 24 bits of user_data), grown with the table */
+  uint32_t *ugen; int ugenCap;
+  /* write contexts: blocks that never move (an SQE not yet submitted points into one) */
+  wctx **wblocks; uint32_t wblockN, wfree;
+  int listeners[LISTENERS_MAX]; int nListeners;
+  unsigned lastArrivals;
+  /* Completions held back for a later turn, in arrival order: receives past a connection's
+   * readsPerConn this turn or while reads are paused, accepts past acceptBudget or while
+   * accepts are paused (their buffers and descriptors stay the host's meanwhile). A
+   * descriptor with completions held has all its later ones held too, so order holds. */
+  struct io_uring_cqe *held; uint32_t heldN, heldCap;
+  uint32_t *heldFor;             /* per descriptor: its completions in `held` */
+  uint32_t *readTurn, *readN;    /* per descriptor: the turn its reads were last counted, and how many */
+  uint32_t *keptTurn;            /* per descriptor: the turn one of its held completions was kept again */
+  uint32_t turnNo;
+} ur_state;
+
+#define UR(r) ((ur_state *)(r)->bk)
+
+static int sys_setup(unsigned entries, struct io_uring_params *p) { return (int)syscall(__NR_io_uring_setup, entries, p); }
+static int sys_enter(int fd, unsigned submit, unsigned wait, unsigned flags, void *arg, size_t argsz) {
+  return (int)syscall(__NR_io_uring_enter, fd, submit, wait, flags, arg, argsz);
+}
+static int sys_register(int fd, unsigned op, void *arg, unsigned n) { return (int)syscall(__NR_io_uring_register, fd, op, arg, n); }
+
+/* ── descriptor generations ─────────────────────────────────────────────────────────────── */
+static uint32_t ugen_of(ur_state *s, int fd) { return fd >= 0 && fd < s->ugenCap ? s->ugen[fd] : 0; }
+static int ugen_fit(ur_state *s, int fd) {
+  if (fd < s->ugenCap) return 0;
+  int ncap = s->ugenCap ? s->ugenCap : 1024;
+  while (ncap <= fd) ncap *= 2;
+  uint32_t **arrays[5] = { &s->ugen, &s->heldFor, &s->readTurn, &s->readN, &s->keptTurn };
+  for (int i = 0; i < 5; i++) {
+    uint32_t *n = realloc(*arrays[i], sizeof(uint32_t) * (size_t)ncap);
+    if (!n) return ENOMEM; /* ugenCap unchanged: the bigger blocks so far are simply unused */
+    memset(n + s->ugenCap, 0, sizeof(uint32_t) * (size_t)(ncap - s->ugenCap));
+    *arrays[i] = n;
+  }
+  s->ugenCap = ncap;
+  return 0;
+}
+
+/* ── the submission queue ───────────────────────────────────────────────────────────────── */
+static void submit_now(wr_reactor *r) {
+  ur_state *s = UR(r);
+  __atomic_store_n(s->sqTail, s->sqLocal, __ATOMIC_RELEASE);
+  while (s->toSubmit) {
+    int n = sys_enter(s->ring, s->toSubmit, 0, 0, NULL, 0);
+    if (n < 0) { if (errno == EINTR || errno == EAGAIN || errno == EBUSY) continue; wr_fail(r, errno); s->toSubmit = 0; return; }
+    s->toSubmit -= (unsigned)n > s->toSubmit ? s->toSubmit : (unsigned)n;
+  }
+}
+
+/* A zeroed SQE; a full queue is submitted first (an extra enter: thousands queued in one turn). */
+static struct io_uring_sqe *sqe_get(wr_reactor *r) {
+  ur_state *s = UR(r);
+  if (s->sqLocal - __atomic_load_n(s->sqHead, __ATOMIC_ACQUIRE) >= s->sqEntries) submit_now(r);
+  struct io_uring_sqe *q = &s->sqes[s->sqLocal & *s->sqMask];
+  memset(q, 0, sizeof *q);
+  s->sqLocal++;
+  s->toSubmit++;
+  r->stats[S_U_SQES]++;
+  return q;
+}
+
+static void arm_wake(wr_reactor *r) {
+  struct io_uring_sqe *q = sqe_get(r);
+  q->opcode = IORING_OP_POLL_ADD;
+  q->fd = UR(r)->wakefd;
+  q->poll32_events = POLLIN;
+  q->len = IORING_POLL_ADD_MULTI;
+  q->user_data = UD(T_WAKE, 0, 0);
+}
+
+static void cancel_op(wr_reactor *r, uint64_t ud) {
+  struct io_uring_sqe *q = sqe_get(r);
+  q->opcode = IORING_OP_ASYNC_CANCEL;
+  q->fd = -1;
+  q->addr = ud;
+  q->flags = IOSQE_CQE_SKIP_SUCCESS;
+  q->user_data = UD(T_CANCEL, 0, 0);
+}
+
+/* ── the provided-buffer ring: the supply ring handed to the kernel ─────────────────────── */
+static int br_setup(wr_reactor *r) {
+  ur_state *s = UR(r);
+  unsigned n = r->supplyCap < BR_MAX ? r->supplyCap : BR_MAX;
+  if (n < 8) n = 8;
+  s->brSz = (size_t)n * sizeof(struct io_uring_buf);
+  void *m = mmap(NULL, s->brSz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return errno;
+  s->bidFree = malloc(sizeof(uint16_t) * n);
+  s->bidChunk = malloc(sizeof(uint32_t) * n);
+  if (!s->bidFree || !s->bidChunk) { munmap(m, s->brSz); return ENOMEM; }
+  struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)m, .ring_entries = n, .bgid = 0 };
+  if (sys_register(s->ring, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) { int e = errno; munmap(m, s->brSz); return e; }
+  s->br = m; s->brEntries = n; s->brTail = 0; s->provided = 0;
+  s->target = TARGET0 < n ? TARGET0 : n;
+  for (unsigned i = 0; i < n; i++) s->bidFree[i] = (uint16_t)(n - 1 - i);
+  s->bidTop = n;
+  return 0;
+}
+
+static void br_put(ur_state *s, uint16_t bid, uint8_t *addr, uint32_t len) {
+  struct io_uring_buf *e = &s->br->bufs[s->brTail & (s->brEntries - 1)];
+  e->addr = (uint64_t)(uintptr_t)addr;
+  e->len = len;
+  e->bid = bid;
+  s->brTail++;
+  s->provided++;
+}
+
+/* Moves chunks from the supply ring into the kernel's buffer ring, up to the target. */
+static void feed(wr_reactor *r) {
+  ur_state *s = UR(r);
+  if (WR_HDR(r, hostFlags) & K_HOST_READS_PAUSED) return;
+  unsigned moved = 0;
+  while (s->provided < s->target && s->bidTop > 0 && r->supHead != r->supTail) {
+    uint32_t c = wr_supply_at(r, r->supHead);
+    r->supHead++;
+    moved++;
+    if (!WR_CHUNK_OK(r, c)) {
+      wr_violation(r, "supply ring entry %u names chunk %u, past the chunk count (%u)", r->supHead - 1, c, r->chunkCount);
+      continue;
+    }
+    uint16_t bid = s->bidFree[--s->bidTop];
+    s->bidChunk[bid] = c;
+    br_put(s, bid, wr_chunk_data(r, c), r->chunkSize);
+  }
+  if (moved) {
+    WR_HDR_STORE(r, supplyHead, r->supHead);
+    __atomic_store_n(&s->br->tail, (uint16_t)s->brTail, __ATOMIC_RELEASE);
+  }
+  r->stats[S_U_BUFFERS] = s->provided;
+}
+
+/* ── interest → operations ──────────────────────────────────────────────────────────────── */
+static void listener_add(ur_state *s, int fd) {
+  for (int i = 0; i < s->nListeners; i++) if (s->listeners[i] == fd) return;
+  if (s->nListeners < LISTENERS_MAX) s->listeners[s->nListeners++] = fd;
+}
+static void listener_remove(ur_state *s, int fd) {
+  for (int i = 0; i < s->nListeners; i++) if (s->listeners[i] == fd) { s->listeners[i] = s->listeners[--s->nListeners]; return; }
+}
+
+static int arm_read(wr_reactor *r, int fd, wr_fd *f) {
+  ur_state *s = UR(r);
+  if (ugen_fit(s, fd)) return ENOMEM;
+  struct io_uring_sqe *q = sqe_get(r);
+  q->fd = fd;
+  if (f->kind == WR_KIND_LISTENER) {
+    q->opcode = IORING_OP_ACCEPT;
+    q->accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+    q->ioprio = IORING_ACCEPT_MULTISHOT;
+    q->user_data = UD(T_ACCEPT, s->ugen[fd], fd);
+    listener_add(s, fd);
+  } else {
+    q->opcode = IORING_OP_RECV;
+    q->flags = IOSQE_BUFFER_SELECT;
+    q->buf_group = 0;
+    q->ioprio = IORING_RECV_MULTISHOT;
+    q->user_data = UD(T_RECV, s->ugen[fd], fd);
+  }
+  f->pad |= O_RD;
+  return 0;
+}
+
+static int arm_write(wr_reactor *r, int fd, wr_fd *f) {
+  ur_state *s = UR(r);
+  if (ugen_fit(s, fd)) return ENOMEM;
+  struct io_uring_sqe *q = sqe_get(r);
+  q->opcode = IORING_OP_POLL_ADD;
+  q->fd = fd;
+  q->poll32_events = POLLOUT;
+  q->user_data = UD(T_POLLOUT, s->ugen[fd], fd);
+  f->pad |= O_WR;
+  return 0;
+}
+
+/*
+ * Makes what is armed for fd match `to` (WR_R_* bits, level-triggered: edge mode is off here).
+ * Arming while a cancel of the same operation is on its way waits for that cancel's final
+ * completion, which re-arms it then (decode: `rearm`), so two never run at once.
+ */
+static int ur_interest(wr_reactor *r, int fd, uint8_t from, uint8_t to) {
+  (void)from;
+  ur_state *s = UR(r);
+  wr_fd *f = &r->fds[fd];
+  uint32_t g = ugen_of(s, fd);
+  uint8_t eff = to;
+  if ((to & WR_R_READ) && !(f->pad & O_RD) && f->kind == WR_KIND_CONN && (WR_HDR(r, hostFlags) & K_HOST_READS_PAUSED)) {
+    /* reads are paused: armed once they resume (wr_unstarve), so nothing is read meanwhile */
+    wr_park_listener(r, fd, f);
+    eff &= (uint8_t)~WR_R_READ;
+  }
+  if ((eff & WR_R_READ) && !(f->pad & O_RD)) { int e = arm_read(r, fd, f); if (e) return e; }
+  else if (!(eff & WR_R_READ) && (f->pad & O_RD) && !(f->pad & O_RDX)) {
+    cancel_op(r, UD(f->kind == WR_KIND_LISTENER ? T_ACCEPT : T_RECV, g, fd));
+    f->pad |= O_RDX;
+  }
+  if ((eff & WR_R_WRITE) && !(f->pad & O_WR)) { int e = arm_write(r, fd, f); if (e) return e; }
+  else if (!(eff & WR_R_WRITE) && (f->pad & O_WR) && !(f->pad & O_WRX)) {
+    cancel_op(r, UD(T_POLLOUT, g, fd));
+    f->pad |= O_WRX;
+  }
+  if (eff == to) return 0;
+  f->reg = eff;
+  return -1;
+}
+
+/* An operation of fd ended for good (its final completion): what it was armed for, if the
+ * registration still wants it, is armed again at the next turn's interest pass. */
+static void rearm(wr_reactor *r, int fd, wr_fd *f, uint8_t bit) {
+  f->reg &= (uint8_t)~bit;
+  wr_mark_chg(r, fd, f);
+}
+
+/* Before the core's CLOSE: cancel everything of fd, then close it, in that order, in the ring. */
+static int ur_forget(wr_reactor *r, int fd, wr_fd *f) {
+  ur_state *s = UR(r);
+  if (f->kind == WR_KIND_LISTENER) listener_remove(s, fd);
+  if (fd < s->ugenCap) s->ugen[fd] = (s->ugen[fd] + 1) & 0xFFFFFF; /* its completions still to come are stale */
+  int armed = (f->pad & (O_RD | O_WR)) != 0;
+  f->pad = 0;
+  /* Always an operation, even with nothing armed: a send or shutdown queued this turn for fd
+   * must reach the socket before the close does (the peer gets every byte, then the FIN). */
+  struct io_uring_sqe *q;
+  if (armed) {
+    q = sqe_get(r);
+    q->opcode = IORING_OP_ASYNC_CANCEL;
+    q->fd = fd;
+    q->cancel_flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
+    q->flags = IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
+    q->user_data = UD(T_CANCEL, 0, fd);
+  }
+  q = sqe_get(r);
+  q->opcode = IORING_OP_CLOSE;
+  q->fd = fd;
+  q->flags = IOSQE_CQE_SKIP_SUCCESS;
+  q->user_data = UD(T_CLOSE, 0, fd);
+  return 1;
+}
+
+/* ── writes ─────────────────────────────────────────────────────────────────────────────── */
+static wctx *wctx_at(ur_state *s, uint32_t i) { return &s->wblocks[i / WCTX_BLOCK][i % WCTX_BLOCK]; }
+
+static uint32_t wctx_alloc(ur_state *s) {
+  if (s->wfree == UINT32_MAX) {
+    if (s->wblockN >= (0xFFFFFFu / WCTX_BLOCK)) return UINT32_MAX;
+    wctx **nb = realloc(s->wblocks, sizeof(wctx *) * (s->wblockN + 1));
+    if (!nb) return UINT32_MAX;
+    s->wblocks = nb;
+    wctx *b = malloc(sizeof(wctx) * WCTX_BLOCK);
+    if (!b) return UINT32_MAX;
+    s->wblocks[s->wblockN] = b;
+    for (uint32_t i = WCTX_BLOCK; i > 0; i--) { b[i - 1].nextFree = s->wfree; s->wfree = s->wblockN * WCTX_BLOCK + i - 1; }
+    s->wblockN++;
+  }
+  uint32_t i = s->wfree;
+  s->wfree = wctx_at(s, i)->nextFree;
+  return i;
+}
+static void wctx_free(ur_state *s, uint32_t i) { wctx_at(s, i)->nextFree = s->wfree; s->wfree = i; }
+
+static void ur_write(wr_reactor *r, const wr_submit *sub, wr_fd *f) {
+  ur_state *s = UR(r);
+  int fd = sub->fd;
+  uint32_t w = ugen_fit(s, fd) == 0 ? wctx_alloc(s) : UINT32_MAX;
+  if (w == UINT32_MAX) { wr_post(r, K_EV_WRITE_DONE, sub->slot, sub->gen, fd, 0, 0, ENOMEM); return; }
+  wctx *x = wctx_at(s, w);
+  x->slot = sub->slot; x->gen = sub->gen; x->fd = fd; x->ugen = s->ugen[fd]; x->bytes = sub->b;
+  /* the iovecs of the (checked) chain, up to MAX_IOV chunks: the rest is left for after EAGAIN */
+  int n = 0;
+  uint32_t want = 0, c = sub->a;
+  while (n < MAX_IOV && want < sub->b) {
+    wr_chunk k;
+    if (c == K_NONE || !WR_CHUNK_OK(r, c)) break;
+    wr_chunk_read(r, c, &k);
+    if (k.start > r->chunkSize || k.len > r->chunkSize - k.start) break;
+    uint32_t take = k.len < sub->b - want ? k.len : sub->b - want;
+    x->iov[n].iov_base = wr_chunk_data(r, c) + k.start;
+    x->iov[n].iov_len = take;
+    n++; want += take;
+    c = k.next;
+  }
+  if (want < sub->b && n < MAX_IOV) { /* the chain changed since it was checked */
+    wctx_free(s, w);
+    wr_violation(r, "WRITE of slot %u gen %u: the chain changed while it was written", sub->slot, sub->gen);
+    wr_post(r, K_EV_WRITE_DONE, sub->slot, sub->gen, fd, 0, 0, EINVAL);
+    return;
+  }
+  struct io_uring_sqe *q = sqe_get(r);
+  q->fd = fd;
+  q->msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+  if (n == 1) {
+    q->opcode = IORING_OP_SEND;
+    q->addr = (uint64_t)(uintptr_t)x->iov[0].iov_base;
+    q->len = (uint32_t)x->iov[0].iov_len;
+  } else {
+    memset(&x->mh, 0, sizeof x->mh);
+    x->mh.msg_iov = x->iov;
+    x->mh.msg_iovlen = (size_t)n;
+    q->opcode = IORING_OP_SENDMSG;
+    q->addr = (uint64_t)(uintptr_t)&x->mh;
+    q->len = 1;
+  }
+  q->user_data = UD(T_SEND, w, fd);
+  s->sendsNow++;
+  r->stats[S_WRITE_CALLS]++;
+  (void)f;
+}
+
+static void ur_shutdown(wr_reactor *r, int fd, wr_fd *f) {
+  (void)f;
+  struct io_uring_sqe *q = sqe_get(r);
+  q->opcode = IORING_OP_SHUTDOWN;
+  q->fd = fd;
+  q->len = SHUT_WR;
+  q->flags = IOSQE_CQE_SKIP_SUCCESS;
+  q->user_data = UD(T_SHUTDOWN, 0, fd);
+}
+
+/* ── init, destroy ──────────────────────────────────────────────────────────────────────── */
+static void unmap_all(ur_state *s) {
+  if (s->ringMem && s->ringMem != MAP_FAILED) munmap(s->ringMem, s->ringSz);
+  if (s->sqes && (void *)s->sqes != MAP_FAILED) munmap(s->sqes, s->sqesSz);
+}
+
+static int ur_init(wr_reactor *r) {
+  ur_state *s = calloc(1, sizeof *s);
+  if (!s) return ENOMEM;
+  s->wfree = UINT32_MAX;
+  s->wakefd = s->notifyfd = -1;
+  struct io_uring_params p;
+  memset(&p, 0, sizeof p);
+  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+  p.cq_entries = CQ_ENTRIES;
+  s->ring = sys_setup(SQ_ENTRIES, &p);
+  if (s->ring < 0) { int e = errno; free(s); return e; }
+  int err = 0;
+  if (!(p.features & IORING_FEAT_SINGLE_MMAP) || !(p.features & IORING_FEAT_EXT_ARG) || !(p.features & IORING_FEAT_NODROP)) err = EOPNOTSUPP;
+  if (!err) {
+    /* multishot receive and buffer rings: Linux 6.0, as IORING_OP_SEND_ZC; probe for it */
+    size_t psz = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
+    struct io_uring_probe *probe = calloc(1, psz);
+    if (!probe) err = ENOMEM;
+    else if (sys_register(s->ring, IORING_REGISTER_PROBE, probe, 256) < 0 || probe->last_op < IORING_OP_SEND_ZC) err = EOPNOTSUPP;
+    free(probe);
+  }
+  if (!err) {
+    s->ringSz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    size_t cqsz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    if (cqsz > s->ringSz) s->ringSz = cqsz;
+    s->sqesSz = p.sq_entries * sizeof(struct io_uring_sqe);
+    s->ringMem = mmap(NULL, s->ringSz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, s->ring, IORING_OFF_SQ_RING);
+    s->sqes = mmap(NULL, s->sqesSz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, s->ring, IORING_OFF_SQES);
+    if (s->ringMem == MAP_FAILED || (void *)s->sqes == MAP_FAILED) err = errno ? errno : ENOMEM;
+  }
+  if (!err) {
+    char *m = s->ringMem;
+    s->sqHead = (unsigned *)(m + p.sq_off.head); s->sqTail = (unsigned *)(m + p.sq_off.tail);
+    s->sqMask = (unsigned *)(m + p.sq_off.ring_mask); s->sqArray = (unsigned *)(m + p.sq_off.array);
+    s->sqFlags = (unsigned *)(m + p.sq_off.flags);
+    s->cqHead = (unsigned *)(m + p.cq_off.head); s->cqTail = (unsigned *)(m + p.cq_off.tail);
+    s->cqMask = (unsigned *)(m + p.cq_off.ring_mask); s->cqFlags = (unsigned *)(m + p.cq_off.flags);
+    s->cqes = (struct io_uring_cqe *)(m + p.cq_off.cqes);
+    for (unsigned i = 0; i < p.sq_entries; i++) s->sqArray[i] = i;
+    s->sqEntries = p.sq_entries;
+    s->sqLocal = *s->sqTail;
+    err = wr_wakefd_open(&s->wakefd, &s->wakefd);
+  }
+  if (!err) err = wr_wakefd_open(&s->notifyfd, &s->notifyfd);
+  if (!err) {
+    /* the poller thread's doorbell: off until it waits (each completion would signal it) */
+    __atomic_or_fetch(s->cqFlags, IORING_CQ_EVENTFD_DISABLED, __ATOMIC_RELEASE);
+    if (sys_register(s->ring, IORING_REGISTER_EVENTFD, &s->notifyfd, 1) < 0) err = errno;
+  }
+  if (err) {
+    if (s->wakefd >= 0) close(s->wakefd);
+    if (s->notifyfd >= 0) close(s->notifyfd);
+    unmap_all(s);
+    close(s->ring);
+    free(s);
+    return err;
+  }
+  r->bk = s;
+  r->edge = 0; /* completions are not readiness: the option means nothing here */
+  arm_wake(r);
+  return 0;
+}
+
+static void ur_destroy(wr_reactor *r) {
+  ur_state *s = UR(r);
+  if (!s) return;
+  if (s->sqLocal != __atomic_load_n(s->sqHead, __ATOMIC_ACQUIRE)) {
+    /* what was queued since the last turn (the CLOSEs of closeDescriptor) runs now */
+    __atomic_store_n(s->sqTail, s->sqLocal, __ATOMIC_RELEASE);
+    sys_enter(s->ring, s->sqLocal - *s->sqHead, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+  }
+  close(s->ring); /* cancels every operation; the kernel lets go of the buffer ring (pinned) as it tears down */
+  unmap_all(s);
+  if (s->br) munmap(s->br, s->brSz);
+  close(s->wakefd);
+  close(s->notifyfd);
+  for (uint32_t i = 0; i < s->wblockN; i++) free(s->wblocks[i]);
+  free(s->wblocks); free(s->bidFree); free(s->bidChunk); free(s->ugen);
+  free(s->held); free(s->heldFor); free(s->readTurn); free(s->readN); free(s->keptTurn);
+  free(s);
+  r->bk = NULL;
+}
+
+/* ── the turn's wait ────────────────────────────────────────────────────────────────────── */
+static void pause_accepts(wr_reactor *r) {
+  ur_state *s = UR(r);
+  for (int i = 0; i < s->nListeners; i++) {
+    int fd = s->listeners[i];
+    wr_fd *f = wr_fd_get(r, fd);
+    if (!f || f->kind != WR_KIND_LISTENER || !(f->pad & O_RD) || (f->flags & WR_F_STARVED)) continue;
+    wr_park_listener(r, fd, f);  /* back when accepting resumes (wr_unstarve) */
+    wr_apply_interest(r, fd, f); /* parked: read interest off, so the accept is cancelled */
+  }
+}
+
+static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
+  ur_state *s = UR(r);
+  (void)max;
+  if (!s->br) {
+    int e = br_setup(r);
+    if (e) { wr_fail(r, e); return 0; }
+  }
+  if (WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED) pause_accepts(r);
+  if (s->enobufsSeen && s->target < s->brEntries) s->target *= 2;
+  s->enobufsSeen = 0;
+  feed(r);
+  __atomic_store_n(s->sqTail, s->sqLocal, __ATOMIC_RELEASE);
+  unsigned waitNr = 0, flags = IORING_ENTER_GETEVENTS;
+  struct __kernel_timespec ts = { 0, 0 };
+  struct io_uring_getevents_arg ga = { .ts = (uint64_t)(uintptr_t)&ts };
+  void *arg = NULL;
+  size_t argsz = 0;
+  uint32_t room = r->eventCap - (r->evTail - r->evHead);
+  unsigned ready = *s->cqTail - *s->cqHead;
+  if (s->heldN && !(WR_HDR(r, hostFlags) & (K_HOST_READS_PAUSED | K_HOST_ACCEPTS_PAUSED))) ready++; /* held work to serve: no sleeping */
+  if (s->heldN && r->ovN) ready++;
+  if (timeoutMs != 0 && room > 0 && ready == 0) {
+    if (s->lastArrivals > 0) {
+      waitNr = s->sendsNow + (s->lastArrivals < WANT_MAX ? s->lastArrivals : WANT_MAX);
+      long long ns = COALESCE_NS;
+      if (timeoutMs > 0 && (long long)timeoutMs * 1000000LL < ns) ns = (long long)timeoutMs * 1000000LL;
+      ts.tv_nsec = ns;
+    } else {
+      waitNr = 1;
+      if (timeoutMs > 0) { ts.tv_sec = timeoutMs / 1000; ts.tv_nsec = (long long)(timeoutMs % 1000) * 1000000LL; }
+    }
+    if (s->lastArrivals > 0 || timeoutMs > 0) { flags |= IORING_ENTER_EXT_ARG; arg = &ga; argsz = sizeof ga; }
+  }
+  int n = sys_enter(s->ring, s->toSubmit, waitNr, flags, arg, argsz);
+  if (n < 0 && errno != ETIME && errno != EINTR && errno != EAGAIN && errno != EBUSY) wr_fail(r, errno);
+  /* what the kernel took (SUBMIT_ALL: all of it, unless interrupted; the rest goes next turn) */
+  s->toSubmit = s->sqLocal - __atomic_load_n(s->sqHead, __ATOMIC_ACQUIRE);
+  s->sendsNow = 0;
+  return (int)(__atomic_load_n(s->cqTail, __ATOMIC_ACQUIRE) - *s->cqHead);
+}
+
+/* ── completions → events ──────────────────────────────────────────────────────────────── */
+/* A chunk the kernel filled for an operation that is stale (its descriptor closed since), or
+ * returned empty-handed: still the host's supply, so back into the ring. */
+static void br_return(wr_reactor *r, uint16_t bid) {
+  ur_state *s = UR(r);
+  s->provided--; /* it left the ring when the kernel took it */
+  if (bid >= s->brEntries) return;
+  br_put(s, bid, wr_chunk_data(r, s->bidChunk[bid]), r->chunkSize);
+  __atomic_store_n(&s->br->tail, (uint16_t)s->brTail, __ATOMIC_RELEASE);
+}
+
+static void on_accept(wr_reactor *r, int lfd, uint32_t g, int res, unsigned cf) {
+  ur_state *s = UR(r);
+  wr_fd *lf = wr_fd_get(r, lfd);
+  int live = lf && lf->kind == WR_KIND_LISTENER && ugen_of(s, lfd) == g;
+  if (!live) { if (res >= 0) close(res); return; } /* never reported: nobody else knows of it */
+  int final = !(cf & IORING_CQE_F_MORE);
+  if (final) {
+    uint8_t was = lf->pad;
+    lf->pad &= (uint8_t)~(O_RD | O_RDX);
+    if (!(was & O_RDX) || (lf->reg & WR_R_READ)) rearm(r, lfd, lf, WR_R_READ); /* ended by itself, or wanted again since the cancel */
+  }
+  if (res >= 0) {
+    wr_fd *f = wr_fd_open(r, res, WR_KIND_CONN);
+    lf = &r->fds[lfd]; /* the table may have moved */
+    if (!f || ugen_fit(s, res)) {
+      if (f) { wr_fd_set_kind(f, WR_KIND_NONE); r->openFds--; }
+      close(res);
+      wr_post(r, K_EV_ACCEPT_ERROR, lf->slot, lf->gen, lfd, 0, 0, ENOMEM);
+      return;
+    }
+    f->pad = 0;
+    if (r->nodelay) { int one = 1; setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); }
+    r->stats[S_ACCEPTS]++;
+    if (r->acceptLeft) r->acceptLeft--;
+    wr_post(r, K_EV_ACCEPTED, lf->slot, lf->gen, res, 0, 0, 0);
+    return;
+  }
+  int e = -res;
+  if (e == ECANCELED || e == EAGAIN || e == EINTR) return;
+  if (e == EMFILE || e == ENFILE) {
+    r->stats[S_ACCEPT_EMFILE]++;
+    if (r->reservefd >= 0) { /* shed one, as io.c does: the client sees a reset, not a hang */
+      close(r->reservefd);
+      int c = wr_accept_nb(lfd, 0);
+      if (c >= 0) { struct linger l = { 1, 0 }; setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof l); close(c); r->stats[S_ACCEPT_SHED]++; }
+      r->reservefd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+  }
+  wr_post(r, K_EV_ACCEPT_ERROR, lf->slot, lf->gen, lfd, 0, 0, (uint32_t)e);
+}
+
+static void on_recv(wr_reactor *r, int fd, uint32_t g, int res, unsigned cf) {
+  ur_state *s = UR(r);
+  wr_fd *f = wr_fd_get(r, fd);
+  int hasBuf = (cf & IORING_CQE_F_BUFFER) != 0;
+  uint16_t bid = (uint16_t)(cf >> IORING_CQE_BUFFER_SHIFT);
+  int live = f && f->kind == WR_KIND_CONN && ugen_of(s, fd) == g;
+  r->stats[S_READ_CALLS]++;
+  if (!live) { if (hasBuf) br_return(r, bid); return; }
+  int final = !(cf & IORING_CQE_F_MORE);
+  uint8_t was = f->pad;
+  if (final) f->pad &= (uint8_t)~(O_RD | O_RDX);
+  if (res > 0 && hasBuf) {
+    s->provided--;
+    uint32_t c = bid < s->brEntries ? s->bidChunk[bid] : K_NONE;
+    if (bid < s->brEntries) s->bidFree[s->bidTop++] = bid;
+    wr_post(r, K_EV_READ, f->slot, f->gen, fd, c, (uint32_t)res, 0);
+    if (final && (!(was & O_RDX) || (f->reg & WR_R_READ)) && !(f->flags & WR_F_RDEND)) rearm(r, fd, f, WR_R_READ);
+    return;
+  }
+  if (hasBuf) br_return(r, bid);
+  if (res == 0) {
+    if (!(f->flags & WR_F_RDEND)) {
+      if (f->err) wr_post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, f->err);
+      else wr_post(r, K_EV_READ, f->slot, f->gen, fd, K_NONE, 0, 0);
+      f->flags |= WR_F_RDEND;
+    }
+    return; /* the registration stays "read": nothing is armed again after the end */
+  }
+  int e = -res;
+  if (e == ENOBUFS) {
+    r->stats[S_U_ENOBUFS]++;
+    s->enobufsSeen = 1;
+    if (final && !(f->flags & WR_F_RDEND)) {
+      f->reg &= (uint8_t)~WR_R_READ;
+      wr_starve(r, fd, f); /* re-armed by wr_unstarve once chunks come back */
+    }
+    return;
+  }
+  if (e == ECANCELED) { if (final && (f->reg & WR_R_READ) && !(f->flags & WR_F_RDEND)) rearm(r, fd, f, WR_R_READ); return; }
+  if (e == EAGAIN || e == EINTR) { if (final) rearm(r, fd, f, WR_R_READ); return; }
+  if (!(f->flags & WR_F_RDEND)) {
+    wr_post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, (uint32_t)e);
+    f->flags |= WR_F_RDEND;
+  }
+}
+
+static void on_pollout(wr_reactor *r, int fd, uint32_t g, int res) {
+  ur_state *s = UR(r);
+  wr_fd *f = wr_fd_get(r, fd);
+  if (!f || f->kind == WR_KIND_NONE || ugen_of(s, fd) != g) return;
+  uint8_t was = f->pad;
+  f->pad &= (uint8_t)~(O_WR | O_WRX);
+  if (res == -ECANCELED) { if (f->reg & WR_R_WRITE) rearm(r, fd, f, WR_R_WRITE); return; }
+  (void)was;
+  rearm(r, fd, f, WR_R_WRITE); /* one-shot: armed again next turn if still wanted (level) */
+  uint8_t pend = WR_P_WRITE;
+  if (res > 0 && (res & (POLLHUP | POLLERR))) pend |= WR_P_HUP;
+  wr_ready(r, fd, pend);
+}
+
+static void on_send(wr_reactor *r, uint32_t w, int res) {
+  ur_state *s = UR(r);
+  if (w >= s->wblockN * WCTX_BLOCK) return;
+  wctx *x = wctx_at(s, w);
+  int fd = x->fd;
+  wr_fd *f = wr_fd_get(r, fd);
+  int live = f && f->kind != WR_KIND_NONE && ugen_of(s, fd) == x->ugen;
+  uint32_t slot = x->slot, gen = x->gen, bytes = x->bytes;
+  wctx_free(s, w);
+  (void)live; /* a CLOSE after it in the same batch closed fd since: its completion still comes first, as with epoll */
+  uint32_t done = 0, err = 0;
+  if (res >= 0) { done = (uint32_t)res; if (done < bytes) err = EAGAIN; }
+  else err = (uint32_t)(-res == EWOULDBLOCK ? EAGAIN : -res);
+  wr_post(r, K_EV_WRITE_DONE, slot, gen, fd, 0, done, err);
+}
+
+/*
+ * May completion c be served in this turn? 0: hold it. Nothing that posts an event is served
+ * without room in the event ring (the completion queue is drained every turn all the same, so
+ * what posts nothing, such as a receive out of buffers, is seen at once). Receives within the
+ * connection's readsPerConn this turn and while reads are not paused; accepts within
+ * acceptBudget and while accepts are not paused. A descriptor's completions keep their order:
+ * with one held, the later ones are held behind it. Stale ones are served (dropped) at once.
+ */
+static int servable(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, int fromHeld) {
+  int tag = UD_TAG(c->user_data), fd = UD_FD(c->user_data);
+  if (tag != T_RECV && tag != T_ACCEPT && tag != T_POLLOUT && tag != T_SEND) return 1;
+  int inTable = fd >= 0 && fd < s->ugenCap;
+  if (tag != T_SEND && (!inTable || s->ugen[fd] != UD_X(c->user_data))) return 1;
+  if (tag == T_RECV && c->res == -ENOBUFS) return 1; /* posts nothing: parks the receive */
+  if (inTable && (fromHeld ? s->keptTurn[fd] == s->turnNo : s->heldFor[fd] != 0)) return 0;
+  if (wr_event_room(r) == 0) return 0;
+  if (tag == T_SEND || tag == T_POLLOUT) return 1;
+  uint32_t flags = WR_HDR(r, hostFlags);
+  if (tag == T_ACCEPT) return c->res < 0 || (!(flags & K_HOST_ACCEPTS_PAUSED) && r->acceptLeft > 0);
+  if (c->res <= 0) return 1;
+  if (flags & K_HOST_READS_PAUSED) return 0;
+  if (s->readTurn[fd] != s->turnNo) { s->readTurn[fd] = s->turnNo; s->readN[fd] = 0; }
+  if (s->readN[fd] >= WR_HDR(r, readsPerConn)) return 0;
+  s->readN[fd]++;
+  return 1;
+}
+
+static void hold(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c) {
+  if (s->heldN == s->heldCap) {
+    uint32_t ncap = s->heldCap ? s->heldCap * 2 : 256;
+    struct io_uring_cqe *n = realloc(s->held, sizeof *n * ncap);
+    if (!n) { wr_fail(r, ENOMEM); return; } /* a completion that cannot be kept: the reactor ends loudly */
+    s->held = n; s->heldCap = ncap;
+  }
+  s->held[s->heldN++] = *c;
+  int fd = UD_FD(c->user_data);
+  if (fd >= 0 && fd < s->ugenCap) s->heldFor[fd]++;
+}
+
+static void serve(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, unsigned *arrivals) {
+  uint64_t ud = c->user_data;
+  int res = c->res;
+  unsigned cf = c->flags;
+  switch (UD_TAG(ud)) {
+    case T_WAKE:
+      wr_wakefd_drain(s->wakefd);
+      r->woken = 1;
+      r->stats[S_WAKEUPS]++;
+      if (!(cf & IORING_CQE_F_MORE)) arm_wake(r);
+      break;
+    case T_ACCEPT: (*arrivals)++; on_accept(r, UD_FD(ud), UD_X(ud), res, cf); break;
+    case T_RECV: (*arrivals)++; on_recv(r, UD_FD(ud), UD_X(ud), res, cf); break;
+    case T_POLLOUT: on_pollout(r, UD_FD(ud), UD_X(ud), res); break;
+    case T_SEND: on_send(r, UD_X(ud), res); break;
+    case T_CLOSE: case T_SHUTDOWN: if (res < 0) r->stats[S_CTL_ERRORS]++; break;
+    default: break; /* T_CANCEL: a cancel that found nothing (it raced the end) */
+  }
+}
+
+static void ur_decode(wr_reactor *r, int n) {
+  (void)n;
+  ur_state *s = UR(r);
+  unsigned arrivals = 0;
+  s->turnNo++;
+  /* held completions first, in order */
+  uint32_t keep = 0, i = 0;
+  for (; i < s->heldN; i++) {
+    struct io_uring_cqe c = s->held[i];
+    int fd = UD_FD(c.user_data);
+    int inTable = fd >= 0 && fd < s->ugenCap;
+    if (!servable(r, s, &c, 1)) { s->held[keep++] = c; if (inTable) s->keptTurn[fd] = s->turnNo; continue; }
+    if (inTable && s->heldFor[fd]) s->heldFor[fd]--;
+    serve(r, s, &c, &arrivals);
+  }
+  s->heldN = keep;
+  /* then the whole completion queue */
+  unsigned head = *s->cqHead, tail = __atomic_load_n(s->cqTail, __ATOMIC_ACQUIRE);
+  while (head != tail) {
+    struct io_uring_cqe c = s->cqes[head & *s->cqMask];
+    head++;
+    r->stats[S_U_CQES]++;
+    if (!servable(r, s, &c, 0)) { hold(r, s, &c); continue; }
+    serve(r, s, &c, &arrivals);
+  }
+  __atomic_store_n(s->cqHead, head, __ATOMIC_RELEASE);
+  s->lastArrivals = arrivals;
+  r->stats[S_U_BUFFERS] = s->provided;
+}
+
+static int ur_wake(wr_reactor *r) { return wr_wakefd_signal(UR(r)->wakefd); }
+
+/* The poller thread: until the ring has work (signalled on the registered eventfd), a wake, or
+ * the timeout. It reaps nothing: the next turn on the reactor's thread does. */
+static void ur_poll_wait(wr_reactor *r, int timeoutMs) {
+  ur_state *s = UR(r);
+  __atomic_and_fetch(s->cqFlags, ~(unsigned)IORING_CQ_EVENTFD_DISABLED, __ATOMIC_SEQ_CST);
+  int ready = __atomic_load_n(s->cqTail, __ATOMIC_ACQUIRE) != __atomic_load_n(s->cqHead, __ATOMIC_ACQUIRE) ||
+              (__atomic_load_n(s->sqFlags, __ATOMIC_ACQUIRE) & IORING_SQ_TASKRUN);
+  if (!ready) {
+    struct pollfd p[2] = { { .fd = s->notifyfd, .events = POLLIN }, { .fd = s->wakefd, .events = POLLIN } };
+    poll(p, 2, timeoutMs);
+  }
+  __atomic_or_fetch(s->cqFlags, IORING_CQ_EVENTFD_DISABLED, __ATOMIC_SEQ_CST);
+  wr_wakefd_drain(s->notifyfd);
+}
+
+const wr_backend wr_uring_backend = {
+  .name = "uring",
+  .init = ur_init,
+  .destroy = ur_destroy,
+  .interest = ur_interest,
+  .forget = ur_forget,
+  .write = ur_write,
+  .shutdown = ur_shutdown,
+  .wait = ur_wait,
+  .decode = ur_decode,
+  .wake = ur_wake,
+  .poll_wait = ur_poll_wait,
+};
+#endif /* headers new enough */
+#endif /* WR_BACKEND_URING */
