@@ -314,6 +314,9 @@ typedef struct wr_backend {
   /* Optional: SHUTDOWN(SHUT_WR) of a checked descriptor, ordered after the writes the backend
    * queued before it (io_uring: an operation); NULL: shutdown(2) now. */
   void (*shutdown)(wr_reactor *r, int fd, wr_fd *f);
+  /* Optional: how many starved readers wr_unstarve may wake this turn (io_uring: the buffers it
+   * has or can take from the supply ring); NULL: all of them. */
+  int (*read_room)(wr_reactor *r);
   int (*wait)(wr_reactor *r, int max, int timeoutMs);       /* up to max kernel events; their count (0 on EINTR) */
   void (*decode)(wr_reactor *r, int n);                     /* the n events of the last wait → wr_ready / wr_post */
   /* Any thread (under the wake table's mutex, so never after destroy): ends a wait in progress,

@@ -21,7 +21,8 @@
  *     ring are moved into the kernel's buffer ring (supplyHead advances as they are), each a
  *     whole chunk, and a receive completion names the chunk it filled (its buffer id). An idle
  *     connection holds no chunk. The buffer ring holds up to `target` chunks (64, doubled each
- *     turn that saw a receive run out, up to its size), so the pool is not parked in the kernel.
+ *     turn that saw a receive run out, up to the pool's size), so the pool is not parked in the
+ *     kernel while the server is quiet, and busy connections do not run out under load.
  *     A receive that runs out (ENOBUFS) is parked like a starved epoll read (wr_starve) and
  *     re-armed when chunks come back; HOST_READS_PAUSED stops moving chunks into the ring.
  *   - IN_WRITE (and a connect in progress): a one-shot POLL_ADD(POLLOUT); its completion is
@@ -121,9 +122,10 @@ typedef struct {
   wctx **wblocks; uint32_t wblockN, wfree;
   int listeners[LISTENERS_MAX]; int nListeners;
   unsigned lastArrivals;
-  /* Completions held back for a later turn, in arrival order: receives past a connection's
-   * readsPerConn this turn or while reads are paused, accepts past acceptBudget or while
-   * accepts are paused (their buffers and descriptors stay the host's meanwhile). A
+  /* Completions held back for a later turn, in arrival order: any that would post an event
+   * when the event ring is full, receives past a connection's readsPerConn this turn, accepts
+   * past acceptBudget or while accepts are paused (their buffers and descriptors stay the
+   * host's meanwhile). A
    * descriptor with completions held has all its later ones held too, so order holds. */
   struct io_uring_cqe *held; uint32_t heldN, heldCap;
   uint32_t *heldFor;             /* per descriptor: its completions in `held` */
@@ -201,8 +203,12 @@ static void cancel_op(wr_reactor *r, uint64_t ud) {
 /* ── the provided-buffer ring: the supply ring handed to the kernel ─────────────────────── */
 static int br_setup(wr_reactor *r) {
   ur_state *s = UR(r);
-  unsigned n = r->supplyCap < BR_MAX ? r->supplyCap : BR_MAX;
-  if (n < 8) n = 8;
+  /* Sized for the whole pool (the kernel can never hold more chunks than there are): under
+   * load every busy connection's next message is taken into a buffer as it arrives, so the
+   * ring's `target` grows with the load (doubling after a turn that ran out) up to what the
+   * core's pool lets the supply ring hand over; it starts small so an idle server parks little. */
+  unsigned n = 8;
+  while (n < r->chunkCount && n < BR_MAX) n <<= 1;
   s->brSz = (size_t)n * sizeof(struct io_uring_buf);
   void *m = mmap(NULL, s->brSz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return errno;
@@ -557,7 +563,7 @@ static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
   size_t argsz = 0;
   uint32_t room = r->eventCap - (r->evTail - r->evHead);
   unsigned ready = *s->cqTail - *s->cqHead;
-  if (s->heldN && !(WR_HDR(r, hostFlags) & (K_HOST_READS_PAUSED | K_HOST_ACCEPTS_PAUSED))) ready++; /* held work to serve: no sleeping */
+  if (s->heldN && !(WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED)) ready++; /* held work to serve: no sleeping */
   if (s->heldN && r->ovN) ready++;
   if (timeoutMs != 0 && room > 0 && ready == 0) {
     if (s->lastArrivals > 0) {
@@ -726,8 +732,10 @@ static int servable(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, in
   if (tag == T_SEND || tag == T_POLLOUT) return 1;
   uint32_t flags = WR_HDR(r, hostFlags);
   if (tag == T_ACCEPT) return c->res < 0 || (!(flags & K_HOST_ACCEPTS_PAUSED) && r->acceptLeft > 0);
+  /* Data already in a chunk is delivered even while reads are paused: the chunk was the host's
+   * supply before the pause (holding it would keep it from the pool the pause waits for); the
+   * pause stops chunks going into the kernel's ring and receives being armed (feed, ur_interest). */
   if (c->res <= 0) return 1;
-  if (flags & K_HOST_READS_PAUSED) return 0;
   if (s->readTurn[fd] != s->turnNo) { s->readTurn[fd] = s->turnNo; s->readN[fd] = 0; }
   if (s->readN[fd] >= WR_HDR(r, readsPerConn)) return 0;
   s->readN[fd]++;
@@ -796,6 +804,18 @@ static void ur_decode(wr_reactor *r, int n) {
   r->stats[S_U_BUFFERS] = s->provided;
 }
 
+/* Starved receives wr_unstarve may arm again: one per buffer the ring has or will have this turn. */
+static int ur_read_room(wr_reactor *r) {
+  ur_state *s = UR(r);
+  if (!s->br) return 0;
+  unsigned can = s->provided;
+  unsigned more = r->supTail - r->supHead;
+  if (more > s->bidTop) more = s->bidTop;
+  if (s->provided + more > s->target) more = s->target > s->provided ? s->target - s->provided : 0;
+  can += more;
+  return can > 0x7fffffff ? 0x7fffffff : (int)can;
+}
+
 static int ur_wake(wr_reactor *r) { return wr_wakefd_signal(UR(r)->wakefd); }
 
 /* The poller thread: until the ring has work (signalled on the registered eventfd), a wake, or
@@ -821,6 +841,7 @@ const wr_backend wr_uring_backend = {
   .forget = ur_forget,
   .write = ur_write,
   .shutdown = ur_shutdown,
+  .read_room = ur_read_room,
   .wait = ur_wait,
   .decode = ur_decode,
   .wake = ur_wake,
