@@ -557,6 +557,8 @@ int wr_sys_accept(wr_reactor *r, int lfd);
 int wr_sys_socket(wr_reactor *r, int family);
 int wr_sys_connect(wr_reactor *r, int fd, const struct sockaddr *a, socklen_t len, int *hang);
 int wr_sys_ctl_fault(wr_reactor *r);                      /* ENOSPC to inject into an interest change, or 0 */
+int wr_fault(wr_reactor *r, int kind);                    /* a completion backend's own draw of WR_FK_* kind */
+uint64_t wr_fault_below(wr_reactor *r, int kind, uint64_t n);
 void wr__faults_set(wr_reactor *r, const double *cfg, size_t n);
 #else
 static inline ssize_t wr_sys_recv(wr_reactor *r, int fd, void *buf, size_t len, int *injected) {

@@ -21,8 +21,8 @@
  *     ring are moved into the kernel's buffer ring (supplyHead advances as they are), each a
  *     whole chunk, and a receive completion names the chunk it filled (its buffer id). An idle
  *     connection holds no chunk. The buffer ring holds up to `target` chunks (64, doubled each
- *     turn that saw a receive run out, up to the pool's size), so the pool is not parked in the
- *     kernel while the server is quiet, and busy connections do not run out under load.
+ *     turn that saw a receive run out, up to a quarter of the pool, as the supply ring), so the
+ *     pool is not parked in the kernel while the server is quiet.
  *     A receive that runs out (ENOBUFS) is parked like a starved epoll read (wr_starve) and
  *     re-armed when chunks come back; HOST_READS_PAUSED stops moving chunks into the ring.
  *   - IN_WRITE (and a connect in progress): a one-shot POLL_ADD(POLLOUT); its completion is
@@ -112,7 +112,7 @@ typedef struct {
   /* the provided-buffer ring (set up at the first wait: the core's memory is attached by then) */
   struct io_uring_buf_ring *br;
   size_t brSz;
-  unsigned brEntries, brTail, provided, target;
+  unsigned brEntries, brTail, provided, target, targetMax;
   uint16_t *bidFree; unsigned bidTop; /* buffer ids not in the ring */
   uint32_t *bidChunk;                 /* buffer id -> chunk */
   int enobufsSeen;
@@ -203,10 +203,8 @@ static void cancel_op(wr_reactor *r, uint64_t ud) {
 /* ── the provided-buffer ring: the supply ring handed to the kernel ─────────────────────── */
 static int br_setup(wr_reactor *r) {
   ur_state *s = UR(r);
-  /* Sized for the whole pool (the kernel can never hold more chunks than there are): under
-   * load every busy connection's next message is taken into a buffer as it arrives, so the
-   * ring's `target` grows with the load (doubling after a turn that ran out) up to what the
-   * core's pool lets the supply ring hand over; it starts small so an idle server parks little. */
+  /* Entries for the whole pool (the kernel can never hold more chunks than there are); how many
+   * it holds at a time is `target`, below. */
   unsigned n = 8;
   while (n < r->chunkCount && n < BR_MAX) n <<= 1;
   s->brSz = (size_t)n * sizeof(struct io_uring_buf);
@@ -218,7 +216,13 @@ static int br_setup(wr_reactor *r) {
   struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)m, .ring_entries = n, .bgid = 0 };
   if (sys_register(s->ring, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) { int e = errno; munmap(m, s->brSz); return e; }
   s->br = m; s->brEntries = n; s->brTail = 0; s->provided = 0;
-  s->target = TARGET0 < n ? TARGET0 : n;
+  /* At most a quarter of the pool waits in the kernel's ring, as the core keeps at most a
+   * quarter in the supply ring: a chunk in the ring is out of the pool until data comes for it,
+   * so more would leave too little for writes, and a pause for pool pressure (which arms no
+   * receive) could then wait for chunks that only receives would use. */
+  s->targetMax = r->chunkCount / 4 < n ? r->chunkCount / 4 : n;
+  if (s->targetMax < 1) s->targetMax = 1;
+  s->target = TARGET0 < s->targetMax ? TARGET0 : s->targetMax;
   for (unsigned i = 0; i < n; i++) s->bidFree[i] = (uint16_t)(n - 1 - i);
   s->bidTop = n;
   return 0;
@@ -269,6 +273,18 @@ static void listener_remove(ur_state *s, int fd) {
 static int arm_read(wr_reactor *r, int fd, wr_fd *f) {
   ur_state *s = UR(r);
   if (ugen_fit(s, fd)) return ENOMEM;
+#ifdef WR_FAULTS
+  if (f->kind == WR_KIND_LISTENER) {
+    /* the faults build: the accept fails at once, as a multishot accept ends on EMFILE, ENFILE
+     * or ENOBUFS; the clients stay queued and the core re-arms it after its back-off */
+    int e = wr_fault(r, WR_FK_ACCEPT_EMFILE) ? EMFILE : wr_fault(r, WR_FK_ACCEPT_ENFILE) ? ENFILE : wr_fault(r, WR_FK_ENOBUFS) ? ENOBUFS : 0;
+    if (e) {
+      if (e != ENOBUFS) r->stats[S_ACCEPT_EMFILE]++;
+      wr_post(r, K_EV_ACCEPT_ERROR, f->slot, f->gen, fd, 0, 0, (uint32_t)e);
+      return -1; /* nothing armed: the registration stays as it was */
+    }
+  }
+#endif
   struct io_uring_sqe *q = sqe_get(r);
   q->fd = fd;
   if (f->kind == WR_KIND_LISTENER) {
@@ -412,6 +428,21 @@ static void ur_write(wr_reactor *r, const wr_submit *sub, wr_fd *f) {
     wr_post(r, K_EV_WRITE_DONE, sub->slot, sub->gen, fd, 0, 0, EINVAL);
     return;
   }
+#ifdef WR_FAULTS
+  /* the faults build (faults.c): what a send can meet, decided before it is submitted */
+  uint32_t failWith = f->fault;
+  if (!failWith && wr_fault(r, WR_FK_RESET)) failWith = f->fault = ECONNRESET;
+  if (!failWith && wr_fault(r, WR_FK_EPIPE)) failWith = f->fault = EPIPE;
+  if (!failWith && wr_fault(r, WR_FK_ENOBUFS)) failWith = ENOBUFS;
+  if (!failWith && wr_fault(r, WR_FK_WRITE_EAGAIN)) failWith = EAGAIN; /* writability "comes back": POLLOUT says so at once */
+  if (failWith) { wctx_free(s, w); wr_post(r, K_EV_WRITE_DONE, sub->slot, sub->gen, fd, 0, 0, failWith); return; }
+  if (want > 1 && wr_fault(r, WR_FK_WRITE_SHORT)) { /* a real prefix: cut the iovecs */
+    uint32_t keep = 1 + (uint32_t)wr_fault_below(r, WR_FK_WRITE_SHORT, want - 1), i = 0;
+    for (; i < (uint32_t)n && keep > x->iov[i].iov_len; i++) keep -= (uint32_t)x->iov[i].iov_len;
+    x->iov[i].iov_len = keep;
+    n = (int)i + 1;
+  }
+#endif
   struct io_uring_sqe *q = sqe_get(r);
   q->fd = fd;
   q->msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
@@ -430,7 +461,6 @@ static void ur_write(wr_reactor *r, const wr_submit *sub, wr_fd *f) {
   q->user_data = UD(T_SEND, w, fd);
   s->sendsNow++;
   r->stats[S_WRITE_CALLS]++;
-  (void)f;
 }
 
 static void ur_shutdown(wr_reactor *r, int fd, wr_fd *f) {
@@ -552,7 +582,7 @@ static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
     if (e) { wr_fail(r, e); return 0; }
   }
   if (WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED) pause_accepts(r);
-  if (s->enobufsSeen && s->target < s->brEntries) s->target *= 2;
+  if (s->enobufsSeen && s->target < s->targetMax) s->target = s->target * 2 < s->targetMax ? s->target * 2 : s->targetMax;
   s->enobufsSeen = 0;
   feed(r);
   __atomic_store_n(s->sqTail, s->sqLocal, __ATOMIC_RELEASE);
@@ -648,6 +678,16 @@ static void on_recv(wr_reactor *r, int fd, uint32_t g, int res, unsigned cf) {
   int final = !(cf & IORING_CQE_F_MORE);
   uint8_t was = f->pad;
   if (final) f->pad &= (uint8_t)~(O_RD | O_RDX);
+#ifdef WR_FAULTS
+  /* the faults build: a reset arrives with these bytes (sticky: the socket stays broken, later
+   * data is dropped, sends fail), as recv(2) would report it in its place */
+  if (res > 0 && hasBuf && !f->fault && wr_fault(r, WR_FK_RESET)) f->fault = ECONNRESET;
+  if (f->fault && (res > 0 || res == 0)) {
+    if (hasBuf) br_return(r, bid);
+    if (!(f->flags & WR_F_RDEND)) { wr_post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, f->fault); f->flags |= WR_F_RDEND; }
+    return;
+  }
+#endif
   if (res > 0 && hasBuf) {
     s->provided--;
     uint32_t c = bid < s->brEntries ? s->bidChunk[bid] : K_NONE;
