@@ -21,6 +21,7 @@ import { EpollHost, type EpollFaults } from "./epoll/epoll.ts";
 import { createKqueueHost } from "./kqueue/kqueue.ts";
 import { createPortableHost } from "./portable/portable.ts";
 import { UringHost } from "./uring/uring.ts";
+import { loadNative } from "./native.ts";
 
 const KINDS: readonly HostKind[] = ["sim", "epoll", "kqueue", "portable", "uring"];
 export const HOST_ENV = "WASM_REACTOR_HOST";
@@ -52,6 +53,10 @@ export function simulatorOf(host: Host): SimNetwork | undefined { return host in
  */
 export const AUTO_PREFERS_URING = true;
 let uringFallbackSaid = false;
+/** Whether the native shim loads at all: when it does not, the epoll step below says why. */
+function shimLoads(): boolean {
+  try { loadNative("release"); return true; } catch { return false; }
+}
 
 /** Makes the host the options ask for. */
 export function createHost(o: ResolvedOptions, log: (line: string) => void): Host {
@@ -59,7 +64,7 @@ export function createHost(o: ResolvedOptions, log: (line: string) => void): Hos
   const forced = envKind();
   if (forced) return make(forced, o, log);
   const native = nativeKind();
-  if (native === "epoll" && AUTO_PREFERS_URING && o.faults === undefined) {
+  if (native === "epoll" && AUTO_PREFERS_URING && o.faults === undefined && shimLoads()) {
     // io_uring where the kernel allows it; else epoll, saying why once per process (a container's
     // seccomp profile, kernel.io_uring_disabled, a kernel before 6.1)
     try { return make("uring", o, log); }
