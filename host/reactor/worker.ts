@@ -137,7 +137,7 @@ export interface WorkerInfo {
   readonly tid?: number;
   /** The CPUs its thread may run on, read back from the kernel after pinning (or the inherited set when not pinned). */
   readonly cpus?: readonly number[];
-  /** Its reactor's host kind ("epoll", "kqueue", "portable", "sim"), as reactor.host.kind says. */
+  /** Its reactor's host kind ("epoll", "uring", "kqueue", "portable", "sim"), as reactor.host.kind says. */
   readonly host: string;
 }
 

@@ -523,10 +523,10 @@ test("with --workers 2: one series per worker (label reactor), JSON per reactor 
     // Each worker's host counters and kernel queue gauges (copied by the worker into shared
     // memory once a second), and its real host kind.
     const kind = j.reactors[0].host as string;
-    for (const x of j.reactors) assert.ok(["epoll", "kqueue", "portable"].includes(x.host), `reactor ${x.index}: the host kind, got ${x.host}`);
+    for (const x of j.reactors) assert.ok(["epoll", "uring", "kqueue", "portable"].includes(x.host), `reactor ${x.index}: the host kind, got ${x.host}`);
     for (const x of j.reactors) assert.is(typeof x.metrics.host?.turns, "number", `reactor ${x.index}: metrics.host in the JSON`);
     assert.is(typeof j.merged.host?.turns, "number", "merged.host");
-    const native = kind === "epoll" || kind === "kqueue";
+    const native = kind === "epoll" || kind === "uring" || kind === "kqueue";
     const readsName = native ? "wasm_reactor_host_read_calls_total" : "wasm_reactor_host_reads_total";
     const a = await scrape(s.metricsPort);
     for (const i of ["0", "1"]) {

@@ -83,7 +83,7 @@ test("the workers' host counters and kernel queue gauges reach the main thread (
   const g = await lib.startWorkers({ module: APP, workers: 2, options: { preset: "echo", maxConnections: 256 } });
   try {
     const port = (g.workers[0].value as { port: number }).port;
-    for (const w of g.workers) assert.ok(["epoll", "kqueue", "portable"].includes(w.host), `worker ${w.index}: the real host kind, got ${w.host}`);
+    for (const w of g.workers) assert.ok(["epoll", "uring", "kqueue", "portable"].includes(w.host), `worker ${w.index}: the real host kind, got ${w.host}`);
     // The first copy is made before "ready": host is there at once.
     const before = g.metrics();
     for (const [i, m] of before.entries()) {

@@ -18,13 +18,15 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { skip } from "../helpers/skip.ts";
 import { LAYOUT_VERSION } from "../../host/core/layout.gen.ts";
+import { unavailable } from "../helpers/contract.ts";
 
 const test = suite("package: npm pack, install into a fresh project, echo on Node, Deno and Bun");
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const APP = fileURLToPath(new URL("../../tests/package/fixtures/echo-app.mjs", import.meta.url));
 const BIN = (name: string) => join(ROOT, "node_modules/.bin", name);
-/** The native host this OS gets (host/backends/registry.ts); the portable host elsewhere. */
-const NATIVE = ({ linux: "epoll", darwin: "kqueue", freebsd: "kqueue" } as Record<string, string>)[process.platform] ?? "portable";
+/** The native host this OS gets (host/backends/registry.ts): on Linux io_uring where this kernel allows it, else epoll; the portable host elsewhere. */
+const URING_HERE = process.platform === "linux" && unavailable({ name: "uring", options: { host: "uring", wait: "thread" } }) === undefined;
+const NATIVE = URING_HERE ? "uring" : ({ linux: "epoll", darwin: "kqueue", freebsd: "kqueue" } as Record<string, string>)[process.platform] ?? "portable";
 
 let tmp = "";
 let tarball = "";
