@@ -12,8 +12,10 @@
 //   node tests/bench/net.mjs --points 10000                (ping-pong at these counts only)
 //
 // Servers (keys for --servers; --runtimes node,bun,deno keeps those runtimes' servers and C):
-//   node: ours (alias ours-node; `node dist/cli.js serve`), portable-node (`… serve --backend
-//         portable`), node (alias node-net; tests/bench/servers/node-net.mjs)
+//   node: ours (aliases ours-node, uring; `node dist/cli.js serve`: host auto, which is io_uring where
+//         the kernel allows it, else epoll), ours-epoll (alias epoll; `… serve --backend epoll`, the
+//         epoll host side by side), portable-node (`… serve --backend portable`), node (alias
+//         node-net; tests/bench/servers/node-net.mjs)
 //   bun:  ours-bun (`bun dist/cli.js serve`), portable-bun, bun (alias bun-listen)
 //   deno: ours-deno (`deno run -A dist/cli.js serve`), portable-deno, deno (alias deno-listen)
 //   c (alias c-epoll): tests/bench/servers/c-epoll.c, the reference
@@ -84,6 +86,9 @@ const TARGETS = {
   rssPerConnMax: 200,  // idle RSS growth per held connection, bytes (issue 8, part 6)
   heldRssRatio: 1,     // total RSS while holding the idle connections ≤ node:net's in the same run
   stormRatio: 1.5,     // accept storm rate ≥ 1.5x node:net
+  uringVsCEpoll: 0.75, // issue 11: io_uring host CPU per message ≤ 0.75x C epoll's ...
+  uringVsCUring: 1.1,  // ... and ≤ 1.1x C io_uring's (coalesced waits), same run
+  epollVsCEpoll: 1.1,  // issue 11: the epoll host does not regress (it was 0.95–1.10x C epoll)
 };
 const MSG_BYTES = 64;
 const SOURCES = 16;          // client source addresses 127.0.0.2 .. 127.0.0.17
@@ -443,7 +448,7 @@ runBench("net", async (ctx) => {
   // --servers a,b: only these (keys and aliases in the comment at the top); "ours-prefault" (serve
   // --prefault) runs only when named, for the pool decision: msgs/s with the pool prefaulted
   // against paged in as used. --runtimes node,bun,deno: only those runtimes' servers, and C.
-  const ALIASES = { "ours-node": "ours", "node-net": "node", "bun-listen": "bun", "deno-listen": "deno", "c-epoll": "c", "c-io-uring": "c-uring" };
+  const ALIASES = { "ours-node": "ours", "uring": "ours", "epoll": "ours-epoll", "node-net": "node", "bun-listen": "bun", "deno-listen": "deno", "c-epoll": "c", "c-io-uring": "c-uring" };
   const pick = process.argv.includes("--servers") ? process.argv[process.argv.indexOf("--servers") + 1].split(",").map((x) => ALIASES[x.trim()] ?? x.trim()).filter(Boolean) : null;
   const runtimesPick = process.argv.includes("--runtimes") ? process.argv[process.argv.indexOf("--runtimes") + 1].split(",").map((x) => x.trim()).filter(Boolean) : null;
   const badRuntime = runtimesPick?.filter((r) => !RUNTIMES.includes(r));
@@ -458,7 +463,7 @@ runBench("net", async (ctx) => {
   const ALL = [
     entry("ours", "ours (node)", "node", OURS_CMD, oursVer("node", process.version)),
     entry("ours-prefault", "ours --prefault", "node", [...OURS_CMD, "--prefault"], oursVer("node", process.version)),
-    entry("uring", "ours uring (node)", "node", serveCmd("node", process.execPath, ["--backend", "uring"]), oursVer("node", process.version) + ", io_uring host"),
+    entry("ours-epoll", "ours epoll (node)", "node", serveCmd("node", process.execPath, ["--backend", "epoll"]), oursVer("node", process.version) + ", epoll host"),
     before && entry("ours-before", "ours (before)", "node", [process.execPath, `${before}/dist/cli.js`, ...SERVE_ARGS.slice(1)], `wasm-reactor at ${before}, node ${process.version}`),
     entry("portable-node", "portable (node)", "node", serveCmd("node", process.execPath, ["--backend", "portable"]), oursVer("node", process.version)),
     entry("node", "node:net", "node", [process.execPath, "tests/bench/servers/node-net.mjs", "--host", HOST, "--port", "0"], `node ${process.version}`),
@@ -639,6 +644,29 @@ runBench("net", async (ctx) => {
         ours: S.ours.rssHeld != null ? S.ours.rssHeld / 2 ** 20 : null, base, target: base === null ? null : { max: TARGETS.heldRssRatio * base } }));
     }
     if (!onlyPoints) figures.push(fig({ id: "net.storm", title: `accept storm, ${k(P.stormConns)} conns (≤ ${MAX_HANDSHAKES} in flight)`, unit: "conns/s", ours: S.ours.acceptsPerS, base: S.node.acceptsPerS, target: { ratioMin: TARGETS.stormRatio } }));
+  }
+
+  // ── figures: issue 11's, io_uring against the C references (when selected) ───────────────
+  // ours (host auto: io_uring here when the kernel allows it) against C epoll and C io_uring,
+  // and the epoll host against C epoll (no regression), all in this run.
+  {
+    const cR = results.c, cuR = results["c-uring"], oR = results.ours, eR = results["ours-epoll"];
+    const vs = (id, title, unit, better, oursKey, oursName, ours, baseName, base, target) => {
+      const f = figure({ id, title, unit, better, target: base === null ? null : target(base),
+        ours: { name: oursName, value: ours }, baseline: base === null ? null : { name: baseName, value: base } });
+      if (ours === null || base === null) { f.ratio = null; f.result = results[oursKey]?.skipped ? "SKIP" : "ERROR"; }
+      return f;
+    };
+    const uringName = `ours (${/echo on [^ ]+ \((\w+)[,)]/.exec(results.ours?.banner ?? "")?.[1] ?? "auto"})`; // the host auto took: its banner says
+    for (const c of P.points) {
+      const o = oR && !oR.skipped ? S.ours.pingpong[c] : null, e = eR && !eR.skipped ? S["ours-epoll"].pingpong[c] : null;
+      const ce = cR && !cR.skipped ? S.c.pingpong[c] : null, cu = cuR && !cuR.skipped ? S["c-uring"].pingpong[c] : null;
+      if (oR && cR) figures.push(vs(`uring.cpu.vs-c-epoll.${c}`, `issue 11: CPU per message vs C epoll, ${k(c)} conns (≤ ${TARGETS.uringVsCEpoll}x)`, "µs/msg", "lower", "ours", uringName, o?.cpuUsPerMsg ?? null, "C epoll", ce?.cpuUsPerMsg ?? null, (b) => ({ max: TARGETS.uringVsCEpoll * b })));
+      if (oR && cuR) figures.push(vs(`uring.cpu.vs-c-uring.${c}`, `issue 11: CPU per message vs C io_uring, ${k(c)} conns (≤ ${TARGETS.uringVsCUring}x)`, "µs/msg", "lower", "ours", uringName, o?.cpuUsPerMsg ?? null, "C io_uring", cu?.cpuUsPerMsg ?? null, (b) => ({ max: TARGETS.uringVsCUring * b })));
+      if (oR && cR) figures.push(vs(`uring.msgs.vs-c-epoll.${c}`, `issue 11: msgs/s vs C epoll, ${k(c)} conns (above it; a loadgen-bound row is a lower bound)`, "msgs/s", "higher", "ours", uringName, o?.msgsPerS ?? null, "C epoll", ce?.msgsPerS ?? null, (b) => ({ ratioMin: 1 })));
+      if (eR && cR) figures.push(vs(`epoll.cpu.vs-c-epoll.${c}`, `issue 11: the epoll host's CPU per message vs C epoll, ${k(c)} conns (no regression: ≤ ${TARGETS.epollVsCEpoll}x)`, "µs/msg", "lower", "ours-epoll", "ours (epoll)", e?.cpuUsPerMsg ?? null, "C epoll", ce?.cpuUsPerMsg ?? null, (b) => ({ max: TARGETS.epollVsCEpoll * b })));
+    }
+    if (!onlyPoints && oR && cR) figures.push(vs("uring.storm.vs-c-epoll", `issue 11: accept storm vs C epoll, ${k(P.stormConns)} conns (at least it)`, "conns/s", "higher", "ours", uringName, S.ours.acceptsPerS ?? null, "C epoll", S.c.acceptsPerS ?? null, (b) => ({ ratioMin: 1 })));
   }
 
   // ── figures: issue 9's, per runtime (tests/bench/net-runtimes.mjs) ────────────────────────

@@ -36,7 +36,8 @@
  *     descriptor's generation moves on, and any completion still to come for it is stale:
  *     dropped, its buffer (a chunk still the host's) put back into the ring, an accepted
  *     descriptor closed.
- * Shutdown and connect stay plain syscalls (one each, per connection, not per message).
+ * Shutdown and connect stay plain syscalls (one each, per connection, not per message); a
+ * shutdown first submits the sends queued before it.
  *
  * One io_uring_enter per turn submits what the turn queued and waits, together. The wait asks
  * for as many completions as arrived last turn (at most 32, plus the sends just submitted,
@@ -80,7 +81,7 @@ enum { SQ_ENTRIES = 2048, CQ_ENTRIES = 16384, BR_MAX = 32768, TARGET0 = 64, WANT
 static const long long COALESCE_NS = 200000; /* a coalesced wait ends after 200 µs */
 
 /* user_data: tag (8 bits) | generation or write context (24 bits) | descriptor (32 bits) */
-enum { T_WAKE = 1, T_ACCEPT, T_RECV, T_POLLOUT, T_SEND, T_CANCEL, T_CLOSE, T_SHUTDOWN };
+enum { T_WAKE = 1, T_ACCEPT, T_RECV, T_POLLOUT, T_SEND, T_CANCEL, T_CLOSE };
 #define UD(tag, x, fd) (((uint64_t)(tag) << 56) | ((uint64_t)((x) & 0xFFFFFF) << 32) | (uint32_t)(fd))
 #define UD_TAG(u) ((int)((u) >> 56))
 #define UD_X(u) ((uint32_t)((u) >> 32) & 0xFFFFFF)
@@ -361,7 +362,7 @@ static int ur_forget(wr_reactor *r, int fd, wr_fd *f) {
   if (fd < s->ugenCap) s->ugen[fd] = (s->ugen[fd] + 1) & 0xFFFFFF; /* its completions still to come are stale */
   int armed = (f->pad & (O_RD | O_WR)) != 0;
   f->pad = 0;
-  /* Always an operation, even with nothing armed: a send or shutdown queued this turn for fd
+  /* Always an operation, even with nothing armed: a send queued this turn for fd
    * must reach the socket before the close does (the peer gets every byte, then the FIN). */
   struct io_uring_sqe *q;
   if (armed) {
@@ -463,14 +464,18 @@ static void ur_write(wr_reactor *r, const wr_submit *sub, wr_fd *f) {
   r->stats[S_WRITE_CALLS]++;
 }
 
+/*
+ * SHUT_WR after the sends queued before it: those are submitted now (MSG_DONTWAIT: they finish
+ * during the submit, moving what fits), then shutdown(2). Not an IORING_OP_SHUTDOWN: the kernel
+ * may run that one in a worker thread after a CLOSE submitted behind it, when an accept may
+ * already have reused the descriptor number (a new client got our FIN before any byte; found by
+ * tests/net/echo.test.ts). One extra enter per graceful end that has sends queued, not per message.
+ */
 static void ur_shutdown(wr_reactor *r, int fd, wr_fd *f) {
   (void)f;
-  struct io_uring_sqe *q = sqe_get(r);
-  q->opcode = IORING_OP_SHUTDOWN;
-  q->fd = fd;
-  q->len = SHUT_WR;
-  q->flags = IOSQE_CQE_SKIP_SUCCESS;
-  q->user_data = UD(T_SHUTDOWN, 0, fd);
+  ur_state *s = UR(r);
+  if (s->sqLocal != __atomic_load_n(s->sqHead, __ATOMIC_ACQUIRE)) submit_now(r);
+  if (shutdown(fd, SHUT_WR) < 0) r->stats[S_CTL_ERRORS]++;
 }
 
 /* ── init, destroy ──────────────────────────────────────────────────────────────────────── */
@@ -767,9 +772,13 @@ static int servable(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, in
   int inTable = fd >= 0 && fd < s->ugenCap;
   if (tag != T_SEND && (!inTable || s->ugen[fd] != UD_X(c->user_data))) return 1;
   if (tag == T_RECV && c->res == -ENOBUFS) return 1; /* posts nothing: parks the receive */
+  /* A send's completion never waits behind the descriptor's held receives: the chunks it frees
+   * may be what those receives wait for (a peer's data held by readsPerConn while our reply's
+   * chunks stay "writing"). Its order against them does not matter: they are different streams. */
+  if (tag == T_SEND) return wr_event_room(r) > 0;
   if (inTable && (fromHeld ? s->keptTurn[fd] == s->turnNo : s->heldFor[fd] != 0)) return 0;
   if (wr_event_room(r) == 0) return 0;
-  if (tag == T_SEND || tag == T_POLLOUT) return 1;
+  if (tag == T_POLLOUT) return 1;
   uint32_t flags = WR_HDR(r, hostFlags);
   if (tag == T_ACCEPT) return c->res < 0 || (!(flags & K_HOST_ACCEPTS_PAUSED) && r->acceptLeft > 0);
   /* Data already in a chunk is delivered even while reads are paused: the chunk was the host's
@@ -809,7 +818,7 @@ static void serve(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, unsi
     case T_RECV: (*arrivals)++; on_recv(r, UD_FD(ud), UD_X(ud), res, cf); break;
     case T_POLLOUT: on_pollout(r, UD_FD(ud), UD_X(ud), res); break;
     case T_SEND: on_send(r, UD_X(ud), res); break;
-    case T_CLOSE: case T_SHUTDOWN: if (res < 0) r->stats[S_CTL_ERRORS]++; break;
+    case T_CLOSE: if (res < 0) r->stats[S_CTL_ERRORS]++; break;
     default: break; /* T_CANCEL: a cancel that found nothing (it raced the end) */
   }
 }

@@ -13,7 +13,11 @@
 # measured window when its ramp takes under 3.5 s, which the script checks). Messages in the perf
 # window are counted by the kernel: the server's read(2) calls (c-epoll: one 64-byte message each) or
 # its io_uring completions ÷ 2 (tracepoint io_uring:io_uring_complete: a receive and a send each),
-# not estimated from the loadgen's average rate. Every process it starts is ended by PID.
+# not estimated from the loadgen's average rate. Our own server (node dist/cli.js serve) makes
+# read(2) calls of its own and more completions than two a message, so for it set
+# SYSCALLS_MSGS=loadgen: messages = the loadgen's msgs/s × 3 s (its whole-window average).
+#   SYSCALLS_MSGS=loadgen tests/bench/servers/syscalls.sh 1000 -- node dist/cli.js serve --backend uring --status-ms 0
+# Every process it starts is ended by PID.
 set -eu
 [ $# -ge 3 ] && [ "$2" = "--" ] || { echo "usage: $0 CONNS -- SERVER [ARGS...]" >&2; exit 2; }
 conns=$1; shift 2
@@ -39,10 +43,10 @@ wait "$gen"; gen=""
 res=$(tail -n 1 "$tmp/gen")
 rate=$(printf '%s' "$res" | sed -n 's/.*"msgsPerS":\([0-9.e+]*\).*/\1/p')
 ramp=$(printf '%s' "$res" | sed -n 's/.*"rampS":\([0-9.e+]*\).*/\1/p')
-awk -v rate="$rate" -v ramp="$ramp" -v cmd="$*" -v conns="$conns" -F, '
+awk -v rate="$rate" -v ramp="$ramp" -v cmd="$*" -v conns="$conns" -v byrate="${SYSCALLS_MSGS:-}" -F, '
   /^[0-9]/ { n[$3] = $1 }
   END {
-    msgs = n["syscalls:sys_enter_read"] > 0 ? n["syscalls:sys_enter_read"] : n["io_uring:io_uring_complete"] / 2
+    msgs = byrate == "loadgen" ? rate * 3 : n["syscalls:sys_enter_read"] > 0 ? n["syscalls:sys_enter_read"] : n["io_uring:io_uring_complete"] / 2
     if (msgs <= 0) { print "syscalls.sh: no message counted in the perf window"; exit 1 }
     if (ramp + 0.5 > 4) printf "warning: the ramp took %.2f s: the perf window began before the measured one\n", ramp
     printf "%s, %d conns: %.0f messages in the 3 s perf window (loadgen: %.0f msgs/s)\n", cmd, conns, msgs, rate
