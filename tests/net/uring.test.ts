@@ -1,0 +1,115 @@
+// The io_uring host's own guarantees, beyond what the contract and shared API suites check:
+//   - options that mean nothing on completions are refused (edgeTriggered);
+//   - a run recorded on host "uring" replays identically, without the sockets (block and thread);
+//   - where io_uring is forbidden (a seccomp filter making io_uring_setup fail with EPERM, as
+//     Docker's default profile does; tests/helpers/seccomp.ts), host "uring" fails with
+//     ERR_HOST_UNAVAILABLE naming seccomp and what to use instead, and host "auto" still takes
+//     epoll, saying nothing (auto does not pick uring yet). That runs in a child of the same
+//     runtime under the wrapper, which answers with one JSON line.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import process from "node:process";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Reactor, ReactorError, replayFile, type Handlers } from "../../host/index.ts";
+import { netReactor, until, closeClean, abandonAll, selfCommand, runtimeName } from "../helpers/net.ts";
+import { unavailable } from "../helpers/contract.ts";
+import { noIoUring } from "../helpers/seccomp.ts";
+import { skip } from "../helpers/skip.ts";
+
+const CHILD_ENV = "WASM_REACTOR_URING_CHILD";
+
+// ── the child: what a program sees where io_uring is forbidden ──────────────────────────
+async function child(): Promise<void> {
+  const out: Record<string, unknown> = {};
+  try {
+    const r = await Reactor.create({ host: "uring", wait: "thread" });
+    out.uring = { created: true };
+    await r.close({ drainMs: 0 });
+  } catch (err) {
+    out.uring = { code: (err as ReactorError).code, message: (err as Error).message, errno: (err as ReactorError & { errno?: number }).errno };
+  }
+  const lines: string[] = [];
+  try {
+    const r = await Reactor.create({ host: "auto", wait: "thread", log: (l) => lines.push(l) });
+    const l = r.listen({ port: 0 }, {});
+    out.auto = { kind: r.host.kind, lines, port: l.port };
+    await r.close({ drainMs: 0 });
+  } catch (err) {
+    out.auto = { error: (err as Error).message, lines };
+  }
+  process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0));
+}
+
+const echo: Handlers = { data(c, d) { if (c.writable) c.write(d); }, end(c) { c.end(); } };
+
+if (process.env[CHILD_ENV]) {
+  child().catch((err) => { console.log(JSON.stringify({ crashed: String(err) })); process.exit(0); });
+} else {
+  const test = suite(`net: the io_uring host (${runtimeName()})`);
+  test.after(abandonAll);
+  const why = unavailable({ name: "uring", options: { host: "uring", wait: "thread" } });
+
+  test("edgeTriggered: true with host 'uring' is refused with ERR_INVALID_OPTION, naming the option", async () => {
+    let err: unknown;
+    try { const r = await Reactor.create({ host: "uring", edgeTriggered: true }); await r.close({ drainMs: 0 }); } catch (e) { err = e; }
+    assert.instance(err, ReactorError);
+    assert.is((err as ReactorError).code, "ERR_INVALID_OPTION");
+    assert.match((err as Error).message, /option 'edgeTriggered' is for the readiness hosts \(epoll, kqueue\); host 'uring' works on completions/);
+  });
+
+  for (const wait of ["block", "thread"] as const) {
+    test(`a run recorded on host 'uring' replays identically, without the sockets (${wait})`, async () => {
+      if (why) return skip(`host 'uring' cannot run here: ${why}`);
+      const dir = mkdtempSync(join(tmpdir(), "wr-uring-trace-"));
+      try {
+        const path = join(dir, "uring.trace");
+        const r = await netReactor({ host: "uring", wait, record: { path, outputs: true } });
+        const l = r.listen({ port: 0 }, echo);
+        let done = 0, back = 0;
+        // Sizes from 8 B to 200 KiB: many chunks, partial sends, reads held past readsPerConn.
+        for (let i = 0; i < 40; i++) {
+          const msg = `hello ${i};`.repeat(1 + ((i * 997) % 20_000));
+          r.connect({ port: l.port }, {
+            open(c) { c.write(msg); },
+            data(c, d) { back += d.length; (c.data as { n: number }).n += d.length; if ((c.data as { n: number }).n === msg.length) c.end(); },
+            close() { done++; },
+          }).data = { n: 0 };
+        }
+        await until(r, () => done === 40, "40 echoes and closes", 20_000);
+        const turns = r.recorder!.turns;
+        await closeClean(r);
+        assert.ok(back > 1_000_000, `more than 1 MB echoed (${back})`);
+        const res = await replayFile(path, { checkInvariants: true });
+        assert.ok(res.identical, JSON.stringify(res.divergence));
+        assert.is(res.header.host, "uring");
+        assert.ok(res.turns >= turns && turns > 2, `every recorded turn replayed (${res.turns} of ${turns})`);
+        assert.is(res.broken, undefined);
+      } finally { rmSync(dir, { recursive: true, force: true }); }
+    });
+  }
+
+  test("io_uring forbidden by seccomp: host 'uring' → ERR_HOST_UNAVAILABLE naming seccomp; host 'auto' still epoll", () => {
+    const w = noIoUring();
+    if ("why" in w) return skip(w.why);
+    const [cmd, args] = selfCommand(fileURLToPath(import.meta.url));
+    const r = spawnSync(w.bin, [cmd, ...args], { encoding: "utf8", timeout: 60_000, env: { ...process.env, [CHILD_ENV]: "1", DENO_NO_UPDATE_CHECK: "1" } });
+    const line = (r.stdout ?? "").trim().split("\n").pop() ?? "";
+    let o: { uring?: { code?: string; message?: string; errno?: number; created?: boolean }; auto?: { kind?: string; lines?: string[]; port?: number; error?: string }; crashed?: string };
+    try { o = JSON.parse(line); } catch { throw new Error(`the child said no JSON (status ${r.status}, signal ${r.signal}): ${r.stdout} ${r.stderr}`); }
+    assert.is(o.crashed, undefined);
+    assert.is(o.uring?.created, undefined, "host 'uring' did not start under the filter");
+    assert.is(o.uring?.code, "ERR_HOST_UNAVAILABLE");
+    assert.is(o.uring?.errno, 1, "EPERM, from io_uring_setup");
+    assert.match(o.uring?.message ?? "", /^wasm-reactor: host 'uring' cannot run here: io_uring is refused here \(.*\): a seccomp profile .* or kernel\.io_uring_disabled forbids it; use host 'epoll'$/);
+    assert.is(o.auto?.error, undefined, "host 'auto' started");
+    assert.is(o.auto?.kind, "epoll", "auto takes epoll (it does not pick uring yet, and io_uring is forbidden anyway)");
+    assert.equal(o.auto?.lines, [], "with nothing to say: epoll is auto's first choice");
+    assert.ok((o.auto?.port ?? 0) > 0, "and it listens");
+  });
+
+  test.run();
+}
