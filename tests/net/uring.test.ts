@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { Reactor, ReactorError, replayFile, type Handlers } from "../../host/index.ts";
 import { netReactor, until, closeClean, abandonAll, selfCommand, runtimeName } from "../helpers/net.ts";
 import { unavailable } from "../helpers/contract.ts";
+import { headerWord } from "../../host/core/core.ts";
 import { noIoUring } from "../helpers/seccomp.ts";
 import { skip } from "../helpers/skip.ts";
 
@@ -91,6 +92,63 @@ if (process.env[CHILD_ENV]) {
       } finally { rmSync(dir, { recursive: true, force: true }); }
     });
   }
+
+  for (const poolChunks of [16, 64, 128]) {
+    test(`a small pool (${poolChunks} chunks): a connection that arrives after the buffer ring has filled is still served`, async () => {
+      if (why) return skip(`host 'uring' cannot run here: ${why}`);
+      // The buffer ring starts with room for 64 chunks and is fed from the supply ring. With a
+      // pool of 64 or fewer, feeding it leaves the pool at its reserve, so the core's supply ring
+      // stays empty and it raises HOST_READS_PAUSED, and uring.c parks every receive armed from
+      // then on until reads resume, which nothing brings about: the chunks sit in the kernel's
+      // ring, unused. (Seen: the first connection echoed, every later one never read; epoll with
+      // the same pool serves all of them.)
+      const server = await netReactor({ host: "uring", wait: "thread", maxConnections: 64, poolChunks, chunkSize: 4096 });
+      const peers = await netReactor({ host: "epoll", wait: "thread", maxConnections: 64, poolChunks: 256 });
+      const both = [server, peers];
+      const l = server.listen({ port: 0 }, echo);
+      const got = [0, 0, 0];
+      for (let i = 0; i < got.length; i++) {
+        peers.connect({ port: l.port }, { open(c) { c.write("hello"); }, data(_c, d) { got[i] += d.length; } });
+        try { await until(both, () => got[i] === 5, `connection ${i}'s echo`, 3_000); }
+        catch (err) {
+          const m = server.metrics();
+          throw new Error(`${(err as Error).message}; pool free ${m.poolFree} (reserve ${server.options.poolReserveChunks || "poolChunks/16, at least 4"}), chunks in the kernel's buffer ring ${m.host!.uringBuffers}, host flags ${server.core.u32[headerWord("hostFlags")]} (1: HOST_READS_PAUSED, 2: HOST_ACCEPTS_PAUSED)`);
+        }
+        // turns pass with nothing to do: the buffer ring fills from the supply meanwhile
+        const turns = server.metrics().turns;
+        await until(both, () => server.metrics().turns > turns + 3, "a few idle turns", 3_000).catch(() => {});
+      }
+      await closeClean(server);
+      await closeClean(peers);
+    });
+  }
+
+  test("more receives at once than the buffer ring holds: the ones that ran out (ENOBUFS) are served once chunks are back", async () => {
+    if (why) return skip(`host 'uring' cannot run here: ${why}`);
+    // 150 connections each send a few bytes as soon as they are up (the multishot accept brings
+    // them in a burst, and each receive armed on arrival finds its data there already), then
+    // twice more, to a server whose pool (128 chunks) is smaller than that: receives run out of
+    // provided buffers (the ring starts at 64), are parked, and must be armed again.
+    const server = await netReactor({ host: "uring", wait: "thread", maxConnections: 512, poolChunks: 128, chunkSize: 4096 });
+    const peers = await netReactor({ host: "epoll", wait: "thread", maxConnections: 512, poolChunks: 1024 });
+    const both = [server, peers];
+    const l = server.listen({ port: 0 }, echo);
+    const N = 150;
+    const got = new Array<number>(N).fill(0);
+    const conns = Array.from({ length: N }, (_, i) => peers.connect({ port: l.port }, { open(c) { c.write("ping;"); }, data(_c, d) { got[i] += d.length; } }));
+    for (let round = 1; round <= 3; round++) {
+      if (round > 1) for (const c of conns) c.write("ping;");
+      try {
+        await until(both, () => got.every((n) => n === 5 * round), `round ${round}: every connection's echo`, 5_000);
+      } catch (err) {
+        const m = server.metrics(), h = m.host!;
+        throw new Error(`${(err as Error).message}; ${got.filter((n) => n === 5 * round).length} of ${N} echoed; server: parked receives ${h.starved}, ENOBUFS ${h.uringEnobufs}, chunks in the buffer ring ${h.uringBuffers}, pool free ${m.poolFree}`);
+      }
+    }
+    assert.ok(server.metrics().host!.uringEnobufs > 0, "receives did run out of buffers (else this tests nothing)");
+    await closeClean(server);
+    await closeClean(peers);
+  });
 
   test("io_uring forbidden by seccomp: host 'uring' → ERR_HOST_UNAVAILABLE naming seccomp; host 'auto' still epoll", () => {
     const w = noIoUring();
