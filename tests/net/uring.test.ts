@@ -15,7 +15,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Reactor, ReactorError, replayFile, type Handlers } from "../../host/index.ts";
-import { netReactor, until, closeClean, abandonAll, selfCommand, runtimeName } from "../helpers/net.ts";
+import { netReactor, until, closeClean, abandonAll, selfCommand, runtimeName, sleep } from "../helpers/net.ts";
+import { fdTable, fdDiff } from "../../host/fuzz/fds.ts";
 import { unavailable } from "../helpers/contract.ts";
 import { headerWord } from "../../host/core/core.ts";
 import { noIoUring } from "../helpers/seccomp.ts";
@@ -149,6 +150,35 @@ if (process.env[CHILD_ENV]) {
     await closeClean(server);
     await closeClean(peers);
   });
+
+  for (const wait of ["block", "thread"] as const) {
+    test(`descriptors: everything the uring host opened is closed once, nothing it did not open is touched (${wait})`, async () => {
+      if (why) return skip(`host 'uring' cannot run here: ${why}`);
+      // As sockets.test.ts checks epoll: by kind, not in bulk (runtimes open descriptors of their
+      // own at times of their choosing). The host's own: the ring (anon_inode:[io_uring]), the
+      // wake and notify eventfds, and TCP sockets on the listener's port (host/fuzz/fds.ts).
+      const rings = () => [...fdTable().values()].filter((w) => /^anon_inode:\[?io_uring\]?$/.test(w)).length;
+      await closeClean(await netReactor({ host: "uring", wait }));
+      await sleep(5);
+      const before = fdTable(), ringsBefore = rings();
+      const r = await netReactor({ host: "uring", wait });
+      const l = r.listen({ port: 0 }, echo);
+      let echoed = 0;
+      for (let i = 0; i < 20; i++) r.connect({ port: l.port }, { open(c) { c.write("ping"); }, data() { echoed++; } });
+      await until(r, () => echoed === 20, "20 echoes");
+      assert.is(rings(), ringsBefore + 1, "one ring");
+      const during = fdDiff(before, { listener: l.port, servers: [] });
+      assert.is(during.leaked.length, 2 + 40 + 1, `two eventfds (wake, poller), 40 sockets, the listener: ${during.leaked.join(", ")}`);
+      const { report } = await closeClean(r, 2000);
+      assert.is(report.graceful, 40);
+      assert.is(report.aborted, 0);
+      await sleep(5);
+      const after = fdDiff(before, { listener: l.port, servers: [] });
+      assert.equal(after.leaked, [], "every descriptor closed");
+      assert.is(rings(), ringsBefore, "the ring closed");
+      assert.equal(after.lost.filter((x) => /eventpoll|eventfd|socket|io_uring/.test(x) === false), [], "no file of the process closed by the reactor");
+    });
+  }
 
   test("io_uring forbidden by seccomp: host 'uring' → ERR_HOST_UNAVAILABLE naming seccomp; host 'auto' still epoll", () => {
     const w = noIoUring();
