@@ -13,6 +13,36 @@ import { makeCore } from "./core.ts";
 
 export { K };
 
+/** A backend of the shim: what create() takes. */
+export type ShimBackend = "epoll" | "kqueue" | "uring";
+
+/**
+ * Where the native suites run: a build of the shim and one of its backends. The release build
+ * with the OS's backend; on Linux also the release build's io_uring backend, and the kqueue
+ * backend of the libkqueue test build. `why` says why one cannot run here (the suites print it as
+ * one skip line); `label` prefixes test names ("" for the OS's own).
+ */
+export interface ShimTarget { build: NativeBuild; backend: ShimBackend; label: string; why?: string }
+
+export function shimTargets(kqueueBuild: NativeBuild): ShimTarget[] {
+  const os = buildBackend("release");
+  const out: ShimTarget[] = [{ build: "release", backend: os, label: "" }];
+  if (os === "epoll") {
+    out.push({ build: "release", backend: "uring", label: "uring: ", why: backendUnavailable("release", "uring") });
+    out.push({ build: kqueueBuild, backend: buildBackend(kqueueBuild), label: `${buildBackend(kqueueBuild)}: `, why: backendUnavailable(kqueueBuild, buildBackend(kqueueBuild)) });
+  }
+  return out;
+}
+
+/** Why a backend of a build cannot start here (its load or create error), or undefined. */
+function backendUnavailable(build: NativeBuild, backend: ShimBackend): string | undefined {
+  let n: NativeShim;
+  try { n = loadNative(build); } catch (err) { return `the ${build} build of the shim cannot load here: ${(err as Error).message}`; }
+  try { n.destroy(n.create(backend, 0, 64, 1, 0)); }
+  catch (err) { return `the ${backend} backend of the ${build} build cannot start here: ${(err as Error).message}`; }
+  return undefined;
+}
+
 export interface Ev { type: number; err: number; slot: number; gen: number; fd: number; a: number; b: number }
 
 const W = {
@@ -32,10 +62,10 @@ export class ShimRig {
   private constructor(n: NativeShim, h: NativeHandle, core: Core) { this.n = n; this.h = h; this.core = core; }
 
   /** A shim attached to a fresh core's memory (small capacities: 32 chunks of 1 KiB). */
-  static async create(build: NativeBuild = "release", opts: { edge?: boolean } = {}): Promise<ShimRig> {
+  static async create(build: NativeBuild = "release", opts: { edge?: boolean; backend?: ShimBackend } = {}): Promise<ShimRig> {
     const t = await makeCore({ chunkCount: 32, chunkSize: 1024, slotCap: 16 });
     const n = loadNative(build);
-    const h = n.create(buildBackend(build), opts.edge ? 1 : 0, 64, 1, 0);
+    const h = n.create(opts.backend ?? buildBackend(build), opts.edge ? 1 : 0, 64, 1, 0);
     n.attach(h, t.core.u8);
     const rig = new ShimRig(n, h, t.core);
     const u = t.core.u32;

@@ -9,6 +9,8 @@
 //                 Time is real.
 //   kqueueHarness the same with the server reactor on host "kqueue" (on Linux, the libkqueue test
 //                 build) and the peers on the OS's own native host (epoll on Linux).
+//   uringHarness  the same with the server reactor on host "uring" (io_uring completions) and the
+//                 peers on epoll, so each side is checked by the other implementation.
 //   portableHarness the same on host "portable" (the runtime's own sockets), server and peers:
 //                 no native shim needed, so it runs wherever the runtime does.
 //
@@ -48,7 +50,7 @@ export interface PeerOptions {
 }
 
 export interface Harness {
-  readonly kind: "sim" | "epoll" | "kqueue" | "portable";
+  readonly kind: "sim" | "epoll" | "kqueue" | "uring" | "portable";
   /** The reactor under test (its metrics count only the server side). */
   readonly server: Reactor;
   listen(handlers: Handlers, opts?: { port?: number; proxyProtocol?: ListenOptions["proxyProtocol"]; proxyTimeoutMs?: number }): Listener;
@@ -208,6 +210,34 @@ export function kqueueHarness(extra: ReactorOptions = {}): MakeHarness {
     const both = [server, peers];
     return {
       kind: "kqueue",
+      server,
+      listen: (handlers, opts = {}) => server.listen({ ...opts, port: opts.port ?? 0 }, handlers),
+      connect: (port, opts = {}) => new ReactorSidePeer(peers, port, opts),
+      until: (pred, what, ms = 5000) => netUntil(both, pred, what, ms),
+      async pass(ms) { await sleep(ms); checkHealth(server); checkHealth(peers); },
+      now: () => performance.now(),
+      async finish() {
+        try { await closeClean(server); } finally { await closeClean(peers); }
+      },
+    };
+  };
+}
+
+// ── uring ───────────────────────────────────────────────────────────────────────────────
+/**
+ * epollHarness with the server reactor on host "uring" and the peers on epoll: the uring host
+ * is checked against the readiness implementation it must be indistinguishable from.
+ */
+export function uringHarness(extra: ReactorOptions = {}): MakeHarness {
+  return async (serverOptions = {}) => {
+    const server = await netReactor({ host: "uring", wait: "thread", ...extra, ...serverOptions });
+    const peers = await netReactor({
+      host: "epoll", wait: "thread", allowHalfOpen: true, maxConnections: 256, poolChunks: 1024,
+      highWaterBytes: 1 << 30, lowWaterBytes: 1 << 20,
+    });
+    const both = [server, peers];
+    return {
+      kind: "uring",
       server,
       listen: (handlers, opts = {}) => server.listen({ ...opts, port: opts.port ?? 0 }, handlers),
       connect: (port, opts = {}) => new ReactorSidePeer(peers, port, opts),

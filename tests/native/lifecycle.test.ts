@@ -1,30 +1,28 @@
 // The native shim's lifecycle edges: a wake from another thread's point of view after the
 // reactor is gone (a handle, never a descriptor number), and destroy() while the poller thread
-// waits or has a callback queued. On the release build and on the kqueue backend (on Linux its
-// libkqueue test build, whose poller thread waits in kevent(); a skip line where not built).
+// waits or has a callback queued. On the release build, on its io_uring backend (Linux: the
+// poller thread polls the ring's registered eventfd; a skip line where io_uring cannot start)
+// and on the kqueue backend (on Linux its libkqueue test build, whose poller thread waits in
+// kevent(); a skip line where not built).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ShimRig, ForeignFile, K } from "../helpers/native.ts";
+import { ShimRig, ForeignFile, K, shimTargets, type ShimBackend } from "../helpers/native.ts";
 import { runtimeName } from "../helpers/net.ts";
-import { loadNative, buildBackend, type NativeBuild } from "../../host/backends/native.ts";
+import type { NativeBuild } from "../../host/backends/native.ts";
 import { kqueueBuild } from "../../host/backends/kqueue/kqueue.ts";
 import { skip } from "../helpers/skip.ts";
 
 const test = suite(`native: lifecycle (${runtimeName()})`);
-const builds: NativeBuild[] = buildBackend("release") === "kqueue" ? ["release"] : ["release", kqueueBuild()];
-for (const build of builds) {
-  let why: string | undefined;
-  try { loadNative(build); } catch (err) { why = (err as Error).message; }
-  const label = build === "release" ? "" : `${buildBackend(build)}: `;
-  if (why && build !== "release") test(`${label}every test`, () => skip(`the ${build} build of the shim cannot load here: ${why}`));
-  else cases(build, label);
+for (const { build, backend, label, why } of shimTargets(kqueueBuild())) {
+  if (why) test(`${label}every test`, () => skip(why));
+  else cases(build, backend, label);
 }
 
-function cases(build: NativeBuild, label: string): void {
+function cases(build: NativeBuild, backend: ShimBackend, label: string): void {
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
   test(`${label}wake(handle) after destroy writes to no descriptor, even one that reused the number`, async () => {
-    const rig = await ShimRig.create(build);
+    const rig = await ShimRig.create(build, { backend });
     const n = rig.n;
     const handle = n.wakeHandle(rig.h);
     assert.ok(n.wake(handle), "a live reactor is woken");
@@ -35,7 +33,7 @@ function cases(build: NativeBuild, label: string): void {
       assert.is(n.wake(handle), false, "a destroyed reactor's handle wakes nothing");
       for (const f of files) assert.is(f.intact(), undefined);
     } finally { for (const f of files) f.close(); }
-    const again = await ShimRig.create(build); // may take the same wake slot: a new generation
+    const again = await ShimRig.create(build, { backend }); // may take the same wake slot: a new generation
     try {
       assert.is(n.wake(handle), false, "the old handle does not wake the slot's next reactor");
       assert.ok(n.wake(n.wakeHandle(again.h)));
@@ -43,7 +41,7 @@ function cases(build: NativeBuild, label: string): void {
   });
 
   test(`${label}wake() refuses what is not a handle`, async () => {
-    const rig = await ShimRig.create(build);
+    const rig = await ShimRig.create(build, { backend });
     try {
       const n = rig.n, h = n.wakeHandle(rig.h);
       for (const bad of [-1, 0.5, h + 0.5, NaN, Infinity, 2 ** 60, h + 1 /* the other build's tag */]) assert.is(n.wake(bad), false, `wake(${bad})`);
@@ -51,7 +49,7 @@ function cases(build: NativeBuild, label: string): void {
   });
 
   test(`${label}destroy while the poller thread waits: joined at once, the callback never runs`, async () => {
-    const rig = await ShimRig.create(build);
+    const rig = await ShimRig.create(build, { backend });
     let called = 0;
     rig.n.waitAsync(rig.h, 60_000, () => { called++; }); // the poller sits in poll() for up to a minute
     await sleep(20);
@@ -61,7 +59,7 @@ function cases(build: NativeBuild, label: string): void {
   });
 
   test(`${label}destroy with a wake-up already queued for JS: the queued callback calls nothing`, async () => {
-    const rig = await ShimRig.create(build);
+    const rig = await ShimRig.create(build, { backend });
     let called = 0;
     rig.n.waitAsync(rig.h, 60_000, () => { called++; });
     assert.ok(rig.n.wake(rig.n.wakeHandle(rig.h)));
@@ -73,7 +71,7 @@ function cases(build: NativeBuild, label: string): void {
   });
 
   test(`${label}kernel queues are sampled off the reactor's thread, and closes during a sweep are safe`, async () => {
-    const rig = await ShimRig.create(build);
+    const rig = await ShimRig.create(build, { backend });
     try {
       const l = rig.listen(10, 1);
       const pairs: { client: number; server: number }[] = [];

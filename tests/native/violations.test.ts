@@ -14,18 +14,19 @@
 // The suite's own test: a shim built with -DWR_PLANTED_BUG (the chunk index bound removed)
 // runs the bad-chunk-index case in a child process; the case must not pass there.
 //
-// Every record and ownership case runs on the release build and again on the kqueue backend (on
-// Linux its libkqueue test build; a skip line where that is not built): the checks are shared,
-// but what the backend does with a refused descriptor (never registering it, forgetting it)
-// is its own.
+// Every record and ownership case runs on the release build, again on its io_uring backend (Linux;
+// a skip line where io_uring cannot start) and on the kqueue backend (on Linux its libkqueue test
+// build; a skip line where that is not built): the checks are shared, but what the backend does
+// with a refused descriptor (never registering it, forgetting it, never submitting an operation
+// on it) is its own.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import process from "node:process";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { ShimRig, ForeignFile, K, type Ev } from "../helpers/native.ts";
+import { ShimRig, ForeignFile, K, shimTargets, type Ev, type ShimBackend } from "../helpers/native.ts";
 import { selfCommand, runtimeName } from "../helpers/net.ts";
-import { loadNative, buildBackend, type NativeBuild } from "../../host/backends/native.ts";
+import { buildBackend, type NativeBuild } from "../../host/backends/native.ts";
 import { kqueueBuild } from "../../host/backends/kqueue/kqueue.ts";
 import { skip } from "../helpers/skip.ts";
 import { Header } from "../../host/core/layout.ts";
@@ -40,11 +41,11 @@ const S = { slot: 2, gen: 5 };   // the accepted side
 
 interface World { rig: ShimRig; client: number; server: number; foreign: ForeignFile; other?: World }
 
-async function world(build: NativeBuild = "release", withOther = false): Promise<World> {
-  const rig = await ShimRig.create(build);
+async function world(build: NativeBuild = "release", withOther = false, backend?: ShimBackend): Promise<World> {
+  const rig = await ShimRig.create(build, { backend });
   const l = rig.listen(L.slot, L.gen);
   const { client, server } = rig.pair(l, L.slot, L.gen, C.slot, C.gen, S.slot, S.gen);
-  return { rig, client, server, foreign: new ForeignFile(), other: withOther ? await world(build) : undefined };
+  return { rig, client, server, foreign: new ForeignFile(), other: withOther ? await world(build, false, backend) : undefined };
 }
 
 function done(w: World): void {
@@ -299,17 +300,12 @@ if (plantedChild) {
   })().catch((err) => { console.log(JSON.stringify({ passed: false, why: `setup: ${String(err)}` })); process.exit(0); });
 } else {
   const test = suite(`native: violations (${runtimeName()})`);
-  const kq = kqueueBuild();
-  const builds: NativeBuild[] = buildBackend("release") === "kqueue" ? ["release"] : ["release", kq];
-  for (const build of builds) {
-    let why: string | undefined;
-    try { loadNative(build); } catch (err) { why = (err as Error).message; }
-    const label = build === "release" ? "" : `${buildBackend(build)}: `;
-    if (why && build !== "release") { test(`${label}every case`, () => skip(`the ${build} build of the shim cannot load here: ${why}`)); continue; }
+  for (const { build, backend, label, why } of shimTargets(kqueueBuild())) {
+    if (why) { test(`${label}every case`, () => skip(why)); continue; }
     for (const [name, run] of [...RECORD_CASES, ...OWNER_CASES]) {
       test(`${label}${name}`, async () => {
-        if (process.env.WR_DEBUG) console.error("case:", build, name);
-        const w = await world(build, name.startsWith("another reactor"));
+        if (process.env.WR_DEBUG) console.error("case:", build, backend, name);
+        const w = await world(build, name.startsWith("another reactor"), backend);
         try { run(w); } finally { done(w); }
       });
     }

@@ -4,7 +4,9 @@
 // cannot run here exit 2 with one clear line; a running server echoes, prints its status,
 // drains on SIGTERM/SIGINT and reports no leak, in worker and main-thread mode; --workers
 // shares the port; --record writes traces that replay identical; fuzz passes on the simulator
-// and on real sockets. What Deno refuses without -A: cli-deno.test.ts.
+// and on real sockets. --backend uring serves, records and replays as epoll does, refuses
+// --edge, and where a seccomp filter forbids io_uring exits 2 with one line while the default
+// (auto) still serves on epoll. What Deno refuses without -A: cli-deno.test.ts.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { ChildProcess } from "node:child_process";
@@ -13,8 +15,11 @@ import { fileURLToPath } from "node:url";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, RUNTIME, runCli, signal, spawnCli, type CliOptions } from "../helpers/cli.ts";
+import { CLI, RUNTIME, cliCommand, runCli, signal, spawnCli, type CliOptions } from "../helpers/cli.ts";
 import { unavailable } from "../helpers/contract.ts";
+import { spawn, spawnSync } from "node:child_process";
+import { noIoUring } from "../helpers/seccomp.ts";
+import { skip } from "../helpers/skip.ts";
 
 const test = suite(`net: wasm-reactor serve, replay, fuzz (the CLI, under ${RUNTIME})`);
 const children = new Set<ChildProcess>();
@@ -28,8 +33,8 @@ interface Server { child: ChildProcess; port: number; out: () => string; exited:
 const AUTO = unavailable({ name: "uring", options: { host: "uring", wait: "thread" } }) === undefined ? "uring" : "epoll";
 
 /** Starts serve on a free port and waits for its banner, which must name `backend`. */
-async function startServer(args: string[], backend = AUTO, o?: CliOptions): Promise<Server> {
-  const child = spawnCli(["serve", "--port", "0", "--status-ms", "200", ...args], o);
+async function startServer(args: string[], backend: string = AUTO, o?: CliOptions & { prefix?: string[] }): Promise<Server> {
+  const child = o?.prefix ? spawnPrefixed(o.prefix, ["serve", "--port", "0", "--status-ms", "200", ...args]) : spawnCli(["serve", "--port", "0", "--status-ms", "200", ...args], o);
   children.add(child);
   let out = "";
   child.stdout!.on("data", (b) => { out += b; });
@@ -47,6 +52,17 @@ async function startServer(args: string[], backend = AUTO, o?: CliOptions): Prom
 
 /** The final JSON report (serve --json), the last line of its output. */
 const reportOf = (s: Server) => JSON.parse(s.out().trim().split("\n").pop()!);
+
+/** The CLI under a wrapper command (prefix: the wrapper and its arguments), e.g. the seccomp filter of tests/helpers/seccomp.ts. */
+function spawnPrefixed(prefix: string[], args: string[]): ChildProcess {
+  const c = cliCommand(args);
+  return spawn(prefix[0], [...prefix.slice(1), c.cmd, ...c.args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...c.env } });
+}
+function runPrefixed(prefix: string[], args: string[]): { code: number | null; out: string; err: string } {
+  const c = cliCommand(args);
+  const r = spawnSync(prefix[0], [...prefix.slice(1), c.cmd, ...c.args], { encoding: "utf8", timeout: 30_000, env: { ...process.env, ...c.env } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
 
 /** n node:net clients, each echoes `rounds` messages; resolves with the bytes they got back. */
 function clients(port: number, n: number, rounds: number): Promise<number> {
@@ -74,7 +90,7 @@ test("serve --help explains every option and exits 0", () => {
   for (const opt of ["--host", "--port", "--backlog", "--mode", "--workers", "--level", "--edge", "--prefault", "--warmup", "--max-connections", "--idle-timeout-ms", "--drain-ms", "--seconds", "--status-ms", "--json", "--backend"]) {
     assert.ok(r.out.includes(opt), `--help mentions ${opt}`);
   }
-  for (const backend of ["auto", "epoll", "kqueue", "portable", "sim"]) assert.ok(r.out.includes(backend), `--help names backend ${backend}`);
+  for (const backend of ["auto", "epoll", "uring", "kqueue", "portable", "sim"]) assert.ok(r.out.includes(backend), `--help names backend ${backend}`);
 });
 
 test("a bad option or value exits 2 with one line naming it", () => {
@@ -83,7 +99,8 @@ test("a bad option or value exits 2 with one line naming it", () => {
     [["serve", "--port", "70000"], /--port must be an integer from 0 to 65535, got "70000"/],
     [["serve", "--mode", "fast"], /--mode must be worker or main, got "fast"/],
     [["serve", "--workers", "2", "--mode", "main"], /--workers needs worker mode/],
-    [["serve", "--backend", "io_uring"], /--backend must be auto, epoll, uring, kqueue, portable, sim, got "io_uring"/],
+    [["serve", "--backend", "bogus"], /--backend must be auto, epoll, uring, kqueue, portable, sim, got "bogus"/],
+    [["serve", "--backend", "uring", "--edge"], /--edge is for the readiness backends \(epoll, kqueue\); --backend uring works on completions: leave --edge out/],
     [["serve", "--backend"], /--backend needs a value/],
     [["serve", "--host", "1.2.3.4", "--port", "0"], /cannot listen on 1\.2\.3\.4:0: EADDRNOTAVAIL/],
     [["frobnicate"], /unknown command 'frobnicate'/],
@@ -165,6 +182,39 @@ test("--workers 2: two reactors share the port (SO_REUSEPORT); both serve; one s
 
 // ── --backend ─────────────────────────────────────────────────────────────────────────────
 
+for (const [name, args] of [["worker mode", []], ["main-thread mode", ["--mode", "main"]], ["--workers 2", ["--workers", "2"]]] as const) {
+  test(`--backend uring: io_uring completions; echoes byte-exact, drains on SIGTERM with no leak (${name})`, async () => {
+    const s = await startServer(["--backend", "uring", ...args, "--json"], "uring");
+    assert.match(s.out(), /echo on 127\.0\.0\.1:\d+ \(uring, io_uring completions, (worker mode|main-thread mode|2 workers sharing the port \(SO_REUSEPORT\))\)/);
+    assert.is(await clients(s.port, 50, 20), 50 * 20 * 64, "every byte echoed");
+    signal(s.child, "SIGTERM");
+    assert.is(await s.exited, 0, s.out());
+    const report = reportOf(s);
+    assert.is(report.leakedDescriptors, 0);
+    assert.is(report.fdOpens, report.fdCloses);
+    assert.is(report.accepts, 50);
+    assert.ok(report.messages >= 50 * 20, `messages ${report.messages}`);
+  });
+}
+
+test("io_uring forbidden by seccomp: --backend uring exits 2 with one line naming seccomp; the default (auto) serves on epoll, saying why once", async () => {
+  const w = noIoUring();
+  if ("why" in w) return skip(w.why);
+  for (const mode of [[], ["--mode", "main"]]) {
+    const r = runPrefixed([w.bin], ["serve", "--port", "0", "--backend", "uring", ...mode]);
+    assert.is(r.code, 2, `${mode.join(" ")}: ${r.out}${r.err}`);
+    assert.match(r.err, /^wasm-reactor: host 'uring' cannot run here: io_uring is refused here \(.*\): a seccomp profile .* forbids it; use host 'epoll'\n$/);
+    oneLine(r.err);
+    assert.is(r.out, "", "nothing started");
+  }
+  const s = await startServer(["--json"], "epoll", { prefix: [w.bin] });
+  assert.is((s.out().match(/host 'auto' is using epoll: host 'uring' cannot run here: io_uring is refused here .*seccomp/g) ?? []).length, 1, `auto says why, once: ${s.out()}`);
+  assert.is(await clients(s.port, 10, 5), 10 * 5 * 64);
+  signal(s.child, "SIGTERM");
+  assert.is(await s.exited, 0, s.out());
+  assert.is(reportOf(s).leakedDescriptors, 0);
+});
+
 test("--backend sim: the simulated network with simulated clients; it echoes and reports no leak", () => {
   const r = runSync(["serve", "--backend", "sim", "--connections", "50", "--seconds", "1", "--json"]);
   assert.is(r.code, 0, r.out + r.err);
@@ -233,12 +283,17 @@ test("--backend kqueue on Linux: serves on kqueue where this build has it, else 
 // ── --record, replay and fuzz ──────────────────────────────────────────────────────────────────────
 const TRACE = fileURLToPath(new URL("../../tests/traces/fault-storm.trace", import.meta.url));
 
-for (const [name, args, files] of [["main-thread mode", ["--mode", "main"], [""]], ["--workers 2: one trace per worker", ["--workers", "2"], [".0", ".1"]]] as const) {
+for (const [name, args, files, host] of [
+  ["main-thread mode", ["--mode", "main"], [""], AUTO],
+  ["--workers 2: one trace per worker", ["--workers", "2"], [".0", ".1"], AUTO],
+  ["--backend uring, worker mode", ["--backend", "uring"], [""], "uring"],
+  ["--backend uring, main-thread mode", ["--backend", "uring", "--mode", "main"], [""], "uring"],
+] as const) {
   test(`serve --record under load, then replay: every trace replays identical (${name})`, async () => {
     const dir = mkdtempSync(join(tmpdir(), "wr-cli-"));
     try {
       const file = join(dir, "serve.trace");
-      const s = await startServer([...args, "--record", file, "--warmup", "200", "--json"]);
+      const s = await startServer([...args, "--record", file, "--warmup", "200", "--json"], host);
       assert.is(await clients(s.port, 20, 10), 20 * 10 * 64);
       signal(s.child, "SIGTERM");
       assert.is(await s.exited, 0, s.out());
@@ -248,7 +303,7 @@ for (const [name, args, files] of [["main-thread mode", ["--mode", "main"], [""]
         assert.is(r.code, 0, r.out + r.err);
         const res = JSON.parse(r.out);
         assert.is(res.identical, true);
-        assert.is(res.host, AUTO);
+        assert.is(res.host, host);
         assert.ok(res.turns > 1, `turns ${res.turns}`);
       }
     } finally { rmSync(dir, { recursive: true, force: true }); }

@@ -286,6 +286,18 @@ export function defineSharedTests(test: Test, make: MakeHarness): void {
       assert.match(prom, /^wasm_reactor_host_accepts_total 5$/m);
       assert.match(prom, /^wasm_reactor_host_fds_open 5$/m);
       assert.match(prom, /^# TYPE wasm_reactor_host_crossings_per_turn gauge$/m);
+    } else if (h.kind === "uring") {
+      // the same shim counters (epollCtl counts the backend's interest changes, here operations
+      // armed or cancelled), and every accept, receive and send went through the ring
+      const host = m.host!;
+      assert.is(host.accepts, 5);
+      assert.is(host.fdsOpen, 5);
+      assert.is(host.violations, 0);
+      assert.ok(host.turns > 0 && host.calls >= host.turns);
+      assert.ok(host.uringSqes > 0 && host.uringCqes > 0, `operations submitted and completions reaped (${host.uringSqes}, ${host.uringCqes})`);
+      assert.ok(host.uringBuffers > 0, `chunks lent to the kernel's buffer ring (${host.uringBuffers})`);
+      assert.match(prom, /^wasm_reactor_host_accepts_total 5$/m);
+      assert.match(prom, /^wasm_reactor_host_fds_open 5$/m);
     } else {
       assert.is(m.host!.violations, 0, "the simulator counts contract violations: none here");
       assert.is(m.host!.fdsOpen, 5);
