@@ -64,7 +64,7 @@ export function createHost(o: ResolvedOptions, log: (line: string) => void): Hos
 }
 
 function make(kind: HostKind, o: ResolvedOptions, log: (line: string) => void): Host {
-  if (o.faults !== undefined && kind !== "epoll") throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: option 'faults' is for host 'epoll' (the native shim's faults build), not '${kind}'; the simulator's fault odds go in option 'sim'`);
+  if (o.faults !== undefined && kind !== "epoll" && kind !== "uring") throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: option 'faults' is for hosts 'epoll' and 'uring' (the native shim's faults build), not '${kind}'; the simulator's fault odds go in option 'sim'`);
   switch (kind) {
     case "sim":
       return new SimNetwork(o.seed, (o.sim ?? {}) as SimOptions);
@@ -79,6 +79,7 @@ function make(kind: HostKind, o: ResolvedOptions, log: (line: string) => void): 
       return createPortableHost({ noDelay: o.noDelay, keepAlive: o.keepAlive, userTimeoutMs: o.userTimeoutMs, raiseFdLimit: o.raiseFdLimit, log });
     case "uring":
       return new UringHost({ wait: o.wait, edgeTriggered: o.edgeTriggered, noDelay: o.noDelay, shedOnEmfile: o.shedOnEmfile, maxEvents: o.eventRing,
-        raiseFdLimit: o.raiseFdLimit, keepAlive: o.keepAlive, userTimeoutMs: o.userTimeoutMs, log });
+        raiseFdLimit: o.raiseFdLimit, keepAlive: o.keepAlive, userTimeoutMs: o.userTimeoutMs,
+        faults: o.faults === undefined ? undefined : { seed: o.seed, ...o.faults } as EpollFaults, log });
   }
 }

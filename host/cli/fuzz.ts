@@ -22,11 +22,13 @@ printed.
                  deterministic: every run records its own trace, a failing run's is kept, and a
                  shrinking candidate counts as failing when it fails the same way within
                  --tries runs.
+  --host uring   the same on the io_uring host (Linux 6.1+); its faults are the kinds with a
+                 counterpart in completions (shims/native/faults.c).
 
 Options:
-  --host NAME    sim (default) or epoll
+  --host NAME    sim (default), epoll or uring
   --seed S       the generator's seed (default: from the clock; printed)
-  --seeds N      how many scenarios (default 100 on sim, 20 on epoll)
+  --seeds N      how many scenarios (default 100 on sim, 20 on epoll and uring)
   --minutes M    stop drawing after M minutes even if scenarios remain
   --tries N      epoll: runs of a shrinking candidate before it counts as passing (default 3)
   --shrink-seconds S   epoll: stop shrinking after S seconds, keeping the smallest so far (default 120)
@@ -68,7 +70,7 @@ function parse(argv: string[]): Args {
     else if (arg === "--record") a.recordFile = argv[++i] ?? fail("fuzz: --record needs a file name");
     else if (arg === "--host") {
       const h = argv[++i];
-      if (h !== "sim" && h !== "epoll") fail(`fuzz: --host must be sim or epoll, got ${JSON.stringify(h ?? "nothing")}`);
+      if (h !== "sim" && h !== "epoll" && h !== "uring") fail(`fuzz: --host must be sim, epoll or uring, got ${JSON.stringify(h ?? "nothing")}`);
       a.host = h;
     } else if (arg === "--build") {
       const b = argv[++i];
@@ -77,7 +79,7 @@ function parse(argv: string[]): Args {
     } else fail(`fuzz: unknown option '${arg}' (see wasm-reactor fuzz --help)`);
   }
   if (a.recordFile && !a.scenarioFile) fail("fuzz: --record goes with --scenario (a drawn failure is recorded by itself)");
-  if (!a.runs) a.runs = a.host === "epoll" ? 20 : 100;
+  if (!a.runs) a.runs = a.host !== "sim" ? 20 : 100;
   return a;
 }
 
@@ -90,7 +92,7 @@ export async function fuzzCommand(argv: string[]): Promise<void> {
   const a = parse(argv);
   // Real sockets: node:net peers (net), the shim (ffi), traces in the temporary folder (env
   // TMPDIR, write), and the leak check reads /proc/self/fd, which Deno opens to -A alone.
-  if (a.host === "epoll") requireDeno("fuzz --host epoll", "all", "its descriptor leak check reads /proc/self/fd, which Deno opens only to --allow-all");
+  if (a.host !== "sim") requireDeno(`fuzz --host ${a.host}`, "all", "its descriptor leak check reads /proc/self/fd, which Deno opens only to --allow-all");
   else requireDeno("fuzz", [
     { name: "read", path: DIST_DIR, why: "the core" },
     ...(a.scenarioFile ? [{ name: "read", path: a.scenarioFile, why: "--scenario" } as const] : []),
@@ -99,14 +101,14 @@ export async function fuzzCommand(argv: string[]): Promise<void> {
   ]);
   const { fuzz, runScenario, describeScenario, NATIVE_FAULTS_AVAILABLE } = await import("../fuzz/fuzz.ts");
   if (a.scenarioFile) return runOne(a, runScenario);
-  const faultNote = a.host === "epoll" ? NATIVE_FAULTS_AVAILABLE ? "; shim faults on" : "; the shim has no fault injection in this build: kernel behaviour only" : "";
+  const faultNote = a.host !== "sim" ? NATIVE_FAULTS_AVAILABLE ? "; shim faults on" : "; the shim has no fault injection in this build: kernel behaviour only" : "";
   if (!a.json) console.log(`wasm-reactor fuzz: ${a.runs} scenarios from seed ${a.seed} on the ${a.build} core, host ${a.host}${faultNote} (reproduce: ${reproduce(a)})`);
   const { mkdirSync, mkdtempSync, renameSync, copyFileSync, rmSync, writeFileSync, statSync } = await import("node:fs");
   const { join } = await import("node:path");
   const { tmpdir } = await import("node:os");
-  const traceDir = a.host === "epoll" ? mkdtempSync(join(tmpdir(), "wr-fuzz-epoll-")) : undefined;
+  const traceDir = a.host !== "sim" ? mkdtempSync(join(tmpdir(), `wr-fuzz-${a.host}-`)) : undefined;
   let done = 0, failures = 0, drawn = 0;
-  const every = a.host === "epoll" ? 5 : 25;
+  const every = a.host !== "sim" ? 5 : 25;
   // On a terminal (stderr), a live line: scenarios drawn of --seeds, failures, ETA (bounded by
   // --minutes when that ends sooner); the plain "N runs" lines are then left out. Once a run
   // fails, the runs that follow are shrinking candidates: the line counts them apart, with no ETA
@@ -127,7 +129,7 @@ export async function fuzzCommand(argv: string[]): Promise<void> {
         const byRate = drawn > 0 ? (elapsedMs / drawn) * (a.runs - drawn) : undefined;
         const byLimit = timeLimitMs !== undefined ? Math.max(0, timeLimitMs - elapsedMs) : undefined;
         const etaMs = failures ? undefined : byRate !== undefined && byLimit !== undefined ? Math.min(byRate, byLimit) : byRate ?? byLimit;
-        const detail = failures ? `FAILED; shrinking: ${done - drawn} runs${a.host === "epoll" ? ` (stops after ${a.shrinkSeconds} s)` : ""}` : "0 failures";
+        const detail = failures ? `FAILED; shrinking: ${done - drawn} runs${a.host !== "sim" ? ` (stops after ${a.shrinkSeconds} s)` : ""}` : "0 failures";
         progress.update(drawn, { detail, etaMs: failures ? Infinity : etaMs });
       } else if (done % every === 0) console.log(`  ${done} runs${failures ? " (shrinking included)" : ""}`);
     },
@@ -137,7 +139,7 @@ export async function fuzzCommand(argv: string[]): Promise<void> {
   try {
     if (rep.failed && rep.counterexample) {
       mkdirSync(a.out, { recursive: true });
-      const base = `${a.out.replace(/\/$/, "")}/fuzz-${a.seed}-${a.host === "epoll" ? "epoll-" : ""}${a.build}`;
+      const base = `${a.out.replace(/\/$/, "")}/fuzz-${a.seed}-${a.host !== "sim" ? `${a.host}-` : ""}${a.build}`;
       writeFileSync(`${base}.json`, JSON.stringify(rep.counterexample, null, 2) + "\n");
       const keep = (from: string | undefined, to: string) => { if (!from) return false; try { renameSync(from, to); } catch { copyFileSync(from, to); rmSync(from, { force: true }); } return true; };
       let traceTurns: number | undefined;
@@ -153,11 +155,11 @@ export async function fuzzCommand(argv: string[]): Promise<void> {
       Object.assign(result, { failure: rep.failure, shrinks: rep.shrinks, shrinkRuns: rep.shrinkRuns, scenario: rep.counterexample, trace: `${base}.trace`, traceBytes: bytes(`${base}.trace`), traceTurns });
       if (!a.json) {
         console.log(`FAILED: ${rep.failure}`);
-        console.log(`shrunk ${rep.shrinks} times${a.host === "epoll" ? ` (${rep.shrinkRuns} runs, up to ${a.tries} per candidate)` : ""} to: ${JSON.stringify(rep.counterexample)}`);
+        console.log(`shrunk ${rep.shrinks} times${a.host !== "sim" ? ` (${rep.shrinkRuns} runs, up to ${a.tries} per candidate)` : ""} to: ${JSON.stringify(rep.counterexample)}`);
         console.log(`trace: ${base}.trace (${bytes(`${base}.trace`)} bytes${traceTurns !== undefined ? `, ${traceTurns} turns` : ""}); scenario: ${base}.json`);
         if (rep.original) console.log(`before shrinking: ${base}-original.json (${rep.original.conns} connections)${bytes(`${base}-original.trace`) ? `, trace ${base}-original.trace` : ""}`);
         console.log(`replay it: wasm-reactor replay ${base}.trace`);
-        console.log(`run it again: wasm-reactor fuzz${a.host !== "sim" ? ` --host ${a.host}` : ""} --scenario ${base}.json${a.build !== "debug" ? ` --build ${a.build}` : ""}${a.host === "epoll" ? ` --tries ${a.tries}` : ""}`);
+        console.log(`run it again: wasm-reactor fuzz${a.host !== "sim" ? ` --host ${a.host}` : ""} --scenario ${base}.json${a.build !== "debug" ? ` --build ${a.build}` : ""}${a.host !== "sim" ? ` --tries ${a.tries}` : ""}`);
       }
     } else if (!a.json) console.log(`passed: ${rep.runs} scenarios, ${fmt(rep.turns)} turns in ${(rep.ms / 1000).toFixed(1)} s (${fmt(rep.turns / (rep.ms / 1000))} turns/s); ${fmt(rep.accepts)} connections accepted and ${fmt(rep.connects)} made, ${fmt(rep.bytesIn)} bytes read, ${fmt(rep.faults)} faults injected`);
   } finally {
@@ -176,7 +178,7 @@ async function runOne(a: Args, runScenario: typeof import("../fuzz/fuzz.ts").run
   let sc: Scenario;
   try { sc = JSON.parse(readFileSync(a.scenarioFile!, "utf8")); }
   catch (err) { fail(`fuzz: cannot read the scenario ${a.scenarioFile}: ${(err as Error).message}`); }
-  const tries = a.host === "epoll" ? a.tries : 1;
+  const tries = a.host !== "sim" ? a.tries : 1;
   let res: RunResult = { ok: true, turns: 0, virtualMs: 0 };
   let t = 0;
   while (t < tries) {

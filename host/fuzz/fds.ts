@@ -5,7 +5,7 @@
 // A bare count is not enough: runtimes open descriptors of their own on first use of a path
 // (measured here: Node one after its first socket, Deno two sockets after its first socket end,
 // that then stay), which would read as leaks. So a descriptor left over is blamed on the run only
-// when it is something this run's code makes: an epoll or eventfd instance (the shim's), or a TCP
+// when it is something this run's code makes: an epoll, io_uring or eventfd instance (the shim's), or a TCP
 // socket on one of the run's ports (found through /proc/net/tcp{,6} by inode). And a descriptor
 // that was open before the run and is gone after it was closed by someone who did not own it.
 import { readdirSync, readlinkSync, readFileSync } from "node:fs";
@@ -64,7 +64,7 @@ export function fdDiff(before: FdTable, ports: { listener: number; servers: numb
   const servers = new Set(ports.servers);
   for (const [fd, what] of now) {
     if (before.get(fd) === what || /^\/proc\//.test(what)) continue;
-    if (/^anon_inode:\[?(eventpoll|eventfd)\]?$/.test(what)) { diff.leaked.push(`fd ${fd} (${what})`); continue; }
+    if (/^anon_inode:\[?(eventpoll|eventfd|io_uring)\]?$/.test(what)) { diff.leaked.push(`fd ${fd} (${what})`); continue; }
     const inode = /^socket:\[(\d+)\]$/.exec(what)?.[1];
     const s = inode ? (tcp ??= tcpSockets()).get(inode) : undefined;
     if (s && (s.local === ports.listener || servers.has(s.remote))) diff.leaked.push(`fd ${fd} (the reactor's TCP socket, ports ${s.local} → ${s.remote})`);

@@ -45,7 +45,7 @@ export interface RunOptions {
 
 /** Runs one scenario on the simulator (default) or over real sockets. */
 export function runScenario(sc: Scenario, opts: RunOptions = {}): Promise<RunResult> {
-  if (opts.host === "epoll") return runOnEpoll(sc, { build: opts.build, record: opts.record, traceDir: opts.traceDir });
+  if (opts.host === "epoll" || opts.host === "uring") return runOnEpoll(sc, { host: opts.host, build: opts.build, record: opts.record, traceDir: opts.traceDir });
   return runOnSim(sc, { build: opts.build, record: opts.record, maxTurns: opts.maxTurns });
 }
 
@@ -98,8 +98,8 @@ export interface FuzzReport {
  */
 export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const host = opts.host ?? "sim";
-  const tries = host === "epoll" ? Math.max(1, opts.tries ?? 3) : 1;
-  const shrinkLimitMs = opts.shrinkTimeLimitMs ?? (host === "epoll" ? 120_000 : Infinity);
+  const tries = host !== "sim" ? Math.max(1, opts.tries ?? 3) : 1;
+  const shrinkLimitMs = opts.shrinkTimeLimitMs ?? (host !== "sim" ? 120_000 : Infinity);
   const t0 = performance.now();
   let turns = 0, i = 0, accepts = 0, connects = 0, bytesIn = 0, faults = 0, shrinkRuns = 0;
   let kind: string | undefined, shrinkStart = 0;
@@ -141,14 +141,14 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const out = await fc.check(prop, { seed: opts.seed, numRuns: opts.runs, interruptAfterTimeLimit: opts.timeLimitMs, markInterruptAsFailure: false });
   if (harnessError) throw harnessError.err;
   const report: FuzzReport = { host, runs: Math.min(out.numRuns, opts.runs), failed: out.failed, seed: opts.seed, turns, ms: performance.now() - t0, accepts, connects, bytesIn, faults };
-  if (host === "epoll") report.nativeFaults = NATIVE_FAULTS_AVAILABLE;
+  if (host !== "sim") report.nativeFaults = NATIVE_FAULTS_AVAILABLE;
   if (out.failed && out.counterexample) {
     report.counterexample = out.counterexample[0];
     report.original = original;
     report.shrinks = out.numShrinks;
     report.shrinkRuns = shrinkRuns;
     report.failure = last?.failure;
-    if (host === "epoll") { report.trace = last?.trace; report.originalTrace = originalFailure?.trace; }
+    if (host !== "sim") { report.trace = last?.trace; report.originalTrace = originalFailure?.trace; }
     else {
       // The failure of the smallest scenario, not of the last candidate tried while shrinking.
       const again = await runScenario(report.counterexample, { build: opts.build });

@@ -41,6 +41,8 @@ const HOST_CHECK_TURNS = 32;
 export const NATIVE_FAULTS_AVAILABLE = "faults" in OPTION_SPECS;
 
 export interface EpollRunOptions {
+  /** Which real-socket host: "epoll" (default) or "uring" (the same scenarios; no trigger mode). */
+  host?: "epoll" | "uring";
   build?: "debug" | "broken" | "release";
   /** Keep this run's trace here (whatever the outcome). */
   record?: string;
@@ -69,7 +71,7 @@ export async function runOnEpoll(sc: Scenario, opts: EpollRunOptions = {}): Prom
   const fdsBefore = fdTable();
   // Every run records; a passing run's trace (and the temp dir made for it) is removed after.
   const ownDir = !opts.record && !opts.traceDir ? mkdtempSync(join(tmpdir(), "wr-fuzz-epoll-")) : undefined;
-  const trace = opts.record ?? join(opts.traceDir ?? ownDir!, `epoll-${sc.seed}-${process.pid}-${++runCounter}.trace`);
+  const trace = opts.record ?? join(opts.traceDir ?? ownDir!, `${opts.host ?? "epoll"}-${sc.seed}-${process.pid}-${++runCounter}.trace`);
   const st: RunState = { turns: 0, t0: performance.now(), faults: NATIVE_FAULTS_AVAILABLE && hasNativeFaults(sc), listenerPort: 0, serverPorts: [] };
   const peers = new NetPeers();
   const lines: string[] = [];
@@ -78,7 +80,7 @@ export async function runOnEpoll(sc: Scenario, opts: EpollRunOptions = {}): Prom
   try {
     const ports = st.serverPorts = await peers.startServers(outboundModesOf(sc));
     r = await Reactor.create({
-      host: "epoll", wait: "thread", build: opts.build ?? "debug", edgeTriggered: sc.edgeTriggered === true,
+      host: opts.host ?? "epoll", wait: "thread", build: opts.build ?? "debug", edgeTriggered: opts.host !== "uring" && sc.edgeTriggered === true,
       maxConnections: 256, poolChunks: sc.poolChunks, chunkSize: sc.chunkSize,
       idleTimeoutMs: sc.idleTimeoutMs, writeStallTimeoutMs: sc.writeStallTimeoutMs, lingerMs: 300, connectTimeoutMs: 500,
       fdLimit: sc.fdLimit, fdReserve: 4, fdHysteresis: 2, pauseReadsAtHighWater: true,

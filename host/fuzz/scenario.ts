@@ -68,7 +68,7 @@ export interface Scenario {
 }
 
 export type OutboundMode = "accept" | "refuse" | "blackhole";
-export type FuzzHost = "sim" | "epoll";
+export type FuzzHost = "sim" | "epoll" | "uring";
 
 export const NO_SIM_FAULTS: SimFaultOdds = {
   readPartialProbability: 0, writePartialProbability: 0, writeEagainProbability: 0, resetProbability: 0,
@@ -137,6 +137,7 @@ export function epollScenarioArb(nativeFaults: boolean): fc.Arbitrary<Scenario> 
 
 /** What `fuzz --host` draws from. */
 export function arbitraryFor(host: FuzzHost, nativeFaults: boolean): fc.Arbitrary<Scenario> {
+  if (host === "uring") return epollScenarioArb(nativeFaults).map((sc) => ({ ...sc, edgeTriggered: false })); // completions: no trigger mode
   return host === "epoll" ? epollScenarioArb(nativeFaults) : scenarioArb;
 }
 

@@ -26,6 +26,11 @@
  *                 to a black hole, never registered with the kernel (an unconnected socket
  *                 would report EPOLLOUT|EPOLLHUP at once); only the core's connect timeout ends it;
  *   ctlEnospc     registering interest fails with ENOSPC, as at fs.epoll.max_user_watches.
+ * The io_uring backend (host/backends/uring/uring.c) has no recv/send/accept4 calls to wrap: it
+ * injects at its own edges with wr_fault() the kinds that have a counterpart there (reset, epipe,
+ * enobufs, writeEagain, writeShort, acceptEmfile/Enfile; connectHang, ctlEnospc and socket's
+ * enobufs come through the shared paths as here); readEagain, readShort and eintr have none (a
+ * completion is data already read, and operations are never interrupted) and never fire there.
  * Each kind has its own xorshift128+ stream, seeded from `seed` and the kind, so turning one
  * kind off leaves the others' draws alone (as in the simulator). Each injection is counted by
  * kind in the stats (faultReadEagain, ...).
@@ -146,6 +151,11 @@ int wr_sys_connect(wr_reactor *r, int fd, const struct sockaddr *a, socklen_t le
   }
   return connect(fd, a, len);
 }
+
+/* For a completion backend (io_uring), which injects at its own edges: a draw of kind k, and a
+ * uniform integer in [0, n) from its stream. */
+int wr_fault(wr_reactor *r, int k) { return r->faults.on && chance(r, k); }
+uint64_t wr_fault_below(wr_reactor *r, int k, uint64_t n) { return below(r, k, n); }
 
 int wr_sys_ctl_fault(wr_reactor *r) {
   return r->faults.on && chance(r, WR_FK_CTL_ENOSPC) ? ENOSPC : 0;

@@ -210,14 +210,20 @@ void wr_unstarve(wr_reactor *r) {
   if (r->stvN == 0) return;
   int readsOk = !wr_reads_blocked(r), acceptsOk = !(WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED);
   if (!readsOk && !acceptsOk) return;
+  /* A backend whose reads take buffers as data arrives (io_uring) wakes only as many starved
+   * readers, first come first served, as it has buffers for: each has data waiting, so more
+   * would only run out again at once (and retry every turn). */
+  int readRoom = r->ops->read_room ? r->ops->read_room(r) : -1;
   int keep = 0;
   for (int i = 0; i < r->stvN; i++) {
     int fd = r->stv[i];
     wr_fd *f = &r->fds[fd];
-    if ((f->flags & WR_F_STARVED) && f->kind != WR_KIND_NONE && !(f->kind == WR_KIND_LISTENER ? acceptsOk : readsOk)) {
+    int listener = f->kind == WR_KIND_LISTENER;
+    if ((f->flags & WR_F_STARVED) && f->kind != WR_KIND_NONE && (!(listener ? acceptsOk : readsOk) || (!listener && readRoom == 0))) {
       r->stv[keep++] = fd; /* still waiting for its own condition */
       continue;
     }
+    if ((f->flags & WR_F_STARVED) && f->kind != WR_KIND_NONE && !listener && readRoom > 0) readRoom--;
     f->flags &= ~WR_F_IN_STV;
     if (!(f->flags & WR_F_STARVED)) continue;
     f->flags &= ~WR_F_STARVED;

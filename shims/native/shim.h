@@ -314,6 +314,9 @@ typedef struct wr_backend {
   /* Optional: SHUTDOWN(SHUT_WR) of a checked descriptor, ordered after the writes the backend
    * queued before it (io_uring: an operation); NULL: shutdown(2) now. */
   void (*shutdown)(wr_reactor *r, int fd, wr_fd *f);
+  /* Optional: how many starved readers wr_unstarve may wake this turn (io_uring: the buffers it
+   * has or can take from the supply ring); NULL: all of them. */
+  int (*read_room)(wr_reactor *r);
   int (*wait)(wr_reactor *r, int max, int timeoutMs);       /* up to max kernel events; their count (0 on EINTR) */
   void (*decode)(wr_reactor *r, int n);                     /* the n events of the last wait → wr_ready / wr_post */
   /* Any thread (under the wake table's mutex, so never after destroy): ends a wait in progress,
@@ -554,6 +557,8 @@ int wr_sys_accept(wr_reactor *r, int lfd);
 int wr_sys_socket(wr_reactor *r, int family);
 int wr_sys_connect(wr_reactor *r, int fd, const struct sockaddr *a, socklen_t len, int *hang);
 int wr_sys_ctl_fault(wr_reactor *r);                      /* ENOSPC to inject into an interest change, or 0 */
+int wr_fault(wr_reactor *r, int kind);                    /* a completion backend's own draw of WR_FK_* kind */
+uint64_t wr_fault_below(wr_reactor *r, int kind, uint64_t n);
 void wr__faults_set(wr_reactor *r, const double *cfg, size_t n);
 #else
 static inline ssize_t wr_sys_recv(wr_reactor *r, int fd, void *buf, size_t len, int *injected) {

@@ -458,6 +458,7 @@ runBench("net", async (ctx) => {
   const ALL = [
     entry("ours", "ours (node)", "node", OURS_CMD, oursVer("node", process.version)),
     entry("ours-prefault", "ours --prefault", "node", [...OURS_CMD, "--prefault"], oursVer("node", process.version)),
+    entry("uring", "ours uring (node)", "node", serveCmd("node", process.execPath, ["--backend", "uring"]), oursVer("node", process.version) + ", io_uring host"),
     before && entry("ours-before", "ours (before)", "node", [process.execPath, `${before}/dist/cli.js`, ...SERVE_ARGS.slice(1)], `wasm-reactor at ${before}, node ${process.version}`),
     entry("portable-node", "portable (node)", "node", serveCmd("node", process.execPath, ["--backend", "portable"]), oursVer("node", process.version)),
     entry("node", "node:net", "node", [process.execPath, "tests/bench/servers/node-net.mjs", "--host", HOST, "--port", "0"], `node ${process.version}`),

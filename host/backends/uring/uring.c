@@ -21,7 +21,8 @@
  *     ring are moved into the kernel's buffer ring (supplyHead advances as they are), each a
  *     whole chunk, and a receive completion names the chunk it filled (its buffer id). An idle
  *     connection holds no chunk. The buffer ring holds up to `target` chunks (64, doubled each
- *     turn that saw a receive run out, up to its size), so the pool is not parked in the kernel.
+ *     turn that saw a receive run out, up to a quarter of the pool, as the supply ring), so the
+ *     pool is not parked in the kernel while the server is quiet.
  *     A receive that runs out (ENOBUFS) is parked like a starved epoll read (wr_starve) and
  *     re-armed when chunks come back; HOST_READS_PAUSED stops moving chunks into the ring.
  *   - IN_WRITE (and a connect in progress): a one-shot POLL_ADD(POLLOUT); its completion is
@@ -111,7 +112,7 @@ typedef struct {
   /* the provided-buffer ring (set up at the first wait: the core's memory is attached by then) */
   struct io_uring_buf_ring *br;
   size_t brSz;
-  unsigned brEntries, brTail, provided, target;
+  unsigned brEntries, brTail, provided, target, targetMax;
   uint16_t *bidFree; unsigned bidTop; /* buffer ids not in the ring */
   uint32_t *bidChunk;                 /* buffer id -> chunk */
   int enobufsSeen;
@@ -121,9 +122,10 @@ typedef struct {
   wctx **wblocks; uint32_t wblockN, wfree;
   int listeners[LISTENERS_MAX]; int nListeners;
   unsigned lastArrivals;
-  /* Completions held back for a later turn, in arrival order: receives past a connection's
-   * readsPerConn this turn or while reads are paused, accepts past acceptBudget or while
-   * accepts are paused (their buffers and descriptors stay the host's meanwhile). A
+  /* Completions held back for a later turn, in arrival order: any that would post an event
+   * when the event ring is full, receives past a connection's readsPerConn this turn, accepts
+   * past acceptBudget or while accepts are paused (their buffers and descriptors stay the
+   * host's meanwhile). A
    * descriptor with completions held has all its later ones held too, so order holds. */
   struct io_uring_cqe *held; uint32_t heldN, heldCap;
   uint32_t *heldFor;             /* per descriptor: its completions in `held` */
@@ -201,8 +203,10 @@ static void cancel_op(wr_reactor *r, uint64_t ud) {
 /* ── the provided-buffer ring: the supply ring handed to the kernel ─────────────────────── */
 static int br_setup(wr_reactor *r) {
   ur_state *s = UR(r);
-  unsigned n = r->supplyCap < BR_MAX ? r->supplyCap : BR_MAX;
-  if (n < 8) n = 8;
+  /* Entries for the whole pool (the kernel can never hold more chunks than there are); how many
+   * it holds at a time is `target`, below. */
+  unsigned n = 8;
+  while (n < r->chunkCount && n < BR_MAX) n <<= 1;
   s->brSz = (size_t)n * sizeof(struct io_uring_buf);
   void *m = mmap(NULL, s->brSz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return errno;
@@ -212,7 +216,13 @@ static int br_setup(wr_reactor *r) {
   struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)m, .ring_entries = n, .bgid = 0 };
   if (sys_register(s->ring, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) { int e = errno; munmap(m, s->brSz); return e; }
   s->br = m; s->brEntries = n; s->brTail = 0; s->provided = 0;
-  s->target = TARGET0 < n ? TARGET0 : n;
+  /* At most a quarter of the pool waits in the kernel's ring, as the core keeps at most a
+   * quarter in the supply ring: a chunk in the ring is out of the pool until data comes for it,
+   * so more would leave too little for writes, and a pause for pool pressure (which arms no
+   * receive) could then wait for chunks that only receives would use. */
+  s->targetMax = r->chunkCount / 4 < n ? r->chunkCount / 4 : n;
+  if (s->targetMax < 1) s->targetMax = 1;
+  s->target = TARGET0 < s->targetMax ? TARGET0 : s->targetMax;
   for (unsigned i = 0; i < n; i++) s->bidFree[i] = (uint16_t)(n - 1 - i);
   s->bidTop = n;
   return 0;
@@ -263,6 +273,18 @@ static void listener_remove(ur_state *s, int fd) {
 static int arm_read(wr_reactor *r, int fd, wr_fd *f) {
   ur_state *s = UR(r);
   if (ugen_fit(s, fd)) return ENOMEM;
+#ifdef WR_FAULTS
+  if (f->kind == WR_KIND_LISTENER) {
+    /* the faults build: the accept fails at once, as a multishot accept ends on EMFILE, ENFILE
+     * or ENOBUFS; the clients stay queued and the core re-arms it after its back-off */
+    int e = wr_fault(r, WR_FK_ACCEPT_EMFILE) ? EMFILE : wr_fault(r, WR_FK_ACCEPT_ENFILE) ? ENFILE : wr_fault(r, WR_FK_ENOBUFS) ? ENOBUFS : 0;
+    if (e) {
+      if (e != ENOBUFS) r->stats[S_ACCEPT_EMFILE]++;
+      wr_post(r, K_EV_ACCEPT_ERROR, f->slot, f->gen, fd, 0, 0, (uint32_t)e);
+      return -1; /* nothing armed: the registration stays as it was */
+    }
+  }
+#endif
   struct io_uring_sqe *q = sqe_get(r);
   q->fd = fd;
   if (f->kind == WR_KIND_LISTENER) {
@@ -406,6 +428,21 @@ static void ur_write(wr_reactor *r, const wr_submit *sub, wr_fd *f) {
     wr_post(r, K_EV_WRITE_DONE, sub->slot, sub->gen, fd, 0, 0, EINVAL);
     return;
   }
+#ifdef WR_FAULTS
+  /* the faults build (faults.c): what a send can meet, decided before it is submitted */
+  uint32_t failWith = f->fault;
+  if (!failWith && wr_fault(r, WR_FK_RESET)) failWith = f->fault = ECONNRESET;
+  if (!failWith && wr_fault(r, WR_FK_EPIPE)) failWith = f->fault = EPIPE;
+  if (!failWith && wr_fault(r, WR_FK_ENOBUFS)) failWith = ENOBUFS;
+  if (!failWith && wr_fault(r, WR_FK_WRITE_EAGAIN)) failWith = EAGAIN; /* writability "comes back": POLLOUT says so at once */
+  if (failWith) { wctx_free(s, w); wr_post(r, K_EV_WRITE_DONE, sub->slot, sub->gen, fd, 0, 0, failWith); return; }
+  if (want > 1 && wr_fault(r, WR_FK_WRITE_SHORT)) { /* a real prefix: cut the iovecs */
+    uint32_t keep = 1 + (uint32_t)wr_fault_below(r, WR_FK_WRITE_SHORT, want - 1), i = 0;
+    for (; i < (uint32_t)n && keep > x->iov[i].iov_len; i++) keep -= (uint32_t)x->iov[i].iov_len;
+    x->iov[i].iov_len = keep;
+    n = (int)i + 1;
+  }
+#endif
   struct io_uring_sqe *q = sqe_get(r);
   q->fd = fd;
   q->msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
@@ -424,7 +461,6 @@ static void ur_write(wr_reactor *r, const wr_submit *sub, wr_fd *f) {
   q->user_data = UD(T_SEND, w, fd);
   s->sendsNow++;
   r->stats[S_WRITE_CALLS]++;
-  (void)f;
 }
 
 static void ur_shutdown(wr_reactor *r, int fd, wr_fd *f) {
@@ -546,7 +582,7 @@ static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
     if (e) { wr_fail(r, e); return 0; }
   }
   if (WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED) pause_accepts(r);
-  if (s->enobufsSeen && s->target < s->brEntries) s->target *= 2;
+  if (s->enobufsSeen && s->target < s->targetMax) s->target = s->target * 2 < s->targetMax ? s->target * 2 : s->targetMax;
   s->enobufsSeen = 0;
   feed(r);
   __atomic_store_n(s->sqTail, s->sqLocal, __ATOMIC_RELEASE);
@@ -557,7 +593,7 @@ static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
   size_t argsz = 0;
   uint32_t room = r->eventCap - (r->evTail - r->evHead);
   unsigned ready = *s->cqTail - *s->cqHead;
-  if (s->heldN && !(WR_HDR(r, hostFlags) & (K_HOST_READS_PAUSED | K_HOST_ACCEPTS_PAUSED))) ready++; /* held work to serve: no sleeping */
+  if (s->heldN && !(WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED)) ready++; /* held work to serve: no sleeping */
   if (s->heldN && r->ovN) ready++;
   if (timeoutMs != 0 && room > 0 && ready == 0) {
     if (s->lastArrivals > 0) {
@@ -642,6 +678,16 @@ static void on_recv(wr_reactor *r, int fd, uint32_t g, int res, unsigned cf) {
   int final = !(cf & IORING_CQE_F_MORE);
   uint8_t was = f->pad;
   if (final) f->pad &= (uint8_t)~(O_RD | O_RDX);
+#ifdef WR_FAULTS
+  /* the faults build: a reset arrives with these bytes (sticky: the socket stays broken, later
+   * data is dropped, sends fail), as recv(2) would report it in its place */
+  if (res > 0 && hasBuf && !f->fault && wr_fault(r, WR_FK_RESET)) f->fault = ECONNRESET;
+  if (f->fault && (res > 0 || res == 0)) {
+    if (hasBuf) br_return(r, bid);
+    if (!(f->flags & WR_F_RDEND)) { wr_post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, f->fault); f->flags |= WR_F_RDEND; }
+    return;
+  }
+#endif
   if (res > 0 && hasBuf) {
     s->provided--;
     uint32_t c = bid < s->brEntries ? s->bidChunk[bid] : K_NONE;
@@ -726,8 +772,10 @@ static int servable(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, in
   if (tag == T_SEND || tag == T_POLLOUT) return 1;
   uint32_t flags = WR_HDR(r, hostFlags);
   if (tag == T_ACCEPT) return c->res < 0 || (!(flags & K_HOST_ACCEPTS_PAUSED) && r->acceptLeft > 0);
+  /* Data already in a chunk is delivered even while reads are paused: the chunk was the host's
+   * supply before the pause (holding it would keep it from the pool the pause waits for); the
+   * pause stops chunks going into the kernel's ring and receives being armed (feed, ur_interest). */
   if (c->res <= 0) return 1;
-  if (flags & K_HOST_READS_PAUSED) return 0;
   if (s->readTurn[fd] != s->turnNo) { s->readTurn[fd] = s->turnNo; s->readN[fd] = 0; }
   if (s->readN[fd] >= WR_HDR(r, readsPerConn)) return 0;
   s->readN[fd]++;
@@ -796,6 +844,18 @@ static void ur_decode(wr_reactor *r, int n) {
   r->stats[S_U_BUFFERS] = s->provided;
 }
 
+/* Starved receives wr_unstarve may arm again: one per buffer the ring has or will have this turn. */
+static int ur_read_room(wr_reactor *r) {
+  ur_state *s = UR(r);
+  if (!s->br) return 0;
+  unsigned can = s->provided;
+  unsigned more = r->supTail - r->supHead;
+  if (more > s->bidTop) more = s->bidTop;
+  if (s->provided + more > s->target) more = s->target > s->provided ? s->target - s->provided : 0;
+  can += more;
+  return can > 0x7fffffff ? 0x7fffffff : (int)can;
+}
+
 static int ur_wake(wr_reactor *r) { return wr_wakefd_signal(UR(r)->wakefd); }
 
 /* The poller thread: until the ring has work (signalled on the registered eventfd), a wake, or
@@ -821,6 +881,7 @@ const wr_backend wr_uring_backend = {
   .forget = ur_forget,
   .write = ur_write,
   .shutdown = ur_shutdown,
+  .read_room = ur_read_room,
   .wait = ur_wait,
   .decode = ur_decode,
   .wake = ur_wake,

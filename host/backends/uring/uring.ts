@@ -6,8 +6,15 @@
 import type { HostLimits } from "../../contract/contract.ts";
 import { ReactorError } from "../../errors.ts";
 import { NativeHost, linuxBacklog, linuxLimits, type BacklogLimit, type NativeHostOptions } from "../native-host.ts";
+import { FAULT_KINDS, checkFaults, type EpollFaults } from "../epoll/epoll.ts";
 
-export type UringOptions = NativeHostOptions;
+export interface UringOptions extends NativeHostOptions {
+  /**
+   * Seeded kernel faults: loads the faults build of the shim (the same kinds as epoll's; the
+   * io_uring backend injects those with a counterpart in completions: shims/native/faults.c).
+   */
+  faults?: EpollFaults;
+}
 
 /** Why the shim's io_uring setup failed, from its errno (Linux numbering), as one clause. */
 export function uringUnavailableReason(errno: number | undefined, detail: string): string {
@@ -32,7 +39,13 @@ export class UringHost extends NativeHost {
     const platform = (globalThis as { process?: { platform?: string } }).process?.platform ?? "unknown";
     if (platform !== "linux") throw new ReactorError("ERR_HOST_UNAVAILABLE", `wasm-reactor: host 'uring' needs Linux (this is ${platform}); use host 'kqueue' on macOS and FreeBSD, or 'portable'`);
     if (o.edgeTriggered) throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: option 'edgeTriggered' is for the readiness hosts (epoll, kqueue); host 'uring' works on completions, where it means nothing: leave it out");
-    try { super("uring", "release", o); }
+    const faults = o.faults === undefined ? undefined : checkFaults(o.faults);
+    try {
+      super("uring", faults ? "faults" : "release", o, faults && ((n, h) => {
+        if (!n.setFaults) throw new ReactorError("ERR_HOST_UNAVAILABLE", "wasm-reactor: the faults build of the native shim has no setFaults (rebuild: npm run build)");
+        n.setFaults(h, Float64Array.from([faults.seed ?? 1, ...FAULT_KINDS.map((k) => faults[k] ?? 0)]));
+      }));
+    }
     catch (err) {
       if (err instanceof ReactorError) throw err;
       const e = err as { errno?: number; message?: string };
