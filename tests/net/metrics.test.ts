@@ -404,12 +404,12 @@ test("prometheusText: the io_uring figures by names with units, only where the h
   assert.not.match(zero, /host_info/, "no kind, no host_info");
 });
 
-// Fails at this commit (a bug in host/backends/uring/uring.c, for the lead; the report has the
-// fix proposed): the endpoint's own reactor is small (poolChunks 64), the io_uring host's buffer
-// ring starts at a target of 64 chunks and takes nearly the whole pool into the kernel (59 of 64
-// seen: poolSupply 59, poolFree 5), the core's pool falls below its low mark, reads and accepts
-// pause (poolPauses 1) and never resume, because the chunks sit idle in the kernel's ring. So
-// the first scrape is answered and every later one hangs. On epoll the supply ring holds 16.
+// A regression test for a bug found here and fixed by the lead in main (f6dfe14, merged): the
+// endpoint's own reactor is small (poolChunks 64); the io_uring host's buffer ring had a target
+// of 64 chunks and took nearly the whole pool into the kernel (poolSupply 59, poolFree 5 seen),
+// the core's pool fell below its low mark, reads and accepts paused (poolPauses 1) and never
+// resumed, because the chunks sat idle in the kernel's ring: the first scrape was answered and
+// every later one hung. Now the ring holds at most a quarter of the pool, as the supply ring.
 test("serveMetrics on a uring reactor (its default pool of 64 chunks): scrape after scrape is answered", async () => {
   // The source: a reactor of its own (it need not run: the endpoint reads its core).
   const src = await Reactor.create({ maxConnections: 8, poolChunks: 64 });
