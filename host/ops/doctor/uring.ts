@@ -157,7 +157,7 @@ export function uringVerdicts(u: UringReadings, tried: UringTry | undefined, not
   else v.push({ knob: "RLIMIT_MEMLOCK", now: `unknown (${m.unknown})`, verdict: "ok", reason: "does not bound host 'uring' on Linux 6.1+", runbook });
 
   if (tried?.started) v.push({ knob: "host 'uring'", now: "starts", verdict: "ok", reason: "a host 'uring' was created and closed here: `serve --backend uring` and host: \"uring\" can run (host 'auto' still picks epoll)", runbook });
-  else if (tried) v.push({ knob: "host 'uring'", now: `cannot start (${tried.code})`, verdict: "warn", reason: `${tried.why.replace(/; use host 'epoll'$/, "")}; host 'auto' runs on epoll`,
+  else if (tried) v.push({ knob: "host 'uring'", now: `cannot start (${tried.code})`, verdict: "warn", reason: `${tried.why.replace(/; use host 'epoll'.*$/, "")}; host 'auto' runs on epoll`,
     fix: "see the verdicts above and the runbook; or stay on epoll", runbook });
   else {
     const blocked = old || ("value" in d && d.value === 2) || mode === 1;
