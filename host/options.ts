@@ -8,7 +8,7 @@ interface Spec { kind: Kind; def: unknown; min?: number; max?: number; pow2?: bo
 
 export const OPTION_SPECS = {
   preset: { kind: "enum", def: "none", values: ["none", "server", "echo", "small"], why: "a named set of the options below for a kind of program (PRESETS: each value with its reason); options given explicitly override the preset's" },
-  host: { kind: "enum", def: "auto", values: ["sim", "epoll", "kqueue", "portable", "uring", "auto"], why: "which backend drives the core: 'auto' takes WASM_REACTOR_HOST when set, else the native host of this OS (epoll on Linux, kqueue on macOS/FreeBSD), else the portable host (the runtime's own sockets) with one log line saying why; 'sim' is the seeded simulated network; 'uring' lands later" },
+  host: { kind: "enum", def: "auto", values: ["sim", "epoll", "kqueue", "portable", "uring", "auto"], why: "which backend drives the core: 'auto' takes WASM_REACTOR_HOST when set, else on Linux io_uring where the kernel allows it (else epoll, with one log line saying why), on macOS/FreeBSD kqueue, else the portable host (the runtime's own sockets) with one log line saying why; 'sim' is the seeded simulated network" },
   wait: { kind: "enum", def: "thread", values: ["thread", "block"], why: "real hosts: 'thread' never blocks the JS thread (a poller thread wakes it); 'block' waits in epoll_wait itself: for a worker or a process that only serves" },
   edgeTriggered: { kind: "bool", def: false, why: "epoll: register each socket once with EPOLLET and keep a ready list (fewer epoll_ctl calls); level-triggered is the default" },
   noDelay: { kind: "bool", def: true, why: "TCP_NODELAY on every socket: small messages leave at once (latency over packet count)" },

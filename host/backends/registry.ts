@@ -5,9 +5,11 @@
 // "auto" picks the best host that can run here, in this order:
 //   1. the environment variable WASM_REACTOR_HOST, when set (sim, epoll, kqueue, portable,
 //      uring): an operator forces a backend without touching the code;
-//   2. the native host of this OS (epoll on Linux; kqueue on macOS and FreeBSD), when the
+//   2. on Linux, the io_uring host where the kernel allows it (AUTO_PREFERS_URING, set from the
+//      benchmark), else epoll with one log line saying why (once per process);
+//   3. the native host of this OS (epoll on Linux; kqueue on macOS and FreeBSD), when the
 //      native shim loads;
-//   3. the portable host (the runtime's own sockets: node:net, Deno.listen, Bun.listen), with one
+//   4. the portable host (the runtime's own sockets: node:net, Deno.listen, Bun.listen), with one
 //      log line saying why the native host could not load.
 // A host asked for by name that cannot load explains itself (ERR_HOST_UNAVAILABLE: what is
 // missing and what to do); it never falls back silently.
@@ -19,6 +21,7 @@ import { EpollHost, type EpollFaults } from "./epoll/epoll.ts";
 import { createKqueueHost } from "./kqueue/kqueue.ts";
 import { createPortableHost } from "./portable/portable.ts";
 import { UringHost } from "./uring/uring.ts";
+import { loadNative } from "./native.ts";
 
 const KINDS: readonly HostKind[] = ["sim", "epoll", "kqueue", "portable", "uring"];
 export const HOST_ENV = "WASM_REACTOR_HOST";
@@ -44,12 +47,32 @@ export function envKind(): HostKind | undefined {
 /** The simulator behind a host, when it is one (Reactor.sim: tests and apps drive its peers). */
 export function simulatorOf(host: Host): SimNetwork | undefined { return host instanceof SimNetwork ? host : undefined; }
 
+/**
+ * Whether "auto" on Linux tries the io_uring host before epoll. Measured, not assumed
+ * (docs/benchmarks.md, "Issue 11"): set from the benchmark that compares the two.
+ */
+export const AUTO_PREFERS_URING = true;
+let uringFallbackSaid = false;
+/** Whether the native shim loads at all: when it does not, the epoll step below says why. */
+function shimLoads(): boolean {
+  try { loadNative("release"); return true; } catch { return false; }
+}
+
 /** Makes the host the options ask for. */
 export function createHost(o: ResolvedOptions, log: (line: string) => void): Host {
   if (o.host !== "auto") return make(o.host, o, log);
   const forced = envKind();
   if (forced) return make(forced, o, log);
   const native = nativeKind();
+  if (native === "epoll" && AUTO_PREFERS_URING && o.faults === undefined && shimLoads()) {
+    // io_uring where the kernel allows it; else epoll, saying why once per process (a container's
+    // seccomp profile, kernel.io_uring_disabled, a kernel before 6.1)
+    try { return make("uring", o, log); }
+    catch (err) {
+      if (!(err instanceof ReactorError) || err.code !== "ERR_HOST_UNAVAILABLE") throw err;
+      if (!uringFallbackSaid) { uringFallbackSaid = true; log(`wasm-reactor: host 'auto' is using epoll: ${err.message.replace(/^wasm-reactor: /, "").replace(/; use host 'epoll'$/, "")}`); }
+    }
+  }
   if (native !== undefined && o.faults === undefined) {
     try { return make(native, o, log); }
     catch (err) {

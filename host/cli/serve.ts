@@ -12,7 +12,7 @@ import { Reactor, type Handlers, type CloseReport } from "../reactor/reactor.ts"
 import { startWorkers, warmUp, workerCores, type WorkerContext } from "../reactor/worker.ts";
 import type { ReactorOptions } from "../options.ts";
 import type { SimPeer } from "../backends/sim/sim.ts";
-import { createHost } from "../backends/registry.ts";
+import { createHost, nativeKind } from "../backends/registry.ts";
 import { resolveOptions } from "../options.ts";
 import type { HostKind } from "../contract/contract.ts";
 import type { Core } from "../core/core.ts";
@@ -48,9 +48,10 @@ Options:
   --cpus LIST|auto     pin worker i's thread to one CPU of LIST (e.g. 0,1 or 0-3; worker i
                        takes the (i mod length)-th), or with auto to the CPUs this process may
                        use, round robin (worker mode; Linux and FreeBSD)
-  --level              level-triggered epoll (default: edge-triggered, which keeps tail latency
-                       flat at 10,000 busy connections: see docs/benchmarks.md)
-  --edge               edge-triggered epoll (the default)
+  --level              level-triggered epoll (on epoll the default is edge-triggered, which
+                       keeps tail latency flat at 10,000 busy connections: docs/benchmarks.md)
+  --edge               edge-triggered epoll (the default on epoll). With --backend auto, either
+                       one picks epoll: io_uring works on completions and has no trigger mode
   --max-connections N  connection slots per reactor (default 20000; 96 bytes each)
   --prefault           touch every page of the pool at start: its 32 MiB are resident from the
                        first second instead of as they are used (see the echo preset's reason
@@ -119,6 +120,8 @@ port cannot be listened on (in use, not permitted), with one line saying why.
 
 export interface ServeArgs {
   backend: string; host: string; port: number; backlog: number; mode: "worker" | "main"; workers: number; edge: boolean; prefault: boolean; maxConnections: number; warmup: number; record: string;
+  /** --edge or --level was given: a trigger mode, which only the readiness hosts (epoll, kqueue) have */
+  triggerAsked?: boolean;
   reusePort: boolean; cpus?: number[] | "auto"; proxyProtocol?: ProxyProtocolMode; metricsPort: number; metricsHost: string;
   admin: boolean; adminTokenFile: string; adminToken?: string;
   raiseFdLimit: boolean; keepAlive: { idleS: number; intervalS: number; count: number } | false; userTimeoutMs: number; rcvbuf: number; sndbuf: number; deferAcceptS: number;
@@ -145,8 +148,8 @@ function parseServe(argv: string[]): ServeArgs {
     const arg = argv[i];
     if (arg === "-h" || arg === "--help") { process.stdout.write(SERVE_HELP); process.exit(0); }
     if (arg === "--json") { a.json = true; continue; }
-    if (arg === "--edge") { a.edge = true; edgeAsked = true; continue; }
-    if (arg === "--level") { a.edge = false; continue; }
+    if (arg === "--edge") { a.edge = true; edgeAsked = true; a.triggerAsked = true; continue; }
+    if (arg === "--level") { a.edge = false; a.triggerAsked = true; continue; }
     if (arg === "--prefault") { a.prefault = true; continue; }
     if (arg === "--reuse-port") { a.reusePort = true; continue; }
     if (arg === "--no-raise-fd-limit") { a.raiseFdLimit = false; continue; }
@@ -297,7 +300,10 @@ export async function serve(argv: string[]): Promise<void> {
   const a = parseServe(argv);
   requireDeno("serve", denoNeeds(a));
   if (a.admin) a.adminToken = adminToken(a);
+  // auto with --edge/--level: the user chose a trigger mode, so a readiness host (epoll on Linux)
+  if (a.backend === "auto" && a.triggerAsked) a.backend = nativeKind() ?? "auto";
   a.backend = backendKind(a);
+  if (a.backend === "uring") a.edge = false; // completions: no trigger mode
   if (a.backend === "sim") return serveSim(a);
   if (a.backend === "portable") {
     // Its sockets live on the runtime's event loop, which a worker blocked in its wait never runs.

@@ -33,9 +33,9 @@ er("invalid options name the option, the value and what is allowed", async () =>
   await rejects("fast", /options must be an object/);
 });
 
-er("a host that is not built yet is refused with what to use instead", async () => {
-  try { await Reactor.create({ host: "uring" }); assert.unreachable("should throw"); }
-  catch (err) { assert.is((err as ReactorError).code, "ERR_HOST_UNAVAILABLE"); assert.match((err as Error).message, /host 'uring' is not available.*use host 'epoll'/); }
+er("fault odds for a host that has no faults build are refused, naming the hosts that do", async () => {
+  try { await Reactor.create({ host: "portable", faults: { resetProbability: 0.1 } }); assert.unreachable("should throw"); }
+  catch (err) { assert.is((err as ReactorError).code, "ERR_INVALID_OPTION"); assert.match((err as Error).message, /option 'faults' is for hosts 'epoll' and 'uring'.*not 'portable'/); }
 });
 
 er("a port in use: EADDRINUSE, and the first listener keeps working", async () => {

@@ -76,7 +76,7 @@ const wr_backend wr_uring_backend = { .name = "uring", .init = ur_old, .destroy 
   .wait = ur_wait0, .decode = ur_decode0, .wake = ur_wake0, .poll_wait = ur_poll0 };
 #else
 
-enum { SQ_ENTRIES = 4096, CQ_ENTRIES = 65536, BR_MAX = 32768, TARGET0 = 64, WANT_MAX = 32, MAX_IOV = 64, WCTX_BLOCK = 256, LISTENERS_MAX = 256 };
+enum { SQ_ENTRIES = 2048, CQ_ENTRIES = 16384, BR_MAX = 32768, TARGET0 = 64, WANT_MAX = 32, MAX_IOV = 64, WCTX_BLOCK = 256, LISTENERS_MAX = 256 };
 static const long long COALESCE_NS = 200000; /* a coalesced wait ends after 200 µs */
 
 /* user_data: tag (8 bits) | generation or write context (24 bits) | descriptor (32 bits) */

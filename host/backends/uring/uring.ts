@@ -38,7 +38,8 @@ export class UringHost extends NativeHost {
   constructor(o: UringOptions) {
     const platform = (globalThis as { process?: { platform?: string } }).process?.platform ?? "unknown";
     if (platform !== "linux") throw new ReactorError("ERR_HOST_UNAVAILABLE", `wasm-reactor: host 'uring' needs Linux (this is ${platform}); use host 'kqueue' on macOS and FreeBSD, or 'portable'`);
-    if (o.edgeTriggered) throw new ReactorError("ERR_INVALID_OPTION", "wasm-reactor: option 'edgeTriggered' is for the readiness hosts (epoll, kqueue); host 'uring' works on completions, where it means nothing: leave it out");
+    // edgeTriggered is for the readiness hosts (epoll, kqueue): a completion host has no trigger
+    // mode, so the option (often set by a preset for epoll's sake) is ignored here
     const faults = o.faults === undefined ? undefined : checkFaults(o.faults);
     try {
       super("uring", faults ? "faults" : "release", o, faults && ((n, h) => {
