@@ -100,17 +100,21 @@ export async function doctor(argv: string[]): Promise<void> {
   }
   const native = readings.platform === "linux" ? "epoll" : readings.platform === "darwin" || readings.platform === "freebsd" ? "kqueue" : undefined;
   const shim = existsSync(SHIM_FILE);
+  // Would host 'uring' start? Tried on this machine only, after the probe (the try loads the shim).
+  const uring: PlanContext["uring"] = readings.platform !== "linux" ? undefined
+    : root !== "/" ? { notTried: `the probe reads a fake root (${root})` }
+    : !shim ? { notTried: `no native shim beside the CLI (${SHIM_FILE})` }
+    : { tried: tryUring(() => createHost(resolveOptions({ host: "uring", raiseFdLimit: false }), () => {})) };
+  // What host 'auto' (and so serve) picks here: io_uring where it starts, else the OS's readiness host.
+  const uringStarts = uring !== undefined && "tried" in uring && uring.tried.started;
   const ctx: PlanContext = {
-    poller: native && shim
-      ? { kind: native, why: `the native shim is built (${native}); serve runs it edge-triggered (the server preset): at 10,000 busy connections p99.9 was 104–126 ms edge against 184–205 ms level` }
+    uring,
+    poller: uringStarts
+      ? { kind: "uring", why: "host 'auto' picks io_uring here (a host 'uring' started: see below): completions, one kernel entry per turn; serve --edge or --level picks epoll instead" }
+      : native && shim
+      ? { kind: native, why: `the native shim is built (${native})${native === "epoll" ? "; io_uring cannot start or was not tried here (see host 'uring' below), so host 'auto' uses epoll" : ""}; serve runs it edge-triggered (the server preset): at 10,000 busy connections p99.9 was 104–126 ms edge against 184–205 ms level` }
       : { kind: "portable", why: native ? `no native shim beside the CLI (${SHIM_FILE}): host 'auto' falls back to the runtime's own sockets` : `no native host for ${readings.platform}: the runtime's own sockets` },
   };
-  // Would host 'uring' start? Tried on this machine only, after the probe (the try loads the shim).
-  if (readings.platform === "linux") {
-    ctx.uring = root !== "/" ? { notTried: `the probe reads a fake root (${root})` }
-      : !shim ? { notTried: `no native shim beside the CLI (${SHIM_FILE})` }
-      : { tried: tryUring(() => createHost(resolveOptions({ host: "uring", raiseFdLimit: false }), () => {})) };
-  }
   const plan = makePlan(readings, args.forecast, ctx);
   if (args.emit) {
     process.stdout.write(emit(args.emit, plan, { platform: readings.platform, unit: valueOf(readings.systemdUnit) }));

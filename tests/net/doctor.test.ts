@@ -403,6 +403,8 @@ test("this machine: the doctor's host 'uring' verdict is what creating a host 'u
     assert.is(h.verdict, "warn");
     assert.ok(h.reason.includes(here.why.replace(/^wasm-reactor: /, "").replace(/; use host 'epoll'.*$/, "")), `the library's own words: ${h.reason} / ${here.why}`);
   }
+  // The poller line names what host 'auto' picks: io_uring where it starts, else epoll.
+  assert.is(verdictOf(j, "poller").now, here.ok ? "uring" : "epoll", JSON.stringify(verdictOf(j, "poller")));
   // Trying did not raise the doctor's own descriptor limit (raiseFdLimit off): the reading is the process's.
   assert.is(verdictOf(j, "RLIMIT_NOFILE").now.startsWith("soft "), true);
 });
@@ -423,6 +425,7 @@ test("under a seccomp filter that refuses io_uring_setup (tests/bench/servers/no
   assert.match(flat, /WARN seccomp filter \(2, \d+ filters?\) a seccomp filter refused io_uring_setup/);
   assert.match(flat, /fix: allow io_uring_setup, io_uring_enter and io_uring_register/);
   assert.match(flat, /ok processes 1 /, "the rest of the report as usual");
+  assert.match(flat, /ok poller epoll .*so host 'auto' uses epoll/, "auto falls back to epoll there");
 });
 
 // ── the parts ──────────────────────────────────────────────────────────────────────────────

@@ -276,7 +276,7 @@ test("every metric the runbooks and the operator's docs name is in our /metrics"
   // (each worker copies them into shared memory: host/reactor/worker.ts, HostFigures).
   const { fams } = await scrape(server.metricsPort);
   const kind = JSON.parse((await get(server.metricsPort, "/metrics.json")).body).reactors[0].host;
-  const native = kind === "epoll" || kind === "kqueue";
+  const native = kind === "epoll" || kind === "kqueue" || kind === "uring";
   const dir = DOCS("runbooks");
   // Every page of issue 10's that may name a metric (docs/backends.md's wasm_reactor_* are C symbols, not metrics).
   const pages = ["metrics.md", "load-balancers.md", "api.md", "top.md", "doctor.md", "limits.md", "tuning.md"];
@@ -633,10 +633,10 @@ test("with --workers 2: one series per worker (label reactor), JSON per reactor 
     // Each worker's host counters and kernel queue gauges (copied by the worker into shared
     // memory once a second), and its real host kind.
     const kind = j.reactors[0].host as string;
-    for (const x of j.reactors) assert.ok(["epoll", "kqueue", "portable"].includes(x.host), `reactor ${x.index}: the host kind, got ${x.host}`);
+    for (const x of j.reactors) assert.ok(["epoll", "uring", "kqueue", "portable"].includes(x.host), `reactor ${x.index}: the host kind, got ${x.host}`);
     for (const x of j.reactors) assert.is(typeof x.metrics.host?.turns, "number", `reactor ${x.index}: metrics.host in the JSON`);
     assert.is(typeof j.merged.host?.turns, "number", "merged.host");
-    const native = kind === "epoll" || kind === "kqueue";
+    const native = kind === "epoll" || kind === "kqueue" || kind === "uring";
     const readsName = native ? "wasm_reactor_host_read_calls_total" : "wasm_reactor_host_reads_total";
     const a = await scrape(s.metricsPort);
     for (const i of ["0", "1"]) {
@@ -674,7 +674,7 @@ for (const mode of ["worker", "main"]) {
   test(`SIGTERM (${mode} mode): /readyz 200, then 503 while a client is still connected; the drain waits for it; then the summary`, async () => {
     const s = mode === "worker" ? server : await startServe(["--mode", "main", "--drain-ms", "20000"]);
     assert.is((await get(s.metricsPort, "/readyz")).status, 200);
-    if (mode === "main" && /echo on \S+ \((epoll|kqueue),/.test(s.out())) { // the native hosts sample the kernel's queues; the portable host has none to sample
+    if (mode === "main" && /echo on \S+ \((epoll|uring|kqueue),/.test(s.out())) { // the native hosts sample the kernel's queues; the portable host has none to sample
       // The reactor is read directly here (not through a worker's shared memory): the host's sampled kernel queues are in.
       const { fams } = await scrape(s.metricsPort);
       assert.is(fams.get("wasm_reactor_kernel_queued_bytes")?.type, "GAUGE", "kernel queue bytes in main-thread mode");

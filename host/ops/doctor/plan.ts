@@ -109,7 +109,7 @@ const shown = (r: Reading<unknown>, f: (v: never) => string) => (known(r) ? f(r.
 
 export interface PlanContext {
   /** The poller the CLI would use here (from the native shim's presence and the OS). */
-  poller: { kind: "epoll" | "kqueue" | "portable"; why: string };
+  poller: { kind: "uring" | "epoll" | "kqueue" | "portable"; why: string };
   /**
    * Linux: the result of creating and closing a host 'uring' here (uring.ts), or why it was not
    * tried (a fake root, no native shim); without it the io_uring verdicts judge the readings only.

@@ -1,6 +1,7 @@
-// io_uring here: would `host: "uring"` (`serve --backend uring`) start, and if not, why and what
-// to change. host 'auto' does not pick io_uring yet, so nothing here is a fail: the server runs
-// on epoll either way; a warning says what stands in the way of the faster host.
+// io_uring here: would `host: "uring"` (`serve --backend uring`, and host 'auto' on Linux) start,
+// and if not, why and what to change. Nothing here is a fail: where io_uring cannot start, host
+// 'auto' falls back to epoll (one log line); a warning says what stands in the way of the faster
+// host, and that `--backend uring` would exit 2.
 //
 // Readings (under the probe's root, so tests fake a machine with WASM_REACTOR_DOCTOR_ROOT):
 //   kernel          /proc/sys/kernel/osrelease: the host needs Linux 6.1 (SINGLE_ISSUER and
@@ -156,7 +157,7 @@ export function uringVerdicts(u: UringReadings, tried: UringTry | undefined, not
     reason: "since Linux 5.12 io_uring's rings are charged to the memory cgroup, not to this limit, and host 'uring' registers no fixed buffers: it does not bound the host (an ENOMEM at start means memory or the cgroup)", runbook });
   else v.push({ knob: "RLIMIT_MEMLOCK", now: `unknown (${m.unknown})`, verdict: "ok", reason: "does not bound host 'uring' on Linux 6.1+", runbook });
 
-  if (tried?.started) v.push({ knob: "host 'uring'", now: "starts", verdict: "ok", reason: "a host 'uring' was created and closed here: `serve --backend uring` and host: \"uring\" can run (host 'auto' still picks epoll)", runbook });
+  if (tried?.started) v.push({ knob: "host 'uring'", now: "starts", verdict: "ok", reason: "a host 'uring' was created and closed here: host 'auto' (so serve) runs on io_uring, as do host: \"uring\" and `serve --backend uring`", runbook });
   else if (tried) v.push({ knob: "host 'uring'", now: `cannot start (${tried.code})`, verdict: "warn", reason: `${tried.why.replace(/; use host 'epoll'.*$/, "")}; host 'auto' runs on epoll`,
     fix: "see the verdicts above and the runbook; or stay on epoll", runbook });
   else {
