@@ -110,7 +110,7 @@ function landing(from, target) {
 
 /** The command a `--option` at `pos` of `text` belongs to: the last one named before it. */
 const HEADS = [ // on a tie (`npm start`, `npm`), the later entry wins
-  [/(?:^|[;&|]\s*|\$\s+)(?:node|deno|bun|npx|npm|jco|cc|gcc|clang|tsc|cmake|make|git|strace|perf|taskset|prlimit)(?=\s)/g, () => ({ external: true })],
+  [/(?:^|[;&|]\s*|\$\s+)(?:node|deno|bun|npx|npm|jco|cc|gcc|clang|tsc|cmake|make|git|strace|perf|taskset|prlimit|docker|sudo|sysctl|systemctl)(?=\s)/g, () => ({ external: true })],
   [/wasm-reactor\s+([a-z][a-z-]*)/g, (m) => ({ cli: m[1] })],
   [/npm start\b/g, () => ({ cli: "serve" })],
   [/npm run bench\b/g, () => ({ script: "tests/bench/run.mjs" })],

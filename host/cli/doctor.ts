@@ -10,6 +10,9 @@ import { makePlan, type Forecast, type PlanContext } from "../ops/doctor/plan.ts
 import { probe, valueOf } from "../ops/doctor/probe.ts";
 import { sampleNetwork } from "../ops/doctor/network.ts";
 import { json, table } from "../ops/doctor/render.ts";
+import { tryUring } from "../ops/doctor/uring.ts";
+import { createHost } from "../backends/registry.ts";
+import { resolveOptions } from "../options.ts";
 
 const DOCTOR_HELP = `Usage: wasm-reactor doctor [--connections N] [--outbound M] [--msg-rate R --msg-size S]
                           [--sample-ms T] [--json | --emit sysctl|limits|systemd|launchd]
@@ -17,8 +20,9 @@ const DOCTOR_HELP = `Usage: wasm-reactor doctor [--connections N] [--outbound M]
 Reads this machine's descriptor limits (RLIMIT_NOFILE, fs.nr_open, fs.file-max, systemd's
 LimitNOFILE, cgroup limits; kern.maxfiles* on macOS/FreeBSD), its TCP knobs (somaxconn, SYN
 backlog and cookies, ephemeral ports, TIME_WAIT reuse, socket buffers and tcp_mem) and where its
-network work runs (per-core softirqs and interrupts, RPS/RFS/XPS), then judges each against a
-forecast. Changes nothing. docs/doctor.md explains every line; docs/runbooks/ every fix.
+network work runs (per-core softirqs and interrupts, RPS/RFS/XPS) and whether io_uring (host
+'uring', serve --backend uring) can start here (kernel, kernel.io_uring_disabled, seccomp,
+RLIMIT_MEMLOCK, and a host created and closed), then judges each against a forecast. Changes nothing. docs/doctor.md explains every line; docs/runbooks/ every fix.
 
 Options:
   --connections N      inbound connections held at once, all processes together (default
@@ -96,9 +100,19 @@ export async function doctor(argv: string[]): Promise<void> {
   }
   const native = readings.platform === "linux" ? "epoll" : readings.platform === "darwin" || readings.platform === "freebsd" ? "kqueue" : undefined;
   const shim = existsSync(SHIM_FILE);
+  // Would host 'uring' start? Tried on this machine only, after the probe (the try loads the shim).
+  const uring: PlanContext["uring"] = readings.platform !== "linux" ? undefined
+    : root !== "/" ? { notTried: `the probe reads a fake root (${root})` }
+    : !shim ? { notTried: `no native shim beside the CLI (${SHIM_FILE})` }
+    : { tried: tryUring(() => createHost(resolveOptions({ host: "uring", raiseFdLimit: false }), () => {})) };
+  // What host 'auto' (and so serve) picks here: io_uring where it starts, else the OS's readiness host.
+  const uringStarts = uring !== undefined && "tried" in uring && uring.tried.started;
   const ctx: PlanContext = {
-    poller: native && shim
-      ? { kind: native, why: `the native shim is built (${native}); serve runs it edge-triggered (the server preset): at 10,000 busy connections p99.9 was 104–126 ms edge against 184–205 ms level` }
+    uring,
+    poller: uringStarts
+      ? { kind: "uring", why: "host 'auto' picks io_uring here (a host 'uring' started: see below): completions, one kernel entry per turn; serve --edge or --level picks epoll instead" }
+      : native && shim
+      ? { kind: native, why: `the native shim is built (${native})${native === "epoll" ? "; io_uring cannot start or was not tried here (see host 'uring' below), so host 'auto' uses epoll" : ""}; serve runs it edge-triggered (the server preset): at 10,000 busy connections p99.9 was 104–126 ms edge against 184–205 ms level` }
       : { kind: "portable", why: native ? `no native shim beside the CLI (${SHIM_FILE}): host 'auto' falls back to the runtime's own sockets` : `no native host for ${readings.platform}: the runtime's own sockets` },
   };
   const plan = makePlan(readings, args.forecast, ctx);

@@ -292,6 +292,9 @@ export function plainLine(view: View): string {
     `pool=${int(t.poolUsed)}/${int(t.poolTotal)}`, `queued_bytes=${int(t.queuedBytes)}`,
     `rss_bytes=${int(view.rssBytes)}`, `cpu=${view.cpuPct === undefined ? "-" : view.cpuPct.toFixed(1)}%`,
     `errors=${errorList(t.errors, ",", ":") || "none"}`,
+    // Last, so scripts reading the fields before it keep working: the reactors' host kinds
+    // (epoll, uring, …), as the screen's second line shows them.
+    `host=${view.hosts.join(",") || "-"}`,
   ].join(" ");
 }
 

@@ -131,7 +131,15 @@ export interface ProcessFigures { pid: number; rssBytes: number; cpuUserUs: numb
 export interface KernelFigures { listenOverflows: number; listenDrops: number }
 
 /** One reactor's figures for prometheusText: its snapshot, its histograms, its series' labels. */
-export interface PrometheusSource { metrics: MetricsSnapshot; histograms?: Histograms; labels?: Record<string, string> }
+export interface PrometheusSource {
+  metrics: MetricsSnapshot; histograms?: Histograms; labels?: Record<string, string>;
+  /**
+   * The reactor's host kind (reactor.host.kind: "epoll", "uring", "kqueue", "portable", "sim"):
+   * exported as wasm_reactor_host_info{kind}, and it decides whether the io_uring families apply
+   * (URING_FAMILIES). Unknown (undefined): those families appear when their figures are non-zero.
+   */
+  kind?: string;
+}
 export interface PrometheusExtra {
   process?: ProcessFigures;
   kernel?: KernelFigures;
@@ -220,7 +228,20 @@ const HISTS = HIST_SPECS.map(([name, field, scale, bounds, help]) => ({
   scale,
 }));
 const SUM_NOTE = " _sum approximated from bucket midpoints (the core keeps no sum); _count exact.";
-const HOST_KNOWN = new Set(["recvQueueBytes", "sendQueueBytes", "recvQueueMax", "sendQueueMax", "queueSockets"]);
+/**
+ * The io_uring host's figures (NATIVE_STATS' uring*, host/backends/native.ts), by names with
+ * units and their own HELP: what an operator watches on that host. Every native host carries
+ * these keys (0 outside io_uring), so they are exported only for a source whose kind is "uring"
+ * (or, kind unknown, whose figures are not all 0): an epoll server shows no io_uring series.
+ */
+const URING_FAMILIES: readonly (readonly [key: string, name: string, kind: Kind, help: string])[] = [
+  ["uringSqes", "host_uring_submissions_total", "counter", "io_uring operations the host submitted (submission queue entries: multishot accepts and receives armed, sends, polls for writability, cancels and closes). Its rate against reads_total: operations per message."],
+  ["uringCqes", "host_uring_completions_total", "counter", "io_uring completions the host reaped (a multishot accept or receive completes once per arrival, so one submission can give many)."],
+  ["uringEnobufs", "host_uring_recv_no_buffer_total", "counter", "Receives that ended because the kernel's provided-buffer ring was empty (ENOBUFS): the connection is parked, as a starved epoll read is, and its receive re-armed when chunks come back. Steady growth: the pool is short of chunks for reads."],
+  ["uringBuffers", "host_uring_buffer_ring_chunks", "gauge", "Pool chunks in the kernel's provided-buffer ring now, waiting for data (a target of 64 that doubles each turn a receive ran out, up to a quarter of the pool). Counted in pool_chunks{state=\"supply\"} too."],
+];
+const URING_KEYS = new Set(URING_FAMILIES.map(([k]) => k));
+const HOST_KNOWN = new Set(["recvQueueBytes", "sendQueueBytes", "recvQueueMax", "sendQueueMax", "queueSockets", ...URING_KEYS]);
 /** camelCase → snake_case, remembered (the host's ~35 names would be a regex each per scrape). */
 const snakeNames = new Map<string, string>();
 const snake = (s: string) => { let v = snakeNames.get(s); if (v === undefined) { v = s.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase()); snakeNames.set(s, v); } return v; };
@@ -294,6 +315,23 @@ export function prometheusText(m: MetricsSnapshot | readonly PrometheusSource[],
     }
     family("kernel_queue_sampled_sockets", "gauge", "Sockets in the last sampling sweep.");
     for (let i = 0; i < sources.length; i++) { const h = sources[i].metrics.host; if (h && "queueSockets" in h) out.push(`wasm_reactor_kernel_queue_sampled_sockets${labelText(labels[i])} ${num(h.queueSockets)}`); }
+  }
+  // Which host each reactor runs on: one series per reactor, value 1, the kind as a label.
+  if (sources.some((s) => s.kind !== undefined)) {
+    family("host_info", "gauge", "Always 1: the reactor's host (kind: epoll, uring, kqueue, portable, sim) as a label.");
+    for (let i = 0; i < sources.length; i++) { const k = sources[i].kind; if (k !== undefined) out.push(`wasm_reactor_host_info${labelText(labels[i], `kind="${esc(k)}"`)} 1`); }
+  }
+  // The io_uring host's own figures, by names with units (URING_FAMILIES).
+  const uring = sources.map((s) => {
+    const h = s.metrics.host;
+    if (!h || !("uringSqes" in h)) return false;
+    return s.kind === undefined ? URING_FAMILIES.some(([k]) => h[k] !== 0 && h[k] !== undefined) : s.kind === "uring";
+  });
+  if (uring.some(Boolean)) {
+    for (const [key, name, kind, help] of URING_FAMILIES) {
+      family(name, kind, help);
+      for (let i = 0; i < sources.length; i++) if (uring[i]) out.push(`wasm_reactor_${name}${labelText(labels[i])} ${num(sources[i].metrics.host![key] ?? 0)}`);
+    }
   }
   // The host's own counters (native shim, portable, simulator), as they are named there.
   const hostNames: string[] = [];

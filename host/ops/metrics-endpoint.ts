@@ -109,7 +109,7 @@ export function metricsHandlers(mountOn: Reactor, source: MetricsSource = mountO
   const text = () => {
     const t0 = performance.now();
     const r = read();
-    const out = prometheusText(r.snaps.map((metrics, i) => ({ metrics, histograms: r.hists[i], labels: r.snaps.length === 1 ? undefined : { reactor: String(i) } })), {
+    const out = prometheusText(r.snaps.map((metrics, i) => ({ metrics, histograms: r.hists[i], labels: r.snaps.length === 1 ? undefined : { reactor: String(i) }, kind: r.hosts[i] === "worker" ? undefined : r.hosts[i] })), {
       process: processFigures(), kernel: kernelFigures(), ready, scrapeSeconds: lastBuildS,
     });
     lastBuildS = (performance.now() - t0) / 1000;

@@ -156,7 +156,7 @@ export class Reactor {
     return this.host.hostMetrics(sample);
   }
   /** Prometheus text of metrics(), with the histograms as real Prometheus histograms (docs/metrics.md). */
-  prometheus(): string { return prometheusText([{ metrics: this.metrics(), histograms: histogramsOf(this.core) }]); }
+  prometheus(): string { return prometheusText([{ metrics: this.metrics(), histograms: histogramsOf(this.core), kind: this.host.kind }]); }
 
   // ── driving (drive.ts) ────────────────────────────────────────────────────────────────
   /**

@@ -192,7 +192,8 @@ test("plain lines: exact integers, no escape codes; the unreachable line", async
   assert.not.match(line, ESC);
   assert.match(line, / ready reactors=1 conns=3 fds=\d+\/\d+ fd_hw=\d+ accepts\/s=2 closes\/s=1 msgs\/s=\d+ in_bytes\/s=200 out_bytes\/s=200 /);
   const errs = Object.entries(b.reactors[0].metrics.errorsByErrno).map(([k, n]) => `${k}:${n}`).join(",") || "none";
-  assert.ok(line.endsWith(` rss_bytes=52428800 cpu=22.5% errors=${errs}`), line);
+  // Last, the reactors' host kinds (here the simulator), after the fields scripts read before it.
+  assert.ok(line.endsWith(` rss_bytes=52428800 cpu=22.5% errors=${errs} host=${b.reactors[0].host}`), line);
   assert.is(unreachableLine("http://h/metrics.json", "ECONNREFUSED", 1500, Date.UTC(2026, 0, 2, 3, 4, 5)), "2026-01-02T03:04:05Z unreachable http://h/metrics.json: ECONNREFUSED; last sample 1.5 s ago");
 });
 

@@ -18,12 +18,15 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runCli, RUNTIME } from "../helpers/cli.ts";
+import { cliCommand, runCli, RUNTIME } from "../helpers/cli.ts";
 import { skip } from "../helpers/skip.ts";
 import { makePlan, type Plan } from "../../host/ops/doctor/plan.ts";
 import { probe, parseCgroupFile, unitOf, type Runner } from "../../host/ops/doctor/probe.ts";
 import { parseInterrupts, parseSoftirqs, sampleNetwork } from "../../host/ops/doctor/network.ts";
 import { table } from "../../host/ops/doctor/render.ts";
+import { parseRelease, parseSeccomp } from "../../host/ops/doctor/uring.ts";
+import { createHost } from "../../host/backends/registry.ts";
+import { resolveOptions } from "../../host/options.ts";
 
 const test = suite(`net: wasm-reactor doctor (under ${RUNTIME})`);
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -302,10 +305,127 @@ test("fake root, empty: every reading says unknown (why), nothing throws", () =>
   const j = JSON.parse(r.out) as Json;
   for (const [name, reading] of Object.entries(j.readings)) {
     if (name === "sysctl") for (const [k, s] of Object.entries(reading as Record<string, { unknown?: string }>)) assert.match(s.unknown ?? "", /no such file/, k);
+    else if (name === "uring") for (const [k, u] of Object.entries(reading as Record<string, object>)) assert.ok("unknown" in u, `uring.${k} unknown: ${JSON.stringify(u)}`);
     else if (reading && typeof reading === "object" && name !== "network") assert.ok("unknown" in reading, `${name} unknown: ${JSON.stringify(reading)}`);
   }
   assert.match(verdictOf(j, "RLIMIT_NOFILE").now, /^unknown \(\/proc\/self\/limits: no such file\)$/);
   assert.match(doctorAt(root, []).out, /unknown \(/);
+  assert.match(verdictOf(j, "host 'uring'").reason, /not tried: the probe reads a fake root/);
+});
+
+// ── io_uring: would host 'uring' start here ───────────────────────────────────────────────
+/** A fake machine's io_uring files: the kernel release, kernel.io_uring_disabled (undefined: absent, as before 6.6), seccomp, RLIMIT_MEMLOCK. */
+function uringFiles(root: string, o: { release: string; disabled?: string; seccomp: [number, number]; memlock: [string, string] }): void {
+  write(root, "proc/sys/kernel/osrelease", o.release + "\n");
+  if (o.disabled !== undefined) write(root, "proc/sys/kernel/io_uring_disabled", o.disabled + "\n");
+  write(root, "proc/self/status", `Name:\tnode\nUmask:\t0022\nState:\tR (running)\nNoNewPrivs:\t${o.seccomp[0] ? 1 : 0}\nSeccomp:\t${o.seccomp[0]}\nSeccomp_filters:\t${o.seccomp[1]}\nSpeculation_Store_Bypass:\tthread vulnerable\n`);
+  write(root, "proc/self/limits", `Limit                     Soft Limit           Hard Limit           Units\nMax locked memory         ${o.memlock[0]}                ${o.memlock[1]}                bytes\nMax open files            65536                65536                files\n`);
+}
+const URING_KNOBS = ["kernel (io_uring)", "kernel.io_uring_disabled", "seccomp", "RLIMIT_MEMLOCK", "host 'uring'"];
+
+test("fake root, Linux 5.15 in a container (a seccomp filter): host 'uring' cannot start, said with the version; never a fail", () => {
+  const root = fakeMachine({ ...STARVED, soft: 65536, hard: 65536, nrOpen: 1_048_576, fileMax: 2_000_000, somaxconn: 4096 });
+  uringFiles(root, { release: "5.15.0-91-generic", seccomp: [2, 1], memlock: ["65536", "65536"] });
+  const r = doctorAt(root, ["--connections", "1000", "--json"]);
+  assert.is(r.err, "");
+  const j = JSON.parse(r.out) as Json & { readings: { uring: Record<string, { value?: unknown; source: string }> } };
+  assert.equal(j.readings.uring.kernel.value, { release: "5.15.0-91-generic", major: 5, minor: 15 });
+  assert.equal(j.readings.uring.seccomp.value, { mode: 2, filters: 1 });
+  assert.equal(j.readings.uring.memlock.value, { soft: 65536, hard: 65536 });
+  assert.is(j.readings.uring.disabled.value, 0, "no io_uring_disabled file before 6.6: allowed");
+  const k = verdictOf(j, "kernel (io_uring)");
+  assert.is(k.verdict, "warn");
+  assert.match(k.reason, /needs Linux 6\.1 .*this is 5\.15, so it cannot start here; epoll serves/);
+  assert.is(k.runbook, "docs/runbooks/io-uring-unavailable.md");
+  assert.ok(existsSync(join(REPO, k.runbook)), "the runbook exists");
+  assert.is(verdictOf(j, "kernel.io_uring_disabled").now, "absent (0)");
+  const sc = verdictOf(j, "seccomp");
+  assert.is(sc.verdict, "ok", "a filter alone proves nothing");
+  assert.match(sc.reason, /may refuse io_uring's system calls .*only tried/);
+  assert.is(verdictOf(j, "RLIMIT_MEMLOCK").now, "soft 64 KiB / hard 64 KiB");
+  const h = verdictOf(j, "host 'uring'");
+  assert.is(h.verdict, "warn");
+  assert.is(h.now, "cannot start");
+  assert.match(h.reason, /not tried: the probe reads a fake root/);
+  for (const knob of URING_KNOBS) assert.not.equal(verdictOf(j, knob).verdict, "fail", `${knob}: io_uring is never a fail (epoll serves)`);
+  const t = doctorAt(root, ["--connections", "1000"]);
+  assert.match(t.out, /^WARN kernel \(io_uring\)\s+5\.15\.0-91-generic\n/m);
+  assert.match(t.out, /runbook: docs\/runbooks\/io-uring-unavailable\.md/);
+  for (const line of t.out.split("\n")) assert.ok(line.length <= 100, `fits 100 columns: ${JSON.stringify(line)}`);
+});
+
+test("fake root, Linux 6.8 with kernel.io_uring_disabled 2 or 1, and 6.1 with nothing in the way", () => {
+  const base = { ...STARVED, soft: 65536, hard: 65536, nrOpen: 1_048_576, fileMax: 2_000_000, somaxconn: 4096 };
+  const off = fakeMachine(base);
+  uringFiles(off, { release: "6.8.0-45-generic", disabled: "2", seccomp: [0, 0], memlock: ["8388608", "8388608"] });
+  let j = JSON.parse(doctorAt(off, ["--connections", "1000", "--json"]).out) as Json;
+  assert.is(verdictOf(j, "kernel (io_uring)").verdict, "ok");
+  const d = verdictOf(j, "kernel.io_uring_disabled");
+  assert.is(d.verdict, "warn");
+  assert.is(d.now, "2");
+  assert.match(d.reason, /off for every process/);
+  assert.match(d.fix!, /kernel\.io_uring_disabled = 0/);
+  assert.is(verdictOf(j, "host 'uring'").now, "cannot start");
+  assert.is(verdictOf(j, "seccomp").now, "none (0, 0 filters)");
+
+  const group = fakeMachine(base);
+  uringFiles(group, { release: "6.8.0-45-generic", disabled: "1", seccomp: [0, 0], memlock: ["unlimited", "unlimited"] });
+  j = JSON.parse(doctorAt(group, ["--connections", "1000", "--json"]).out) as Json;
+  assert.match(verdictOf(j, "kernel.io_uring_disabled").reason, /kernel\.io_uring_group/);
+  assert.is(verdictOf(j, "RLIMIT_MEMLOCK").now, "soft unlimited / hard unlimited");
+
+  const fine = fakeMachine(base);
+  uringFiles(fine, { release: "6.1.0-18-amd64", disabled: "0", seccomp: [0, 0], memlock: ["65536", "65536"] });
+  j = JSON.parse(doctorAt(fine, ["--connections", "1000", "--json"]).out) as Json;
+  for (const knob of URING_KNOBS) assert.is(verdictOf(j, knob).verdict, "ok", `${knob}: ${JSON.stringify(verdictOf(j, knob))}`);
+  assert.is(verdictOf(j, "host 'uring'").now, "not tried");
+  assert.match(verdictOf(j, "host 'uring'").reason, /^nothing above rules it out; not tried: the probe reads a fake root/);
+  assert.match(verdictOf(j, "RLIMIT_MEMLOCK").reason, /5\.12/);
+});
+
+/** Whether this process can create a host 'uring' (the library, as the doctor tries it). */
+function uringHere(): { ok: true } | { ok: false; why: string } {
+  try { createHost(resolveOptions({ host: "uring", raiseFdLimit: false }), () => {}).close(); return { ok: true }; }
+  catch (e) { return { ok: false, why: (e as Error).message }; }
+}
+
+test("this machine: the doctor's host 'uring' verdict is what creating a host 'uring' in this process gives", () => {
+  if (process.platform !== "linux") return skip("io_uring is Linux's: the doctor gives no io_uring verdicts here");
+  if (!existsSync(join(REPO, "dist/wasm_reactor.node"))) return skip("no native shim beside the CLI (dist/wasm_reactor.node): the doctor does not try");
+  const j = JSON.parse(doctorAt(undefined, ["--connections", "100", "--json"]).out) as Json;
+  const h = verdictOf(j, "host 'uring'");
+  const here = uringHere();
+  if (here.ok) {
+    assert.is(h.now, "starts", JSON.stringify(h));
+    assert.is(h.verdict, "ok");
+  } else {
+    assert.match(h.now, /^cannot start \(ERR_HOST_UNAVAILABLE\)$/, JSON.stringify(h));
+    assert.is(h.verdict, "warn");
+    assert.ok(h.reason.includes(here.why.replace(/^wasm-reactor: /, "").replace(/; use host 'epoll'.*$/, "")), `the library's own words: ${h.reason} / ${here.why}`);
+  }
+  // The poller line names what host 'auto' picks: io_uring where it starts, else epoll.
+  assert.is(verdictOf(j, "poller").now, here.ok ? "uring" : "epoll", JSON.stringify(verdictOf(j, "poller")));
+  // Trying did not raise the doctor's own descriptor limit (raiseFdLimit off): the reading is the process's.
+  assert.is(verdictOf(j, "RLIMIT_NOFILE").now.startsWith("soft "), true);
+});
+
+test("under a seccomp filter that refuses io_uring_setup (tests/bench/servers/no-io-uring.c): WARN host 'uring' naming seccomp; exit 0", () => {
+  if (process.platform !== "linux") return skip("seccomp is Linux's");
+  if (!existsSync(join(REPO, "dist/wasm_reactor.node"))) return skip("no native shim beside the CLI: the doctor does not try io_uring");
+  const dir = tmp("wr-doctor-seccomp-");
+  const bin = join(dir, "no-io-uring");
+  const cc = spawnSync("cc", ["-O2", "-o", bin, join(REPO, "tests/bench/servers/no-io-uring.c")], { encoding: "utf8" });
+  if (cc.error || cc.status !== 0) return skip(`no C compiler to build the seccomp wrapper (${cc.error ? "cc not installed" : cc.stderr.trim().split("\n")[0]})`);
+  const c = cliCommand(["doctor", "--connections", "100"]);
+  const r = spawnSync(bin, [c.cmd, ...c.args], { encoding: "utf8", env: { ...process.env, ...c.env }, timeout: 60_000 });
+  assert.is(r.status, 0, `warnings only: ${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, /^WARN host 'uring'\s+cannot start \(ERR_HOST_UNAVAILABLE\)\n/m, r.stdout);
+  const flat = r.stdout.replace(/\s+/g, " ");
+  assert.match(flat, /io_uring is refused here \(uring: Operation not permitted\): a seccomp profile/);
+  assert.match(flat, /WARN seccomp filter \(2, \d+ filters?\) a seccomp filter refused io_uring_setup/);
+  assert.match(flat, /fix: allow io_uring_setup, io_uring_enter and io_uring_register/);
+  assert.match(flat, /ok processes 1 /, "the rest of the report as usual");
+  assert.match(flat, /ok poller epoll .*so host 'auto' uses epoll/, "auto falls back to epoll there");
 });
 
 // ── the parts ──────────────────────────────────────────────────────────────────────────────
@@ -407,6 +527,16 @@ if (RUNTIME === "deno") test("under Deno without -A: exit 2, one line naming -A"
   assert.is(r.code, 2, r.out + r.err);
   assert.is(r.err.trim().split("\n").length, 1, r.err);
   assert.match(r.err, /^wasm-reactor: doctor under Deno needs -A \(it reads \/proc\/self and runs sh, sysctl and systemctl\): run `deno run -A /);
+});
+
+test("parsers: kernel releases and /proc/self/status's seccomp lines", () => {
+  assert.equal(parseRelease("6.1.0-18-amd64\n"), { major: 6, minor: 1 });
+  assert.equal(parseRelease("6.18.44-fc-v1272"), { major: 6, minor: 18 });
+  assert.equal(parseRelease("5.15.0-91-generic"), { major: 5, minor: 15 });
+  assert.is(parseRelease("linux"), undefined);
+  assert.equal(parseSeccomp("Name:\tx\nSeccomp:\t2\nSeccomp_filters:\t3\n"), { mode: 2, filters: 3 });
+  assert.equal(parseSeccomp("Seccomp:\t0\n"), { mode: 0 }, "before 5.9: no Seccomp_filters line");
+  assert.is(parseSeccomp("Name:\tx\n"), undefined);
 });
 
 test("parsers: /proc/interrupts by device name (virtio3 is not virtio30), softirqs, /proc/self/cgroup, unit names", () => {

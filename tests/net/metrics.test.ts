@@ -276,7 +276,7 @@ test("every metric the runbooks and the operator's docs name is in our /metrics"
   // (each worker copies them into shared memory: host/reactor/worker.ts, HostFigures).
   const { fams } = await scrape(server.metricsPort);
   const kind = JSON.parse((await get(server.metricsPort, "/metrics.json")).body).reactors[0].host;
-  const native = kind === "epoll" || kind === "kqueue";
+  const native = kind === "epoll" || kind === "kqueue" || kind === "uring";
   const dir = DOCS("runbooks");
   // Every page of issue 10's that may name a metric (docs/backends.md's wasm_reactor_* are C symbols, not metrics).
   const pages = ["metrics.md", "load-balancers.md", "api.md", "top.md", "doctor.md", "limits.md", "tuning.md"];
@@ -288,6 +288,7 @@ test("every metric the runbooks and the operator's docs name is in our /metrics"
       named++;
       const family = name.replace(/_(bucket|sum|count)$/, "");
       if (/^wasm_reactor_(host_|kernel_queue)/.test(name) && !native) continue; // the portable host has neither the shim's counters nor queue sampling
+      if (name.startsWith("wasm_reactor_host_uring_") && kind !== "uring") continue; // the io_uring host's own: checked on serve --backend uring below
       assert.ok(fams.has(name) || (family !== name && fams.get(family)?.type === "HISTOGRAM"), `${name} (named in ${file.slice(file.indexOf("docs/"))}) is exposed`);
     }
   }
@@ -362,6 +363,115 @@ test("prometheusText: the host's counters end in _total; its levels and the errn
   assert.is(fams.get("wasm_reactor_host_sockopt_errno")?.type, "GAUGE");
   assert.is(value(fams, "wasm_reactor_host_sockopt_errno"), 92);
   assert.not.ok(fams.has("wasm_reactor_host_sockopt_errno_total"));
+});
+
+test("prometheusText: the io_uring figures by names with units, only where the host is uring; host_info{kind}", () => {
+  const host = { turns: 9, uringSqes: 40, uringCqes: 55, uringEnobufs: 2, uringBuffers: 128 };
+  const text = prometheusText([{ metrics: { ...snapshot(), host } as unknown as MetricsSnapshot, kind: "uring" }]);
+  const fams = byName(parsePrometheusTextFormat(text));
+  const want: [string, string, number][] = [
+    ["wasm_reactor_host_uring_submissions_total", "COUNTER", 40], ["wasm_reactor_host_uring_completions_total", "COUNTER", 55],
+    ["wasm_reactor_host_uring_recv_no_buffer_total", "COUNTER", 2], ["wasm_reactor_host_uring_buffer_ring_chunks", "GAUGE", 128],
+  ];
+  for (const [name, type, v] of want) {
+    assert.is(fams.get(name)?.type, type, `${name} is a ${type}`);
+    assert.is(value(fams, name), v);
+    assert.ok(fams.get(name)!.help.length > 40, `${name} has a HELP that says what it counts: ${fams.get(name)!.help}`);
+  }
+  // Not twice: the generic host_<key> names of the same figures are not exported beside them.
+  for (const generic of ["wasm_reactor_host_uring_sqes_total", "wasm_reactor_host_uring_cqes_total", "wasm_reactor_host_uring_enobufs_total", "wasm_reactor_host_uring_buffers_total"]) assert.not.ok(fams.has(generic), generic);
+  assert.is(value(fams, "wasm_reactor_host_turns_total"), 9, "the host's other counters as before");
+  assert.is(value(fams, "wasm_reactor_host_info", { kind: "uring" }), 1);
+
+  // Every native host carries the keys (0 outside io_uring): an epoll reactor shows no io_uring series.
+  const epoll = byName(parsePrometheusTextFormat(prometheusText([{ metrics: { ...snapshot(), host: { turns: 3, uringSqes: 0, uringCqes: 0, uringEnobufs: 0, uringBuffers: 0 } } as unknown as MetricsSnapshot, kind: "epoll" }])));
+  assert.equal([...epoll.keys()].filter((n) => n.includes("uring")), [], "no io_uring family on epoll");
+  assert.is(value(epoll, "wasm_reactor_host_info", { kind: "epoll" }), 1);
+
+  // Two reactors, one of each: the io_uring series only for the uring one, each with its label.
+  const mixed = prometheusText([
+    { metrics: { ...snapshot(), host } as unknown as MetricsSnapshot, kind: "uring", labels: { reactor: "0" } },
+    { metrics: { ...snapshot(), host: { turns: 1, uringSqes: 0, uringCqes: 0, uringEnobufs: 0, uringBuffers: 0 } } as unknown as MetricsSnapshot, kind: "epoll", labels: { reactor: "1" } },
+  ]);
+  assert.match(mixed, /^wasm_reactor_host_uring_submissions_total\{reactor="0"\} 40$/m);
+  assert.not.match(mixed, /^wasm_reactor_host_uring_\w+\{reactor="1"\}/m);
+  assert.match(mixed, /^wasm_reactor_host_info\{reactor="1",kind="epoll"\} 1$/m);
+
+  // A snapshot handed in without its kind: the io_uring families when its figures say io_uring ran.
+  assert.match(prometheusText([{ metrics: { ...snapshot(), host } as unknown as MetricsSnapshot }]), /^wasm_reactor_host_uring_completions_total 55$/m);
+  const zero = prometheusText([{ metrics: { ...snapshot(), host: { turns: 1, uringSqes: 0, uringCqes: 0, uringEnobufs: 0, uringBuffers: 0 } } as unknown as MetricsSnapshot }]);
+  assert.not.match(zero, /uring/);
+  assert.not.match(zero, /host_info/, "no kind, no host_info");
+});
+
+// A regression test for a bug found here and fixed by the lead in main (f6dfe14, merged): the
+// endpoint's own reactor is small (poolChunks 64); the io_uring host's buffer ring had a target
+// of 64 chunks and took nearly the whole pool into the kernel (poolSupply 59, poolFree 5 seen),
+// the core's pool fell below its low mark, reads and accepts paused (poolPauses 1) and never
+// resumed, because the chunks sat idle in the kernel's ring: the first scrape was answered and
+// every later one hung. Now the ring holds at most a quarter of the pool, as the supply ring.
+test("serveMetrics on a uring reactor (its default pool of 64 chunks): scrape after scrape is answered", async () => {
+  // The source: a reactor of its own (it need not run: the endpoint reads its core).
+  const src = await Reactor.create({ maxConnections: 8, poolChunks: 64 });
+  let m: Awaited<ReturnType<typeof serveMetrics>>;
+  try { m = await serveMetrics(src, { port: 0, reactorOptions: { host: "uring" } }); }
+  catch (e) {
+    await src.close({ drainMs: 0 });
+    if ((e as { code?: string }).code === "ERR_HOST_UNAVAILABLE") return skip(`io_uring is not available here: ${(e as Error).message}`);
+    throw e;
+  }
+  try {
+    for (let i = 0; i < 6; i++) {
+      const r = await get(m.port, "/healthz").catch((e: Error) => ({ status: -1, body: e.message }));
+      assert.is(r.status, 200, `request ${i + 1} of 6 answered (${r.body.trim().slice(0, 120)})`);
+    }
+  } finally { await m.close(); await src.close({ drainMs: 0 }); }
+});
+
+test("serve --backend uring: the io_uring families move after an echo, host_info and /metrics.json say uring, every io_uring metric the docs name is there", async () => {
+  let s: Serve;
+  try { s = await startServe(["--backend", "uring", "--drain-ms", "2000"]); }
+  catch (e) {
+    const why = /cannot run here: ([^\n]*)/.exec(String(e))?.[1];
+    if (why) return skip(`io_uring is not available here: ${why}`);
+    throw e;
+  }
+  try {
+    const j = JSON.parse((await get(s.metricsPort, "/metrics.json")).body);
+    assert.is(j.reactors[0].host, "uring", "/metrics.json names the host");
+    const a = await scrape(s.metricsPort);
+    assert.is(value(a.fams, "wasm_reactor_host_info", { kind: "uring" }), 1);
+    const c = await echoClient(s.port);
+    assert.is(await c.send("hello uring"), "hello uring");
+    // Worker mode: the host's figures are copied once a second; scrape until the echo shows (at most 10 s).
+    const moved = (b: Map<string, PromFamily>) => value(b, "wasm_reactor_host_uring_completions_total") > value(a.fams, "wasm_reactor_host_uring_completions_total")
+      && value(b, "wasm_reactor_host_uring_submissions_total") > value(a.fams, "wasm_reactor_host_uring_submissions_total");
+    let b = await scrape(s.metricsPort);
+    for (let i = 0; i < 100 && !moved(b.fams); i++) { await new Promise((r) => setTimeout(r, 100)); b = await scrape(s.metricsPort); }
+    assert.ok(moved(b.fams), "submissions and completions grew with the accept, the receive and the send");
+    const ring = value(b.fams, "wasm_reactor_host_uring_buffer_ring_chunks");
+    assert.ok(Number.isInteger(ring) && ring >= 0 && ring <= value(b.fams, "wasm_reactor_pool_chunks", { state: "supply" }) + value(b.fams, "wasm_reactor_pool_chunks", { state: "free" }) + value(b.fams, "wasm_reactor_pool_chunks", { state: "lent" }) + value(b.fams, "wasm_reactor_pool_chunks", { state: "queued" }) + value(b.fams, "wasm_reactor_pool_chunks", { state: "writing" }), `buffer ring chunks within the pool: ${ring}`);
+    assert.ok(value(b.fams, "wasm_reactor_host_uring_recv_no_buffer_total") >= 0);
+    c.end();
+    let named = 0;
+    for (const file of [DOCS("metrics.md"), DOCS("backends.md"), ...readdirSync(DOCS("runbooks")).filter((f) => f.endsWith(".md")).map((f) => join(DOCS("runbooks"), f))]) {
+      for (const [name] of readFileSync(file, "utf8").matchAll(/\bwasm_reactor_host_uring_[a-z0-9_]*/g)) {
+        if (name.endsWith("_")) continue; // a prefix (`wasm_reactor_host_uring_*`), not a name
+        named++; assert.ok(b.fams.has(name), `${name} (named in ${file.slice(file.indexOf("docs/"))}) is exposed by the uring host`); }
+    }
+    assert.ok(named >= 4, `the docs name the io_uring families (${named} found)`);
+    if (!promtool) return skip("promtool is not installed: the io_uring families were checked by the assertions above only");
+    const dir = mkdtempSync(join(tmpdir(), "wr-metrics-"));
+    try {
+      writeFileSync(join(dir, "m.txt"), b.text);
+      const r = runPromtool(["check", "metrics"], join(dir, "m.txt"));
+      assert.is(r.code, 0, `promtool check metrics: ${r.out}`);
+      assert.is(r.out.trim(), "", `no lint findings: ${r.out}`);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    signal(s.child, "SIGTERM");
+    assert.is(await s.exited, 0, s.out());
+  }
 });
 
 test("parseNetstat: TcpExt ListenOverflows and ListenDrops by header name", () => {
@@ -526,7 +636,7 @@ test("with --workers 2: one series per worker (label reactor), JSON per reactor 
     for (const x of j.reactors) assert.ok(["epoll", "uring", "kqueue", "portable"].includes(x.host), `reactor ${x.index}: the host kind, got ${x.host}`);
     for (const x of j.reactors) assert.is(typeof x.metrics.host?.turns, "number", `reactor ${x.index}: metrics.host in the JSON`);
     assert.is(typeof j.merged.host?.turns, "number", "merged.host");
-    const native = kind === "epoll" || kind === "uring" || kind === "kqueue";
+    const native = kind === "epoll" || kind === "kqueue" || kind === "uring";
     const readsName = native ? "wasm_reactor_host_read_calls_total" : "wasm_reactor_host_reads_total";
     const a = await scrape(s.metricsPort);
     for (const i of ["0", "1"]) {
@@ -564,7 +674,7 @@ for (const mode of ["worker", "main"]) {
   test(`SIGTERM (${mode} mode): /readyz 200, then 503 while a client is still connected; the drain waits for it; then the summary`, async () => {
     const s = mode === "worker" ? server : await startServe(["--mode", "main", "--drain-ms", "20000"]);
     assert.is((await get(s.metricsPort, "/readyz")).status, 200);
-    if (mode === "main" && /echo on \S+ \((epoll|kqueue),/.test(s.out())) { // the native hosts sample the kernel's queues; the portable host has none to sample
+    if (mode === "main" && /echo on \S+ \((epoll|uring|kqueue),/.test(s.out())) { // the native hosts sample the kernel's queues; the portable host has none to sample
       // The reactor is read directly here (not through a worker's shared memory): the host's sampled kernel queues are in.
       const { fams } = await scrape(s.metricsPort);
       assert.is(fams.get("wasm_reactor_kernel_queued_bytes")?.type, "GAUGE", "kernel queue bytes in main-thread mode");

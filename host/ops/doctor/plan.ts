@@ -25,6 +25,7 @@ import { BYTES_PER_CONNECTION, memoryBytes } from "../../core/layout.ts";
 import { OPTION_SPECS, PRESETS } from "../../options.ts";
 import { busiest, maskEmpty } from "./network.ts";
 import { known, valueOf, type Reading, type Readings } from "./probe.ts";
+import { RUNBOOK_URING, uringVerdicts, type UringTry } from "./uring.ts";
 
 export type Level = "ok" | "warn" | "fail";
 
@@ -97,6 +98,7 @@ export const RUNBOOK = {
   ports: "docs/runbooks/ephemeral-port-exhaustion.md",
   poller: "docs/runbooks/poller-trigger-mode.md",
   timers: "docs/runbooks/timer-avalanche.md",
+  uring: RUNBOOK_URING,
 } as const;
 
 /** 12,345 (no toLocaleString: see host/cli/common.ts). */
@@ -107,7 +109,12 @@ const shown = (r: Reading<unknown>, f: (v: never) => string) => (known(r) ? f(r.
 
 export interface PlanContext {
   /** The poller the CLI would use here (from the native shim's presence and the OS). */
-  poller: { kind: "epoll" | "kqueue" | "portable"; why: string };
+  poller: { kind: "uring" | "epoll" | "kqueue" | "portable"; why: string };
+  /**
+   * Linux: the result of creating and closing a host 'uring' here (uring.ts), or why it was not
+   * tried (a fake root, no native shim); without it the io_uring verdicts judge the readings only.
+   */
+  uring?: { tried: UringTry } | { notTried: string };
 }
 
 export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
@@ -389,6 +396,9 @@ export function makePlan(r: Readings, fc: Forecast, ctx: PlanContext): Plan {
       reason: `two timers per connection; if all fire at once (a clock jump, a burst of connects sharing an idle timeout) they spread over ${fmt(turns)} turn${turns > 1 ? "s" : ""} at expiriesPerTurn ${fmt(FIGURES.expiriesPerTurn)}`,
       fix: turns > 64 ? "more processes or workers (fewer connections each), or jitter idle timeouts" : undefined, runbook: RUNBOOK.timers });
   }
+
+  // ── io_uring: would host 'uring' start here (uring.ts) ──────────────────────────────────
+  if (linux) v.push(...uringVerdicts(r.uring, ctx.uring && "tried" in ctx.uring ? ctx.uring.tried : undefined, ctx.uring && "notTried" in ctx.uring ? ctx.uring.notTried : "the doctor was not asked to"));
 
   // ── per-core network load ──────────────────────────────────────────────────────────────
   let concentrated = false;

@@ -15,6 +15,7 @@
 //                   `systemctl show -p LimitNOFILE -p LimitNOFILESoft <unit>`, when systemd runs
 //                   (/run/systemd/system exists, as sd_booted(3) checks)
 //   network         network.ts (per-core softirqs and interrupts, RPS/RFS/XPS, softnet drops)
+//   io_uring        uring.ts (kernel version, kernel.io_uring_disabled, seccomp mode, RLIMIT_MEMLOCK)
 //
 // Tests point the probe at a fake machine: `root` (or the environment variable
 // WASM_REACTOR_DOCTOR_ROOT, read by the CLI only) prefixes every /proc and /sys path, and no
@@ -24,6 +25,7 @@ import { existsSync, readFileSync } from "node:fs";
 import * as os from "node:os";
 import { join } from "node:path";
 import { probeNetwork, type NetworkReadings } from "./network.ts";
+import { probeUring, type UringReadings } from "./uring.ts";
 
 /** A value and where it came from, or why it could not be read. Infinity means "unlimited". */
 export type Reading<T> = { value: T; source: string } | { unknown: string; source: string };
@@ -63,6 +65,7 @@ export interface Readings {
   systemdLimitNofile: Reading<{ soft: number; hard: number }>;
   clocksource: Reading<string>;
   network: NetworkReadings;
+  uring: UringReadings;
 }
 
 /** The sysctls read on Linux (from /proc/sys) and on macOS/FreeBSD (with `sysctl -n`). */
@@ -133,7 +136,7 @@ export function probe(o: ProbeOptions = {}): Readings {
     cgroupVersion: cg.version, cgroupMemoryMaxBytes: cg.memory, cgroupPidsMax: cg.pids,
     systemdUnit: sd.unit, systemdLimitNofile: sd.limit,
     clocksource: linux ? clocksource(f) : na("the clocksource file is Linux's"),
-    network,
+    network, uring: probeUring(f, linux),
   };
 }
 
