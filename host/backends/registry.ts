@@ -70,7 +70,7 @@ export function createHost(o: ResolvedOptions, log: (line: string) => void): Hos
     try { return make("uring", o, log); }
     catch (err) {
       if (!(err instanceof ReactorError) || err.code !== "ERR_HOST_UNAVAILABLE") throw err;
-      if (!uringFallbackSaid) { uringFallbackSaid = true; log(`wasm-reactor: host 'auto' is using epoll: ${err.message.replace(/^wasm-reactor: /, "").replace(/; use host 'epoll'$/, "")}`); }
+      if (!uringFallbackSaid) { uringFallbackSaid = true; log(`wasm-reactor: host 'auto' is using epoll: ${err.message.replace(/^wasm-reactor: /, "").replace(/; use host 'epoll'/, "")}`); }
     }
   }
   if (native !== undefined && o.faults === undefined) {

@@ -203,7 +203,7 @@ test("io_uring forbidden by seccomp: --backend uring exits 2 with one line namin
   for (const mode of [[], ["--mode", "main"]]) {
     const r = runPrefixed([w.bin], ["serve", "--port", "0", "--backend", "uring", ...mode]);
     assert.is(r.code, 2, `${mode.join(" ")}: ${r.out}${r.err}`);
-    assert.match(r.err, /^wasm-reactor: host 'uring' cannot run here: io_uring is refused here \(.*\): a seccomp profile .* forbids it; use host 'epoll'\n$/);
+    assert.match(r.err, /^wasm-reactor: host 'uring' cannot run here: io_uring is refused here \(.*\): a seccomp profile .* forbids it; use host 'epoll' \(what to change: docs\/runbooks\/io-uring-unavailable\.md\)\n$/);
     oneLine(r.err);
     assert.is(r.out, "", "nothing started");
   }

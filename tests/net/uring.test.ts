@@ -58,7 +58,7 @@ if (process.env[CHILD_ENV]) {
 
   test("edgeTriggered: true with host 'uring' (as the server presets set it, for epoll) is ignored: the reactor serves on completions", async () => {
     if (why) return skip(`host 'uring' cannot run here: ${why}`);
-    const r = await netReactor({ host: "uring", preset: "echo", edgeTriggered: true });
+    const r = await netReactor({ host: "uring", preset: "echo", edgeTriggered: true, wait: "thread" });
     try {
       assert.is(r.host.kind, "uring");
       const l = r.listen({ port: 0 }, { data(c, d) { c.write(d); } });
@@ -177,7 +177,7 @@ if (process.env[CHILD_ENV]) {
       await until(r, () => echoed === 20, "20 echoes");
       assert.is(rings(), ringsBefore + 1, "one ring");
       const during = fdDiff(before, { listener: l.port, servers: [] });
-      assert.is(during.leaked.length, 2 + 40 + 1, `two eventfds (wake, poller), 40 sockets, the listener: ${during.leaked.join(", ")}`);
+      assert.is(during.leaked.length, 1 + 2 + 40 + 1, `the ring, two eventfds (wake, poller), 40 sockets, the listener: ${during.leaked.join(", ")}`);
       const { report } = await closeClean(r, 2000);
       assert.is(report.graceful, 40);
       assert.is(report.aborted, 0);
@@ -201,7 +201,7 @@ if (process.env[CHILD_ENV]) {
     assert.is(o.uring?.created, undefined, "host 'uring' did not start under the filter");
     assert.is(o.uring?.code, "ERR_HOST_UNAVAILABLE");
     assert.is(o.uring?.errno, 1, "EPERM, from io_uring_setup");
-    assert.match(o.uring?.message ?? "", /^wasm-reactor: host 'uring' cannot run here: io_uring is refused here \(.*\): a seccomp profile .* or kernel\.io_uring_disabled forbids it; use host 'epoll'$/);
+    assert.match(o.uring?.message ?? "", /^wasm-reactor: host 'uring' cannot run here: io_uring is refused here \(.*\): a seccomp profile .* or kernel\.io_uring_disabled forbids it; use host 'epoll' \(what to change: docs\/runbooks\/io-uring-unavailable\.md\)$/);
     assert.is(o.auto?.error, undefined, "host 'auto' started");
     assert.is(o.auto?.kind, "epoll", "auto falls back to epoll where io_uring is forbidden");
     assert.is(o.auto?.lines?.length, 1, `one line: ${JSON.stringify(o.auto?.lines)}`);

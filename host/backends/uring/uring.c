@@ -133,6 +133,7 @@ typedef struct {
   uint32_t *readTurn, *readN;    /* per descriptor: the turn its reads were last counted, and how many */
   uint32_t *keptTurn;            /* per descriptor: the turn one of its held completions was kept again */
   uint32_t turnNo;
+  int heldRetry;                 /* something was held for a reason the next turn clears (budget, room, order) */
 } ur_state;
 
 #define UR(r) ((ur_state *)(r)->bk)
@@ -598,8 +599,7 @@ static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
   size_t argsz = 0;
   uint32_t room = r->eventCap - (r->evTail - r->evHead);
   unsigned ready = *s->cqTail - *s->cqHead;
-  if (s->heldN && !(WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED)) ready++; /* held work to serve: no sleeping */
-  if (s->heldN && r->ovN) ready++;
+  if (s->heldN && s->heldRetry) ready++; /* held work the next turn can serve: no sleeping (a pause waits for the core) */
   if (timeoutMs != 0 && room > 0 && ready == 0) {
     if (s->lastArrivals > 0) {
       waitNr = s->sendsNow + (s->lastArrivals < WANT_MAX ? s->lastArrivals : WANT_MAX);
@@ -775,18 +775,26 @@ static int servable(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, in
   /* A send's completion never waits behind the descriptor's held receives: the chunks it frees
    * may be what those receives wait for (a peer's data held by readsPerConn while our reply's
    * chunks stay "writing"). Its order against them does not matter: they are different streams. */
-  if (tag == T_SEND) return wr_event_room(r) > 0;
+  if (tag == T_SEND) { if (wr_event_room(r) > 0) return 1; s->heldRetry = 1; return 0; }
   if (inTable && (fromHeld ? s->keptTurn[fd] == s->turnNo : s->heldFor[fd] != 0)) return 0;
-  if (wr_event_room(r) == 0) return 0;
+  if (wr_event_room(r) == 0) { s->heldRetry = 1; return 0; }
   if (tag == T_POLLOUT) return 1;
   uint32_t flags = WR_HDR(r, hostFlags);
-  if (tag == T_ACCEPT) return c->res < 0 || (!(flags & K_HOST_ACCEPTS_PAUSED) && r->acceptLeft > 0);
-  /* Data already in a chunk is delivered even while reads are paused: the chunk was the host's
-   * supply before the pause (holding it would keep it from the pool the pause waits for); the
-   * pause stops chunks going into the kernel's ring and receives being armed (feed, ur_interest). */
+  if (tag == T_ACCEPT) {
+    if (c->res < 0) return 1;
+    if (flags & K_HOST_ACCEPTS_PAUSED) return 0;
+    if (r->acceptLeft > 0) return 1;
+    s->heldRetry = 1; /* the next turn's budget */
+    return 0;
+  }
+  /* While reads are paused nothing is read, as the contract says: data the kernel put in a
+   * chunk waits here with it (the kernel's ring holds at most a quarter of the pool, so what can
+   * wait is bounded as with epoll, where it waits in the socket); no chunk goes into the ring and
+   * no receive is armed meanwhile (feed, ur_interest). */
   if (c->res <= 0) return 1;
+  if (flags & K_HOST_READS_PAUSED) return 0;
   if (s->readTurn[fd] != s->turnNo) { s->readTurn[fd] = s->turnNo; s->readN[fd] = 0; }
-  if (s->readN[fd] >= WR_HDR(r, readsPerConn)) return 0;
+  if (s->readN[fd] >= WR_HDR(r, readsPerConn)) { s->heldRetry = 1; return 0; }
   s->readN[fd]++;
   return 1;
 }
@@ -828,6 +836,7 @@ static void ur_decode(wr_reactor *r, int n) {
   ur_state *s = UR(r);
   unsigned arrivals = 0;
   s->turnNo++;
+  s->heldRetry = 0;
   /* held completions first, in order */
   uint32_t keep = 0, i = 0;
   for (; i < s->heldN; i++) {

@@ -51,7 +51,7 @@ export class UringHost extends NativeHost {
       if (err instanceof ReactorError) throw err;
       const e = err as { errno?: number; message?: string };
       if (e.errno === undefined) throw err;
-      throw new ReactorError("ERR_HOST_UNAVAILABLE", `wasm-reactor: host 'uring' cannot run here: ${uringUnavailableReason(e.errno, String(e.message))}; use host 'epoll'`, { errno: e.errno });
+      throw new ReactorError("ERR_HOST_UNAVAILABLE", `wasm-reactor: host 'uring' cannot run here: ${uringUnavailableReason(e.errno, String(e.message))}; use host 'epoll' (what to change: docs/runbooks/io-uring-unavailable.md)`, { errno: e.errno });
     }
   }
 
