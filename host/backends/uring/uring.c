@@ -40,11 +40,12 @@
  * shutdown first submits the sends queued before it.
  *
  * One io_uring_enter per turn submits what the turn queued and waits, together. The wait asks
- * for as many completions as arrived last turn (at most 32, plus the sends just submitted,
- * which complete inline) or 200 µs, whichever first (EXT_ARG timeout): under load each turn
- * serves a batch, with a few busy connections among many idle ones it waits for what they can
- * deliver; after a turn with no arrival it sleeps until one, or the core's deadline (idle: no
- * CPU). The wake is an eventfd with a multishot POLL_ADD in the ring.
+ * for as many arrivals as came last turn or as this turn sends replies (each may bring the
+ * peer's next message), at most 32, plus the sends just submitted (they complete during the
+ * submit), or 200 µs, whichever first (EXT_ARG timeout): under load each turn serves a batch,
+ * with a few busy connections among many idle ones it waits for what they can deliver; after a
+ * turn with no arrival it sleeps until one, or the core's deadline (idle: no CPU). The wake is
+ * an eventfd with a multishot POLL_ADD in the ring.
  *
  * The poller thread (wait "thread") must not reap: with DEFER_TASKRUN only the reactor's thread
  * may run the ring's work. It polls an eventfd registered with the ring (IORING_REGISTER_EVENTFD,
@@ -602,7 +603,10 @@ static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
   if (s->heldN && s->heldRetry) ready++; /* held work the next turn can serve: no sleeping (a pause waits for the core) */
   if (timeoutMs != 0 && room > 0 && ready == 0) {
     if (s->lastArrivals > 0) {
-      waitNr = s->sendsNow + (s->lastArrivals < WANT_MAX ? s->lastArrivals : WANT_MAX);
+      /* as many arrivals as came last turn, or as replies this turn sends (each may bring the
+       * peer's next message), at most 32; the sends themselves complete during the submit */
+      unsigned want = s->lastArrivals > s->sendsNow ? s->lastArrivals : s->sendsNow;
+      waitNr = s->sendsNow + (want < WANT_MAX ? want : WANT_MAX);
       long long ns = COALESCE_NS;
       if (timeoutMs > 0 && (long long)timeoutMs * 1000000LL < ns) ns = (long long)timeoutMs * 1000000LL;
       ts.tv_nsec = ns;
