@@ -136,7 +136,7 @@ export abstract class NativeHost implements Host {
     if (o.raiseFdLimit !== false) raiseFdLimit(this.n, o.log); // before create(): the shim's table is sized from the limits
     const sup = this.sockoptSupport();
     if (o.userTimeoutMs && !sup.userTimeout) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: option 'userTimeoutMs' needs TCP_USER_TIMEOUT, which this system does not have (Linux only); use keepAlive to find dead peers`);
-    this.h = this.n.create(backend, o.edgeTriggered ? 1 : 0, o.maxEvents, o.noDelay ? 1 : 0, o.shedOnEmfile ? 1 : 0);
+    this.h = this.n.create(backend, o.edgeTriggered ? 1 : 0, o.maxEvents, o.noDelay ? 1 : 0, o.shedOnEmfile ? 1 : 0, o.wait === "block" ? 1 : 0);
     try {
       const k = o.keepAlive;
       if (k || o.userTimeoutMs) this.n.setSockopts(this.h, Float64Array.from([k ? 1 : 0, k ? k.idleS : 0, k && sup.keepAliveProbes ? k.intervalS : 0, k && sup.keepAliveProbes ? k.count : 0, o.userTimeoutMs ?? 0]));

@@ -11,7 +11,8 @@ import { ReactorError, deniedPermission } from "../errors.ts";
 /** The shim's exports (see NAPI_MODULE_INIT in shims/native/napi.c). */
 export interface NativeShim {
   /** backend: a backend this build has ("epoll" on Linux, "kqueue" on macOS/FreeBSD and in the libkqueue test build). */
-  create(backend: string, edge: number, maxEvents: number, nodelay: number, shed: number): NativeHandle;
+  /** blockWait: 1 (the default) when turns block in the kernel (wait "block"), 0 when a poller thread waits (io_uring sets its ring up for it). */
+  create(backend: string, edge: number, maxEvents: number, nodelay: number, shed: number, blockWait?: number): NativeHandle;
   /** Validates the core's regions against the memory's length, once; throws when they do not fit. */
   attach(h: NativeHandle, memory: Uint8Array): void;
   /** rcvbuf, sndbuf, deferAcceptS: 0 leaves the kernel's default (set before listen(): sockopts.c). */

@@ -100,9 +100,9 @@ static void finalize_reactor(napi_env env, void *data, void *hint) {
   free(r);
 }
 
-/* create(backend, edge, maxEvents, nodelay, shed) */
+/* create(backend, edge, maxEvents, nodelay, shed, blockWait) */
 static napi_value n_create(napi_env env, napi_callback_info info) {
-  size_t argc = 5; napi_value argv[5];
+  size_t argc = 6; napi_value argv[6];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char name[32] = { 0 };
   size_t nlen = 0;
@@ -123,6 +123,7 @@ static napi_value n_create(napi_env env, napi_callback_info info) {
   if (r->maxEvents < 16) r->maxEvents = 16;
   r->nodelay = arg_i32(env, argv[3]);
   r->shed = arg_i32(env, argv[4]);
+  r->blockWait = argc > 5 ? arg_i32(env, argv[5]) : 1;
   int e = ops->init(r);
   if (e) { free(r); return throw_errno(env, ops->name, e); }
   e = wr__wake_register(r);

@@ -356,6 +356,7 @@ struct wr_reactor {
   const wr_backend *ops;
   void *bk;                      /* the backend's own state (epoll: its event array) */
   int edge, nodelay, shed;       /* options: edge-triggered, TCP_NODELAY, shed on EMFILE */
+  int blockWait;                 /* turns block in the backend's wait (wait "block"); 0: a poller thread waits */
   int maxEvents;                 /* kernel events asked for per wait, at most */
   /* options set on every accepted and connected socket (sockopts.c; 0: not set) */
   int keepAlive, keepIdleS, keepIntvlS, keepCnt, userTimeoutMs;

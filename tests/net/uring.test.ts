@@ -165,7 +165,7 @@ if (process.env[CHILD_ENV]) {
       if (why) return skip(`host 'uring' cannot run here: ${why}`);
       // As sockets.test.ts checks epoll: by kind, not in bulk (runtimes open descriptors of their
       // own at times of their choosing). The host's own: the ring (anon_inode:[io_uring]), the
-      // wake and notify eventfds, and TCP sockets on the listener's port (host/fuzz/fds.ts).
+      // wake eventfd, and TCP sockets on the listener's port (host/fuzz/fds.ts).
       const rings = () => [...fdTable().values()].filter((w) => /^anon_inode:\[?io_uring\]?$/.test(w)).length;
       await closeClean(await netReactor({ host: "uring", wait }));
       await sleep(5);
@@ -177,7 +177,7 @@ if (process.env[CHILD_ENV]) {
       await until(r, () => echoed === 20, "20 echoes");
       assert.is(rings(), ringsBefore + 1, "one ring");
       const during = fdDiff(before, { listener: l.port, servers: [] });
-      assert.is(during.leaked.length, 1 + 2 + 40 + 1, `the ring, two eventfds (wake, poller), 40 sockets, the listener: ${during.leaked.join(", ")}`);
+      assert.is(during.leaked.length, 1 + 1 + 40 + 1, `the ring, the wake eventfd, 40 sockets, the listener: ${during.leaked.join(", ")}`);
       const { report } = await closeClean(r, 2000);
       assert.is(report.graceful, 40);
       assert.is(report.aborted, 0);
