@@ -188,6 +188,18 @@ void wr_connect(wr_reactor *r, const wr_submit *s) {
 }
 
 /* ── readiness → events ────────────────────────────────────────────────────────────────── */
+
+/* An accept on lfd failed with EMFILE or ENFILE: counted, and with the reserve descriptor (option
+ * shedOnEmfile) one waiting client is shed: free the reserve, accept and close at once (the client
+ * sees a reset, not a hang in the accept queue), take the reserve back. */
+void wr_accept_emfile(wr_reactor *r, int lfd) {
+  r->stats[S_ACCEPT_EMFILE]++;
+  if (r->reservefd < 0) return;
+  close(r->reservefd);
+  int s = wr_accept_nb(lfd, 0);
+  if (s >= 0) { struct linger l = { 1, 0 }; setsockopt(s, SOL_SOCKET, SO_LINGER, &l, sizeof l); close(s); r->stats[S_ACCEPT_SHED]++; }
+  r->reservefd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
 static void accept_some(wr_reactor *r, int lfd) {
   if (WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED) return;
   int eintrs = 0;
@@ -212,17 +224,7 @@ static void accept_some(wr_reactor *r, int lfd) {
     if (e == EINTR) { if (++eintrs < WR_EINTR_RETRIES) continue; return; } /* readiness kept: next turn */
     if (e == ECONNABORTED || e == EPROTO) continue; /* each one took a dead client off the queue */
     if (e == EAGAIN || e == EWOULDBLOCK) { lf->pend &= ~WR_P_READ; return; }
-    if (e == EMFILE || e == ENFILE) {
-      r->stats[S_ACCEPT_EMFILE]++;
-      if (r->reservefd >= 0) {
-        /* Shed one: free the reserve descriptor, accept and close at once (the client sees a
-         * reset, not a hang in the accept queue), take the reserve back. */
-        close(r->reservefd);
-        int s = wr_accept_nb(lfd, 0);
-        if (s >= 0) { struct linger l = { 1, 0 }; setsockopt(s, SOL_SOCKET, SO_LINGER, &l, sizeof l); close(s); r->stats[S_ACCEPT_SHED]++; }
-        r->reservefd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-      }
-    }
+    if (e == EMFILE || e == ENFILE) wr_accept_emfile(r, lfd);
     wr_post(r, K_EV_ACCEPT_ERROR, lf->slot, lf->gen, lfd, 0, 0, (uint32_t)e);
     /* Out of descriptors or memory: the clients are still queued, and the core pauses the
      * listener and re-arms it after a back-off. Keep the readiness, so that edge mode accepts

@@ -168,15 +168,19 @@ const PEER_HANDLERS: Handlers = {
 };
 
 export function epollHarness(extra: ReactorOptions = {}): MakeHarness {
+  return realHarness("epoll", extra, extra);
+}
+
+const PEER_OPTIONS: ReactorOptions = { allowHalfOpen: true, maxConnections: 256, poolChunks: 1024, highWaterBytes: 1 << 30, lowWaterBytes: 1 << 20 };
+
+/** A server reactor with `serverExtra` and a peer reactor with `peerExtra`, both real sockets in thread mode. */
+function realHarness(kind: "epoll" | "kqueue" | "uring", serverExtra: ReactorOptions, peerExtra: ReactorOptions): MakeHarness {
   return async (serverOptions = {}) => {
-    const server = await netReactor({ wait: "thread", ...extra, ...serverOptions });
-    const peers = await netReactor({
-      wait: "thread", ...extra, allowHalfOpen: true, maxConnections: 256, poolChunks: 1024,
-      highWaterBytes: 1 << 30, lowWaterBytes: 1 << 20,
-    });
+    const server = await netReactor({ wait: "thread", ...serverExtra, ...serverOptions });
+    const peers = await netReactor({ wait: "thread", ...peerExtra, ...PEER_OPTIONS });
     const both = [server, peers];
     return {
-      kind: "epoll",
+      kind,
       server,
       listen: (handlers, opts = {}) => server.listen({ ...opts, port: opts.port ?? 0 }, handlers),
       connect: (port, opts = {}) => new ReactorSidePeer(peers, port, opts),
@@ -201,26 +205,7 @@ export function epollHarness(extra: ReactorOptions = {}): MakeHarness {
  */
 export function kqueueHarness(extra: ReactorOptions = {}): MakeHarness {
   const peerHost = (globalThis as { process?: { platform?: string } }).process?.platform === "linux" ? "epoll" : "kqueue";
-  return async (serverOptions = {}) => {
-    const server = await netReactor({ host: "kqueue", wait: "thread", ...extra, ...serverOptions });
-    const peers = await netReactor({
-      host: peerHost, wait: "thread", ...extra, allowHalfOpen: true, maxConnections: 256, poolChunks: 1024,
-      highWaterBytes: 1 << 30, lowWaterBytes: 1 << 20,
-    });
-    const both = [server, peers];
-    return {
-      kind: "kqueue",
-      server,
-      listen: (handlers, opts = {}) => server.listen({ ...opts, port: opts.port ?? 0 }, handlers),
-      connect: (port, opts = {}) => new ReactorSidePeer(peers, port, opts),
-      until: (pred, what, ms = 5000) => netUntil(both, pred, what, ms),
-      async pass(ms) { await sleep(ms); checkHealth(server); checkHealth(peers); },
-      now: () => performance.now(),
-      async finish() {
-        try { await closeClean(server); } finally { await closeClean(peers); }
-      },
-    };
-  };
+  return realHarness("kqueue", { host: "kqueue", ...extra }, { host: peerHost, ...extra });
 }
 
 // ── uring ───────────────────────────────────────────────────────────────────────────────
@@ -229,26 +214,7 @@ export function kqueueHarness(extra: ReactorOptions = {}): MakeHarness {
  * is checked against the readiness implementation it must be indistinguishable from.
  */
 export function uringHarness(extra: ReactorOptions = {}): MakeHarness {
-  return async (serverOptions = {}) => {
-    const server = await netReactor({ host: "uring", wait: "thread", ...extra, ...serverOptions });
-    const peers = await netReactor({
-      host: "epoll", wait: "thread", allowHalfOpen: true, maxConnections: 256, poolChunks: 1024,
-      highWaterBytes: 1 << 30, lowWaterBytes: 1 << 20,
-    });
-    const both = [server, peers];
-    return {
-      kind: "uring",
-      server,
-      listen: (handlers, opts = {}) => server.listen({ ...opts, port: opts.port ?? 0 }, handlers),
-      connect: (port, opts = {}) => new ReactorSidePeer(peers, port, opts),
-      until: (pred, what, ms = 5000) => netUntil(both, pred, what, ms),
-      async pass(ms) { await sleep(ms); checkHealth(server); checkHealth(peers); },
-      now: () => performance.now(),
-      async finish() {
-        try { await closeClean(server); } finally { await closeClean(peers); }
-      },
-    };
-  };
+  return realHarness("uring", { host: "uring", ...extra }, { host: "epoll" });
 }
 
 // ── portable ────────────────────────────────────────────────────────────────────────────

@@ -3,7 +3,7 @@
  * and kqueue (shim.h says how it fits). Raw syscalls and <linux/io_uring.h>, no liburing
  * (docs/backends.md: why).
  *
- * One ring per reactor, set up SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG when turns block in it
+ * One ring per reactor, set up SINGLE_ISSUER | DEFER_TASKRUN when turns block in it
  * (wait "block", serve's worker mode): the kernel's work for our operations (the received data,
  * the completions) runs only inside our own io_uring_enter(GETEVENTS), on the reactor's thread,
  * and the kernel can count the completions waiting before it wakes us (coalesced waits, below).
@@ -104,7 +104,7 @@ typedef struct wctx {
 
 typedef struct {
   int ring;
-  unsigned *sqHead, *sqTail, *sqMask, *sqArray, *cqHead, *cqTail, *cqMask, *cqFlags, *sqFlags;
+  unsigned *sqHead, *sqTail, *sqMask, *sqArray, *cqHead, *cqTail, *cqMask;
   unsigned sqEntries, sqLocal, toSubmit, sendsNow;
   struct io_uring_sqe *sqes;
   struct io_uring_cqe *cqes;
@@ -133,6 +133,7 @@ typedef struct {
   uint32_t *readTurn, *readN;    /* per descriptor: the turn its reads were last counted, and how many */
   uint32_t *keptTurn;            /* per descriptor: the turn one of its held completions was kept again */
   uint32_t turnNo;
+  uint32_t hostFlags, readsPerConn; /* the core's header words, read once per decode (it does not run meanwhile) */
   int heldRetry;                 /* something was held for a reason the next turn clears (budget, room, order) */
 } ur_state;
 
@@ -501,7 +502,7 @@ static int ur_init(wr_reactor *r) {
    * posting the completions the poller sees. Safe for the core's memory either way: that work only
    * fills chunks the host holds (the buffer ring) and posts completions; sends finish at submit. */
   p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
-            (r->blockWait ? IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG : 0);
+            (r->blockWait ? IORING_SETUP_DEFER_TASKRUN : 0);
   p.cq_entries = CQ_ENTRIES;
   s->ring = sys_setup(SQ_ENTRIES, &p);
   if (s->ring < 0) { int e = errno; free(s); return e; }
@@ -528,9 +529,8 @@ static int ur_init(wr_reactor *r) {
     char *m = s->ringMem;
     s->sqHead = (unsigned *)(m + p.sq_off.head); s->sqTail = (unsigned *)(m + p.sq_off.tail);
     s->sqMask = (unsigned *)(m + p.sq_off.ring_mask); s->sqArray = (unsigned *)(m + p.sq_off.array);
-    s->sqFlags = (unsigned *)(m + p.sq_off.flags);
     s->cqHead = (unsigned *)(m + p.cq_off.head); s->cqTail = (unsigned *)(m + p.cq_off.tail);
-    s->cqMask = (unsigned *)(m + p.cq_off.ring_mask); s->cqFlags = (unsigned *)(m + p.cq_off.flags);
+    s->cqMask = (unsigned *)(m + p.cq_off.ring_mask);
     s->cqes = (struct io_uring_cqe *)(m + p.cq_off.cqes);
     for (unsigned i = 0; i < p.sq_entries; i++) s->sqArray[i] = i;
     s->sqEntries = p.sq_entries;
@@ -664,15 +664,7 @@ static void on_accept(wr_reactor *r, int lfd, uint32_t g, int res, unsigned cf) 
   }
   int e = -res;
   if (e == ECANCELED || e == EAGAIN || e == EINTR) return;
-  if (e == EMFILE || e == ENFILE) {
-    r->stats[S_ACCEPT_EMFILE]++;
-    if (r->reservefd >= 0) { /* shed one, as io.c does: the client sees a reset, not a hang */
-      close(r->reservefd);
-      int c = wr_accept_nb(lfd, 0);
-      if (c >= 0) { struct linger l = { 1, 0 }; setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof l); close(c); r->stats[S_ACCEPT_SHED]++; }
-      r->reservefd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    }
-  }
+  if (e == EMFILE || e == ENFILE) wr_accept_emfile(r, lfd); /* counted, one shed (io.c) */
   wr_post(r, K_EV_ACCEPT_ERROR, lf->slot, lf->gen, lfd, 0, 0, (uint32_t)e);
 }
 
@@ -783,7 +775,7 @@ static int servable(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, in
   if (inTable && (fromHeld ? s->keptTurn[fd] == s->turnNo : s->heldFor[fd] != 0)) return 0;
   if (wr_event_room(r) == 0) { s->heldRetry = 1; return 0; }
   if (tag == T_POLLOUT) return 1;
-  uint32_t flags = WR_HDR(r, hostFlags);
+  uint32_t flags = s->hostFlags;
   if (tag == T_ACCEPT) {
     if (c->res < 0) return 1;
     if (flags & K_HOST_ACCEPTS_PAUSED) return 0;
@@ -798,7 +790,7 @@ static int servable(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, in
   if (c->res <= 0) return 1;
   if (flags & K_HOST_READS_PAUSED) return 0;
   if (s->readTurn[fd] != s->turnNo) { s->readTurn[fd] = s->turnNo; s->readN[fd] = 0; }
-  if (s->readN[fd] >= WR_HDR(r, readsPerConn)) { s->heldRetry = 1; return 0; }
+  if (s->readN[fd] >= s->readsPerConn) { s->heldRetry = 1; return 0; }
   s->readN[fd]++;
   return 1;
 }
@@ -841,6 +833,8 @@ static void ur_decode(wr_reactor *r, int n) {
   unsigned arrivals = 0;
   s->turnNo++;
   s->heldRetry = 0;
+  s->hostFlags = WR_HDR(r, hostFlags);
+  s->readsPerConn = WR_HDR(r, readsPerConn);
   /* held completions first, in order */
   uint32_t keep = 0, i = 0;
   for (; i < s->heldN; i++) {
