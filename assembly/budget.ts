@@ -18,9 +18,11 @@ export let fdsOpen: u32 = 0;
 export let connectsPending: u32 = 0;
 export let admissionOpen: bool = true;
 export let poolPaused: bool = false;
+/** Below maxConnections (and the slot table's size): false while every connection slot is taken. */
+export let slotsOpen: bool = true;
 
 export function budgetInit(): void {
-  fdsOpen = 0; connectsPending = 0; queuedTotal = 0; admissionOpen = true; poolPaused = false;
+  fdsOpen = 0; connectsPending = 0; queuedTotal = 0; admissionOpen = true; poolPaused = false; slotsOpen = true;
   metrics().fdBudget = <f64>fdBudget();
 
 }
@@ -61,7 +63,7 @@ export function fdHeadroom(): u32 {
  * their interest). Pool pressure closes admission too: accepting connections we cannot read
  * from only moves the overload into the kernel's queues.
  */
-export function admissionUpdate(): bool {
+export function admissionUpdate(slotsFull: bool): bool {
   const c = config();
   const b = fdBudget();
   const used = fdsOpen + connectsPending;
@@ -76,10 +78,16 @@ export function admissionUpdate(): bool {
   let fdOk = wasOpen ? used < b : used + hyst <= b;
   if (wasOpen && !fdOk) metrics().admissionPauses += 1;
   admissionOpen = fdOk;
-  return wasOpen != admissionOpen || wasPoolPaused != poolPaused;
+  // Slots: at maxConnections nothing can be accepted (acceptBudget 0), so the listeners stop
+  // wanting to read, as at the descriptor budget. Left armed, a listener with clients queued is
+  // ready at every turn and the loop spins (epoll level-triggered; io_uring's accept completion
+  // held for a budget that never comes). One slot freed reopens it.
+  const wasSlots = slotsOpen;
+  slotsOpen = !slotsFull;
+  return wasOpen != admissionOpen || wasPoolPaused != poolPaused || wasSlots != slotsOpen;
 }
 
-export function accepting(): bool { return admissionOpen && !poolPaused; }
+export function accepting(): bool { return admissionOpen && !poolPaused && slotsOpen; }
 
 export function connectPendingInc(): void { connectsPending++; }
 export function connectPendingDec(): void {

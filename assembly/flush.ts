@@ -37,12 +37,19 @@ let countedSubmitTail: u32 = 0;
 let countedNoteTail: u32 = 0;
 
 /** Turns the app's and the events' decisions into submissions; returns the number pending. */
+/** Every connection slot taken (maxConnections, or the slot table's size): accepts wait. */
+function slotsFull(): bool {
+  const c = config();
+  const maxConns = c.maxConnections != 0 && c.maxConnections < slotCap ? c.maxConnections : slotCap;
+  return activeCount >= maxConns;
+}
+
 export function flush(): u32 {
   const h = header();
   const c = config();
   lentReleaseAll();
 
-  if (admissionUpdate()) {
+  if (admissionUpdate(slotsFull())) {
     for (let k: u32 = 0; k < MAX_LISTENERS; k++) {
       const li = unchecked(listeners[k]);
       if (li != NONE) markDirty(li);
@@ -60,7 +67,7 @@ export function flush(): u32 {
   // Teardowns above may have freed descriptors and chunks: admission can reopen now. No event
   // would come to tell a later turn (a close posts none), so the listeners go dirty for the
   // next turn, and a dirty slot makes that turn come at once (nextDeadlineMs 0).
-  if (admissionUpdate()) {
+  if (admissionUpdate(slotsFull())) {
     for (let k: u32 = 0; k < MAX_LISTENERS; k++) {
       const li = unchecked(listeners[k]);
       if (li != NONE) markDirty(li);

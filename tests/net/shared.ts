@@ -155,6 +155,29 @@ export function defineSharedTests(test: Test, make: MakeHarness): void {
     assert.is(m.connections, 0);
   });
 
+  // Regression, was: at maxConnections the core gave the host an accept budget of 0 but left the
+  // listener armed: epoll (level-triggered) reported it ready at every turn and io_uring held the
+  // accepted client for a budget that never came, so the loop spun a core (700k-1M turns/s,
+  // found by review) until a slot freed. Now the listener is paused as at the descriptor budget.
+  t("maxConnections: at the limit the listener waits without spinning; a freed slot lets the next client in", { maxConnections: 2 }, async (h) => {
+    const opened: Connection[] = [];
+    const closed: string[] = [];
+    const l = h.listen({ ...echoHandlers, open(c) { opened.push(c); }, close(_c, i) { closed.push(i.reason); } });
+    const peers = [0, 1, 2, 3].map(() => h.connect(l.port));
+    await h.until(() => opened.length === 2, "two accepted");
+    const before = h.server.metrics().turns;
+    await h.pass(300);
+    const turns = h.server.metrics().turns - before;
+    assert.is(opened.length, 2, "no third accepted while both slots are taken");
+    assert.ok(turns < 150, `${turns} turns in 300 ms with every slot taken and clients waiting: the loop spins`);
+    opened[0].end();
+    await h.until(() => opened.length === 3, "a third accepted once a slot is free");
+    opened[1].end();
+    await h.until(() => opened.length === 4, "the fourth too");
+    peers.forEach((p) => p.end());
+    await h.until(() => closed.length === 4 && peers.every((p) => p.closed), "all four closed");
+  });
+
   t("idle timeout: timeout('idle') after idleTimeoutMs, a graceful FIN, then close", { idleTimeoutMs: 200 }, async (h) => {
     const kinds: TimeoutKind[] = [];
     let info: CloseInfo | undefined, openedAt = -1, timedOutAt = -1;
