@@ -59,6 +59,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -77,7 +78,7 @@ const wr_backend wr_uring_backend = { .name = "uring", .init = ur_old, .destroy 
   .wait = ur_wait0, .decode = ur_decode0, .wake = ur_wake0, .poll_wait = ur_poll0 };
 #else
 
-enum { SQ_ENTRIES = 2048, CQ_ENTRIES = 16384, BR_MAX = 32768, TARGET0 = 64, WANT_MAX = 32, MAX_IOV = 64, WCTX_BLOCK = 256, LISTENERS_MAX = 256 };
+enum { SUBMIT_TRIES = 1000, SQ_ENTRIES = 2048, CQ_ENTRIES = 16384, BR_MAX = 32768, TARGET0 = 64, WANT_MAX = 32, MAX_IOV = 64, WCTX_BLOCK = 256, LISTENERS_MAX = 256 };
 static const long long COALESCE_NS = 200000; /* a coalesced wait ends after 200 µs */
 
 /* user_data: tag (8 bits) | generation or write context (24 bits) | descriptor (32 bits) */
@@ -135,6 +136,8 @@ typedef struct {
   uint32_t turnNo;
   uint32_t hostFlags, readsPerConn; /* the core's header words, read once per decode (it does not run meanwhile) */
   int heldRetry;                 /* something was held for a reason the next turn clears (budget, room, order) */
+  uint32_t heldPaused;           /* the pause flags (K_HOST_*_PAUSED) that held something: their end is work too */
+  int broken;                    /* a submit failed for good (wr_fail): SQEs go nowhere from now on */
 } ur_state;
 
 #define UR(r) ((ur_state *)(r)->bk)
@@ -163,12 +166,19 @@ static int ugen_fit(ur_state *s, int fd) {
 }
 
 /* ── the submission queue ───────────────────────────────────────────────────────────────── */
+static unsigned sq_room(ur_state *s) { return s->sqEntries - (s->sqLocal - __atomic_load_n(s->sqHead, __ATOMIC_ACQUIRE)); }
 static void submit_now(wr_reactor *r) {
   ur_state *s = UR(r);
   __atomic_store_n(s->sqTail, s->sqLocal, __ATOMIC_RELEASE);
+  int tries = 0;
   while (s->toSubmit) {
     int n = sys_enter(s->ring, s->toSubmit, 0, 0, NULL, 0);
-    if (n < 0) { if (errno == EINTR || errno == EAGAIN || errno == EBUSY) continue; wr_fail(r, errno); s->toSubmit = 0; return; }
+    if (n < 0) {
+      /* EAGAIN (no memory for requests now), EBUSY (completions overflowing): a while, then the
+       * reactor fails loudly rather than spin here for ever */
+      if ((errno == EINTR || errno == EAGAIN || errno == EBUSY) && ++tries < SUBMIT_TRIES) { if (errno != EINTR) sched_yield(); continue; }
+      wr_fail(r, errno); s->toSubmit = 0; s->broken = 1; return;
+    }
     s->toSubmit -= (unsigned)n > s->toSubmit ? s->toSubmit : (unsigned)n;
   }
 }
@@ -176,7 +186,9 @@ static void submit_now(wr_reactor *r) {
 /* A zeroed SQE; a full queue is submitted first (an extra enter: thousands queued in one turn). */
 static struct io_uring_sqe *sqe_get(wr_reactor *r) {
   ur_state *s = UR(r);
-  if (s->sqLocal - __atomic_load_n(s->sqHead, __ATOMIC_ACQUIRE) >= s->sqEntries) submit_now(r);
+  static struct io_uring_sqe scratch; /* for a ring that failed: the reactor is ending, the SQ must not be overwritten */
+  if (!s->broken && sq_room(s) == 0) submit_now(r);
+  if (s->broken || sq_room(s) == 0) { memset(&scratch, 0, sizeof scratch); return &scratch; }
   struct io_uring_sqe *q = &s->sqes[s->sqLocal & *s->sqMask];
   memset(q, 0, sizeof *q);
   s->sqLocal++;
@@ -367,6 +379,11 @@ static int ur_forget(wr_reactor *r, int fd, wr_fd *f) {
   /* Always an operation, even with nothing armed: a send queued this turn for fd
    * must reach the socket before the close does (the peer gets every byte, then the FIN). */
   struct io_uring_sqe *q;
+  /* The cancel and the CLOSE linked to it go to the kernel in one batch: a link cut at the end
+   * of a batch runs its head in a worker, and the CLOSE (next batch, inline) would come first,
+   * leaving the armed operations holding the socket open (no FIN) and their cancel to hit a
+   * reused number. */
+  if (armed && sq_room(s) < 2) submit_now(r);
   if (armed) {
     q = sqe_get(r);
     q->opcode = IORING_OP_ASYNC_CANCEL;
@@ -558,6 +575,13 @@ static void ur_destroy(wr_reactor *r) {
     __atomic_store_n(s->sqTail, s->sqLocal, __ATOMIC_RELEASE);
     sys_enter(s->ring, s->sqLocal - *s->sqHead, 0, IORING_ENTER_GETEVENTS, NULL, 0);
   }
+  /* accepted sockets the core never heard of (held, or still in the completion queue) */
+  for (uint32_t i = 0; i < s->heldN; i++)
+    if (UD_TAG(s->held[i].user_data) == T_ACCEPT && s->held[i].res >= 0) close(s->held[i].res);
+  for (unsigned h = *s->cqHead, t = __atomic_load_n(s->cqTail, __ATOMIC_ACQUIRE); h != t; h++) {
+    const struct io_uring_cqe *c = &s->cqes[h & *s->cqMask];
+    if (UD_TAG(c->user_data) == T_ACCEPT && c->res >= 0) close(c->res);
+  }
   close(s->ring); /* cancels every operation; the kernel lets go of the buffer ring (pinned) as it tears down */
   unmap_all(s);
   if (s->br) munmap(s->br, s->brSz);
@@ -600,7 +624,9 @@ static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
   size_t argsz = 0;
   uint32_t room = r->eventCap - (r->evTail - r->evHead);
   unsigned ready = *s->cqTail - *s->cqHead;
-  if (s->heldN && s->heldRetry) ready++; /* held work the next turn can serve: no sleeping (a pause waits for the core) */
+  /* held work the next turn can serve: no sleeping. Held by a pause, it waits for the core to
+   * lift it; lifted since (the flags now), it is served now, not after an unrelated wake-up. */
+  if (s->heldN && (s->heldRetry || (s->heldPaused & ~WR_HDR(r, hostFlags)))) ready++;
   if (timeoutMs != 0 && room > 0 && ready == 0) {
     if (s->lastArrivals > 0) {
       /* as many arrivals as came last turn, or as replies this turn sends (each may bring the
@@ -629,7 +655,6 @@ static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
  * returned empty-handed: still the host's supply, so back into the ring. */
 static void br_return(wr_reactor *r, uint16_t bid) {
   ur_state *s = UR(r);
-  s->provided--; /* it left the ring when the kernel took it */
   if (bid >= s->brEntries) return;
   br_put(s, bid, wr_chunk_data(r, s->bidChunk[bid]), r->chunkSize);
   __atomic_store_n(&s->br->tail, (uint16_t)s->brTail, __ATOMIC_RELEASE);
@@ -690,7 +715,6 @@ static void on_recv(wr_reactor *r, int fd, uint32_t g, int res, unsigned cf) {
   }
 #endif
   if (res > 0 && hasBuf) {
-    s->provided--;
     uint32_t c = bid < s->brEntries ? s->bidChunk[bid] : K_NONE;
     if (bid < s->brEntries) s->bidFree[s->bidTop++] = bid;
     wr_post(r, K_EV_READ, f->slot, f->gen, fd, c, (uint32_t)res, 0);
@@ -778,7 +802,7 @@ static int servable(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, in
   uint32_t flags = s->hostFlags;
   if (tag == T_ACCEPT) {
     if (c->res < 0) return 1;
-    if (flags & K_HOST_ACCEPTS_PAUSED) return 0;
+    if (flags & K_HOST_ACCEPTS_PAUSED) { s->heldPaused |= K_HOST_ACCEPTS_PAUSED; return 0; }
     if (r->acceptLeft > 0) return 1;
     s->heldRetry = 1; /* the next turn's budget */
     return 0;
@@ -788,7 +812,7 @@ static int servable(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, in
    * wait is bounded as with epoll, where it waits in the socket); no chunk goes into the ring and
    * no receive is armed meanwhile (feed, ur_interest). */
   if (c->res <= 0) return 1;
-  if (flags & K_HOST_READS_PAUSED) return 0;
+  if (flags & K_HOST_READS_PAUSED) { s->heldPaused |= K_HOST_READS_PAUSED; return 0; }
   if (s->readTurn[fd] != s->turnNo) { s->readTurn[fd] = s->turnNo; s->readN[fd] = 0; }
   if (s->readN[fd] >= s->readsPerConn) { s->heldRetry = 1; return 0; }
   s->readN[fd]++;
@@ -833,6 +857,7 @@ static void ur_decode(wr_reactor *r, int n) {
   unsigned arrivals = 0;
   s->turnNo++;
   s->heldRetry = 0;
+  s->heldPaused = 0;
   s->hostFlags = WR_HDR(r, hostFlags);
   s->readsPerConn = WR_HDR(r, readsPerConn);
   /* held completions first, in order */
@@ -852,6 +877,7 @@ static void ur_decode(wr_reactor *r, int n) {
     struct io_uring_cqe c = s->cqes[head & *s->cqMask];
     head++;
     r->stats[S_U_CQES]++;
+    if (c.flags & IORING_CQE_F_BUFFER) s->provided--; /* the kernel took it from the ring (served now or held) */
     if (!servable(r, s, &c, 0)) { hold(r, s, &c); continue; }
     serve(r, s, &c, &arrivals);
   }
