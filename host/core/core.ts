@@ -246,10 +246,22 @@ export class Core {
     const base = this.regions.chunkMetaOff + c * ChunkMeta_BYTES;
     const start = this.u32[(base + ChunkMeta.start) >> 2];
     const len = this.u32[(base + ChunkMeta.len) >> 2];
-    return this.u8.subarray(this.chunkDataOffset(c) + start, this.chunkDataOffset(c) + start + len);
+    const at = this.chunkDataOffset(c) + start;
+    const v = this.u8.subarray(at, at + len);
+    this.lastView = v; this.lastViewChunk = c; this.lastViewStart = start;
+    return v;
   }
+  /**
+   * The view chunkView() made last, and where it lies: an echo writes back exactly the bytes it
+   * was handed, and write() knows them by identity instead of by their buffer and offset.
+   */
+  lastView: Uint8Array | undefined = undefined;
+  lastViewChunk = -1;
+  lastViewStart = 0;
 
   // ── slots ─────────────────────────────────────────────────────────────────────────────
+  /** slotField(i, "flags2") without the lookup by name (conn.writable asks it per write). */
+  slotFlags2(i: number): number { return this.u8[this.regions.slotsOff + i * Slot_BYTES + Slot.flags2]; }
   slotField(i: number, field: keyof typeof Slot): number {
     const p = this.regions.slotsOff + i * Slot_BYTES + Slot[field];
     switch (field) {

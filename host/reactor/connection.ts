@@ -84,9 +84,11 @@ export class Connection {
   get state(): ConnectionState { return this.live ? STATES[this.r.core.exports.stateOf(this.slot)] : "closed"; }
   /** Whether write() is allowed: not ended by us (end(), idle harvest, reactor close) nor closed. */
   get writable(): boolean {
-    const s = this.state;
-    if ((this.r.core.slotField(this.slot, "flags2") & K.G_CLOSE_REQ) !== 0) return false; // close() was called
-    return s === "open" || s === "readEnded" || s === "connecting";
+    const core = this.r.core, e = core.exports;
+    if (e.genOf(this.slot) !== this.gen) return false;
+    const s = e.stateOf(this.slot);
+    if (s !== K.ST_OPEN && s !== K.ST_READ_ENDED && s !== K.ST_CONNECTING) return false;
+    return (core.slotFlags2(this.slot) & K.G_CLOSE_REQ) === 0; // not when close() was called
   }
   /** Bytes queued for writing (in the pool and, when it is full, waiting beside it). */
   get queuedBytes(): number { return this.r.writes.queuedBytes(this); }

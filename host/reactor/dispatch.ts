@@ -111,7 +111,12 @@ export class Dispatch {
           }
           this.call(slot, gen, "open");
           break;
-        case K.NT_DATA: this.call(slot, gen, "data", core.chunkView(a)); break;
+        case K.NT_DATA: {
+          // the hot path (one per read): the data handler looked up by name, not by a key
+          const h = this.handlerGen[slot] === gen ? this.handlerSets[this.slotHandlers[slot]] : undefined;
+          if (h?.data) this.invoke(h, h.data as (c: unknown, a?: unknown) => void, slot, gen, "data", core.chunkView(a));
+          break;
+        }
         case K.NT_END: this.call(slot, gen, "end"); break;
         case K.NT_DRAIN: if (!r.writes.waiting(slot)) this.call(slot, gen, "drain"); break;
         case K.NT_TIMEOUT: this.call(slot, gen, "timeout", TIMEOUT_KINDS[a] ?? "idle"); break;
@@ -156,6 +161,10 @@ export class Dispatch {
     const h = this.handlerSets[this.slotHandlers[slot]];
     const fn = h?.[name] as ((c: unknown, a?: unknown) => void) | undefined;
     if (!fn) return;
+    this.invoke(h!, fn, slot, gen, name, arg);
+  }
+
+  private invoke(h: Handlers, fn: (c: unknown, a?: unknown) => void, slot: number, gen: number, name: keyof Handlers, arg?: unknown): void {
     const conn = this.r.handle(slot, gen);
     try {
       fn.call(h, conn, arg);

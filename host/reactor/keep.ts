@@ -24,6 +24,7 @@ import type { Connection } from "./connection.ts";
 
 /** The pool chunk `bytes` lies in (wholly), and where in it; undefined for other memory. */
 export function chunkOf(core: Core, bytes: Uint8Array): { c: number; start: number } | undefined {
+  if (bytes === core.lastView) return { c: core.lastViewChunk, start: core.lastViewStart };
   if (bytes.buffer !== core.memory.buffer) return undefined;
   const rel = bytes.byteOffset - core.regions.chunkDataOff;
   if (rel < 0) return undefined;

@@ -32,7 +32,7 @@ export class WritePath {
     const core = r.core, e = core.exports, slot = conn.slot, gen = conn.gen;
     if (bytes.length === 0) { r.command(conn, e.queuedBytesOf(slot, gen) >= 0 ? 0 : K.R_STALE, "write"); return true; }
     // After end() the core still takes the bytes that waited beside a dry pool, but not new ones.
-    if (e.genOf(slot) === gen && e.stateOf(slot) === K.ST_CLOSING) r.command(conn, K.R_ENDED, "write");
+    if (e.stateOf(slot) === K.ST_CLOSING && e.genOf(slot) === gen) r.command(conn, K.R_ENDED, "write");
     const ov = this.overflow.size ? this.overflow.get(slot) : undefined;
     if (ov && ov.gen === gen) { // keep order: behind what already waits
       const check = e.queuedBytesOf(slot, gen);
@@ -41,6 +41,12 @@ export class WritePath {
       return false;
     }
     // Zero copy: bytes lent to the app by a data callback go back out as they are.
+    // the bytes a data callback was just handed (an echo, a proxy): queued as they are
+    if (bytes === core.lastView && e.chunkState(core.lastViewChunk) === K.CH_LENT) {
+      const q = e.writeQueue(slot, gen, core.lastViewChunk, core.lastViewStart, bytes.length);
+      if (q < 0) r.command(conn, q, "write");
+      return q === 0;
+    }
     const at = chunkOf(core, bytes);
     if (at && e.chunkState(at.c) === K.CH_LENT) {
       const q = e.writeQueue(slot, gen, at.c, at.start, bytes.length);
