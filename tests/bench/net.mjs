@@ -555,7 +555,7 @@ runBench("net", async (ctx) => {
           await sleep(5000);
           retrySpentS += 5;
         }
-        if (best) best.windows = windows;
+        if (best) { best.windows = windows; best.round = round; }
         if (best) (results[s.key].pingpong[conns] ??= []).push(best);
       }
     }
@@ -657,14 +657,31 @@ runBench("net", async (ctx) => {
       if (ours === null || base === null) { f.ratio = null; f.result = results[oursKey]?.skipped ? "SKIP" : "ERROR"; }
       return f;
     };
+    // CPU per message paired per round: in each round the servers run back to back at a point,
+    // so a ratio within a round cancels most of the machine's slow drifts (neighbours, frequency:
+    // the same server's CPU per message moves by up to 20-40% between rounds here). The issue's
+    // own ceiling figures are paired per round; with two or more pairs the figure is judged on
+    // the median of the per-round ratios, and the note lists each one.
+    const pairedCpu = (f, aKey, bKey, c, limit) => {
+      const a = results[aKey]?.pingpong[c] ?? [], b = results[bKey]?.pingpong[c] ?? [];
+      const ratios = a.flatMap((x) => { const y = b.find((z) => z.round === x.round); return y && x.cpuUsPerMsg > 0 && y.cpuUsPerMsg > 0 ? [x.cpuUsPerMsg / y.cpuUsPerMsg] : []; });
+      if (ratios.length < 2 || f.result === "SKIP" || f.result === "ERROR") return f;
+      const m = median(ratios);
+      f.paired = { median: m, ratios };
+      f.note = `paired per round: median ${m.toFixed(2)}x (${ratios.map((r) => r.toFixed(2)).join(", ")}); ratio of medians ${f.ratio?.toFixed(2) ?? "—"}x`;
+      if (f.target) f.result = m <= limit ? "PASS" : "MISS";
+      notes.push(`${f.id}: ${f.note}`);
+      return f;
+    };
     const uringName = `ours (${/echo on [^ ]+ \((\w+)[,)]/.exec(results.ours?.banner ?? "")?.[1] ?? "auto"})`; // the host auto took: its banner says
     for (const c of P.points) {
       const o = oR && !oR.skipped ? S.ours.pingpong[c] : null, e = eR && !eR.skipped ? S["ours-epoll"].pingpong[c] : null;
       const ce = cR && !cR.skipped ? S.c.pingpong[c] : null, cu = cuR && !cuR.skipped ? S["c-uring"].pingpong[c] : null;
-      if (oR && cR) figures.push(vs(`uring.cpu.vs-c-epoll.${c}`, `issue 11: CPU per message vs C epoll, ${k(c)} conns (≤ ${TARGETS.uringVsCEpoll}x)`, "µs/msg", "lower", "ours", uringName, o?.cpuUsPerMsg ?? null, "C epoll", ce?.cpuUsPerMsg ?? null, (b) => ({ max: TARGETS.uringVsCEpoll * b })));
-      if (oR && cuR) figures.push(vs(`uring.cpu.vs-c-uring.${c}`, `issue 11: CPU per message vs C io_uring, ${k(c)} conns (≤ ${TARGETS.uringVsCUring}x)`, "µs/msg", "lower", "ours", uringName, o?.cpuUsPerMsg ?? null, "C io_uring", cu?.cpuUsPerMsg ?? null, (b) => ({ max: TARGETS.uringVsCUring * b })));
+      if (oR && cR) figures.push(pairedCpu(vs(`uring.cpu.vs-c-epoll.${c}`, `issue 11: CPU per message vs C epoll, ${k(c)} conns (≤ ${TARGETS.uringVsCEpoll}x)`, "µs/msg", "lower", "ours", uringName, o?.cpuUsPerMsg ?? null, "C epoll", ce?.cpuUsPerMsg ?? null, (b) => ({ max: TARGETS.uringVsCEpoll * b })), "ours", "c", c, TARGETS.uringVsCEpoll));
+      if (oR && cuR) figures.push(pairedCpu(vs(`uring.cpu.vs-c-uring.${c}`, `issue 11: CPU per message vs C io_uring, ${k(c)} conns (≤ ${TARGETS.uringVsCUring}x)`, "µs/msg", "lower", "ours", uringName, o?.cpuUsPerMsg ?? null, "C io_uring", cu?.cpuUsPerMsg ?? null, (b) => ({ max: TARGETS.uringVsCUring * b })), "ours", "c-uring", c, TARGETS.uringVsCUring));
+      if (cuR && cR) figures.push(pairedCpu(vs(`c-uring.cpu.vs-c-epoll.${c}`, `issue 11's ceiling: C io_uring's CPU per message vs C epoll, ${k(c)} conns (info: what the kernel allows here)`, "µs/msg", "lower", "c-uring", "C io_uring", cu?.cpuUsPerMsg ?? null, "C epoll", ce?.cpuUsPerMsg ?? null, () => null), "c-uring", "c", c, Infinity));
       if (oR && cR) figures.push(vs(`uring.msgs.vs-c-epoll.${c}`, `issue 11: msgs/s vs C epoll, ${k(c)} conns (above it; a loadgen-bound row is a lower bound)`, "msgs/s", "higher", "ours", uringName, o?.msgsPerS ?? null, "C epoll", ce?.msgsPerS ?? null, (b) => ({ ratioMin: 1 })));
-      if (eR && cR) figures.push(vs(`epoll.cpu.vs-c-epoll.${c}`, `issue 11: the epoll host's CPU per message vs C epoll, ${k(c)} conns (no regression: ≤ ${TARGETS.epollVsCEpoll}x)`, "µs/msg", "lower", "ours-epoll", "ours (epoll)", e?.cpuUsPerMsg ?? null, "C epoll", ce?.cpuUsPerMsg ?? null, (b) => ({ max: TARGETS.epollVsCEpoll * b })));
+      if (eR && cR) figures.push(pairedCpu(vs(`epoll.cpu.vs-c-epoll.${c}`, `issue 11: the epoll host's CPU per message vs C epoll, ${k(c)} conns (no regression: ≤ ${TARGETS.epollVsCEpoll}x)`, "µs/msg", "lower", "ours-epoll", "ours (epoll)", e?.cpuUsPerMsg ?? null, "C epoll", ce?.cpuUsPerMsg ?? null, (b) => ({ max: TARGETS.epollVsCEpoll * b })), "ours-epoll", "c", c, TARGETS.epollVsCEpoll));
     }
     if (!onlyPoints && oR && cR) figures.push(vs("uring.storm.vs-c-epoll", `issue 11: accept storm vs C epoll, ${k(P.stormConns)} conns (at least it)`, "conns/s", "higher", "ours", uringName, S.ours.acceptsPerS ?? null, "C epoll", S.c.acceptsPerS ?? null, (b) => ({ ratioMin: 1 })));
   }
