@@ -213,7 +213,12 @@ async function driveAsync(g: Generator<Waited, DriveEnd, boolean>): Promise<Driv
  */
 export function assertSyncWait(r: Reactor, what: string): void {
   if (r.host.waitStyle !== "async") return;
-  throw new ReactorError("ERR_WAIT_MODE", `wasm-reactor: ${what} drives the loop on this thread and needs a host whose wait returns at once, but host '${r.host.kind}' waits asynchronously here (option wait: '${r.options.wait}'); use run(), or create the reactor with wait: 'block' (for a thread that runs only the reactor)`);
+  // wait: 'block' is the cure only where the host can block; a host that always waits on the
+  // runtime's event loop (portable) would be told to set what is already set
+  const cure = r.options.wait === "block"
+    ? `host '${r.host.kind}' always does (it waits on the runtime's own event loop); use run(), or a native host (epoll, uring, kqueue) with wait: 'block'`
+    : `use run(), or create the reactor with wait: 'block' (for a thread that runs only the reactor)`;
+  throw new ReactorError("ERR_WAIT_MODE", `wasm-reactor: ${what} drives the loop on this thread and needs a host whose wait returns at once, but host '${r.host.kind}' waits asynchronously here (option wait: '${r.options.wait}'); ${cure}`);
 }
 
 /** turn + wait (at most maxWaitMs; -1: the core's deadline) + poll. False: nothing can happen any more (sim). */

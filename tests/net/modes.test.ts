@@ -65,6 +65,18 @@ if (childCfg) {
     await running;
   });
 
+  // Regression, was: on the portable host (which always waits on the runtime's event loop) the
+  // refusal said "create the reactor with wait: 'block'" to a reactor created with wait: 'block'.
+  refused("step() on the portable host: ERR_WAIT_MODE says to use run() or a native host, not to set what is set", async () => {
+    const r = await netReactor({ host: "portable", wait: "block" }, { run: false });
+    let err: unknown;
+    try { r.step(0); } catch (e) { err = e; }
+    assert.is((err as ReactorError).code, "ERR_WAIT_MODE");
+    assert.match((err as Error).message, /host 'portable' always does \(it waits on the runtime's own event loop\); use run\(\), or a native host/);
+    assert.not.match((err as Error).message, /create the reactor with wait: 'block'/);
+    await closeClean(r);
+  });
+
   refused.after.each(() => abandonAll());
   refused.run();
 
