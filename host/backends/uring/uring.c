@@ -153,6 +153,7 @@ typedef struct {
   int heldRetry;                 /* something was held for a reason the next turn clears (budget, room, order) */
   uint32_t heldPaused;           /* the pause flags (K_HOST_*_PAUSED) that held something: their end is work too */
   int broken;                    /* a submit failed for good (wr_fail): SQEs go nowhere from now on */
+  struct io_uring_sqe scratch;   /* ... but here, so the queue is not overwritten while the reactor ends */
 } ur_state;
 
 #define UR(r) ((ur_state *)(r)->bk)
@@ -201,9 +202,8 @@ static void submit_now(wr_reactor *r) {
 /* A zeroed SQE; a full queue is submitted first (an extra enter: thousands queued in one turn). */
 static struct io_uring_sqe *sqe_get(wr_reactor *r) {
   ur_state *s = UR(r);
-  static struct io_uring_sqe scratch; /* for a ring that failed: the reactor is ending, the SQ must not be overwritten */
   if (!s->broken && sq_room(s) == 0) submit_now(r);
-  if (s->broken || sq_room(s) == 0) { memset(&scratch, 0, sizeof scratch); return &scratch; }
+  if (s->broken || sq_room(s) == 0) { memset(&s->scratch, 0, sizeof s->scratch); return &s->scratch; } /* a ring that failed */
   struct io_uring_sqe *q = &s->sqes[s->sqLocal & *s->sqMask];
   memset(q, 0, sizeof *q);
   s->sqLocal++;
