@@ -36,7 +36,6 @@ import {
 let countedSubmitTail: u32 = 0;
 let countedNoteTail: u32 = 0;
 
-/** Turns the app's and the events' decisions into submissions; returns the number pending. */
 /** Every connection slot taken (maxConnections, or the slot table's size): accepts wait. */
 function slotsFull(): bool {
   const c = config();
@@ -44,6 +43,7 @@ function slotsFull(): bool {
   return activeCount >= maxConns;
 }
 
+/** Turns the app's and the events' decisions into submissions; returns the number pending. */
 export function flush(): u32 {
   const h = header();
   const c = config();
