@@ -40,13 +40,8 @@ export class WritePath {
       ov.parts.push(bytes.slice()); ov.bytes += bytes.length; ov.wantDrain = true;
       return false;
     }
-    // Zero copy: bytes lent to the app by a data callback go back out as they are.
-    // the bytes a data callback was just handed (an echo, a proxy): queued as they are
-    if (bytes === core.lastView && e.chunkState(core.lastViewChunk) === K.CH_LENT) {
-      const q = e.writeQueue(slot, gen, core.lastViewChunk, core.lastViewStart, bytes.length);
-      if (q < 0) r.command(conn, q, "write");
-      return q === 0;
-    }
+    // Zero copy: bytes lent to the app by a data callback go back out as they are (chunkOf knows
+    // the view the last callback was handed by identity).
     const at = chunkOf(core, bytes);
     if (at && e.chunkState(at.c) === K.CH_LENT) {
       const q = e.writeQueue(slot, gen, at.c, at.start, bytes.length);
