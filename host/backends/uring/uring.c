@@ -242,9 +242,9 @@ static int br_setup(wr_reactor *r) {
   if (m == MAP_FAILED) return errno;
   s->bidFree = malloc(sizeof(uint16_t) * n);
   s->bidChunk = malloc(sizeof(uint32_t) * n);
-  if (!s->bidFree || !s->bidChunk) { munmap(m, s->brSz); return ENOMEM; }
   struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)m, .ring_entries = n, .bgid = 0 };
-  if (sys_register(s->ring, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) { int e = errno; munmap(m, s->brSz); return e; }
+  int e = !s->bidFree || !s->bidChunk ? ENOMEM : sys_register(s->ring, IORING_REGISTER_PBUF_RING, &reg, 1) < 0 ? errno : 0;
+  if (e) { munmap(m, s->brSz); free(s->bidFree); free(s->bidChunk); s->bidFree = NULL; s->bidChunk = NULL; return e; }
   s->br = m; s->brEntries = n; s->brTail = 0; s->provided = 0;
   /* At most a quarter of the pool waits in the kernel's ring, as the core keeps at most a
    * quarter in the supply ring: a chunk in the ring is out of the pool until data comes for it,
@@ -357,8 +357,12 @@ static int ur_interest(wr_reactor *r, int fd, uint8_t from, uint8_t to) {
   wr_fd *f = &r->fds[fd];
   uint32_t g = ugen_of(s, fd);
   uint8_t eff = to;
-  if ((to & WR_R_READ) && !(f->pad & O_RD) && f->kind == WR_KIND_CONN && (WR_HDR(r, hostFlags) & K_HOST_READS_PAUSED)) {
-    /* reads are paused: armed once they resume (wr_unstarve), so nothing is read meanwhile */
+  uint32_t paused = WR_HDR(r, hostFlags) & (f->kind == WR_KIND_CONN ? K_HOST_READS_PAUSED : f->kind == WR_KIND_LISTENER ? K_HOST_ACCEPTS_PAUSED : 0);
+  if ((to & WR_R_READ) && !(f->pad & O_RD) && paused) {
+    /* reads (or accepts) are paused: armed once they resume (wr_unstarve), so nothing is read
+     * meanwhile. A listener armed now and cancelled by this turn's pause_accepts would take the
+     * whole backlog at the submit first (a multishot accept runs inline): descriptors opened
+     * while the core holds accepting back, for its descriptor budget among other reasons. */
     wr_park_listener(r, fd, f);
     eff &= (uint8_t)~WR_R_READ;
   }
@@ -385,6 +389,11 @@ static void rearm(wr_reactor *r, int fd, wr_fd *f, uint8_t bit) {
 }
 
 /* Before the core's CLOSE: cancel everything of fd, then close it, in that order, in the ring. */
+/* The CLOSE is the ring's, so the queue sampler's close handoff (queues.c) is not offered: a
+ * sweep that announced fd just before may ask its two ioctls after the ring closed it, of a
+ * number reused by then (another socket's queue depths in one sweep's totals) or of no socket
+ * (the ioctl fails; not counted). Stats only; never a close of
+ * the wrong descriptor, since the sampler closes only what was handed to it. */
 static int ur_forget(wr_reactor *r, int fd, wr_fd *f) {
   ur_state *s = UR(r);
   if (f->kind == WR_KIND_LISTENER) listener_remove(s, fd);
@@ -677,7 +686,10 @@ static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
 
 /* ── completions → events ──────────────────────────────────────────────────────────────── */
 /* A chunk the kernel filled for an operation that is stale (its descriptor closed since), or
- * returned empty-handed: still the host's supply, so back into the ring. */
+ * returned empty-handed: still the host's supply, so back into the ring, also while reads are
+ * paused: it never left the host's count (`provided`), so the ring holds no more than before the
+ * kernel took it, and the receives armed before the pause may fill it as they may fill the
+ * ring's other chunks (their completions are held). */
 static void br_return(wr_reactor *r, uint16_t bid) {
   ur_state *s = UR(r);
   s->provided--; /* it left the ring when the kernel took it */
@@ -836,8 +848,9 @@ static int servable(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, in
   }
   /* While reads are paused nothing is read, as the contract says: data the kernel put in a
    * chunk waits here with it (the kernel's ring holds at most a quarter of the pool, so what can
-   * wait is bounded as with epoll, where it waits in the socket); no chunk goes into the ring and
-   * no receive is armed meanwhile (feed, ur_interest). */
+   * wait is bounded as with epoll, where it waits in the socket); no chunk from the supply goes
+   * into the ring and no receive is armed meanwhile (feed, ur_interest; br_return puts back only
+   * chunks the host already counted). */
   if (c->res <= 0) return 1;
   if (flags & K_HOST_READS_PAUSED) { s->heldPaused |= K_HOST_READS_PAUSED; return 0; }
   if (s->readTurn[fd] != s->turnNo) { s->readTurn[fd] = s->turnNo; s->readN[fd] = 0; }
