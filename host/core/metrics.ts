@@ -237,7 +237,7 @@ const SUM_NOTE = " _sum approximated from bucket midpoints (the core keeps no su
 const URING_FAMILIES: readonly (readonly [key: string, name: string, kind: Kind, help: string])[] = [
   ["uringSqes", "host_uring_submissions_total", "counter", "io_uring operations the host submitted (submission queue entries: multishot accepts and receives armed, sends, polls for writability, cancels and closes). Its rate against reads_total: operations per message."],
   ["uringCqes", "host_uring_completions_total", "counter", "io_uring completions the host reaped (a multishot accept or receive completes once per arrival, so one submission can give many)."],
-  ["uringEnobufs", "host_uring_recv_no_buffer_total", "counter", "Receives that ended because the kernel's provided-buffer ring was empty (ENOBUFS): the connection is parked, as a starved epoll read is, and its receive re-armed when chunks come back. Steady growth: the pool is short of chunks for reads."],
+  ["uringEnobufs", "host_uring_recv_no_buffer_total", "counter", "Receives that ended because the kernel's provided-buffer ring was empty (ENOBUFS): the connection is parked, as a starved epoll read is, and its receive re-armed when chunks come back, usually next turn: common under load. With pool_pauses_total growing too, reads wait for the pool."],
   ["uringBuffers", "host_uring_buffer_ring_chunks", "gauge", "Pool chunks in the kernel's provided-buffer ring now, waiting for data (a target of 64 that doubles each turn a receive ran out, up to a quarter of the pool). Counted in pool_chunks{state=\"supply\"} too."],
 ];
 const URING_KEYS = new Set(URING_FAMILIES.map(([k]) => k));
