@@ -238,6 +238,7 @@ const URING_FAMILIES: readonly (readonly [key: string, name: string, kind: Kind,
   ["uringSqes", "host_uring_submissions_total", "counter", "io_uring operations the host submitted (submission queue entries: multishot accepts and receives armed, sends, polls for writability, cancels and closes). Its rate against reads_total: operations per message."],
   ["uringCqes", "host_uring_completions_total", "counter", "io_uring completions the host reaped (a multishot accept or receive completes once per arrival, so one submission can give many)."],
   ["uringEnobufs", "host_uring_recv_no_buffer_total", "counter", "Receives that ended because the kernel's provided-buffer ring was empty (ENOBUFS): the connection is parked, as a starved epoll read is, and its receive re-armed when chunks come back. Steady growth: the pool is short of chunks for reads."],
+  ["uringEnters", "host_uring_enters_total", "counter", "io_uring_enter system calls: one per turn (it submits the turn's operations and waits, together), plus a submit ahead of a shutdown that follows a send queued in the same turn, and one whenever the submission queue fills. Its rate against reads_total: the reactor's system calls per message."],
   ["uringBuffers", "host_uring_buffer_ring_chunks", "gauge", "Pool chunks in the kernel's provided-buffer ring now, waiting for data (a target of 64 that doubles each turn a receive ran out, up to a quarter of the pool). Counted in pool_chunks{state=\"supply\"} too."],
 ];
 const URING_KEYS = new Set(URING_FAMILIES.map(([k]) => k));
