@@ -76,8 +76,8 @@ export const NATIVE_STATS = [
   "faultReadEagain", "faultReadShort", "faultWriteEagain", "faultWriteShort", "faultEintr", "faultReset",
   "faultEpipe", "faultAcceptEmfile", "faultAcceptEnfile", "faultEnobufs", "faultConnectHang", "faultCtlEnospc",
   // io_uring (0 elsewhere): operations submitted, completions reaped, receives that ran out of
-  // provided buffers, and the chunks the kernel's buffer ring holds now
-  "uringSqes", "uringCqes", "uringEnobufs", "uringBuffers",
+  // provided buffers, the chunks the kernel's buffer ring holds now, and io_uring_enter calls
+  "uringSqes", "uringCqes", "uringEnobufs", "uringBuffers", "uringEnters",
 ] as const;
 export type NativeStats = Record<(typeof NATIVE_STATS)[number], number>;
 

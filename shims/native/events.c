@@ -105,7 +105,7 @@ int wr__overflow_init(wr_reactor *r) { return ov_grow(r); }
 static void ov_push(wr_reactor *r, const wr_ovrec *rec) {
   /* A completion that cannot be kept would leave the core waiting forever: out of memory
    * here ends the reactor loudly instead (turn() throws). */
-  if (r->ovN == r->ovCap && ov_grow(r) != 0) { wr_fail(r, ENOMEM); return; }
+  if (r->ovN == r->ovCap && ov_grow(r) != 0) { wr_fail(r, ENOMEM, "growing the overflow list (an event that had to be kept)"); return; }
   r->ov[(r->ovHead + r->ovN) % r->ovCap] = *rec;
   r->ovN++;
   r->stats[S_OVERFLOW]++;
@@ -152,7 +152,7 @@ void wr_violation(wr_reactor *r, const char *fmt, ...) {
 }
 
 /* A shim error the reactor cannot go on after (an allocation failed where a completion had to
- * be kept): the next turn() throws, naming it. */
-void wr_fail(wr_reactor *r, int err) {
-  if (!r->fatal) r->fatal = err;
+ * be kept, a ring that refuses submissions): the next turn() throws, naming what failed. */
+void wr_fail(wr_reactor *r, int err, const char *what) {
+  if (!r->fatal) { r->fatal = err; r->fatalWhat = what; }
 }

@@ -217,6 +217,13 @@ static napi_value n_prepare_connect(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* turn()'s result: the events posted, and whether it was woken or has work in hand (bits 30, 29) */
+static napi_value turn_result(napi_env env, wr_reactor *r, int n) {
+  napi_value out;
+  napi_create_int32(env, n | (r->woken ? 0x40000000 : 0) | ((r->ovN || (r->edge && r->rdyN)) ? 0x20000000 : 0), &out);
+  return out;
+}
+
 /* turn(h, timeoutMs) → events posted | bit 30: woken by a wake | bit 29: work left that
  * needs no waiting (overflow, edge ready list) */
 static napi_value n_turn(napi_env env, napi_callback_info info) {
@@ -224,13 +231,12 @@ static napi_value n_turn(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   wr_reactor *r = get_r(env, argv[0]); if (!r) return NULL;
   if (!r->mem) { napi_throw_error(env, "ERR_NATIVE", "wasm-reactor native shim: turn before attach"); return NULL; }
-  if (r->fatal) return throw_errno(env, "wasm-reactor native shim: this reactor cannot go on", r->fatal);
-  int n = wr_turn(r, arg_i32(env, argv[1]));
-  if (r->fatal) return throw_errno(env, "wasm-reactor native shim: a completion could not be kept; this reactor cannot go on", r->fatal);
-  napi_value out;
-  napi_create_int32(env, n | (r->woken ? 0x40000000 : 0) | ((r->ovN || (r->edge && r->rdyN)) ? 0x20000000 : 0), &out);
-  return out;
+  if (!r->fatal) { int n = wr_turn(r, arg_i32(env, argv[1])); if (!r->fatal) return turn_result(env, r, n); }
+  char what[200];
+  snprintf(what, sizeof what, "wasm-reactor native shim: %s failed; this reactor cannot go on", r->fatalWhat ? r->fatalWhat : "the host");
+  return throw_errno(env, what, r->fatal);
 }
+
 
 /* waitAsync(h, timeoutMs, cb): cb() on the JS thread once the kernel queue is ready or the time passed */
 static napi_value n_wait_async(napi_env env, napi_callback_info info) {

@@ -243,8 +243,8 @@ enum {
   S_F_READ_EAGAIN, S_F_READ_SHORT, S_F_WRITE_EAGAIN, S_F_WRITE_SHORT, S_F_EINTR, S_F_RESET,
   S_F_EPIPE, S_F_ACCEPT_EMFILE, S_F_ACCEPT_ENFILE, S_F_ENOBUFS, S_F_CONNECT_HANG, S_F_CTL_ENOSPC,
   /* io_uring (0 elsewhere): operations submitted, completions reaped, receives that ran out of
-   * provided buffers, and the chunks the kernel's buffer ring holds now */
-  S_U_SQES, S_U_CQES, S_U_ENOBUFS, S_U_BUFFERS,
+   * provided buffers, the chunks the kernel's buffer ring holds now, and io_uring_enter calls */
+  S_U_SQES, S_U_CQES, S_U_ENOBUFS, S_U_BUFFERS, S_U_ENTERS,
   S_COUNT
 };
 
@@ -398,6 +398,7 @@ struct wr_reactor {
   int woken;                     /* the last wait was ended by a wake (the backend's wake op) */
   int openFds;                   /* descriptors the shim opened and the core has not closed */
   int fatal;                     /* an errno that ended this reactor (an allocation failed): turn() throws */
+  const char *fatalWhat;         /* ... and what failed with it, for turn()'s message */
   char violation[256];           /* the first contract violation's text ("" while none) */
   double stats[S_COUNT];
 
@@ -499,7 +500,7 @@ void wr__overflow_flush(wr_reactor *r);
 int wr__overflow_init(wr_reactor *r);                      /* 0 or ENOMEM */
 int wr_reads_blocked(const wr_reactor *r);                 /* HOST_READS_PAUSED, or no supply chunk */
 void wr_violation(wr_reactor *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void wr_fail(wr_reactor *r, int err);                      /* a fatal shim error (out of memory) */
+void wr_fail(wr_reactor *r, int err, const char *what);    /* a fatal shim error: what failed (a static string) */
 
 /* ── io.c ──────────────────────────────────────────────────────────────────────────────── */
 void wr_write(wr_reactor *r, const wr_submit *s);

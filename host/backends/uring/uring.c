@@ -93,6 +93,7 @@ enum { T_WAKE = 1, T_ACCEPT, T_RECV, T_POLLOUT, T_SEND, T_CANCEL, T_CLOSE };
 #define O_RDX 2  /* ... and a cancel of it is on its way */
 #define O_WR 4   /* its POLL_ADD(POLLOUT) is armed */
 #define O_WRX 8  /* ... and a cancel of it is on its way */
+#define O_SQ 16  /* a send of it was queued since the last submit, maybe not submitted yet (ur_shutdown) */
 
 /* A write in flight: what its completion posts. 24 bytes, so the contexts of a turn's sends
  * (hundreds at 1,000 busy connections) share a few cache lines: with the msghdr inside (1,104
@@ -114,6 +115,7 @@ typedef struct {
   int ring;
   unsigned *sqHead, *sqTail, *sqMask, *sqArray, *cqHead, *cqTail, *cqMask;
   unsigned sqEntries, sqLocal, toSubmit, sendsNow;
+  int carried; /* the last wait's enter left submissions queued (ur_shutdown) */
   struct io_uring_sqe *sqes;
   struct io_uring_cqe *cqes;
   void *ringMem; size_t ringSz; size_t sqesSz;
@@ -189,14 +191,16 @@ static void submit_now(wr_reactor *r) {
   int tries = 0;
   while (s->toSubmit) {
     int n = sys_enter(s->ring, s->toSubmit, 0, 0, NULL, 0);
+    r->stats[S_U_ENTERS]++;
     if (n < 0) {
       /* EAGAIN (no memory for requests now), EBUSY (completions overflowing): a while, then the
        * reactor fails loudly rather than spin here for ever */
       if ((errno == EINTR || errno == EAGAIN || errno == EBUSY) && ++tries < SUBMIT_TRIES) { if (errno != EINTR) sched_yield(); continue; }
-      wr_fail(r, errno); s->toSubmit = 0; s->broken = 1; return;
+      wr_fail(r, errno, "io_uring_enter submitting ahead of the turn's wait (after 1,000 tries)"); s->toSubmit = 0; s->broken = 1; return;
     }
     s->toSubmit -= (unsigned)n > s->toSubmit ? s->toSubmit : (unsigned)n;
   }
+  s->carried = 0;
 }
 
 /* A zeroed SQE; a full queue is submitted first (an extra enter: thousands queued in one turn). */
@@ -497,6 +501,7 @@ static void ur_write(wr_reactor *r, const wr_submit *sub, wr_fd *f) {
   }
 #endif
   struct io_uring_sqe *q = sqe_get(r);
+  f->pad |= O_SQ;
   q->fd = fd;
   q->msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
   if (n == 1) {
@@ -525,9 +530,15 @@ static void ur_write(wr_reactor *r, const wr_submit *sub, wr_fd *f) {
  * tests/net/echo.test.ts). One extra enter per graceful end that has sends queued, not per message.
  */
 static void ur_shutdown(wr_reactor *r, int fd, wr_fd *f) {
-  (void)f;
   ur_state *s = UR(r);
-  if (s->sqLocal != __atomic_load_n(s->sqHead, __ATOMIC_ACQUIRE)) submit_now(r);
+  /* Only a send of this descriptor's needs to go first: an enter for every graceful end made a
+   * turn that ended many connections (each one's CLOSE queued before the next one's SHUTDOWN)
+   * enter once per connection (10,893 enters for a 10,000-connection storm and its close). The
+   * flag can be stale (its send went with a full queue's submit, or its completion is not yet
+   * reaped): then this submits what is queued, as it always did. So does a turn that began with
+   * submissions the last enter did not take (`carried`): a send among them completed nothing yet. */
+  if (((f->pad & O_SQ) || s->carried) && s->sqLocal != __atomic_load_n(s->sqHead, __ATOMIC_ACQUIRE)) submit_now(r);
+  f->pad &= (uint8_t)~O_SQ;
   if (shutdown(fd, SHUT_WR) < 0) r->stats[S_CTL_ERRORS]++;
 }
 
@@ -644,7 +655,7 @@ static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
   (void)max;
   if (!s->br) {
     int e = br_setup(r);
-    if (e) { wr_fail(r, e); return 0; }
+    if (e) { wr_fail(r, e, "setting up io_uring's provided-buffer ring"); return 0; }
   }
   if (WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED) pause_accepts(r);
   if (s->enobufsSeen && s->target < s->targetMax) s->target = s->target * 2 < s->targetMax ? s->target * 2 : s->targetMax;
@@ -677,9 +688,11 @@ static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
     if (s->lastArrivals > 0 || timeoutMs > 0) { flags |= IORING_ENTER_EXT_ARG; arg = &ga; argsz = sizeof ga; }
   }
   int n = sys_enter(s->ring, s->toSubmit, waitNr, flags, arg, argsz);
-  if (n < 0 && errno != ETIME && errno != EINTR && errno != EAGAIN && errno != EBUSY) wr_fail(r, errno);
+  r->stats[S_U_ENTERS]++;
+  if (n < 0 && errno != ETIME && errno != EINTR && errno != EAGAIN && errno != EBUSY) wr_fail(r, errno, "io_uring_enter (the turn's submit and wait)");
   /* what the kernel took (SUBMIT_ALL: all of it, unless interrupted; the rest goes next turn) */
   s->toSubmit = s->sqLocal - __atomic_load_n(s->sqHead, __ATOMIC_ACQUIRE);
+  s->carried = s->toSubmit != 0;
   s->sendsNow = 0;
   return (int)(__atomic_load_n(s->cqTail, __ATOMIC_ACQUIRE) - *s->cqHead);
 }
@@ -810,7 +823,8 @@ static void on_send(wr_reactor *r, uint32_t w, int res) {
   int live = f && f->kind != WR_KIND_NONE && ugen_of(s, fd) == x->ugen;
   uint32_t slot = x->slot, gen = x->gen, bytes = x->bytes;
   wctx_free(s, w);
-  (void)live; /* a CLOSE after it in the same batch closed fd since: its completion still comes first, as with epoll */
+  /* not live: a CLOSE after it in the same batch closed fd since; its completion still comes first, as with epoll */
+  if (live) f->pad &= (uint8_t)~O_SQ; /* submitted: a SHUTDOWN need not submit for it (ur_shutdown) */
   uint32_t done = 0, err = 0;
   if (res >= 0) { done = (uint32_t)res; if (done < bytes) err = EAGAIN; }
   else err = (uint32_t)(-res == EWOULDBLOCK ? EAGAIN : -res);
@@ -863,7 +877,7 @@ static void hold(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c) {
   if (s->heldN == s->heldCap) {
     uint32_t ncap = s->heldCap ? s->heldCap * 2 : 256;
     struct io_uring_cqe *n = realloc(s->held, sizeof *n * ncap);
-    if (!n) { wr_fail(r, ENOMEM); return; } /* a completion that cannot be kept: the reactor ends loudly */
+    if (!n) { wr_fail(r, ENOMEM, "keeping a completion for a later turn"); return; } /* a completion that cannot be kept: the reactor ends loudly */
     s->held = n; s->heldCap = ncap;
   }
   s->held[s->heldN++] = *c;
