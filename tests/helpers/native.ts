@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { loadNative, buildBackend, NATIVE_STATS, type NativeHandle, type NativeShim, type NativeStats, type NativeBuild } from "../../host/backends/native.ts";
 import { headerWord, type Core } from "../../host/core/core.ts";
-import { ChunkMeta, ChunkMeta_BYTES, K, writeSubmit, eventType, eventErr, eventSlot, eventGen, eventFd, eventA, eventB } from "../../host/core/layout.ts";
+import { ChunkMeta, ChunkMeta_BYTES, K, writeSubmit, type Capacities, eventType, eventErr, eventSlot, eventGen, eventFd, eventA, eventB } from "../../host/core/layout.ts";
 import { FAULT_KINDS, type EpollFaults } from "../../host/backends/epoll/epoll.ts";
 import { makeCore } from "./core.ts";
 
@@ -61,11 +61,16 @@ export class ShimRig {
 
   private constructor(n: NativeShim, h: NativeHandle, core: Core) { this.n = n; this.h = h; this.core = core; }
 
-  /** A shim attached to a fresh core's memory (small capacities: 32 chunks of 1 KiB). */
-  static async create(build: NativeBuild = "release", opts: { edge?: boolean; backend?: ShimBackend } = {}): Promise<ShimRig> {
-    const t = await makeCore({ chunkCount: 32, chunkSize: 1024, slotCap: 16 });
+  /**
+   * A shim attached to a fresh core's memory (small capacities: 32 chunks of 1 KiB; `caps`
+   * overrides them, e.g. a submit ring big enough for one turn of thousands of submissions).
+   * `blockWait` false sets the shim up for a poller thread (wait "thread"; io_uring: no
+   * DEFER_TASKRUN); by default turns block in the backend, as wait "block" does.
+   */
+  static async create(build: NativeBuild = "release", opts: { edge?: boolean; backend?: ShimBackend; caps?: Partial<Capacities>; blockWait?: boolean } = {}): Promise<ShimRig> {
+    const t = await makeCore({ chunkCount: 32, chunkSize: 1024, slotCap: 16, ...opts.caps });
     const n = loadNative(build);
-    const h = n.create(opts.backend ?? buildBackend(build), opts.edge ? 1 : 0, 64, 1, 0);
+    const h = n.create(opts.backend ?? buildBackend(build), opts.edge ? 1 : 0, 64, 1, 0, opts.blockWait === false ? 0 : 1);
     n.attach(h, t.core.u8);
     const rig = new ShimRig(n, h, t.core);
     const u = t.core.u32;
