@@ -135,8 +135,8 @@ if (process.env[CHILD_ENV]) {
 
   test("more receives at once than the buffer ring holds: the ones that ran out (ENOBUFS) are served once chunks are back", async () => {
     if (why) return skip(`host 'uring' cannot run here: ${why}`);
-    // 150 connections each send a few bytes as soon as they are up (the multishot accept brings
-    // them in a burst, and each receive armed on arrival finds its data there already), then
+    // 150 connections each send a few bytes as soon as they are up (accepts bring them in a
+    // burst, and each receive armed on arrival finds its data there already), then
     // twice more, to a server whose pool (128 chunks) is smaller than that: receives run out of
     // provided buffers (the ring starts at 64), are parked, and must be armed again.
     const server = await netReactor({ host: "uring", wait: "thread", maxConnections: 512, poolChunks: 128, chunkSize: 4096 });
