@@ -92,10 +92,11 @@ for (const { build, backend, label, why } of shimTargets(kqueueBuild())) {
     } finally { rig.destroy(); }
   });
 
-  // Regression, was (io_uring, found by review): a multishot accept takes every queued client at
-  // once; those past the turn's acceptBudget wait in the host, already accepted. Destroying the
-  // reactor then freed them without closing them: sockets the core never heard of, left open
-  // (their clients connected) until the process ended. Now destroy closes them.
+  // Regression, was (io_uring, found by review): a multishot accept took every queued client at
+  // once; those past the turn's acceptBudget waited in the host, already accepted, and destroying
+  // the reactor freed them without closing them: sockets the core never heard of, left open
+  // (their clients connected) until the process ended. The host now accepts as epoll does, up to
+  // the budget; either way, every client past it must see its close when the reactor goes.
   test(`${label}destroy closes clients accepted but not yet handed to the core (past acceptBudget)`, async () => {
     if (why) return skip(why);
     const rig = await ShimRig.create(build, { backend });

@@ -2,9 +2,9 @@
 // moment: with HOST_ACCEPTS_PAUSED set, a listener registered now opens no descriptor, even with
 // clients already in its backlog, until the pause lifts. The core pauses accepting for its
 // descriptor budget (among other reasons): an accept behind its back spends descriptors it has
-// not got. Regression, was (io_uring, found by review): the listener's multishot ACCEPT was
-// armed and cancelled in the same submission; it ran inline at the submit first and took the
-// whole backlog, held out of the core's sight but open. Driven by hand through a core's memory
+// not got. Regression, was (io_uring, found by review): the listener's multishot ACCEPT (now a
+// poll) was armed and cancelled in the same submission; it ran inline at the submit first and
+// took the whole backlog, held out of the core's sight but open. Driven by hand through a core's memory
 // (tests/helpers/native.ts) on every backend this machine can run. Linux only: which of the
 // process's descriptors are the listener's connections is read from /proc.
 import { suite } from "uvu";

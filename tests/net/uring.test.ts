@@ -135,8 +135,8 @@ if (process.env[CHILD_ENV]) {
 
   test("more receives at once than the buffer ring holds: the ones that ran out (ENOBUFS) are served once chunks are back", async () => {
     if (why) return skip(`host 'uring' cannot run here: ${why}`);
-    // 150 connections each send a few bytes as soon as they are up (the multishot accept brings
-    // them in a burst, and each receive armed on arrival finds its data there already), then
+    // 150 connections each send a few bytes as soon as they are up (accepts bring them in a
+    // burst, and each receive armed on arrival finds its data there already), then
     // twice more, to a server whose pool (128 chunks) is smaller than that: receives run out of
     // provided buffers (the ring starts at 64), are parked, and must be armed again.
     const server = await netReactor({ host: "uring", wait: "thread", maxConnections: 512, poolChunks: 128, chunkSize: 4096 });
@@ -255,6 +255,33 @@ if (process.env[CHILD_ENV]) {
       assert.equal(after.leaked, [], "every descriptor closed");
       assert.is(rings(), ringsBefore, "the ring closed");
       assert.equal(after.lost.filter((x) => /eventpoll|eventfd|socket|io_uring/.test(x) === false), [], "no file of the process closed by the reactor");
+    });
+  }
+
+  // Regression, was (found by review): with DEFER_TASKRUN (wait "block") the CLOSE hard-linked
+  // after a close's cancel runs as the ring's task work, and one enter runs only a batch of it
+  // (about 20 items): close({ drainMs: 0 }) with 100 connections took one turn and closed the
+  // ring, which dropped the CLOSEs still queued. The sockets and the listener stayed open,
+  // counted as closed (101 left; the port could not be listened on again in that process).
+  for (const wait of ["block", "thread"] as const) {
+    test(`close({ drainMs: 0 }) with 100 connections open: every socket is closed, the port can be listened on again (${wait})`, async () => {
+      if (why) return skip(`host 'uring' cannot run here: ${why}`);
+      await closeClean(await netReactor({ host: "uring", wait }));
+      await sleep(5);
+      const before = fdTable();
+      const r = await netReactor({ host: "uring", wait, maxConnections: 1024, poolChunks: 256, chunkSize: 4096 });
+      const l = r.listen({ port: 0 }, echo);
+      const N = 100;
+      let echoed = 0;
+      for (let i = 0; i < N; i++) r.connect({ port: l.port }, { open(c) { c.write("ping"); }, data() { echoed++; } });
+      await until(r, () => echoed === N, `${N} echoes`);
+      assert.is(fdDiff(before, { listener: l.port, servers: [] }).leaked.filter((x) => /socket/.test(x)).length, 2 * N + 1, "both ends of each connection and the listener");
+      await closeClean(r, 0);
+      await sleep(5);
+      const after = fdDiff(before, { listener: l.port, servers: [] });
+      assert.equal(after.leaked, [], "every descriptor closed");
+      const again = await netReactor({ host: "uring", wait });
+      try { again.listen({ port: l.port }, {}); } finally { await closeClean(again, 0); }
     });
   }
 

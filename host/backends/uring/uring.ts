@@ -1,5 +1,5 @@
 // The io_uring host: real sockets on Linux 6.1+ through the native shim (shims/native/, with the
-// io_uring-specific part beside this file in uring.c: multishot accept and receive, the supply
+// io_uring-specific part beside this file in uring.c: listener polls and multishot receives, the supply
 // ring handed to the kernel as its provided-buffer ring, sends as operations, one
 // io_uring_enter per turn with coalesced waits). What every native host shares is NativeHost in
 // ../native-host.ts; here: the reasons it cannot start, in words an operator can act on.
