@@ -26,11 +26,11 @@
  *                 to a black hole, never registered with the kernel (an unconnected socket
  *                 would report EPOLLOUT|EPOLLHUP at once); only the core's connect timeout ends it;
  *   ctlEnospc     registering interest fails with ENOSPC, as at fs.epoll.max_user_watches.
- * The io_uring backend (host/backends/uring/uring.c) has no recv/send/accept4 calls to wrap: it
- * injects at its own edges with wr_fault() the kinds that have a counterpart there (reset, epipe,
- * enobufs, writeEagain, writeShort, acceptEmfile/Enfile; connectHang, ctlEnospc and socket's
- * enobufs come through the shared paths as here); readEagain, readShort and eintr have none (a
- * completion is data already read, and operations are never interrupted) and never fire there.
+ * The io_uring backend (host/backends/uring/uring.c) has no recv/send calls to wrap: it injects at
+ * its own edges with wr_fault() the kinds that have a counterpart there (reset, epipe, enobufs,
+ * writeEagain, writeShort); its accepts are accept4 through wr_sys_accept (acceptEmfile/Enfile,
+ * eintr), and connectHang, ctlEnospc and socket's enobufs come through the shared paths as here;
+ * readEagain and readShort have none (a completion is data already read) and never fire there.
  * Each kind has its own xorshift128+ stream, seeded from `seed` and the kind, so turning one
  * kind off leaves the others' draws alone (as in the simulator). Each injection is counted by
  * kind in the stats (faultReadEagain, ...).

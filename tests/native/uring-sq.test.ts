@@ -117,9 +117,12 @@ for (const blockWait of [true, false]) {
       const writes = SQ_ENTRIES - 1;
       for (let i = 0; i < writes; i++) rig.submit(K.SQ_WRITE, 2, 1, a.server, 0, 1);
       rig.submit(K.SQ_CLOSE, 2, 1, a.server);
-      const sqesBefore = rig.nativeStats().uringSqes;
+      const sqesBefore = rig.nativeStats().uringSqes, entersBefore = rig.nativeStats().uringEnters;
       let evs = rig.turn();
       const sqes = rig.nativeStats().uringSqes - sqesBefore;
+      // two enters: a full queue submitted within the turn, at the pair (with the writes alone
+      // the queue is one short of full), then the turn's own wait
+      assert.is(rig.nativeStats().uringEnters - entersBefore, 2, "one submit ahead of the cancel and the CLOSE, then the turn's wait");
       assert.is(sqes, writes + 2, `the turn queued ${writes} SENDs, then the cancel and the CLOSE (${sqes} operations): the cancel came to the queue's last slot`);
       assert.is(rig.nativeStats().fdsOpen, openBefore - 1, "one descriptor fewer");
 

@@ -198,10 +198,11 @@ if (process.env[CHILD_ENV]) {
   // A graceful end is a SHUTDOWN after the sends queued before it; the host used to submit
   // everything queued ahead of every SHUTDOWN, and in a turn that ended many connections each
   // one's CLOSE was queued by then: one io_uring_enter per connection (10,893 enters for a
-  // 10,000-connection storm and its close). Now only a send of the same connection's, queued
-  // this turn, makes it submit first. Checked both ways: each peer's last message comes back
-  // before its end (the reply queued in the same turn as the SHUTDOWN goes first), and ending N
-  // connections at once takes far fewer than N enters.
+  // 10,000-connection storm and its close). Now only a send of the same connection's still
+  // queued makes it submit first (the core never leaves one: it ends a connection once its bytes
+  // are written; tests/native/uring-shutdown.test.ts drives that case by hand). Here: ending N
+  // connections at once takes far fewer than N enters, and each peer still gets its last reply
+  // before the end.
   test("300 peers end at once, each right after a last message: every reply arrives before its end, in far fewer enters than connections", async () => {
     if (why) return skip(`host 'uring' cannot run here: ${why}`);
     const N = 300;

@@ -199,7 +199,7 @@ static void submit_now(wr_reactor *r) {
       /* EAGAIN (no memory for requests now), EBUSY (completions overflowing): a while, then the
        * reactor fails loudly rather than spin here for ever */
       if ((errno == EINTR || errno == EAGAIN || errno == EBUSY) && ++tries < SUBMIT_TRIES) { if (errno != EINTR) sched_yield(); continue; }
-      wr_fail(r, errno, "io_uring_enter submitting ahead of the turn's wait (after 1,000 tries)"); s->toSubmit = 0; s->broken = 1; return;
+      wr_fail(r, errno, "io_uring_enter submitting ahead of the turn's wait"); s->toSubmit = 0; s->broken = 1; return;
     }
     s->toSubmit -= (unsigned)n > s->toSubmit ? s->toSubmit : (unsigned)n;
   }
@@ -617,6 +617,7 @@ static void ur_destroy(wr_reactor *r) {
     /* what was queued since the last turn (the CLOSEs of closeDescriptor) runs now */
     __atomic_store_n(s->sqTail, s->sqLocal, __ATOMIC_RELEASE);
     sys_enter(s->ring, s->sqLocal - *s->sqHead, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+    r->stats[S_U_ENTERS]++;
   }
   discard_completions(s);
   /* With DEFER_TASKRUN the CLOSE hard-linked after a cancel runs as the ring's own task work,
