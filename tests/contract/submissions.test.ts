@@ -61,7 +61,7 @@ contractTest(test, "WRITE: a chain of chunks with varied starts and lengths goes
   eq(c.peer.received(), bytes, "what the peer received");
 });
 
-contractTest(test, "WRITE: a peer that stops reading makes a write end short with EAGAIN; with IN_WRITE, EV_WRITABLE comes once it reads again, and the rest goes out in order", async (rig) => {
+contractTest(test, "WRITE: a peer that stops reading makes a write end short with EAGAIN; with IN_WRITE, EV_WRITABLE comes (at the latest once it reads again), and the rest goes out in order", async (rig) => {
   const l = await rig.listen();
   const [c] = await rig.accept(l);
   c.peer.pauseReading();
@@ -90,25 +90,66 @@ contractTest(test, "WRITE: a peer that stops reading makes a write end short wit
   }
   assert.ok(short, "the write ended short with EAGAIN");
 
+  // The turn that sets IN_WRITE may report EV_WRITABLE already, so its events count. EAGAIN
+  // says the host holds no more, not that the kernel is full: the portable host on Deno says it
+  // once the runtime holds 64 KiB, and every Deno write completes later (a promise), so a late
+  // completion makes an early EAGAIN whose queue then drains into the kernel before this turn;
+  // this turn posts EV_WRITABLE, once, as a core needs (the next test forces that case). Thrown
+  // away, the wait was for a second one that never comes: "not reached ... (none)".
   rig.ring.interest(c.slot, c.gen, c.fd, K.IN_READ | K.IN_WRITE);
-  await rig.turn();
+  const writable = (evs: Ev[]) => evs.some((e) => of(c)(e) && e.type === K.EV_WRITABLE);
+  const interestTurn = await rig.turn();
   c.peer.resumeReading();
-  await rig.until((all) => all.some((e) => of(c)(e) && e.type === K.EV_WRITABLE), "EV_WRITABLE once the peer reads again");
-  rig.ring.interest(c.slot, c.gen, c.fd, K.IN_READ);
-  // The rest of the short write, then the peer must hold exactly the stream written.
+  if (!writable(interestTurn)) await rig.until(writable, "EV_WRITABLE once the peer reads again", undefined, rig.world.recoveryMs);
+  // The rest of the short write, as a core sends it: IN_WRITE stays on until it is out, and a
+  // write that ends short again waits for the next EV_WRITABLE (one may come early: the edge
+  // hosts report an edge seen before the last EAGAIN; the write then finds the kernel full).
   for (let i = 0; restBytes > 0; i++) {
     assert.ok(i < 1000, `the rest (${restBytes} bytes) did not go out`);
     rig.ring.write(c.slot, c.gen, c.fd, rest, restBytes);
     const evs = await rig.until((all) => all.some((e) => e.type === K.EV_WRITE_DONE), "the rest's completion");
-    const d = evs.find((e) => e.type === K.EV_WRITE_DONE)!;
+    const at = evs.findIndex((e) => e.type === K.EV_WRITE_DONE), d = evs[at];
     assert.ok(d.err === 0 || d.err === K.E_AGAIN, `err ${d.err}`);
     offset += d.b;
     rest = rig.ring.advance(rest, d.b);
     restBytes -= d.b;
-    if (restBytes > 0) await rig.until(() => true, "a turn"); // the peer drains meanwhile
+    if (restBytes > 0 && !writable(evs.slice(at + 1))) await rig.until(writable, "EV_WRITABLE after the rest ended short", undefined, rig.world.recoveryMs);
   }
-  await rig.until(() => c.peer.receivedBytes >= offset, `the peer received all ${offset} bytes written`);
+  rig.ring.interest(c.slot, c.gen, c.fd, K.IN_READ);
+  await rig.until(() => c.peer.receivedBytes >= offset, `the peer received all ${offset} bytes written`, undefined, rig.world.recoveryMs);
   eq(c.peer.received(), pattern(offset, 0, 3), "the stream the peer received");
+});
+
+contractTest(test, "WRITE: IN_WRITE asked for after a short write's bytes drained: EV_WRITABLE comes though nothing changes after (a core that asks late is not left waiting)", async (rig) => {
+  const l = await rig.listen();
+  const [c] = await rig.accept(l);
+  const piece = 32 * 1024;
+  // Three in one turn: the portable host on Deno ends the third short with EAGAIN (its runtime
+  // holds 64 KiB until Deno's writes complete); a kernel takes all three.
+  const heads = [0, 1, 2].map((k) => {
+    const { head } = rig.ring.chain(pattern(piece, k * piece, 10));
+    rig.ring.write(c.slot, c.gen, c.fd, head, piece);
+    return head;
+  });
+  const done = (await rig.turn()).filter((e) => of(c)(e) && e.type === K.EV_WRITE_DONE);
+  heads.forEach((h) => rig.ring.releaseChain(h));
+  assert.is(done.length, 3, `one EV_WRITE_DONE per WRITE: ${evsText(done)}`);
+  let taken = 0;
+  for (const d of done) { // the stream as a core sees it: nothing after the first short write
+    assert.ok(d.err === 0 ? d.b === piece : d.err === K.E_AGAIN && d.b < piece, `b ${d.b} err ${d.err}: all with 0, or fewer with EAGAIN`);
+    taken += d.b;
+    if (d.b < piece) break;
+  }
+  await rig.until(() => c.peer.receivedBytes >= taken, `the peer received the ${taken} bytes taken`);
+  rig.ring.interest(c.slot, c.gen, c.fd, K.IN_READ | K.IN_WRITE);
+  await rig.until((all) => all.some((e) => of(c)(e) && e.type === K.EV_WRITABLE), "EV_WRITABLE for IN_WRITE on a connection with room");
+  rig.ring.interest(c.slot, c.gen, c.fd, K.IN_READ);
+  if (taken < 3 * piece) { // the rest, as a core sends it on EV_WRITABLE (the host has room: one write)
+    const rest = 3 * piece - taken;
+    assert.is((await writeOnce(rig, c, pattern(rest, taken, 10))).b, rest, "the rest, once writable");
+  }
+  await rig.until(() => c.peer.receivedBytes >= 3 * piece, "the peer received every byte");
+  eq(c.peer.received(), pattern(3 * piece, 0, 10), "the stream the peer received");
 });
 
 contractTest(test, "SHUTDOWN: the peer reads our FIN after every byte written before it, and can still send; we read that, then its FIN", async (rig) => {
