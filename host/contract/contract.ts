@@ -32,7 +32,10 @@
 //       header.readsPerConn chunks per connection per turn (fairness); EV_READ per chunk; a
 //       0-byte read posts EV_READ with chunk NONE and b = 0 (the peer's FIN); errors post
 //       EV_READ_ERROR. With HOST_READS_PAUSED or an empty supply ring, read nothing;
-//       connections with IN_WRITE that became writable: EV_WRITABLE.
+//       connections with IN_WRITE that became writable: EV_WRITABLE. It may come in the very
+//       turn whose INTEREST adds IN_WRITE (the socket has room already: a core that asks after
+//       its writes drained is not left waiting), and the WRITE after it takes bytes (never
+//       readiness seen before a WRITE ended short with EAGAIN).
 //       While HOST_ACCEPTS_PAUSED is set, accept nothing; clients left waiting are accepted once
 //       it clears, even if no new client arrives (an edge-triggered host keeps them parked).
 //     A host never posts more events than fit in the event ring; what does not fit waits for

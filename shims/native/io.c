@@ -104,8 +104,11 @@ void wr_write(wr_reactor *r, const wr_submit *s) {
       if (e == EINTR && ++eintrs < WR_EINTR_RETRIES) continue;
       /* EAGAIN, or interrupted too often: the core waits for EV_WRITABLE. When the socket is
        * in fact writable (an injected EAGAIN, EINTRs), writability is kept pending, as the
-       * kernel's next edge would report it. */
-      if (e == EWOULDBLOCK || e == EINTR) { err = EAGAIN; if (injected || e == EINTR) f->pend |= WR_P_WRITE; }
+       * kernel's next edge would report it; when it is full, a writability seen before is
+       * stale and dropped (edge mode kept it, and the next IN_WRITE was answered at once with an
+       * EV_WRITABLE whose WRITE then took 0 bytes: tests/contract/submissions.test.ts); the
+       * kernel reports the next edge once there is room. */
+      if (e == EWOULDBLOCK || e == EINTR) { err = EAGAIN; if (injected || e == EINTR) f->pend |= WR_P_WRITE; else f->pend &= (uint8_t)~WR_P_WRITE; }
       else err = e;
       break;
     }
@@ -120,7 +123,7 @@ void wr_write(wr_reactor *r, const wr_submit *s) {
       wr_chunk_read(r, c, &k); /* c was checked when its iovec was built */
       c = k.next;
     }
-    if ((uint32_t)w < want) { err = EAGAIN; if (injected) f->pend |= WR_P_WRITE; break; } /* the socket buffer is full */
+    if ((uint32_t)w < want) { err = EAGAIN; if (injected) f->pend |= WR_P_WRITE; else f->pend &= (uint8_t)~WR_P_WRITE; break; } /* the socket buffer is full */
   }
   if (done == bytes) err = 0;
   wr_post(r, K_EV_WRITE_DONE, s->slot, s->gen, fd, 0, done, (uint32_t)err);

@@ -61,15 +61,16 @@ contractTest(test, "WRITE: a chain of chunks with varied starts and lengths goes
   eq(c.peer.received(), bytes, "what the peer received");
 });
 
-contractTest(test, "WRITE: a peer that stops reading makes a write end short with EAGAIN; with IN_WRITE, EV_WRITABLE comes once it reads again, and the rest goes out in order", async (rig) => {
-  const l = await rig.listen();
-  const [c] = await rig.accept(l);
-  c.peer.pauseReading();
+/**
+ * With the peer not reading, WRITEs 32 KiB pieces of pattern(seed), one a turn, until one ends
+ * short with EAGAIN. Returns the bytes taken, and what a core keeps queued: the short piece's
+ * chain from byte b on.
+ */
+async function fillUntilShort(rig: Rig, c: Conn, seed: number): Promise<{ offset: number; rest: number; restBytes: number }> {
   const piece = 32 * 1024;
-  let offset = 0, short: Ev | undefined, rest = K.NONE as number, restBytes = 0;
-  for (let i = 0; i < 4096 && !short; i++) { // at most 128 MiB: a kernel's buffers are far smaller
-    const bytes = pattern(piece, offset, 3);
-    const { head } = rig.ring.chain(bytes);
+  let offset = 0;
+  for (let i = 0; i < 4096; i++) { // at most 128 MiB: a kernel's buffers are far smaller
+    const { head } = rig.ring.chain(pattern(piece, offset, seed));
     rig.ring.write(c.slot, c.gen, c.fd, head, piece);
     const evs = await rig.turn();
     const done = evs.filter((e) => e.type === K.EV_WRITE_DONE);
@@ -79,36 +80,120 @@ contractTest(test, "WRITE: a peer that stops reading makes a write end short wit
     offset += d.b;
     if (d.b < piece) {
       assert.is(d.err, K.E_AGAIN, `a short write says EAGAIN (11), got ${d.err}`);
-      short = d;
-      rest = rig.ring.advance(head, d.b); // what the core keeps queued: the chain from byte b on
-      restBytes = piece - d.b;
-    } else {
-      assert.is(d.err, 0);
-      rig.ring.releaseChain(head);
+      return { offset, rest: rig.ring.advance(head, d.b), restBytes: piece - d.b };
     }
+    assert.is(d.err, 0);
+    rig.ring.releaseChain(head);
     await rig.world.tick();
   }
-  assert.ok(short, "the write ended short with EAGAIN");
+  throw new Error("no write ended short with EAGAIN after 128 MiB");
+}
 
-  rig.ring.interest(c.slot, c.gen, c.fd, K.IN_READ | K.IN_WRITE);
-  await rig.turn();
-  c.peer.resumeReading();
-  await rig.until((all) => all.some((e) => of(c)(e) && e.type === K.EV_WRITABLE), "EV_WRITABLE once the peer reads again");
-  rig.ring.interest(c.slot, c.gen, c.fd, K.IN_READ);
-  // The rest of the short write, then the peer must hold exactly the stream written.
-  for (let i = 0; restBytes > 0; i++) {
-    assert.ok(i < 1000, `the rest (${restBytes} bytes) did not go out`);
-    rig.ring.write(c.slot, c.gen, c.fd, rest, restBytes);
+/** Whether `evs` hold an EV_WRITABLE for c. */
+const writable = (c: Conn) => (evs: Ev[]) => evs.some((e) => of(c)(e) && e.type === K.EV_WRITABLE);
+
+/**
+ * The rest of a short write (the chain `rest`, `bytes` long), as a core sends it once told
+ * EV_WRITABLE: IN_WRITE stays on until it is out, and a write that ends short again waits for
+ * the next EV_WRITABLE (one may come early: the edge hosts report an edge seen before the last
+ * EAGAIN, and the write then finds the kernel full). Returns the bytes written; IN_READ after.
+ */
+async function sendRest(rig: Rig, c: Conn, rest: number, bytes: number): Promise<number> {
+  let left = bytes;
+  for (let i = 0; left > 0; i++) {
+    assert.ok(i < 1000, `the rest (${left} bytes) did not go out`);
+    rig.ring.write(c.slot, c.gen, c.fd, rest, left);
     const evs = await rig.until((all) => all.some((e) => e.type === K.EV_WRITE_DONE), "the rest's completion");
-    const d = evs.find((e) => e.type === K.EV_WRITE_DONE)!;
+    const at = evs.findIndex((e) => e.type === K.EV_WRITE_DONE), d = evs[at];
     assert.ok(d.err === 0 || d.err === K.E_AGAIN, `err ${d.err}`);
+    rest = rig.ring.advance(rest, d.b);
+    left -= d.b;
+    if (left > 0 && !writable(c)(evs.slice(at + 1))) await rig.until(writable(c), "EV_WRITABLE after the rest ended short", undefined, rig.world.recoveryMs);
+  }
+  rig.ring.interest(c.slot, c.gen, c.fd, K.IN_READ);
+  return bytes;
+}
+
+contractTest(test, "WRITE: a peer that stops reading makes a write end short with EAGAIN; with IN_WRITE, EV_WRITABLE comes (at the latest once it reads again), and the rest goes out in order", async (rig) => {
+  const l = await rig.listen();
+  const [c] = await rig.accept(l);
+  c.peer.pauseReading();
+  let { offset, rest, restBytes } = await fillUntilShort(rig, c, 3);
+
+  // The turn that sets IN_WRITE may report EV_WRITABLE already, so its events count. EAGAIN
+  // says the host holds no more, not that the kernel is full: the portable host on Deno says it
+  // once the runtime holds 64 KiB, and every Deno write completes later (a promise), so a late
+  // completion makes an early EAGAIN whose queue then drains into the kernel before this turn;
+  // this turn posts EV_WRITABLE, once, as a core needs (the next test forces that case). Thrown
+  // away, the wait was for a second one that never comes: "not reached ... (none)".
+  rig.ring.interest(c.slot, c.gen, c.fd, K.IN_READ | K.IN_WRITE);
+  const interestTurn = await rig.turn();
+  c.peer.resumeReading();
+  if (!writable(c)(interestTurn)) await rig.until(writable(c), "EV_WRITABLE once the peer reads again", undefined, rig.world.recoveryMs);
+  offset += await sendRest(rig, c, rest, restBytes);
+  await rig.until(() => c.peer.receivedBytes >= offset, `the peer received all ${offset} bytes written`, undefined, rig.world.recoveryMs);
+  eq(c.peer.received(), pattern(offset, 0, 3), "the stream the peer received");
+});
+
+contractTest(test, "WRITE: an EV_WRITABLE after a short write means the next WRITE takes bytes, whether the peer still does not read or reads again (no readiness left over from before the EAGAIN)", async (rig) => {
+  const l = await rig.listen();
+  const [c] = await rig.accept(l);
+  c.peer.pauseReading();
+  let { offset, rest, restBytes } = await fillUntilShort(rig, c, 11);
+  rig.ring.interest(c.slot, c.gen, c.fd, K.IN_READ | K.IN_WRITE);
+  // The first WRITE after an EV_WRITABLE, as a core sends it: it must take bytes.
+  const writeAfter = async (when: string, evs: Ev[]) => {
+    rig.ring.write(c.slot, c.gen, c.fd, rest, restBytes);
+    const d = (await rig.until((all) => all.some((e) => e.type === K.EV_WRITE_DONE), "the completion")).find((e) => e.type === K.EV_WRITE_DONE)!;
+    assert.ok(d.b > 0, `EV_WRITABLE ${when} (${evsText(evs.filter(of(c)))}), yet the WRITE after it took 0 bytes (err ${d.err}): readiness left over from before the EAGAIN`);
     offset += d.b;
     rest = rig.ring.advance(rest, d.b);
     restBytes -= d.b;
-    if (restBytes > 0) await rig.until(() => true, "a turn"); // the peer drains meanwhile
+  };
+  // A while with the peer still not reading: an EV_WRITABLE now is room the host really has
+  // (the portable host on Deno: its runtime drained into the kernel), or it is stale.
+  const paused = await rig.settle();
+  if (writable(c)(paused)) await writeAfter("while the peer did not read", paused);
+  c.peer.resumeReading();
+  if (restBytes > 0) {
+    const evs = await rig.until(writable(c), "EV_WRITABLE once the peer reads again", undefined, rig.world.recoveryMs);
+    await writeAfter("once the peer read again", evs);
   }
-  await rig.until(() => c.peer.receivedBytes >= offset, `the peer received all ${offset} bytes written`);
-  eq(c.peer.received(), pattern(offset, 0, 3), "the stream the peer received");
+  offset += await sendRest(rig, c, rest, restBytes);
+  await rig.until(() => c.peer.receivedBytes >= offset, `the peer received all ${offset} bytes written`, undefined, rig.world.recoveryMs);
+  eq(c.peer.received(), pattern(offset, 0, 11), "the stream the peer received");
+});
+
+contractTest(test, "WRITE: IN_WRITE asked for after a short write's bytes drained: EV_WRITABLE comes though nothing changes after (a core that asks late is not left waiting)", async (rig) => {
+  const l = await rig.listen();
+  const [c] = await rig.accept(l);
+  const piece = 32 * 1024;
+  // Three in one turn: the portable host on Deno ends the third short with EAGAIN (its runtime
+  // holds 64 KiB until Deno's writes complete); a kernel takes all three.
+  const heads = [0, 1, 2].map((k) => {
+    const { head } = rig.ring.chain(pattern(piece, k * piece, 10));
+    rig.ring.write(c.slot, c.gen, c.fd, head, piece);
+    return head;
+  });
+  const done = (await rig.turn()).filter((e) => of(c)(e) && e.type === K.EV_WRITE_DONE);
+  heads.forEach((h) => rig.ring.releaseChain(h));
+  assert.is(done.length, 3, `one EV_WRITE_DONE per WRITE: ${evsText(done)}`);
+  let taken = 0;
+  for (const d of done) { // the stream as a core sees it: nothing after the first short write
+    assert.ok(d.err === 0 ? d.b === piece : d.err === K.E_AGAIN && d.b < piece, `b ${d.b} err ${d.err}: all with 0, or fewer with EAGAIN`);
+    taken += d.b;
+    if (d.b < piece) break;
+  }
+  await rig.until(() => c.peer.receivedBytes >= taken, `the peer received the ${taken} bytes taken`);
+  rig.ring.interest(c.slot, c.gen, c.fd, K.IN_READ | K.IN_WRITE);
+  await rig.until((all) => all.some((e) => of(c)(e) && e.type === K.EV_WRITABLE), "EV_WRITABLE for IN_WRITE on a connection with room");
+  rig.ring.interest(c.slot, c.gen, c.fd, K.IN_READ);
+  if (taken < 3 * piece) { // the rest, as a core sends it on EV_WRITABLE (the host has room: one write)
+    const rest = 3 * piece - taken;
+    assert.is((await writeOnce(rig, c, pattern(rest, taken, 10))).b, rest, "the rest, once writable");
+  }
+  await rig.until(() => c.peer.receivedBytes >= 3 * piece, "the peer received every byte");
+  eq(c.peer.received(), pattern(3 * piece, 0, 10), "the stream the peer received");
 });
 
 contractTest(test, "SHUTDOWN: the peer reads our FIN after every byte written before it, and can still send; we read that, then its FIN", async (rig) => {

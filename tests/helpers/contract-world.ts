@@ -72,6 +72,11 @@ export interface World {
   /** Bounds for waiting on something that must come. */
   readonly untilTurns: number;
   readonly untilMs: number;
+  /**
+   * The time bound of a wait that rests on TCP's own recovery after a long stall: bytes moving
+   * again once a peer that stopped reading reads again (Rig.until's `ms`). See NetWorld.
+   */
+  readonly recoveryMs: number;
   close(): Promise<void>;
 }
 
@@ -100,6 +105,7 @@ export class SimWorld implements World {
   readonly settleMs = 0;
   readonly untilTurns = 5000;
   readonly untilMs = Infinity;
+  readonly recoveryMs = Infinity;
   private nextPort = 9000;
   constructor(private readonly sim: SimNetwork) {}
   dial(port: number): Peer { return new SimSide(this.sim.connect(port), this.sim); }
@@ -149,6 +155,18 @@ export class NetWorld implements World {
   readonly settleMs = 40;
   readonly untilTurns = Infinity;
   readonly untilMs = 5000;
+  /**
+   * 60 s, a liveness bound, not a speed claim (a lost notification still fails, later). After a
+   * peer stopped reading, the sender's window is shut and the kernel probes it with timers whose
+   * interval doubles per probe (200 ms << backoff: 1.6 s after ~3 s shut). When the peer reads
+   * again, its window update is one loopback packet. A loaded machine drops some (loopback
+   * packets pass the per-CPU backlog; /proc/net/softnet_stat counted about 373,000 dropped there
+   * on the 2-core development machine), and then nothing moves until the next probe: a wait
+   * about as long as the window was shut, doubled for each further loss. Shown by dropping that
+   * packet (a tc bpf filter on a private loopback, unshare -rn): the wait took the probe
+   * timer's remaining 140-430 ms instead of 10-40 ms.
+   */
+  readonly recoveryMs = 60_000;
   private readonly sockets: net.Socket[] = [];
   private readonly servers: net.Server[] = [];
 

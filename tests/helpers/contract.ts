@@ -134,10 +134,14 @@ export class Rig {
     return evs;
   }
 
-  /** Turns until pred(all events so far) holds; `each` sees every turn's events first (the core's reflexes). */
-  async until(pred: (all: Ev[]) => boolean, what: string, each?: (evs: Ev[]) => void): Promise<Ev[]> {
+  /**
+   * Turns until pred(all events so far) holds; `each` sees every turn's events first (the core's
+   * reflexes). `ms`: the time bound instead of the world's untilMs (world.recoveryMs for a wait
+   * on TCP's own recovery).
+   */
+  async until(pred: (all: Ev[]) => boolean, what: string, each?: (evs: Ev[]) => void, ms?: number): Promise<Ev[]> {
     const w = this.world, all: Ev[] = [];
-    const end = w.now() + w.untilMs;
+    const end = w.now() + (ms ?? w.untilMs);
     for (let i = 0; ; i++) {
       const evs = await this.turn();
       each?.(evs);
