@@ -207,13 +207,18 @@ void wr_park_listener(wr_reactor *r, int fd, wr_fd *f) {
 
 /* Chunks came back (or accepting resumed): parked sockets and listeners may go on. */
 void wr_unstarve(wr_reactor *r) {
+  r->stvRoomLeft = 0;
   if (r->stvN == 0) return;
-  int readsOk = !wr_reads_blocked(r), acceptsOk = !(WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED);
-  if (!readsOk && !acceptsOk) return;
   /* A backend whose reads take buffers as data arrives (io_uring) wakes only as many starved
    * readers, first come first served, as it has buffers for: each has data waiting, so more
-   * would only run out again at once (and retry every turn). */
+   * would only run out again at once (and retry every turn). Its buffers are in the kernel's
+   * ring, not in the supply ring, so an empty supply ring does not block its reads: with the
+   * pool low, the core had nothing to add, and readers starved while the ring held chunks were
+   * never woken (found by review; tests/native/starved.test.ts). */
   int readRoom = r->ops->read_room ? r->ops->read_room(r) : -1;
+  int readsOk = r->ops->read_room ? !(WR_HDR(r, hostFlags) & K_HOST_READS_PAUSED) && readRoom > 0 : !wr_reads_blocked(r);
+  int acceptsOk = !(WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED);
+  if (!readsOk && !acceptsOk) return;
   int keep = 0;
   for (int i = 0; i < r->stvN; i++) {
     int fd = r->stv[i];
@@ -221,6 +226,7 @@ void wr_unstarve(wr_reactor *r) {
     int listener = f->kind == WR_KIND_LISTENER;
     if ((f->flags & WR_F_STARVED) && f->kind != WR_KIND_NONE && (!(listener ? acceptsOk : readsOk) || (!listener && readRoom == 0))) {
       r->stv[keep++] = fd; /* still waiting for its own condition */
+      if (!listener && readsOk) r->stvRoomLeft++; /* room only: the backend may have it next turn */
       continue;
     }
     if ((f->flags & WR_F_STARVED) && f->kind != WR_KIND_NONE && !listener && readRoom > 0) readRoom--;

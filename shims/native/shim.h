@@ -385,6 +385,7 @@ struct wr_reactor {
   int *chg; int chgN;            /* interest changes to apply after the submissions */
   int *rdy; int rdyN;            /* edge mode: descriptors with work left */
   int *stv; int stvN;            /* descriptors parked for want of a chunk */
+  int stvRoomLeft;               /* of those, readers the last wr_unstarve kept only for want of read_room (io_uring) */
 
   wr_ovrec *ov;                  /* overflow ring: completions that did not fit the event ring */
   uint32_t ovHead, ovN, ovCap;

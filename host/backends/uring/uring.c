@@ -645,6 +645,7 @@ static void ur_destroy(wr_reactor *r) {
 }
 
 /* ── the turn's wait ────────────────────────────────────────────────────────────────────── */
+static int ur_read_room(wr_reactor *r);
 static void pause_accepts(wr_reactor *r) {
   ur_state *s = UR(r);
   for (int i = 0; i < s->nListeners; i++) {
@@ -678,6 +679,11 @@ static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
   /* held work the next turn can serve: no sleeping. Held by a pause, it waits for the core to
    * lift it; lifted since (the flags now), it is served now, not after an unrelated wake-up. */
   if (s->heldN && (s->heldRetry || (s->heldPaused & ~WR_HDR(r, hostFlags)))) ready++;
+  /* parked readers this turn had no room for, and room now: the next turn wakes them. The ones
+   * woken first may have been idle (parked during a pause with nothing to read): their receives
+   * took no chunk, and a reader with data behind them slept with the rest of the turn's timeout
+   * (the core's deadline: forever without timers; tests/native/starved.test.ts). */
+  if (r->stvRoomLeft && ur_read_room(r) > 0) ready++;
   if (timeoutMs != 0 && room > 0 && ready == 0) {
     if (s->lastArrivals > 0) {
       /* as many arrivals as came last turn, or as replies this turn sends (each may bring the
