@@ -195,7 +195,7 @@ void wr_connect(wr_reactor *r, const wr_submit *s) {
 /* An accept on lfd failed with EMFILE or ENFILE: counted, and with the reserve descriptor (option
  * shedOnEmfile) one waiting client is shed: free the reserve, accept and close at once (the client
  * sees a reset, not a hang in the accept queue), take the reserve back. */
-void wr_accept_emfile(wr_reactor *r, int lfd) {
+static void accept_emfile(wr_reactor *r, int lfd) {
   r->stats[S_ACCEPT_EMFILE]++;
   if (r->reservefd < 0) return;
   close(r->reservefd);
@@ -227,7 +227,7 @@ static void accept_some(wr_reactor *r, int lfd) {
     if (e == EINTR) { if (++eintrs < WR_EINTR_RETRIES) continue; return; } /* readiness kept: next turn */
     if (e == ECONNABORTED || e == EPROTO) continue; /* each one took a dead client off the queue */
     if (e == EAGAIN || e == EWOULDBLOCK) { lf->pend &= ~WR_P_READ; return; }
-    if (e == EMFILE || e == ENFILE) wr_accept_emfile(r, lfd);
+    if (e == EMFILE || e == ENFILE) accept_emfile(r, lfd);
     wr_post(r, K_EV_ACCEPT_ERROR, lf->slot, lf->gen, lfd, 0, 0, (uint32_t)e);
     /* Out of descriptors or memory: the clients are still queued, and the core pauses the
      * listener and re-arms it after a back-off. Keep the readiness, so that edge mode accepts

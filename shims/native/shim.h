@@ -510,7 +510,6 @@ void wr_close(wr_reactor *r, const wr_submit *s);
 void wr_close_fd(wr_reactor *r, int fd, wr_fd *f, int reset); /* one the shim owns: the checks are done */
 void wr_connect(wr_reactor *r, const wr_submit *s);
 void wr_ready(wr_reactor *r, int fd, uint8_t pend);        /* readiness the backend decoded */
-void wr_accept_emfile(wr_reactor *r, int lfd);             /* an accept failed with EMFILE/ENFILE: count, shed one */
 int wr__service(wr_reactor *r, int fd);                    /* 1: work left (edge mode) */
 
 /* ── sockopts.c ────────────────────────────────────────────────────────────────────────── */

@@ -95,8 +95,7 @@ const writable = (c: Conn) => (evs: Ev[]) => evs.some((e) => of(c)(e) && e.type 
 /**
  * The rest of a short write (the chain `rest`, `bytes` long), as a core sends it once told
  * EV_WRITABLE: IN_WRITE stays on until it is out, and a write that ends short again waits for
- * the next EV_WRITABLE (one may come early: the edge hosts report an edge seen before the last
- * EAGAIN, and the write then finds the kernel full). Returns the bytes written; IN_READ after.
+ * the next EV_WRITABLE. Returns the bytes written; IN_READ after.
  */
 async function sendRest(rig: Rig, c: Conn, rest: number, bytes: number): Promise<number> {
   let left = bytes;
@@ -114,11 +113,19 @@ async function sendRest(rig: Rig, c: Conn, rest: number, bytes: number): Promise
   return bytes;
 }
 
+/** sendRest, then the whole stream checked at the peer: the `offset` bytes before the rest and the
+ * rest, pattern `seed` from 0. */
+async function sendRestAndCheck(rig: Rig, c: Conn, rest: number, restBytes: number, offset: number, seed: number): Promise<void> {
+  offset += await sendRest(rig, c, rest, restBytes);
+  await rig.until(() => c.peer.receivedBytes >= offset, `the peer received all ${offset} bytes written`, undefined, rig.world.recoveryMs);
+  eq(c.peer.received(), pattern(offset, 0, seed), "the stream the peer received");
+}
+
 contractTest(test, "WRITE: a peer that stops reading makes a write end short with EAGAIN; with IN_WRITE, EV_WRITABLE comes (at the latest once it reads again), and the rest goes out in order", async (rig) => {
   const l = await rig.listen();
   const [c] = await rig.accept(l);
   c.peer.pauseReading();
-  let { offset, rest, restBytes } = await fillUntilShort(rig, c, 3);
+  const { offset, rest, restBytes } = await fillUntilShort(rig, c, 3);
 
   // The turn that sets IN_WRITE may report EV_WRITABLE already, so its events count. EAGAIN
   // says the host holds no more, not that the kernel is full: the portable host on Deno says it
@@ -130,9 +137,7 @@ contractTest(test, "WRITE: a peer that stops reading makes a write end short wit
   const interestTurn = await rig.turn();
   c.peer.resumeReading();
   if (!writable(c)(interestTurn)) await rig.until(writable(c), "EV_WRITABLE once the peer reads again", undefined, rig.world.recoveryMs);
-  offset += await sendRest(rig, c, rest, restBytes);
-  await rig.until(() => c.peer.receivedBytes >= offset, `the peer received all ${offset} bytes written`, undefined, rig.world.recoveryMs);
-  eq(c.peer.received(), pattern(offset, 0, 3), "the stream the peer received");
+  await sendRestAndCheck(rig, c, rest, restBytes, offset, 3);
 });
 
 contractTest(test, "WRITE: an EV_WRITABLE after a short write means the next WRITE takes bytes, whether the peer still does not read or reads again (no readiness left over from before the EAGAIN)", async (rig) => {
@@ -159,9 +164,7 @@ contractTest(test, "WRITE: an EV_WRITABLE after a short write means the next WRI
     const evs = await rig.until(writable(c), "EV_WRITABLE once the peer reads again", undefined, rig.world.recoveryMs);
     await writeAfter("once the peer read again", evs);
   }
-  offset += await sendRest(rig, c, rest, restBytes);
-  await rig.until(() => c.peer.receivedBytes >= offset, `the peer received all ${offset} bytes written`, undefined, rig.world.recoveryMs);
-  eq(c.peer.received(), pattern(offset, 0, 11), "the stream the peer received");
+  await sendRestAndCheck(rig, c, rest, restBytes, offset, 11);
 });
 
 contractTest(test, "WRITE: IN_WRITE asked for after a short write's bytes drained: EV_WRITABLE comes though nothing changes after (a core that asks late is not left waiting)", async (rig) => {

@@ -43,6 +43,16 @@ function backendUnavailable(build: NativeBuild, backend: ShimBackend): string | 
   return undefined;
 }
 
+/**
+ * The io_uring suites' rig: the release build's uring backend, or why it cannot run here (a
+ * string: the suite skips with it). No kqueue target is asked for, so none is probed.
+ */
+export async function uringRig(opts: { caps?: Partial<Capacities>; blockWait?: boolean } = {}): Promise<ShimRig | string> {
+  if (buildBackend("release") !== "epoll") return "io_uring is Linux only: this OS's shim has no uring backend";
+  const why = backendUnavailable("release", "uring");
+  return why ?? ShimRig.create("release", { backend: "uring", ...opts });
+}
+
 export interface Ev { type: number; err: number; slot: number; gen: number; fd: number; a: number; b: number }
 
 const W = {

@@ -9,20 +9,17 @@
 // sleep. Driven by hand through a core's memory (tests/helpers/native.ts).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ShimRig, K, shimTargets } from "../helpers/native.ts";
+import { K, uringRig } from "../helpers/native.ts";
 import { runtimeName } from "../helpers/net.ts";
-import { kqueueBuild } from "../../host/backends/kqueue/kqueue.ts";
 import { headerWord } from "../../host/core/core.ts";
 import { skip } from "../helpers/skip.ts";
 
 const test = suite(`native: io_uring, parked readers are woken without waiting out a timeout (${runtimeName()})`);
 const HOST_FLAGS = headerWord("hostFlags");
-const uring = shimTargets(kqueueBuild()).find((t) => t.backend === "uring");
 
 test("an idle reader woken first does not leave a reader with data parked behind it until the turn's timeout", async () => {
-  if (!uring) return skip("io_uring is Linux only: this OS's shim has no uring backend");
-  if (uring.why) return skip(uring.why);
-  const rig = await ShimRig.create(uring.build, { backend: "uring" });
+  const rig = await uringRig();
+  if (typeof rig === "string") return skip(rig);
   try {
     const u = rig.core.u32;
     const l = rig.listen(10, 1);

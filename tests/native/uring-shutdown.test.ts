@@ -12,20 +12,17 @@
 // the end without the bytes (found by review, with the submit switched off).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ShimRig, K, shimTargets } from "../helpers/native.ts";
+import { K, uringRig } from "../helpers/native.ts";
 import { runtimeName } from "../helpers/net.ts";
-import { kqueueBuild } from "../../host/backends/kqueue/kqueue.ts";
 import { skip } from "../helpers/skip.ts";
 
 const test = suite(`native: io_uring, a SHUTDOWN after a WRITE in the same turn (${runtimeName()})`);
-const uring = shimTargets(kqueueBuild()).find((t) => t.backend === "uring");
 
 for (const blockWait of [true, false]) {
   for (const others of [0, 2100]) {
     test(`the peer gets the bytes, then the end (${blockWait ? "DEFER_TASKRUN" : "poller thread"}, ${others} other sends queued first)`, async () => {
-      if (!uring) return skip("io_uring is Linux only: this OS's shim has no uring backend");
-      if (uring.why) return skip(uring.why);
-      const rig = await ShimRig.create(uring.build, { backend: "uring", blockWait, caps: { submitCap: 4096, eventCap: 4096 } });
+      const rig = await uringRig({ blockWait, caps: { submitCap: 4096, eventCap: 4096 } });
+      if (typeof rig === "string") return skip(rig);
       try {
         const l = rig.listen(10, 1);
         const a = rig.pair(l, 10, 1, 1, 1, 2, 1); // the server's side (slot 2) writes and shuts down

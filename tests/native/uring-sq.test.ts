@@ -40,9 +40,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { ShimRig, ForeignFile, K, shimTargets } from "../helpers/native.ts";
+import { ForeignFile, K, uringRig } from "../helpers/native.ts";
 import { runtimeName } from "../helpers/net.ts";
-import { kqueueBuild } from "../../host/backends/kqueue/kqueue.ts";
 import { skip } from "../helpers/skip.ts";
 
 const test = suite(`native: io_uring, a close's cancel and CLOSE never straddle a full submission queue (${runtimeName()})`);
@@ -87,14 +86,12 @@ function workersThatRan(before: Map<string, number>, after: Map<string, number>)
   return [...after].filter(([t, n]) => before.get(t) === undefined || n > before.get(t)!).map(([t, n]) => `thread ${t} (${n} context switches, ${before.get(t) ?? "new"} before)`);
 }
 
-const uring = shimTargets(kqueueBuild()).find((t) => t.backend === "uring");
 
 for (const blockWait of [true, false]) {
   const mode = blockWait ? "turns block in the ring: DEFER_TASKRUN" : "a poller thread's ring: no DEFER_TASKRUN";
   test(`a CLOSE whose cancel would take the submission queue's last slot: both go in one batch, the peer reads every byte and then the end, the descriptor is closed once (${mode})`, async () => {
-    if (!uring) return skip("io_uring is Linux only: this OS's shim has no uring backend");
-    if (uring.why) return skip(uring.why);
-    const rig = await ShimRig.create(uring.build, { backend: "uring", blockWait, caps: { submitCap: SUBMIT_CAP, eventCap: SUBMIT_CAP } });
+    const rig = await uringRig({ blockWait, caps: { submitCap: SUBMIT_CAP, eventCap: SUBMIT_CAP } });
+    if (typeof rig === "string") return skip(rig);
     let foreign: ForeignFile | undefined;
     try {
       const l = rig.listen(10, 1);

@@ -723,19 +723,25 @@ static void br_return(wr_reactor *r, uint16_t bid) {
   __atomic_store_n(&s->br->tail, (uint16_t)s->brTail, __ATOMIC_RELEASE);
 }
 
-/* The listener's poll: readable, so accept what the turn's budgets allow, as epoll does
- * (wr_ready → accept_some in io.c). Returns the connections accepted. */
-static unsigned on_listen(wr_reactor *r, int fd, uint32_t g, int res) {
+/* A one-shot poll's completion: a listener's POLLIN (accept what the turn's budgets allow) or a
+ * socket's POLLOUT (writable, a connect finished). Readiness, served as epoll's (wr_ready: io.c's
+ * accept_some, EV_WRITABLE, finish_connect), and armed again next turn while wanted (level).
+ * Returns the connections accepted. */
+static unsigned on_poll(wr_reactor *r, int fd, uint32_t g, int res, int listener) {
   ur_state *s = UR(r);
   wr_fd *f = wr_fd_get(r, fd);
-  if (!f || f->kind != WR_KIND_LISTENER || ugen_of(s, fd) != g) return 0;
+  if (!f || f->kind == WR_KIND_NONE || (listener && f->kind != WR_KIND_LISTENER) || ugen_of(s, fd) != g) return 0;
+  uint8_t bit = listener ? WR_R_READ : WR_R_WRITE, ops = listener ? O_RD | O_RDX : O_WR | O_WRX;
   uint8_t was = f->pad;
-  f->pad &= (uint8_t)~(O_RD | O_RDX);
-  if (res == -ECANCELED) { if (!(was & O_RDX) || (f->reg & WR_R_READ)) rearm(r, fd, f, WR_R_READ); return 0; }
-  rearm(r, fd, f, WR_R_READ); /* one-shot: armed again next turn if still wanted (level) */
-  if (res < 0) { wr_post(r, K_EV_ACCEPT_ERROR, f->slot, f->gen, fd, 0, 0, (uint32_t)-res); return 0; }
+  f->pad &= (uint8_t)~ops;
+  /* taken away: armed again if it ended by itself, or is wanted again since the cancel */
+  if (res == -ECANCELED) { if (!(was & ops & (O_RDX | O_WRX)) || (f->reg & bit)) rearm(r, fd, f, bit); return 0; }
+  rearm(r, fd, f, bit);
+  if (listener && res < 0) { wr_post(r, K_EV_ACCEPT_ERROR, f->slot, f->gen, fd, 0, 0, (uint32_t)-res); return 0; }
+  uint8_t pend = listener ? WR_P_READ : WR_P_WRITE;
+  if (!listener && res > 0 && (res & (POLLHUP | POLLERR))) pend |= WR_P_HUP;
   double before = r->stats[S_ACCEPTS];
-  wr_ready(r, fd, WR_P_READ);
+  wr_ready(r, fd, pend);
   return (unsigned)(r->stats[S_ACCEPTS] - before);
 }
 
@@ -793,20 +799,6 @@ static void on_recv(wr_reactor *r, int fd, uint32_t g, int res, unsigned cf) {
     wr_post(r, K_EV_READ_ERROR, f->slot, f->gen, fd, 0, 0, (uint32_t)e);
     f->flags |= WR_F_RDEND;
   }
-}
-
-static void on_pollout(wr_reactor *r, int fd, uint32_t g, int res) {
-  ur_state *s = UR(r);
-  wr_fd *f = wr_fd_get(r, fd);
-  if (!f || f->kind == WR_KIND_NONE || ugen_of(s, fd) != g) return;
-  uint8_t was = f->pad;
-  f->pad &= (uint8_t)~(O_WR | O_WRX);
-  if (res == -ECANCELED) { if (f->reg & WR_R_WRITE) rearm(r, fd, f, WR_R_WRITE); return; }
-  (void)was;
-  rearm(r, fd, f, WR_R_WRITE); /* one-shot: armed again next turn if still wanted (level) */
-  uint8_t pend = WR_P_WRITE;
-  if (res > 0 && (res & (POLLHUP | POLLERR))) pend |= WR_P_HUP;
-  wr_ready(r, fd, pend);
 }
 
 static void on_send(wr_reactor *r, uint32_t w, int res) {
@@ -885,9 +877,9 @@ static void serve(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, unsi
       r->stats[S_WAKEUPS]++;
       if (!(cf & IORING_CQE_F_MORE)) arm_wake(r);
       break;
-    case T_LISTEN: *arrivals += on_listen(r, UD_FD(ud), UD_X(ud), res); break;
+    case T_LISTEN: *arrivals += on_poll(r, UD_FD(ud), UD_X(ud), res, 1); break;
     case T_RECV: (*arrivals)++; on_recv(r, UD_FD(ud), UD_X(ud), res, cf); break;
-    case T_POLLOUT: on_pollout(r, UD_FD(ud), UD_X(ud), res); break;
+    case T_POLLOUT: on_poll(r, UD_FD(ud), UD_X(ud), res, 0); break;
     case T_SEND: on_send(r, UD_X(ud), res); break;
     case T_CLOSE: if (res < 0) r->stats[S_CTL_ERRORS]++; break;
     default: break; /* T_CANCEL: a cancel that found nothing (it raced the end) */
