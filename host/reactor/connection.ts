@@ -4,7 +4,6 @@
 // idle connections needs no JS object each: everything it reports is read from the core's slot
 // when asked. `conn.id` is stable for a connection's life; `conn.data` keeps per-connection user
 // data (held by the dispatcher, off the slot, cleared at close).
-import { K } from "../core/core.ts";
 import type { BoundAddress } from "../contract/contract.ts";
 import type { ReactorError } from "../errors.ts";
 import type { Reactor } from "./reactor.ts";
@@ -83,13 +82,7 @@ export class Connection {
   get live(): boolean { const e = this.r.core.exports; return e.genOf(this.slot) === this.gen && e.stateOf(this.slot) !== 0; }
   get state(): ConnectionState { return this.live ? STATES[this.r.core.exports.stateOf(this.slot)] : "closed"; }
   /** Whether write() is allowed: not ended by us (end(), idle harvest, reactor close) nor closed. */
-  get writable(): boolean {
-    const core = this.r.core, e = core.exports;
-    if (e.genOf(this.slot) !== this.gen) return false;
-    const s = e.stateOf(this.slot);
-    if (s !== K.ST_OPEN && s !== K.ST_READ_ENDED && s !== K.ST_CONNECTING) return false;
-    return (core.slotFlags2(this.slot) & K.G_CLOSE_REQ) === 0; // not when close() was called
-  }
+  get writable(): boolean { return this.r.core.slotWritable(this.slot, this.gen); }
   /** Bytes queued for writing (in the pool and, when it is full, waiting beside it). */
   get queuedBytes(): number { return this.r.writes.queuedBytes(this); }
   /**

@@ -86,6 +86,9 @@ export class KeptChunks {
     this.core = core; this.perConnectionMax = perConnectionMax; this.poke = poke;
   }
 
+  /** Whether chunk c is kept (an APP chunk some handle reads): write() must not queue it as lent. */
+  holds(c: number): boolean { return this.byChunk.size !== 0 && this.byChunk.has(c); }
+
   /** conn.keep(data): a handle on data's bytes, or undefined when they cannot be kept (then copy). */
   keep(conn: Connection, data: Uint8Array): Kept | undefined {
     if (!(data instanceof Uint8Array)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: keep() takes the Uint8Array a data callback received (or part of it), got ${data === null ? "null" : typeof data}`);

@@ -24,12 +24,20 @@ export class WritePath {
 
   /** conn.write(): queues bytes; false when the caller should wait for `drain`. */
   write(conn: Connection, data: Uint8Array | string | Kept): boolean {
-    const r = this.r;
+    const r = this.r, core = r.core;
+    // The echo's path, one call into the core: the very view a data callback was handed, written
+    // back whole while nothing waits in the overflow (so no FIN is held: the core refuses a write
+    // after end() by itself) and its chunk is not kept. The core answers R_BAD_CHUNK for a chunk
+    // that is no longer lent (written already): then the bytes are copied, as below.
+    if (data === core.lastView && data.length !== 0 && this.overflow.size === 0 && !r.kept.holds(core.lastViewChunk)) {
+      const q = core.exports.writeQueue(conn.slot, conn.gen, core.lastViewChunk, core.lastViewStart, data.length);
+      if (q !== K.R_BAD_CHUNK) { r.command(conn, q, "write"); return q === 0; }
+    }
     r.poke();
     if (data instanceof Kept) return this.writeKept(conn, data);
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (!(bytes instanceof Uint8Array)) throw new ReactorError("ERR_INVALID_OPTION", `wasm-reactor: write() takes a Uint8Array or a string, got ${data === null ? "null" : typeof data}`);
-    const core = r.core, e = core.exports, slot = conn.slot, gen = conn.gen;
+    const e = core.exports, slot = conn.slot, gen = conn.gen;
     if (bytes.length === 0) { r.command(conn, e.queuedBytesOf(slot, gen) >= 0 ? 0 : K.R_STALE, "write"); return true; }
     // After end() the core still takes the bytes that waited beside a dry pool, but not new ones.
     if (e.stateOf(slot) === K.ST_CLOSING && e.genOf(slot) === gen) r.command(conn, K.R_ENDED, "write");

@@ -148,6 +148,7 @@ void wr_close_fd(wr_reactor *r, int fd, wr_fd *f, int reset) {
   int closed = r->ops->forget ? r->ops->forget(r, fd, f) : 0;
   f->want = 0; f->pend = 0; f->reg = 0; f->err = 0; f->slot = K_NONE; f->gen = 0;
   f->flags &= ~WR_F_STATE; /* list memberships stay: their entries see KIND_NONE and drop */
+  if (f->kind == WR_KIND_LISTENER) r->listenersN--;
   wr_fd_set_kind(f, WR_KIND_NONE);
   /* close(), now or just after the queue sampler's ioctls on it (queues.c): the last reference
    * (the shim never dups), so it leaves the kernel queue too */
@@ -203,10 +204,25 @@ static void accept_emfile(wr_reactor *r, int lfd) {
   if (s >= 0) { struct linger l = { 1, 0 }; setsockopt(s, SOL_SOCKET, SO_LINGER, &l, sizeof l); close(s); r->stats[S_ACCEPT_SHED]++; }
   r->reservefd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
-static void accept_some(wr_reactor *r, int lfd) {
+/*
+ * Accepts from listener lfd, at most `cap` of the turn's budget. Listeners share the budget: in
+ * a turn's first round (the backend's readiness) one takes at most acceptShare, the budget over
+ * the listeners open; one that stops there with clients still waiting is remembered, and once
+ * the readiness is served the rest of the budget is shared among those (wr_accept_rest). Before,
+ * the listener reported first took the whole budget, turn after turn, until its backlog was
+ * empty: a flood on one port starved the server's other ports (tests/native/fairness.test.ts).
+ */
+static void accept_upto(wr_reactor *r, int lfd, uint32_t cap, int firstRound) {
   if (WR_HDR(r, hostFlags) & K_HOST_ACCEPTS_PAUSED) return;
   int eintrs = 0;
+  uint32_t took = 0;
   while (r->acceptLeft > 0 && wr_event_room(r) > 0) {
+    if (took == cap) {
+      if (!firstRound || r->accMoreN == WR_ACC_MORE) return; /* the readiness stays: next turn */
+      for (int i = 0; i < r->accMoreN; i++) if (r->accMore[i] == lfd) return;
+      r->accMore[r->accMoreN++] = lfd;
+      return;
+    }
     int fd = wr_sys_accept(r, lfd);
     wr_fd *lf;
     if (fd >= 0) {
@@ -218,6 +234,7 @@ static void accept_some(wr_reactor *r, int lfd) {
       wr_sockopts_conn(r, fd); /* keepalive, TCP_USER_TIMEOUT (sockopts.c); buffers came from the listener */
 #endif
       r->acceptLeft--;
+      took++;
       r->stats[S_ACCEPTS]++;
       wr_post(r, K_EV_ACCEPTED, lf->slot, lf->gen, fd, 0, 0, 0);
       continue;
@@ -235,6 +252,23 @@ static void accept_some(wr_reactor *r, int lfd) {
      * the faults build). Other errors: this attempt is over. */
     if (!(e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)) lf->pend &= ~WR_P_READ;
     return;
+  }
+}
+static void accept_some(wr_reactor *r, int lfd) { accept_upto(r, lfd, r->acceptShare, 1); }
+
+/* The turn's second round: what the budget has left, split evenly among the listeners that
+ * stopped at their share (those still with clients waiting after it keep their readiness). */
+void wr_accept_rest(wr_reactor *r) {
+  int n = r->accMoreN;
+  r->accMoreN = 0;
+  for (int i = 0; i < n && r->acceptLeft > 0; i++) {
+    int lfd = r->accMore[i];
+    wr_fd *f = wr_fd_get(r, lfd);
+    if (!f || f->kind != WR_KIND_LISTENER || !(f->want & K_IN_READ)) continue;
+    uint32_t others = (uint32_t)(n - i);
+    f->pend |= WR_P_READ; /* level mode cleared it after the first round: the kernel will say it again */
+    accept_upto(r, lfd, (r->acceptLeft + others - 1) / others, 0);
+    if (!r->edge) r->fds[lfd].pend = 0;
   }
 }
 

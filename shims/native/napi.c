@@ -194,6 +194,7 @@ static napi_value n_listen(napi_env env, napi_callback_info info) {
   int port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port : ((struct sockaddr_in6 *)&got)->sin6_port);
   if (!r->mem) { close(fd); napi_throw_error(env, "ERR_NATIVE", "wasm-reactor native shim: listen before attach"); return NULL; }
   if (!wr_fd_open(r, fd, WR_KIND_LISTENER)) { close(fd); return throw_errno(env, "listen", ENOMEM); } /* unbound until its first INTEREST */
+  r->listenersN++;
   napi_value a, b;
   napi_create_int32(env, fd, &a); napi_create_int32(env, port, &b);
   return pair(env, a, b);

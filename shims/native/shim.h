@@ -202,6 +202,8 @@ static inline int wr_accept_nb(int lfd, int nb) {
 #define WR_R_WRITE 2
 #define WR_R_EDGE 4 /* registered once for read and write, edge-triggered, never modified */
 
+#define WR_ACC_MORE 64 /* listeners a turn remembers for its accept budget's second round (io.c) */
+
 typedef struct wr_fd {
   uint32_t slot;  /* 4  the owner's slot (K_NONE while unbound) */
   uint32_t gen;   /* 4  the owner's generation */
@@ -395,6 +397,10 @@ struct wr_reactor {
   uint32_t writeSeq;
 
   uint32_t acceptLeft;           /* accepts left this turn (header acceptBudget) */
+  uint32_t acceptShare;          /* what one listener may take of it before the others had theirs (io.c: fairness) */
+  int listenersN;                /* listeners open */
+  int accMore[WR_ACC_MORE];      /* listeners stopped at their share with clients still waiting, this turn */
+  int accMoreN;
   int readsBlockedAtStart;       /* the pool was at its reserve when this poll began: real pressure */
   int woken;                     /* the last wait was ended by a wake (the backend's wake op) */
   int openFds;                   /* descriptors the shim opened and the core has not closed */
@@ -510,6 +516,7 @@ void wr_close(wr_reactor *r, const wr_submit *s);
 void wr_close_fd(wr_reactor *r, int fd, wr_fd *f, int reset); /* one the shim owns: the checks are done */
 void wr_connect(wr_reactor *r, const wr_submit *s);
 void wr_ready(wr_reactor *r, int fd, uint8_t pend);        /* readiness the backend decoded */
+void wr_accept_rest(wr_reactor *r);                        /* the accept budget's second round (io.c) */
 int wr__service(wr_reactor *r, int fd);                    /* 1: work left (edge mode) */
 
 /* ── sockopts.c ────────────────────────────────────────────────────────────────────────── */

@@ -95,9 +95,13 @@ int wr_turn(wr_reactor *r, int timeoutMs) {
   int n = r->ops->wait(r, want, timeoutMs);
   r->stats[S_WAITS]++;
   r->acceptLeft = WR_HDR(r, acceptBudget);
+  r->acceptShare = r->listenersN > 1 ? r->acceptLeft / (uint32_t)r->listenersN : r->acceptLeft;
+  if (r->acceptShare == 0) r->acceptShare = 1;
+  r->accMoreN = 0;
   r->readsBlockedAtStart = wr_reads_blocked(r);
   wr__overflow_flush(r);
   if (r->edge && r->rdyN) serve_ready_list(r);
   r->ops->decode(r, n);
+  if (r->accMoreN) wr_accept_rest(r);
   return (int)(r->evTail - before);
 }

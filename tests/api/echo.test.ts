@@ -2,6 +2,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { K } from "../../host/core/layout.ts";
 import { simReactor, runUntil, closeClean, bytes, equalBytes } from "../helpers/sim.ts";
+import type { Connection } from "../../host/reactor/connection.ts";
+import type { ReactorError } from "../../host/errors.ts";
 
 const echo = suite("api: echo over the sim host");
 
@@ -44,6 +46,49 @@ echo("echoing the data view queues the same chunk without a copy", async () => {
   runUntil(r, () => p.receivedBytes === 4, "echo");
   assert.is(p.receivedText(), "ping");
   assert.ok(checked >= 1);
+  await closeClean(r);
+});
+
+// write()'s one-call path for the view a data callback was handed: the cases where that view is
+// not lent any more, or the connection may not be written, must behave as the general path does.
+echo("writing the data view twice, after keep(), after end() or close(): copied or refused as before", async () => {
+  const r = await simReactor();
+  const seen: string[] = [];
+  let kept: ReturnType<Connection["keep"]>;
+  r.listen({ port: 7 }, {
+    data(c, d) {
+      const cmd = new TextDecoder().decode(d);
+      if (cmd === "twice") { c.write(d); c.write(d); } // the second finds the chunk queued: copied
+      else if (cmd === "kept") { kept = c.keep(d); assert.ok(kept, "kept"); c.write(d); } // an APP chunk: copied, the handle still reads it
+      else if (cmd === "ended") {
+        c.end();
+        try { c.write(d); seen.push("no throw"); } catch (err) { seen.push((err as ReactorError).code); }
+      } else if (cmd === "closed") {
+        c.close();
+        try { c.write(d); seen.push("no throw"); } catch (err) { seen.push((err as ReactorError).code); }
+      }
+    },
+  });
+  const a = r.sim!.connect(7);
+  a.send("twice");
+  runUntil(r, () => a.receivedBytes === 10, "both echoes");
+  assert.is(a.receivedText(), "twicetwice");
+  a.send("kept");
+  runUntil(r, () => a.receivedBytes === 14, "the kept chunk's echo");
+  assert.is(a.receivedText(), "twicetwicekept");
+  assert.is(new TextDecoder().decode(kept!.bytes), "kept", "the kept handle still reads its bytes after the write");
+  kept!.release();
+  a.send("ended");
+  runUntil(r, () => seen.length === 1 && a.gotFin, "the write after end() and the FIN");
+  assert.equal(seen, ["ERR_WRITE_AFTER_END"]);
+  assert.is(a.receivedText(), "twicetwicekept", "nothing was sent after end()");
+  const b = r.sim!.connect(7);
+  b.send("closed");
+  runUntil(r, () => seen.length === 2, "the write after close()");
+  assert.equal(seen[1], "ERR_WRITE_AFTER_END");
+  assert.is(b.receivedBytes, 0);
+  a.end(); b.end();
+  runUntil(r, () => r.metrics().connections === 0, "both closed");
   await closeClean(r);
 });
 
