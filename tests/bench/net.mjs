@@ -439,8 +439,10 @@ runBench("net", async (ctx) => {
   // --points 10000[,1000]: only these ping-pong points (and no idle-memory or storm runs).
   const onlyPoints = process.argv.includes("--points") ? process.argv[process.argv.indexOf("--points") + 1].split(",").map(Number) : null;
   // Full: ~5 min a round with all 10 default servers available (3 ping-pong points of ~7 s each, idle
-  // memory at 2 counts, the storm), plus up to retryBudgetS of redone windows on a busy machine.
-  // Quick: one point, 1 s windows, idle memory at 1k, a smoke run of every column (~20-30 s).
+  // memory at 2 counts, the storm), ~3 min more for the 2 pipelined points, plus up to retryBudgetS
+  // of redone windows on a busy machine.
+  // Quick: one point, 1 s windows, the pipelined one at 1k, idle memory at 1k, a smoke run of every
+  // column (~1 min on the shared 2-core machine, 2026-12-07).
   const P = quick
     ? { points: [1000], windowS: 1, warmupMs: 300, holdPoints: [1000], stormConns: 1000, settleMs: 300, rampTimeoutS: 15, handshakeTimeoutMs: 5000, retries: 0, retryBudgetS: 0 }
     : { points: [100, 1000, 10_000], windowS: 5, warmupMs: 1000, holdPoints: [1000, 10_000], stormConns: 10_000, settleMs: 1000, rampTimeoutS: 60, handshakeTimeoutMs: 10_000, retries: 3, retryBudgetS: 240 };
