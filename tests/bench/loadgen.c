@@ -28,11 +28,11 @@
 //      messages completed by one recv go out in one send). A message's latency runs from its send
 //      to the arrival of its last echoed byte (a FIFO of D send times per connection); msgs and
 //      msgs/s count messages, not round trips. Echoed bytes beyond those sent end the connection
-//      as a protocol error. With --server-pid, utime+stime of that process (all its threads, /proc/PID/stat)
-//      are read at the start and end of the measured window, and so are each CPU's busy ticks
-//      (/proc/stat: whoever used them) and, with --ksoftirqd-pids, the CPU of those kernel threads
-//      (network softirq work deferred out of the processes' own time): the driver uses them to
-//      tell other processes' load on a shared machine from the benchmark's own.
+//      as a protocol error. With --server-pid, utime+stime of that process (all its threads,
+//      /proc/PID/stat) are read at the start and end of the measured window, and so are each CPU's
+//      busy ticks (/proc/stat: whoever used them) and, with --ksoftirqd-pids, the CPU of those
+//      kernel threads (network softirq work deferred out of the processes' own time): the driver
+//      uses them to tell other processes' load on a shared machine from the benchmark's own.
 //   3. hold: prints {"event":"held","conns":N} once established, then keeps them idle until
 //      stdin reaches EOF or --seconds pass; then closes them all.
 //   4. storm: accepts/s = established / ramp time; then closes them all.
@@ -395,7 +395,7 @@ static void close_all(void) {
   }
 }
 
-#define MAX_DEPTH 64 // --depth: issue 11 asks for 8; a connection's FIFO index is a uint8_t
+#define MAX_DEPTH 64 // --depth: issue 11 asks for 8; 64 keeps the FIFO's uint8_t indices and msg (64 × --bytes) small
 
 static void usage(void) {
   fprintf(stderr,
