@@ -37,9 +37,10 @@
 //      stdin reaches EOF or --seconds pass; then closes them all.
 //   4. storm: accepts/s = established / ramp time; then closes them all.
 //   5. The last line of stdout is always one JSON object (pingpong's has depth, msgs, msgsPerS,
-//      latUs, and bytesSent and bytesEchoed over the whole run, handshakes included, which the
-//      test compares with the server's counts). Every phase has a deadline, and an alarm()
-//      watchdog ends the process (with a JSON line) if the loop itself ever overruns.
+//      latUs, and bytesSent and bytesEchoed over the whole run, handshakes included, which
+//      tests/net/loadgen.test.ts checks against its server's counts). Every phase has a
+//      deadline, and an alarm() watchdog ends the process (with a JSON line) if the loop itself
+//      ever overruns.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
