@@ -10,6 +10,7 @@
 //   node tests/bench/net.mjs --runtimes bun                (one runtime's three columns, and C)
 //   node tests/bench/net.mjs --servers ours-bun,bun,c      (exactly these servers; keys below)
 //   node tests/bench/net.mjs --points 10000                (ping-pong at these counts only)
+//   node tests/bench/net.mjs --depth-points 1000           (pipelined ping-pong at these counts; 0: none)
 //
 // Servers (keys for --servers; --runtimes node,bun,deno keeps those runtimes' servers and C):
 //   node: ours (aliases ours-node, uring; `node dist/cli.js serve`: host auto, which is io_uring where
@@ -44,6 +45,14 @@
 //      warm-up, then a measured window: msgs/s, latency percentiles, and server CPU per message
 //      = Δ(utime+stime) of the server's /proc/PID/stat over the window ÷ messages (the load
 //      generator reads it at the window's exact start and end).
+//   3b. Pipelined ping-pong (issue 11: "where the bound hides the gain, show the pipelined case (8
+//      in flight)"): the same, but each connection keeps PIPELINE_DEPTH = 8 messages in flight
+//      (loadgen --depth 8: one write of 8 at the start, one more each time a whole echo is back),
+//      at `depthPoints` (100 and 1,000; --depth-points changes them, 0 turns it off). One in flight,
+//      the load generator pays a wake-up and two syscalls per message like the server does, so at
+//      100 and 1,000 connections it can be the bound (its core near 100%) and both servers show its
+//      rate; 8 in flight it does one wake-up per several messages and the server's own rate shows.
+//      Run for every server, in the same rounds, right after the one-in-flight points.
 //   4. Idle memory: fresh server, VmRSS before any connection and while holding N idle
 //      connections (each echoed once), after a settling pause; growth ÷ N.
 //   5. Accept storm: N connections as fast as 256 handshakes in flight allow, each proven by
@@ -91,6 +100,8 @@ const TARGETS = {
   epollVsCEpoll: 1.1,  // issue 11: the epoll host does not regress (it was 0.95–1.10x C epoll)
 };
 const MSG_BYTES = 64;
+const PIPELINE_DEPTH = 8;    // messages in flight per connection in the pipelined case (issue 11's "8 in flight")
+const LOADGEN_BOUND_PCT = 95; // loadgen CPU at or above which its core, not the server, set the rate
 const SOURCES = 16;          // client source addresses 127.0.0.2 .. 127.0.0.17
 const MAX_HANDSHAKES = 256;  // connects in flight (ANCHORS: ≤ 256)
 const SERVER_CPU = "0", LOADGEN_CPU = "1";
@@ -281,6 +292,7 @@ async function loadgen(opts, onEvent) {
   const args = [
     "--host", HOST, "--port", String(opts.port), "--mode", opts.mode, "--conns", String(opts.conns),
     "--seconds", String(opts.seconds), "--bytes", String(MSG_BYTES), "--sources", String(SOURCES),
+    ...(opts.depth ? ["--depth", String(opts.depth)] : []),
     "--max-handshakes", String(MAX_HANDSHAKES), "--warmup-ms", String(opts.warmupMs ?? 0),
     "--ramp-timeout-s", String(opts.rampTimeoutS), "--handshake-timeout-ms", String(opts.handshakeTimeoutMs),
     ...(opts.serverPid ? ["--server-pid", String(opts.serverPid)] : []),
@@ -365,12 +377,14 @@ function ksoftirqdPids() {
 }
 const KSOFTIRQD = ksoftirqdPids();
 
-async function pingpong(srv, conns, P) {
+/** One ping-pong window: `depth` messages in flight per connection (1: plain ping-pong). */
+async function pingpong(srv, conns, P, depth = 1) {
   return withServer(srv, async (s) => {
     s.backlog = listenBacklog(s.port);
-    const r = await loadgen({ port: s.port, mode: "pingpong", conns, seconds: P.windowS, warmupMs: P.warmupMs, rampTimeoutS: P.rampTimeoutS, handshakeTimeoutMs: P.handshakeTimeoutMs, serverPid: s.pid });
+    const r = await loadgen({ port: s.port, mode: "pingpong", conns, depth, seconds: P.windowS, warmupMs: P.warmupMs, rampTimeoutS: P.rampTimeoutS, handshakeTimeoutMs: P.handshakeTimeoutMs, serverPid: s.pid });
+    if (r.depth !== depth) throw new Error(`loadgen ran ${r.depth ?? "an unknown number of"} messages in flight, not ${depth} (build/bench/loadgen stale?)`);
     return {
-      conns, established: r.established, msgsPerS: r.msgsPerS, msgs: r.msgs, windowS: r.windowS, lat: r.latUs,
+      conns, depth, established: r.established, msgsPerS: r.msgsPerS, msgs: r.msgs, windowS: r.windowS, lat: r.latUs,
       cpuUsPerMsg: r.serverCpuS !== undefined && r.msgs > 0 ? (r.serverCpuS * 1e6) / r.msgs : null,
       serverCpuPct: r.serverCpuS !== undefined ? (100 * r.serverCpuS) / r.windowS : null,
       loadgenCpuPct: r.clientCpuPct, coreBusyPct: r.cpuBusyPct ?? null, ksoftirqdPct: r.ksoftirqdCpuPct ?? null, otherPct: otherLoad(r), errors: r.errors, errorsByKind: r.errorsByKind, unanswered: r.unanswered, rampS: r.rampS,
@@ -407,6 +421,8 @@ async function storm(srv, conns, P) {
 }
 
 // ── formatting ─────────────────────────────────────────────────────────────────────────────
+/** The load generator's core set the rate (its CPU ≥ LOADGEN_BOUND_PCT): that window's msgs/s is a lower bound. */
+const loadgenBound = (x) => x?.loadgenCpuPct != null && x.loadgenCpuPct >= LOADGEN_BOUND_PCT;
 const k = (n) => (n >= 1000 ? `${n / 1000}k` : `${n}`);
 const num = (v, d = 0) => (v === null || v === undefined || Number.isNaN(v) ? "—" : v.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }));
 const ms = (us) => (us === null || us === undefined ? "—" : us >= 100_000 ? num(us / 1000, 0) : num(us / 1000, 2));
@@ -423,8 +439,10 @@ runBench("net", async (ctx) => {
   // --points 10000[,1000]: only these ping-pong points (and no idle-memory or storm runs).
   const onlyPoints = process.argv.includes("--points") ? process.argv[process.argv.indexOf("--points") + 1].split(",").map(Number) : null;
   // Full: ~5 min a round with all 10 default servers available (3 ping-pong points of ~7 s each, idle
-  // memory at 2 counts, the storm), plus up to retryBudgetS of redone windows on a busy machine.
-  // Quick: one point, 1 s windows, idle memory at 1k, a smoke run of every column (~20-30 s).
+  // memory at 2 counts, the storm), ~3 min more for the 2 pipelined points, plus up to retryBudgetS
+  // of redone windows on a busy machine.
+  // Quick: one point, 1 s windows, the pipelined one at 1k, idle memory at 1k, a smoke run of every
+  // column (~1 min on the shared 2-core machine, 2026-12-07).
   const P = quick
     ? { points: [1000], windowS: 1, warmupMs: 300, holdPoints: [1000], stormConns: 1000, settleMs: 300, rampTimeoutS: 15, handshakeTimeoutMs: 5000, retries: 0, retryBudgetS: 0 }
     : { points: [100, 1000, 10_000], windowS: 5, warmupMs: 1000, holdPoints: [1000, 10_000], stormConns: 10_000, settleMs: 1000, rampTimeoutS: 60, handshakeTimeoutMs: 10_000, retries: 3, retryBudgetS: 240 };
@@ -433,6 +451,10 @@ runBench("net", async (ctx) => {
   // --hold 1000[,10000]: idle memory at these counts (also after --points, which otherwise skips it).
   if (process.argv.includes("--hold")) P.holdPoints = process.argv[process.argv.indexOf("--hold") + 1].split(",").map(Number).filter((n) => n > 0);
   P.holdConns = P.holdPoints[P.holdPoints.length - 1] ?? null; // issue 8's memory figures: the largest
+  // --depth-points 100[,1000]: the pipelined ping-pong (PIPELINE_DEPTH in flight) at these counts; 0: none.
+  P.depth = PIPELINE_DEPTH;
+  P.depthPoints = quick ? [1000] : [100, 1000];
+  if (process.argv.includes("--depth-points")) P.depthPoints = process.argv[process.argv.indexOf("--depth-points") + 1].split(",").map(Number).filter((n) => n > 0);
   const notes = [];
 
   buildIfStale(LOADGEN, log);
@@ -487,9 +509,10 @@ runBench("net", async (ctx) => {
   if (!servers.length) throw new Error("net: --servers/--runtimes left no server to run");
   for (const s of servers) s.cmdline = [s.cmd.startsWith(fileURLToPath(root)) ? s.cmd.slice(fileURLToPath(root).length) : s.cmd, ...s.args].join(" ");
 
-  // results[key] = { pingpong: { [conns]: [sample…] }, holdAt: { [conns]: [sample…] }, storm: [..],
+  // results[key] = { pingpong: { [conns]: [sample…] }, pipelined: { [conns]: [sample…] } (PIPELINE_DEPTH
+  //   in flight), holdAt: { [conns]: [sample…] }, storm: [..],
   //   skipped?: the one-line reason it could not start, skippedDetail?, banner?, errors: [] }
-  const results = Object.fromEntries(servers.map((s) => [s.key, { name: s.name, runtime: s.runtime, version: s.version, cmd: s.cmdline, pingpong: {}, holdAt: {}, storm: [], errors: [] }]));
+  const results = Object.fromEntries(servers.map((s) => [s.key, { name: s.name, runtime: s.runtime, version: s.version, cmd: s.cmdline, pingpong: {}, pipelined: {}, holdAt: {}, storm: [], errors: [] }]));
   for (const s of servers) {
     if (!s.unavailable) continue;
     results[s.key].skipped = s.unavailable;
@@ -534,29 +557,42 @@ runBench("net", async (ctx) => {
   const netBefore = tcpExt();
   const tRun = performance.now();
   let retrySpentS = 0; // time spent on redone windows, bounded by P.retryBudgetS
+  /** One ping-pong point of one server: redone while disturbed (see below); the least disturbed window. */
+  async function pingpongPoint(s, conns, depth, round) {
+    // The machine is shared: a window in which others used more than DISTURBED_PCT of
+    // either core is measured again (up to P.retries times); the least disturbed is kept.
+    const what = `${depth > 1 ? `pipelined ×${depth}` : "ping-pong"} ${k(conns)}`;
+    let best = null, windows = 0;
+    for (let attempt = 0; attempt <= P.retries; attempt++) {
+      const t0 = performance.now();
+      const r = await measure(s, what, () => pingpong(s, conns, P, depth));
+      if (attempt > 0) retrySpentS += (performance.now() - t0) / 1000;
+      if (!r) break;
+      windows++;
+      if (!best || r.otherPct < best.otherPct) best = r;
+      if (r.otherPct <= DISTURBED_PCT) break;
+      const again = attempt < P.retries && retrySpentS < P.retryBudgetS;
+      log(`${s.name.padEnd(11)} ${what}: others used ${num(r.otherPct)}% of a core during the window${again ? "; measuring again in 5 s" : attempt < P.retries ? "; not redone (the run's retry budget is spent)" : ""}`);
+      if (!again) break;
+      await sleep(5000);
+      retrySpentS += 5;
+    }
+    if (best) { best.windows = windows; best.round = round; }
+    return best;
+  }
   for (let round = 0; round < rounds; round++) {
     const order = servers.map((_, i) => servers[(i + round) % servers.length]);
     for (const conns of P.points) {
       for (const s of order) {
-        // The machine is shared: a window in which others used more than DISTURBED_PCT of
-        // either core is measured again (up to P.retries times); the least disturbed is kept.
-        let best = null, windows = 0;
-        for (let attempt = 0; attempt <= P.retries; attempt++) {
-          const t0 = performance.now();
-          const r = await measure(s, `ping-pong ${k(conns)}`, () => pingpong(s, conns, P));
-          if (attempt > 0) retrySpentS += (performance.now() - t0) / 1000;
-          if (!r) break;
-          windows++;
-          if (!best || r.otherPct < best.otherPct) best = r;
-          if (r.otherPct <= DISTURBED_PCT) break;
-          const again = attempt < P.retries && retrySpentS < P.retryBudgetS;
-          log(`${s.name.padEnd(11)} ping-pong ${k(conns)}: others used ${num(r.otherPct)}% of a core during the window${again ? "; measuring again in 5 s" : attempt < P.retries ? "; not redone (the run's retry budget is spent)" : ""}`);
-          if (!again) break;
-          await sleep(5000);
-          retrySpentS += 5;
-        }
-        if (best) { best.windows = windows; best.round = round; }
+        const best = await pingpongPoint(s, conns, 1, round);
         if (best) (results[s.key].pingpong[conns] ??= []).push(best);
+      }
+    }
+    // Pipelined, in the same round and order: its per-round pairs are as close in time as ping-pong's.
+    for (const conns of P.depthPoints) {
+      for (const s of order) {
+        const best = await pingpongPoint(s, conns, P.depth, round);
+        if (best) (results[s.key].pipelined[conns] ??= []).push(best);
       }
     }
     for (const conns of P.holdPoints) {
@@ -580,8 +616,9 @@ runBench("net", async (ctx) => {
   const med = (xs, f) => { const v = xs.map(f).filter((x) => x !== null && x !== undefined && !Number.isNaN(x)); return v.length ? median(v) : null; };
   const summaryOf = (key) => {
     const R = results[key];
-    const pp = Object.fromEntries(P.points.map((c) => {
-      const xs = R.pingpong[c] ?? [];
+    // One in flight at P.points, and pipelined (P.depth in flight) at P.depthPoints: the same medians.
+    const windowsAt = (points, by) => Object.fromEntries(points.map((c) => {
+      const xs = by[c] ?? [];
       return [c, xs.length ? {
         msgsPerS: med(xs, (x) => x.msgsPerS), p50Us: med(xs, (x) => x.lat.p50), p99Us: med(xs, (x) => x.lat.p99), p999Us: med(xs, (x) => x.lat.p999), maxUs: med(xs, (x) => x.lat.max),
         cpuUsPerMsg: med(xs, (x) => x.cpuUsPerMsg), serverCpuPct: med(xs, (x) => x.serverCpuPct), loadgenCpuPct: med(xs, (x) => x.loadgenCpuPct),
@@ -592,13 +629,14 @@ runBench("net", async (ctx) => {
         backlog: xs[0].backlog, samples: xs.map((x) => Math.round(x.msgsPerS)),
       } : null];
     }));
+    const pp = windowsAt(P.points, R.pingpong), pipelined = windowsAt(P.depthPoints, R.pipelined);
     const holdAt = Object.fromEntries(P.holdPoints.map((c) => {
       const xs = R.holdAt[c] ?? [];
       return [c, xs.length ? { rssPerConn: med(xs, (x) => x.rssPerConn), rssBefore: med(xs, (x) => x.rssBefore), rssHeld: med(xs, (x) => x.rssHeld), held: med(xs, (x) => x.held) } : null];
     }));
     const big = P.holdConns !== null ? holdAt[P.holdConns] : null; // issue 8's memory figures: the largest count
     return {
-      pingpong: pp, holdAt,
+      pingpong: pp, pipelined, holdAt,
       rssPerConn: big?.rssPerConn ?? null, rssBefore: big?.rssBefore ?? null, rssHeld: big?.rssHeld ?? null,
       acceptsPerS: med(R.storm, (x) => x.acceptsPerS), stormOverflows: R.storm.reduce((a, x) => a + (x.listenOverflows ?? 0), 0),
       backlog: R.storm[0]?.backlog ?? Object.values(R.holdAt)[0]?.[0]?.backlog ?? pp[P.points[0]]?.backlog ?? null,
@@ -662,8 +700,8 @@ runBench("net", async (ctx) => {
     // the same server's CPU per message moves by up to 20-40% between rounds here). The issue's
     // own ceiling figures are paired per round; with two or more pairs the figure is judged on
     // the median of the per-round ratios, and the note lists each one.
-    const pairedCpu = (f, aKey, bKey, c, limit) => {
-      const a = results[aKey]?.pingpong[c] ?? [], b = results[bKey]?.pingpong[c] ?? [];
+    const pairedCpu = (f, aKey, bKey, c, limit, kind = "pingpong") => {
+      const a = results[aKey]?.[kind][c] ?? [], b = results[bKey]?.[kind][c] ?? [];
       const ratios = a.flatMap((x) => { const y = b.find((z) => z.round === x.round); return y && x.cpuUsPerMsg > 0 && y.cpuUsPerMsg > 0 ? [x.cpuUsPerMsg / y.cpuUsPerMsg] : []; });
       if (ratios.length < 2 || f.result === "SKIP" || f.result === "ERROR") return f;
       const m = median(ratios);
@@ -686,6 +724,31 @@ runBench("net", async (ctx) => {
       notes.push(`${f.id}: ${f.note}`);
       return f;
     };
+    // Pipelined msgs/s, paired the same way (a round's pipelined windows run back to back at a
+    // point): judged on the median of the per-round ratios, higher is better (≥ 1x: above C epoll).
+    const pairedMsgs = (f, aKey, bKey, c) => {
+      const a = results[aKey]?.pipelined[c] ?? [], b = results[bKey]?.pipelined[c] ?? [];
+      const ratios = a.flatMap((x) => { const y = b.find((z) => z.round === x.round); return y && x.msgsPerS > 0 && y.msgsPerS > 0 ? [x.msgsPerS / y.msgsPerS] : []; });
+      if (ratios.length < 2 || f.result === "SKIP" || f.result === "ERROR") return f;
+      const m = median(ratios);
+      f.paired = { median: m, ratios };
+      f.note = `paired per round: median ${m.toFixed(2)}x (${ratios.map((r) => r.toFixed(2)).join(", ")}); ratio of medians ${f.ratio?.toFixed(2) ?? "—"}x`;
+      f.result = m >= 1 ? "PASS" : "MISS";
+      notes.push(`${f.id}: ${f.note}`);
+      return f;
+    };
+    // Which side's load generator was the bound (its core ≥ LOADGEN_BOUND_PCT), as the ping-pong
+    // rows mark it: where ours' was, ours' msgs/s is a lower bound (issue 11: "say which runs were
+    // loadgen-bound"). On the figure (loadgenBound, and its note) and in the notes.
+    const markBound = (f, o, b, baseName) => {
+      if (!o && !b) return f;
+      f.loadgenBound = { ours: loadgenBound(o), baseline: loadgenBound(b), oursLoadgenCpuPct: o?.loadgenCpuPct ?? null, baselineLoadgenCpuPct: b?.loadgenCpuPct ?? null };
+      const who = [loadgenBound(o) && "ours", loadgenBound(b) && baseName].filter(Boolean);
+      const text = `${who.length ? `loadgen-bound (${who.join(" and ")})` : "not loadgen-bound"}: loadgen CPU ${num(o?.loadgenCpuPct)}% with ours, ${num(b?.loadgenCpuPct)}% with ${baseName} (≥ ${LOADGEN_BOUND_PCT}%: its core set the rate)`;
+      f.note = f.note ? `${f.note}; ${text}` : text;
+      notes.push(`${f.id}: ${text}`);
+      return f;
+    };
     const uringName = `ours (${/echo on [^ ]+ \((\w+)[,)]/.exec(results.ours?.banner ?? "")?.[1] ?? "auto"})`; // the host auto took: its banner says
     for (const c of P.points) {
       const o = oR && !oR.skipped ? S.ours.pingpong[c] : null, e = eR && !eR.skipped ? S["ours-epoll"].pingpong[c] : null;
@@ -693,8 +756,19 @@ runBench("net", async (ctx) => {
       if (oR && cR) figures.push(pairedCpu(vs(`uring.cpu.vs-c-epoll.${c}`, `issue 11: CPU per message vs C epoll, ${k(c)} conns (≤ ${TARGETS.uringVsCEpoll}x)`, "µs/msg", "lower", "ours", uringName, o?.cpuUsPerMsg ?? null, "C epoll", ce?.cpuUsPerMsg ?? null, (b) => ({ max: TARGETS.uringVsCEpoll * b })), "ours", "c", c, TARGETS.uringVsCEpoll));
       if (oR && cuR) figures.push(pairedCpu(vs(`uring.cpu.vs-c-uring.${c}`, `issue 11: CPU per message vs C io_uring, ${k(c)} conns (≤ ${TARGETS.uringVsCUring}x)`, "µs/msg", "lower", "ours", uringName, o?.cpuUsPerMsg ?? null, "C io_uring", cu?.cpuUsPerMsg ?? null, (b) => ({ max: TARGETS.uringVsCUring * b })), "ours", "c-uring", c, TARGETS.uringVsCUring));
       if (cuR && cR) figures.push(pairedCpu(vs(`c-uring.cpu.vs-c-epoll.${c}`, `issue 11's ceiling: C io_uring's CPU per message vs C epoll, ${k(c)} conns (info: what the kernel allows here)`, "µs/msg", "lower", "c-uring", "C io_uring", cu?.cpuUsPerMsg ?? null, "C epoll", ce?.cpuUsPerMsg ?? null, () => null), "c-uring", "c", c, Infinity));
-      if (oR && cR) figures.push(vs(`uring.msgs.vs-c-epoll.${c}`, `issue 11: msgs/s vs C epoll, ${k(c)} conns (above it; a loadgen-bound row is a lower bound)`, "msgs/s", "higher", "ours", uringName, o?.msgsPerS ?? null, "C epoll", ce?.msgsPerS ?? null, (b) => ({ ratioMin: 1 })));
+      if (oR && cR) figures.push(markBound(vs(`uring.msgs.vs-c-epoll.${c}`, `issue 11: msgs/s vs C epoll, ${k(c)} conns (above it; a loadgen-bound row is a lower bound)`, "msgs/s", "higher", "ours", uringName, o?.msgsPerS ?? null, "C epoll", ce?.msgsPerS ?? null, (b) => ({ ratioMin: 1 })), o, ce, "C epoll"));
       if (eR && cR) figures.push(pairedCpu(vs(`epoll.cpu.vs-c-epoll.${c}`, `issue 11: the epoll host's CPU per message vs C epoll, ${k(c)} conns (no regression: ≤ ${TARGETS.epollVsCEpoll}x)`, "µs/msg", "lower", "ours-epoll", "ours (epoll)", e?.cpuUsPerMsg ?? null, "C epoll", ce?.cpuUsPerMsg ?? null, (b) => ({ max: TARGETS.epollVsCEpoll * b })), "ours-epoll", "c", c, TARGETS.epollVsCEpoll));
+    }
+    // The pipelined case (P.depth in flight): msgs/s against C epoll (the issue's target where the
+    // load generator is not the bound), and CPU per message against both references (info: the
+    // issue's CPU targets are the one-in-flight rows').
+    for (const c of P.depthPoints) {
+      const o = oR && !oR.skipped ? S.ours.pipelined[c] : null;
+      const ce = cR && !cR.skipped ? S.c.pipelined[c] : null, cu = cuR && !cuR.skipped ? S["c-uring"].pipelined[c] : null;
+      const at = `${k(c)} conns, ${P.depth} in flight`;
+      if (oR && cR) figures.push(markBound(pairedMsgs(vs(`uring.msgs.pipelined.vs-c-epoll.${c}`, `issue 11: pipelined msgs/s vs C epoll, ${at} (above it where the loadgen is not the bound)`, "msgs/s", "higher", "ours", uringName, o?.msgsPerS ?? null, "C epoll", ce?.msgsPerS ?? null, () => ({ ratioMin: 1 })), "ours", "c", c), o, ce, "C epoll"));
+      if (oR && cR) figures.push(markBound(pairedCpu(vs(`uring.cpu.pipelined.vs-c-epoll.${c}`, `issue 11: pipelined CPU per message vs C epoll, ${at} (info)`, "µs/msg", "lower", "ours", uringName, o?.cpuUsPerMsg ?? null, "C epoll", ce?.cpuUsPerMsg ?? null, () => null), "ours", "c", c, Infinity, "pipelined"), o, ce, "C epoll"));
+      if (oR && cuR) figures.push(markBound(pairedCpu(vs(`uring.cpu.pipelined.vs-c-uring.${c}`, `issue 11: pipelined CPU per message vs C io_uring, ${at} (info)`, "µs/msg", "lower", "ours", uringName, o?.cpuUsPerMsg ?? null, "C io_uring", cu?.cpuUsPerMsg ?? null, () => null), "ours", "c-uring", c, Infinity, "pipelined"), o, cu, "C io_uring"));
     }
     if (!onlyPoints && oR && cR) figures.push(pairedStorm(vs("uring.storm.vs-c-epoll", `issue 11: accept storm vs C epoll, ${k(P.stormConns)} conns (at least it)`, "conns/s", "higher", "ours", uringName, S.ours.acceptsPerS ?? null, "C epoll", S.c.acceptsPerS ?? null, (b) => ({ ratioMin: 1 }))));
   }
@@ -707,21 +781,30 @@ runBench("net", async (ctx) => {
   notes.push(...perRuntime.notes);
   const inGroups = new Set(Object.values(GROUPS).flatMap((g) => Object.values(g)));
   for (const s of servers.filter((s) => results[s.key].skipped && !inGroups.has(s.key))) notes.push(`${s.name} (\`${s.cmdline}\`): unavailable: ${results[s.key].skipped}`);
-  const hasData = (s) => Object.keys(results[s.key].pingpong).length > 0 || Object.keys(results[s.key].holdAt).length > 0;
+  const hasData = (s) => Object.keys(results[s.key].pingpong).length > 0 || Object.keys(results[s.key].pipelined).length > 0 || Object.keys(results[s.key].holdAt).length > 0;
   const measured = servers.filter((s) => !results[s.key].skipped || hasData(s));
-  const rowsPP = servers.filter((s) => results[s.key].skipped && !hasData(s)).map((s) => [s.name, "—", "unavailable", "", "", "", "", "", "", "", "", "", "", results[s.key].skipped.slice(0, 100)]);
-  for (const c of P.points) {
-    for (const s of measured) {
-      const x = S[s.key].pingpong[c];
-      if (!x) { rowsPP.push([s.name, k(c), "—", "", "", "", "", "", "", "", "", "", "", "not measured"]); continue; }
-      const ratio = S.c?.pingpong[c]?.msgsPerS ? (x.msgsPerS / S.c.pingpong[c].msgsPerS).toFixed(2) : "—";
-      const cpuRatio = S.c?.pingpong[c]?.cpuUsPerMsg && x.cpuUsPerMsg != null ? (x.cpuUsPerMsg / S.c.pingpong[c].cpuUsPerMsg).toFixed(2) : "—";
-      const flags = [x.loadgenCpuPct >= 95 ? "loadgen-bound" : "", x.unanswered ? `${x.unanswered} unanswered > 1 s` : "", x.listenOverflows ? `${x.listenOverflows} listen overflows` : ""].filter(Boolean).join(", ");
-      rowsPP.push([s.name, k(c), num(x.msgsPerS), ratio, ms(x.p50Us), ms(x.p99Us), ms(x.p999Us), ms(x.maxUs), num(x.cpuUsPerMsg, 2), cpuRatio, `${num(x.serverCpuPct)}%`, `${num(x.loadgenCpuPct)}%`, `${num(x.otherPct)}%${x.windows > rounds ? ` (best of ${x.windows})` : ""}`, `${x.errors}${flags ? `; ${flags}` : ""}`]);
+  /** One table row per server and point, one in flight (`pingpong`) or pipelined (`pipelined`); ratios ÷ C epoll's at the same depth. */
+  const windowRows = (kind, points) => {
+    const rows = servers.filter((s) => results[s.key].skipped && !hasData(s)).map((s) => [s.name, "—", "unavailable", "", "", "", "", "", "", "", "", "", "", results[s.key].skipped.slice(0, 100)]);
+    for (const c of points) {
+      for (const s of measured) {
+        const x = S[s.key][kind][c], cx = S.c?.[kind][c];
+        if (!x) { rows.push([s.name, k(c), "—", "", "", "", "", "", "", "", "", "", "", "not measured"]); continue; }
+        const ratio = cx?.msgsPerS ? (x.msgsPerS / cx.msgsPerS).toFixed(2) : "—";
+        const cpuRatio = cx?.cpuUsPerMsg && x.cpuUsPerMsg != null ? (x.cpuUsPerMsg / cx.cpuUsPerMsg).toFixed(2) : "—";
+        const flags = [loadgenBound(x) ? "loadgen-bound" : "", x.unanswered ? `${x.unanswered} unanswered > 1 s` : "", x.listenOverflows ? `${x.listenOverflows} listen overflows` : ""].filter(Boolean).join(", ");
+        rows.push([s.name, k(c), num(x.msgsPerS), ratio, ms(x.p50Us), ms(x.p99Us), ms(x.p999Us), ms(x.maxUs), num(x.cpuUsPerMsg, 2), cpuRatio, `${num(x.serverCpuPct)}%`, `${num(x.loadgenCpuPct)}%`, `${num(x.otherPct)}%${x.windows > rounds ? ` (best of ${x.windows})` : ""}`, `${x.errors}${flags ? `; ${flags}` : ""}`]);
+      }
     }
+    return rows;
+  };
+  const windowHead = ["server", "conns", "msgs/s", "vs C", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "CPU µs/msg", "CPU vs C", "server CPU", "loadgen CPU", "others", "errors"];
+  notes.push(`ping-pong, ${MSG_BYTES} B, 1 in flight, ${P.windowS} s window after ${P.warmupMs} ms warm-up, ${rounds} round(s), medians; ratio = msgs/s ÷ C epoll's; CPU = server utime+stime per message, "CPU vs C" ÷ C epoll's; others = CPU used by other processes on the server's or the loadgen's core during the window (/proc/stat busy − the two processes' own − ksoftirqd's, the larger of the two cores; ${P.retries ? `a window above ${DISTURBED_PCT}% is measured again up to ${P.retries} times, the least disturbed kept` : "not redone in --quick"}); "loadgen-bound": the load generator used ≥ ${LOADGEN_BOUND_PCT}% of its core, so that server's msgs/s is a lower bound\n` +
+    textTable(windowHead, windowRows("pingpong", P.points)));
+  if (P.depthPoints.length) {
+    notes.push(`pipelined ping-pong, ${MSG_BYTES} B, ${P.depth} in flight per connection (loadgen --depth ${P.depth}), the same windows and rounds; msgs/s counts messages, latency is each message's (its send to its last echoed byte); ratios ÷ C epoll's pipelined; "loadgen-bound" as above\n` +
+      textTable(windowHead, windowRows("pipelined", P.depthPoints)));
   }
-  notes.push(`ping-pong, ${MSG_BYTES} B, 1 in flight, ${P.windowS} s window after ${P.warmupMs} ms warm-up, ${rounds} round(s), medians; ratio = msgs/s ÷ C epoll's; CPU = server utime+stime per message, "CPU vs C" ÷ C epoll's; others = CPU used by other processes on the server's or the loadgen's core during the window (/proc/stat busy − the two processes' own − ksoftirqd's, the larger of the two cores; ${P.retries ? `a window above ${DISTURBED_PCT}% is measured again up to ${P.retries} times, the least disturbed kept` : "not redone in --quick"}); "loadgen-bound": the load generator used ≥ 95% of its core, so that server's msgs/s is a lower bound\n` +
-    textTable(["server", "conns", "msgs/s", "vs C", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "CPU µs/msg", "CPU vs C", "server CPU", "loadgen CPU", "others", "errors"], rowsPP));
   const rowsMem = measured.flatMap((s) => {
     const x = S[s.key];
     const at = P.holdPoints.map((c) => [c, x.holdAt[c]]).filter(([, h]) => h);
@@ -735,7 +818,7 @@ runBench("net", async (ctx) => {
     for (const e of results[s.key].errors) notes.push(`${s.name}: ${e}`);
     if (results[s.key].broken && !results[s.key].skipped) notes.push(`${s.name}: stopped measuring after: ${results[s.key].broken}`);
   }
-  const unclean = servers.flatMap((s) => [...Object.values(results[s.key].pingpong).flat(), ...Object.values(results[s.key].holdAt).flat(), ...results[s.key].storm].filter((r) => r.unclean).map((r) => `${s.name} (${r.unclean})`));
+  const unclean = servers.flatMap((s) => [...Object.values(results[s.key].pingpong).flat(), ...Object.values(results[s.key].pipelined).flat(), ...Object.values(results[s.key].holdAt).flat(), ...results[s.key].storm].filter((r) => r.unclean).map((r) => `${s.name} (${r.unclean})`));
   if (unclean.length) notes.push(`servers that did not exit cleanly on SIGTERM: ${[...new Set(unclean)].join(", ")}`);
   if (netBefore && netAfter) {
     const ov = netAfter.overflows - netBefore.overflows, dr = netAfter.drops - netBefore.drops;
@@ -747,7 +830,7 @@ runBench("net", async (ctx) => {
   notes.push(`net ran ${num(runS)} s (${servers.length} servers; ${num(retrySpentS)} s of it redoing disturbed windows, budget ${P.retryBudgetS} s)`);
 
   return {
-    params: { host: HOST, messageBytes: MSG_BYTES, sources: SOURCES, maxHandshakes: MAX_HANDSHAKES, rounds, ...P, oursCmd: OURS_CMD.slice(1).join(" "), targets: TARGETS, runtimeTargets: RUNTIME_TARGETS, servers: servers.map((s) => ({ key: s.key, name: s.name, runtime: s.runtime, cmd: s.cmdline, version: s.version })), serverCpu: SERVER_CPU, loadgenCpu: LOADGEN_CPU },
+    params: { host: HOST, messageBytes: MSG_BYTES, sources: SOURCES, maxHandshakes: MAX_HANDSHAKES, rounds, ...P, oursCmd: OURS_CMD.slice(1).join(" "), targets: TARGETS, runtimeTargets: RUNTIME_TARGETS, servers: servers.map((s) => ({ key: s.key, name: s.name, runtime: s.runtime, cmd: s.cmdline, version: s.version })), serverCpu: SERVER_CPU, loadgenCpu: LOADGEN_CPU, loadgenBoundPct: LOADGEN_BOUND_PCT },
     // runtimes: per runtime, its three columns (status, or why unavailable), every point's values and
     // ratios ÷ own, and issue 9's targets with PASS/MISS/SKIP (the same as the figures).
     extra: { summary: S, runtimes: perRuntime.json, raw: results, tcpExt: { before: netBefore, after: netAfter }, runS, retrySpentS },

@@ -8,7 +8,9 @@
 //   1. The input is what run.mjs writes (format 1): the run's metadata (machine, commit, command,
 //      load average), every bench's record, and the figures with PASS/MISS. The net bench's
 //      `extra.summary` has, per server, the medians at each connection count (ping-pong msgs/s,
-//      latency percentiles in µs, server CPU per message; idle RSS at each held count); its
+//      latency percentiles in µs, server CPU per message; the same for the pipelined case,
+//      `pipelined`, at params.depthPoints with params.depth messages in flight; idle RSS at each
+//      held count); its
 //      `params.servers` names them and `extra.raw[key].skipped` says why one was unavailable.
 //   2. Plots are SVG written here, not a library: two kinds of chart (lines against a log
 //      connection axis, grouped bars) are ~180 lines. The small libraries draw on a canvas from a
@@ -247,6 +249,17 @@ function netSection(net) {
   }
   charts.push(lineChart({ id: "cpu", title: "Server CPU per message against connection count", desc: "Server user+system CPU time per echoed message, in microseconds; lower is better.",
     series: line("cpuUsPerMsg"), y: { label: "server CPU per message (µs)", unit: "µs/msg", fmt: (v) => num(v, 2) } }));
+  // Pipelined ping-pong (issue 11: where one in flight is bound by the load generator, 8 in flight shows the server's rate).
+  const depthPoints = P.depthPoints ?? [...new Set(series.flatMap((s) => Object.keys(s.summary?.pipelined ?? {}).map(Number)))].sort((a, b) => a - b);
+  const pipe = (f) => series.map((s) => ({ ...s, points: depthPoints.map((c) => { const v = s.summary?.pipelined?.[c]?.[f]; return [c, isNum(v) ? v : null]; }) }));
+  if (depthPoints.length && series.some((s) => depthPoints.some((c) => isNum(s.summary?.pipelined?.[c]?.msgsPerS)))) {
+    const inFlight = `${P.depth ?? "several"} in flight per connection`;
+    charts.push(lineChart({ id: "pipe-msgs", title: `Pipelined throughput (${inFlight}) against connection count`, desc: `Messages per second (64-byte echo, ${inFlight}) at ${depthPoints.map(kConns).join(", ")} connections; higher is better.`,
+      series: pipe("msgsPerS"), y: { label: "messages per second (msgs/s)", unit: "msgs/s", fmt: (v) => num(v) },
+      note: "One in flight, the load generator pays a wake-up per message too and can be the bound; pipelined, the server's own rate shows (the targets table marks which windows were loadgen-bound)." }));
+    charts.push(lineChart({ id: "pipe-cpu", title: `Pipelined: server CPU per message (${inFlight})`, desc: "Server user+system CPU time per echoed message with several messages in flight, in microseconds; lower is better.",
+      series: pipe("cpuUsPerMsg"), y: { label: "server CPU per message (µs)", unit: "µs/msg", fmt: (v) => num(v, 2) } }));
+  }
   const hold = (f, scaleBy = 1) => series.map((s) => ({ series: s, values: holds.map((c) => { const v = s.summary?.holdAt?.[c]?.[f]; return [c, isNum(v) ? v * scaleBy : null]; }) }));
   if (holds.length) {
     charts.push(barChart({ id: "rss-per-conn", title: "Memory per idle connection", desc: `RSS growth per held idle connection, in bytes, at ${holds.map(kConns).join(" and ")} connections held; lower is better.`,
@@ -266,7 +279,7 @@ function netSection(net) {
   return `<section aria-labelledby="h-net"><h2 id="h-net">Real sockets on loopback (net)</h2>
 <p>Every server side by side, each a fresh process pinned to one core, the load generator on the other. Colour is the runtime (${runtimes.map((r) => `<span class="chip c-${RUNTIME_COLOUR[r]}">${esc(r)}</span>`).join(" ")}, <span class="chip c-c">C</span>${others.length ? `; ${esc(others.map((s) => s.name).join(", "))}: a colour of ${others.length === 1 ? "its" : "their"} own` : ""}); line and marker are the role: solid ● ours (native host), dashed ■ ours (portable host), dotted ▲ the runtime's own sockets (or another peer), ◆ the C references (epoll; io_uring in a colour of its own where it ran). Hover a point for its value; each chart's data is also in a table under it.</p>
 ${unavailable.length ? `<div class="callout" role="note"><strong>Unavailable in this run:</strong><ul>${unavailable.map((s) => `<li>${esc(s.name)}: ${esc(s.unavailable)}</li>`).join("")}</ul></div>` : ""}
-<p class="small muted">Ping-pong: ${esc(P.messageBytes ?? 64)} B messages, ${esc(P.windowS ?? "?")} s window after ${esc(P.warmupMs ?? "?")} ms warm-up, ${esc(P.rounds ?? net.rounds ?? 1)} round(s), medians. Points: ${points.map(kConns).join(", ") || "none"}; idle memory at ${holds.map(kConns).join(", ") || "none"}.</p>
+<p class="small muted">Ping-pong: ${esc(P.messageBytes ?? 64)} B messages, ${esc(P.windowS ?? "?")} s window after ${esc(P.warmupMs ?? "?")} ms warm-up, ${esc(P.rounds ?? net.rounds ?? 1)} round(s), medians. Points: ${points.map(kConns).join(", ") || "none"}${depthPoints.length ? `; pipelined (${esc(P.depth ?? "?")} in flight) at ${depthPoints.map(kConns).join(", ")}` : ""}; idle memory at ${holds.map(kConns).join(", ") || "none"}.</p>
 <div class="grid">${charts.join("\n")}</div>
 </section>`;
 }
@@ -276,7 +289,7 @@ function targetsSection(report) {
   const count = (r) => figs.filter((f) => f.result === r).length;
   const results = ["PASS", "MISS", "SKIP", "ERROR", "info"].filter((r) => count(r));
   const ratio = (r) => (!isNum(r) ? "—" : r >= 10 ? `${r.toFixed(0)}x` : r >= 0.1 ? `${r.toFixed(2)}x` : `${r.toFixed(3)}x`);
-  const rows = figs.map((f) => `<tr class="r-${esc(String(f.result).toLowerCase())}"><td>${esc(f.bench ?? "")}</td><td>${esc(f.title)}<div class="small muted mono">${esc(f.id)}</div></td>` +
+  const rows = figs.map((f) => `<tr class="r-${esc(String(f.result).toLowerCase())}"><td>${esc(f.bench ?? "")}</td><td>${esc(f.title)}<div class="small muted mono">${esc(f.id)}</div>${f.note ? `<div class="small muted">${esc(f.note)}</div>` : ""}</td>` +
     `<td class="n">${esc(fmtValue(f.ours?.value, f.unit))}<div class="small muted">${esc(f.ours?.name ?? "")}</div></td>` +
     `<td class="n">${f.baseline ? `${esc(fmtValue(f.baseline.value, f.unit))}<div class="small muted">${esc(f.baseline.name)}</div>` : "—"}</td>` +
     `<td class="n">${ratio(f.ratio)}</td><td>${esc(targetText(f.target, f.unit))}</td><td><span class="badge b-${esc(String(f.result).toLowerCase())}">${esc(f.result)}</span></td></tr>`).join("\n");

@@ -159,6 +159,41 @@ test("strings from the JSON are escaped; a run without net still has its table a
   assert.is(noNet.split('<tr class="r-').length - 1, 2);
 });
 
+test("the pipelined case (issue 11, 8 in flight): its charts where the run has it, none where not; figure notes in the targets table", async () => {
+  const { renderReport } = await load();
+  // The fixture predates the pipelined case: no chart for it, and the one-in-flight charts as before.
+  const plain = renderReport(fixture());
+  assert.not.ok(plain.includes('id="pipe-msgs"') || plain.includes('id="pipe-cpu"'), "no pipelined chart without pipelined data");
+  // A run with it: net.mjs's shape (params.depth, params.depthPoints, summary[key].pipelined), its
+  // values taken from the fixture's one-in-flight medians at the same counts (never typed in).
+  const r = fixture();
+  const net = netOf(r) as Bench & { params: { depth?: number; depthPoints?: number[] }; extra: { summary: Record<string, Summary & { pipelined?: Record<string, Point | null> }> } };
+  const depthPoints = net.params.points.slice(0, 2);
+  net.params.depth = 8;
+  net.params.depthPoints = depthPoints;
+  for (const s of net.params.servers) {
+    const sum = net.extra.summary[s.key];
+    if (sum) sum.pipelined = Object.fromEntries(depthPoints.map((c) => [c, sum.pingpong[c] ? { ...sum.pingpong[c]!, msgsPerS: sum.pingpong[c]!.msgsPerS === null ? null : sum.pingpong[c]!.msgsPerS! * 8 } : null]));
+  }
+  const note = "paired per round: median 1.08x (1.16, 0.99); not loadgen-bound: loadgen CPU 48% with ours, 45% with C epoll";
+  r.figures[0] = { ...r.figures[0], note } as Report["figures"][number];
+  const html = renderReport(r);
+  for (const [id, field] of [["pipe-msgs", "msgsPerS"], ["pipe-cpu", "cpuUsPerMsg"]] as const) {
+    const fig = figureOf(html, id);
+    const want = net.params.servers.flatMap((s) => depthPoints.flatMap((c) => {
+      const v = net.extra.summary[s.key]?.pipelined?.[c]?.[field];
+      return typeof v === "number" && v > 0 ? [`data-server="${s.key}" data-conns="${c}" data-value="${v}"`] : [];
+    }));
+    assert.ok(want.length >= 4, `${id}: the derived run has values`);
+    for (const w of want) assert.ok(fig.includes(w), `${id}: missing point ${w}`);
+    assert.is(fig.split('class="point"').length - 1, want.length, `${id}: one marker per value`);
+    assert.ok(fig.includes("8 in flight per connection"), `${id}: says how many in flight`);
+  }
+  assert.match(html, new RegExp(`pipelined \\(8 in flight\\) at ${depthPoints.map((c) => (c >= 1000 ? `${c / 1000}k` : `${c}`)).join(", ")}`), "the run's parameters name the pipelined points");
+  const rows = html.slice(html.indexOf('<table class="targets"')).split("</table>")[0].split('<tr class="r-').slice(1);
+  assert.ok(rows[0].includes(`<div class="small muted">${note}</div>`), "a figure's note (pairs, loadgen-bound) under its title");
+});
+
 test("bad input: a clear error, naming what was expected", async () => {
   const { renderReport, writeReport } = await load();
   assert.throws(() => renderReport({}), /not a bench report: expected an object with a "benches" array/);
