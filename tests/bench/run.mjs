@@ -45,7 +45,7 @@ const BENCHES = [
   // Node, Bun and Deno vs node:net, Bun.listen, Deno.listen, C epoll. ~5 min a round when quiet; its
   // redone windows have a budget of their own (net.mjs, retryBudgetS: 4 min). --quick: every column once, ~30 s.
   // net runs one round unless --rounds is given: each further round adds roundTimeoutS to its timeout.
-  { name: "net", file: "net.mjs", timeoutS: 900, roundTimeoutS: 420, quickTimeoutS: 120, passArgs: ["--runtimes"] },
+  { name: "net", file: "net.mjs", timeoutS: 900, roundTimeoutS: 600, quickTimeoutS: 120, passArgs: ["--runtimes"] },
   // Observing must not disturb: turn p99 at 10k and 19.9k idle connections, /metrics scraped
   // over HTTP or metrics() read 1/s vs not observed (2 levels × 4 windows × 10 s × rounds, plus ramps).
   { name: "observe", file: "observe.mjs", timeoutS: 600 },
