@@ -1,0 +1,148 @@
+// io_uring: a WRITE whose chain is longer than one send's 64 chunks (MAX_IOV) still ends in one
+// EV_WRITE_DONE. uring.c sends such a chain a window of up to 64 chunks at a time; when the kernel
+// took a whole window, the next one is submitted from that window's completion, within the same
+// turn (on_send, ur_decode), as epoll's wr_write loops over sendmsg. Before, the first window's
+// completion reported a short write (EAGAIN), and every further 64 chunks cost a POLLOUT round
+// trip through the core (issue 11). The shim is driven by hand through a core's memory
+// (tests/helpers/native.ts), both ends of a loopback pair in the same shim:
+//   - 200 chunks of 100 bytes to a reader (20,000 bytes: the socket buffers hold them, so the
+//     kernel takes every window): one EV_WRITE_DONE with every byte and no error, in the turn of
+//     the WRITE, after one send per window (4), and the reader gets every byte in order;
+//   - 2,048 chunks of 512 bytes (1 MiB) to a reader that has stopped reading, from a socket with a
+//     small send buffer: one EV_WRITE_DONE, short with EAGAIN, whose count is every window the
+//     kernel took whole plus what the last one moved (one send per window up to the short one);
+//     then the reader reads again, the writer waits for EV_WRITABLE and writes the rest (from
+//     the byte it stopped at, as the core would), and every byte arrives in order.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { K, uringRig, type Ev, type ShimRig } from "../helpers/native.ts";
+import { runtimeName } from "../helpers/net.ts";
+import { skip } from "../helpers/skip.ts";
+
+const test = suite(`native: io_uring, a WRITE of more than 64 chunks (${runtimeName()})`);
+
+const EAGAIN = 11;
+const WINDOW_CHUNKS = 64; // MAX_IOV in uring.c
+
+/** The byte at stream position i: no period a misplaced chunk or window could hide in. */
+const byteAt = (i: number): number => Math.imul(i + 1, 2654435761) >>> 24;
+
+/** Chunks first..first+n-1 as one chain of `len` bytes each, holding stream bytes from 0 on. */
+function chain(rig: ShimRig, first: number, n: number, len: number): void {
+  const u8 = rig.core.u8;
+  for (let k = 0; k < n; k++) {
+    const off = rig.core.chunkDataOffset(first + k);
+    for (let j = 0; j < len; j++) u8[off + j] = byteAt(k * len + j);
+    rig.chunk(first + k, 0, len, k + 1 < n ? first + k + 1 : K.NONE);
+  }
+}
+
+/** The reading end: what it received, checked byte by byte against the stream, chunks handed back. */
+class Reader {
+  got = 0;
+  ended = false;
+  constructor(private readonly rig: ShimRig, private readonly slot: number) {}
+  take(evs: Ev[]): void {
+    for (const e of evs) {
+      if (e.slot !== this.slot || e.type !== K.EV_READ) continue;
+      if (e.b === 0) { this.ended = true; continue; }
+      const off = this.rig.core.chunkDataOffset(e.a), u8 = this.rig.core.u8;
+      for (let j = 0; j < e.b; j++) {
+        const want = byteAt(this.got + j);
+        if (u8[off + j] !== want) throw new Error(`byte ${this.got + j}: ${u8[off + j]}, not ${want}: out of order or lost`);
+      }
+      this.got += e.b;
+      this.rig.supply(e.a);
+    }
+  }
+}
+
+const writeDones = (evs: Ev[], slot: number): Ev[] => evs.filter((e) => e.type === K.EV_WRITE_DONE && e.slot === slot);
+
+for (const blockWait of [true, false]) {
+  const mode = blockWait ? "DEFER_TASKRUN" : "poller thread";
+
+  test(`200 chunks to a reader: one EV_WRITE_DONE with every byte in the WRITE's turn, one send per 64 chunks, every byte in order (${mode})`, async () => {
+    const rig = await uringRig({ blockWait, caps: { chunkCount: 512, chunkSize: 1024, eventCap: 1024, submitCap: 256, supplyCap: 64 } });
+    if (typeof rig === "string") return skip(rig);
+    try {
+      rig.setCursor("readsPerConn", 64);
+      const l = rig.listen(10, 1);
+      const p = rig.pair(l, 10, 1, 1, 1, 2, 1); // the server's side (slot 2) writes, the client (slot 1) reads
+      const reader = new Reader(rig, 1);
+      for (let c = 400; c < 464; c++) rig.supply(c);
+      reader.take(rig.turn());
+      const N = 200, LEN = 100, BYTES = N * LEN;
+      chain(rig, 0, N, LEN);
+      const sends = rig.nativeStats().writeCalls;
+      rig.submit(K.SQ_WRITE, 2, 1, p.server, 0, BYTES);
+      const evs = rig.turn();
+      reader.take(evs);
+      const done = writeDones(evs, 2);
+      assert.equal(done.map((e) => [e.b, e.err]), [[BYTES, 0]], "one EV_WRITE_DONE, every byte, no error, in the turn of the WRITE (before: 6,400 bytes and EAGAIN)");
+      assert.is(rig.nativeStats().writeCalls - sends, Math.ceil(N / WINDOW_CHUNKS), "one send per window of 64 chunks");
+      for (let i = 0; i < 200 && reader.got < BYTES; i++) { rig.n.turn(rig.h, i < 5 ? 0 : 5); const more = rig.events(); reader.take(more); assert.is(writeDones(more, 2).length, 0, "no second EV_WRITE_DONE"); }
+      assert.is(reader.got, BYTES, "the reader got every byte, in order");
+      assert.is(rig.violations(), 0);
+    } finally { rig.destroy(); }
+  });
+
+  test(`1 MiB in 2,048 chunks to a reader that stopped: one short EV_WRITE_DONE (EAGAIN) counting every window taken, then the rest after EV_WRITABLE, every byte in order (${mode})`, async () => {
+    const rig = await uringRig({ blockWait, caps: { chunkCount: 4096, chunkSize: 512, eventCap: 4096, submitCap: 256, supplyCap: 128 } });
+    if (typeof rig === "string") return skip(rig);
+    try {
+      rig.setCursor("readsPerConn", 64);
+      // a listener whose accepted sockets have a small send buffer (set before listen(): inherited),
+      // so that the reader's receive buffer and ours fill well before 1 MiB
+      const [lfd, port] = rig.n.listen(rig.h, "127.0.0.1", 0, 64, 0, 0, 4096);
+      rig.submit(K.SQ_INTEREST, 10, 1, lfd, K.IN_READ);
+      rig.turn();
+      const p = rig.pair({ fd: lfd, port }, 10, 1, 1, 1, 2, 1);
+      const reader = new Reader(rig, 1);
+      rig.submit(K.SQ_INTEREST, 1, 1, p.client, 0); // the reader stops reading
+      rig.turn();
+      const N = 2048, LEN = 512, BYTES = N * LEN, WINDOW = WINDOW_CHUNKS * LEN;
+      chain(rig, 0, N, LEN);
+      const sends = rig.nativeStats().writeCalls;
+      rig.submit(K.SQ_WRITE, 2, 1, p.server, 0, BYTES);
+      const evs = rig.turn();
+      const first = writeDones(evs, 2);
+      assert.is(first.length, 1, "one EV_WRITE_DONE");
+      let done = first[0].b;
+      assert.is(first[0].err, EAGAIN, "short, with EAGAIN: the core waits for writability");
+      assert.ok(done > 0 && done < BYTES, `a real prefix (${done} of ${BYTES})`);
+      // each window the kernel took whole was followed by the next; the short one ended the WRITE
+      assert.is(rig.nativeStats().writeCalls - sends, Math.floor(done / WINDOW) + 1, `one send per window up to the short one (${done} bytes)`);
+
+      // the reader reads again; the writer writes the rest each time writability comes back
+      for (let c = 3000; c < 3128; c++) rig.supply(c);
+      rig.submit(K.SQ_INTEREST, 1, 1, p.client, K.IN_READ);
+      rig.submit(K.SQ_INTEREST, 2, 1, p.server, K.IN_READ | K.IN_WRITE);
+      let writing = false, writes = 1;
+      for (let i = 0; i < 3000 && reader.got < BYTES; i++) {
+        rig.n.turn(rig.h, i < 5 ? 0 : 5);
+        const more = rig.events();
+        reader.take(more);
+        for (const e of writeDones(more, 2)) {
+          writing = false;
+          done += e.b;
+          assert.ok(e.err === 0 || e.err === EAGAIN, `no error but EAGAIN (${e.err})`);
+          if (done === BYTES) { assert.is(e.err, 0, "the last WRITE ends without error"); rig.submit(K.SQ_INTEREST, 2, 1, p.server, K.IN_READ); }
+        }
+        if (!writing && done < BYTES && more.some((e) => e.type === K.EV_WRITABLE && e.slot === 2)) {
+          // the rest of the chain from the byte it stopped at, as the core would write it
+          const c = Math.floor(done / LEN), off = done % LEN;
+          rig.chunk(c, off, LEN - off, c + 1 < N ? c + 1 : K.NONE);
+          rig.submit(K.SQ_WRITE, 2, 1, p.server, c, BYTES - done);
+          writing = true;
+          writes++;
+        }
+      }
+      assert.is(done, BYTES, `every byte written (${writes} WRITEs)`);
+      assert.is(reader.got, BYTES, "the reader got every byte, in order");
+      assert.is(rig.violations(), 0);
+    } finally { rig.destroy(); }
+  });
+}
+
+test.run();
