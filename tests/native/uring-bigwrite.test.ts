@@ -15,7 +15,7 @@
 //     the byte it stopped at, as the core would), and every byte arrives in order.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { K, uringRig, type Ev, type ShimRig } from "../helpers/native.ts";
+import { K, ShimRig, uringRig, type Ev } from "../helpers/native.ts";
 import { runtimeName } from "../helpers/net.ts";
 import { skip } from "../helpers/skip.ts";
 
@@ -58,6 +58,40 @@ class Reader {
 }
 
 const writeDones = (evs: Ev[], slot: number): Ev[] => evs.filter((e) => e.type === K.EV_WRITE_DONE && e.slot === slot);
+
+/**
+ * The writer (slot 2, gen 1) of a chain of n chunks of `len` bytes, `done` of them written: writes
+ * the rest each time EV_WRITABLE comes, from the byte it stopped at, as the core would (the chunk
+ * it stopped in starts there), until every byte is written and read (bounded). Each WRITE must
+ * end in exactly one EV_WRITE_DONE, without error or short with EAGAIN. Returns the bytes written
+ * and the WRITEs it took.
+ */
+function writeRest(rig: ShimRig, fd: number, reader: Reader, n: number, len: number, done: number): { done: number; writes: number } {
+  const bytes = n * len;
+  let writing = false, writes = 0;
+  rig.submit(K.SQ_INTEREST, 2, 1, fd, K.IN_READ | K.IN_WRITE);
+  for (let i = 0; i < 5000 && (done < bytes || reader.got < bytes); i++) {
+    rig.n.turn(rig.h, i < 5 ? 0 : 5);
+    const evs = rig.events();
+    reader.take(evs);
+    for (const e of writeDones(evs, 2)) {
+      assert.ok(writing, "one EV_WRITE_DONE per WRITE");
+      writing = false;
+      done += e.b;
+      assert.ok(e.err === 0 || e.err === EAGAIN, `no error but EAGAIN (${e.err})`);
+      assert.is(e.err === 0, done === bytes, `EAGAIN exactly when bytes are left (${done} of ${bytes})`);
+      if (done === bytes) rig.submit(K.SQ_INTEREST, 2, 1, fd, K.IN_READ);
+    }
+    if (!writing && done < bytes && evs.some((e) => e.type === K.EV_WRITABLE && e.slot === 2)) {
+      const c = Math.floor(done / len), off = done % len;
+      rig.chunk(c, off, len - off, c + 1 < n ? c + 1 : K.NONE);
+      rig.submit(K.SQ_WRITE, 2, 1, fd, c, bytes - done);
+      writing = true;
+      writes++;
+    }
+  }
+  return { done, writes };
+}
 
 for (const blockWait of [true, false]) {
   const mode = blockWait ? "DEFER_TASKRUN" : "poller thread";
@@ -108,7 +142,7 @@ for (const blockWait of [true, false]) {
       const evs = rig.turn();
       const first = writeDones(evs, 2);
       assert.is(first.length, 1, "one EV_WRITE_DONE");
-      let done = first[0].b;
+      const done = first[0].b;
       assert.is(first[0].err, EAGAIN, "short, with EAGAIN: the core waits for writability");
       assert.ok(done > 0 && done < BYTES, `a real prefix (${done} of ${BYTES})`);
       // each window the kernel took whole was followed by the next; the short one ended the WRITE
@@ -117,32 +151,45 @@ for (const blockWait of [true, false]) {
       // the reader reads again; the writer writes the rest each time writability comes back
       for (let c = 3000; c < 3128; c++) rig.supply(c);
       rig.submit(K.SQ_INTEREST, 1, 1, p.client, K.IN_READ);
-      rig.submit(K.SQ_INTEREST, 2, 1, p.server, K.IN_READ | K.IN_WRITE);
-      let writing = false, writes = 1;
-      for (let i = 0; i < 3000 && reader.got < BYTES; i++) {
-        rig.n.turn(rig.h, i < 5 ? 0 : 5);
-        const more = rig.events();
-        reader.take(more);
-        for (const e of writeDones(more, 2)) {
-          writing = false;
-          done += e.b;
-          assert.ok(e.err === 0 || e.err === EAGAIN, `no error but EAGAIN (${e.err})`);
-          if (done === BYTES) { assert.is(e.err, 0, "the last WRITE ends without error"); rig.submit(K.SQ_INTEREST, 2, 1, p.server, K.IN_READ); }
-        }
-        if (!writing && done < BYTES && more.some((e) => e.type === K.EV_WRITABLE && e.slot === 2)) {
-          // the rest of the chain from the byte it stopped at, as the core would write it
-          const c = Math.floor(done / LEN), off = done % LEN;
-          rig.chunk(c, off, LEN - off, c + 1 < N ? c + 1 : K.NONE);
-          rig.submit(K.SQ_WRITE, 2, 1, p.server, c, BYTES - done);
-          writing = true;
-          writes++;
-        }
-      }
-      assert.is(done, BYTES, `every byte written (${writes} WRITEs)`);
+      const rest = writeRest(rig, p.server, reader, N, LEN, done);
+      assert.is(rest.done, BYTES, `every byte written (${rest.writes} WRITEs)`);
       assert.is(reader.got, BYTES, "the reader got every byte, in order");
       assert.is(rig.violations(), 0);
     } finally { rig.destroy(); }
   });
 }
+
+// The faults build (-DWR_FAULTS): each window draws the faults a send can meet (faults.c, as
+// epoll's wr_sys_sendmsg draws them for each sendmsg), so a window after the first may be cut
+// short or refused with EAGAIN: the WRITE then ends there, in one EV_WRITE_DONE counting the
+// windows before, and the rest is written after EV_WRITABLE.
+test("faults build: windows cut short or refused (EAGAIN) end their WRITE with what the windows before moved, and every byte arrives in order", async () => {
+  const probe = await uringRig();
+  if (typeof probe === "string") return skip(probe);
+  probe.destroy();
+  let rig: ShimRig;
+  try { rig = await ShimRig.create("faults", { backend: "uring", caps: { chunkCount: 4096, chunkSize: 512, eventCap: 4096, submitCap: 256, supplyCap: 128 } }); }
+  catch (err) { return skip(`the faults build's uring backend cannot start here: ${(err as Error).message}`); }
+  try {
+    rig.setCursor("readsPerConn", 64);
+    const l = rig.listen(10, 1);
+    const p = rig.pair(l, 10, 1, 1, 1, 2, 1);
+    const reader = new Reader(rig, 1);
+    for (let c = 3000; c < 3128; c++) rig.supply(c);
+    reader.take(rig.turn());
+    const N = 2048, LEN = 512, BYTES = N * LEN;
+    chain(rig, 0, N, LEN);
+    const s0 = rig.nativeStats();
+    rig.faults({ seed: 11, writeShortProbability: 0.15, writeEagainProbability: 0.05 });
+    const rest = writeRest(rig, p.server, reader, N, LEN, 0);
+    const s1 = rig.nativeStats();
+    rig.faults({});
+    assert.is(rest.done, BYTES, `every byte written (${rest.writes} WRITEs)`);
+    assert.is(reader.got, BYTES, "the reader got every byte, in order");
+    assert.ok(s1.faultWriteShort - s0.faultWriteShort > 0 && s1.faultWriteEagain - s0.faultWriteEagain > 0, "both kinds were injected");
+    assert.ok(s1.writeCalls - s0.writeCalls > rest.writes + 2, `windows followed windows (${s1.writeCalls - s0.writeCalls} sends for ${rest.writes} WRITEs)`);
+    assert.is(rig.violations(), 0);
+  } finally { rig.destroy(); }
+});
 
 test.run();
