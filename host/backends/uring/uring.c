@@ -34,7 +34,9 @@
  *   - WRITE: SEND (one chunk) or SENDMSG (a chain, up to 64 chunks) with MSG_DONTWAIT, so a
  *     full socket answers at once with what fitted, or EAGAIN, as epoll's send does (the core
  *     then waits for EV_WRITABLE), instead of parking a send that a stalled peer would hold
- *     forever. Its completion is the EV_WRITE_DONE.
+ *     forever. Its completion is the EV_WRITE_DONE. A longer chain goes 64 chunks a send, the
+ *     next submitted from the completion of the one the kernel took whole, within the same turn
+ *     (on_send, ur_decode): one EV_WRITE_DONE for the whole WRITE, as epoll's sendmsg loop gives.
  *   - CLOSE: ASYNC_CANCEL of every operation on the descriptor, hard-linked to a CLOSE
  *     operation, so the cancel finds the descriptor's file before its number is free; the
  *     descriptor's generation moves on, and any completion still to come for it is stale:
@@ -111,6 +113,7 @@ typedef struct wctx {
     uint32_t windowed; /* in flight: 1 if the chain is longer than one send's MAX_IOV chunks (its place: the wvec) */
   };
 } wctx;
+_Static_assert(sizeof(wctx) == 24, "a send context stays 24 bytes: the comment above says why");
 /* The msghdr the kernel reads at submit, for a write of several chunks (SENDMSG) only; beside its
  * wctx, at the same index. A chain longer than MAX_IOV chunks goes as a send per window of up to
  * MAX_IOV chunks, the next submitted from the completion of the one before (on_send), and its
@@ -881,6 +884,8 @@ static int servable(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, in
   /* A send's completion never waits behind the descriptor's held receives: the chunks it frees
    * may be what those receives wait for (a peer's data held by readsPerConn while our reply's
    * chunks stay "writing"). Its order against them does not matter: they are different streams. */
+  /* One that queues its WRITE's next window (on_send) posts nothing, but which one does shows only
+   * as it is served: held like the rest without room, it goes next turn, whose first pass serves it. */
   if (tag == T_SEND) { if (wr_event_room(r) > 0) return 1; s->heldRetry = 1; return 0; }
   if (inTable && (fromHeld ? s->keptTurn[fd] == s->turnNo : s->heldFor[fd] != 0)) return 0;
   if (wr_event_room(r) == 0) { s->heldRetry = 1; return 0; }
@@ -964,10 +969,10 @@ static void ur_decode(wr_reactor *r, int n) {
       serve(r, s, &c, &arrivals);
     }
     /* The next windows of long writes (on_send) go now, in one enter for all of them, and their
-     * completions are served in this pass's turn: they finish during the submit (MSG_DONTWAIT). Not
-     * with the next turn's enter: that would cost the WRITE a turn per window, and the core would
-     * run in between with a send queued over its chunks. Bounded: each window follows one that
-     * moved bytes of a WRITE with bytes left. */
+     * completions are served in this turn: they finish during the submit (MSG_DONTWAIT). Not with
+     * the next turn's enter: that would cost the WRITE a turn per window, and with a poller thread
+     * nothing wakes a turn for a send that is only queued (it waits on the ring's completions).
+     * Bounded: each window follows one that moved bytes of a WRITE with bytes left. */
     if (!s->followUps || s->broken) break;
     s->followUps = 0;
     __atomic_store_n(s->cqHead, head, __ATOMIC_RELEASE);
