@@ -971,8 +971,10 @@ static void ur_decode(wr_reactor *r, int n) {
     /* The next windows of long writes (on_send) go now, in one enter for all of them, and their
      * completions are served in this turn: they finish during the submit (MSG_DONTWAIT). Not with
      * the next turn's enter: that would cost the WRITE a turn per window, and with a poller thread
-     * nothing wakes a turn for a send that is only queued (it waits on the ring's completions).
-     * Bounded: each window follows one that moved bytes of a WRITE with bytes left. */
+     * nothing wakes a turn for a send that is only queued (it waits on the ring's completions: so
+     * left, a thread-mode 200-chunk write stopped after its first window until the test timed out,
+     * tests/net/uring.test.ts). Bounded: each window follows one that moved bytes of a WRITE with
+     * bytes left. */
     if (!s->followUps || s->broken) break;
     s->followUps = 0;
     __atomic_store_n(s->cqHead, head, __ATOMIC_RELEASE);
