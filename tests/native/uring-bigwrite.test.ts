@@ -12,7 +12,11 @@
 //     small send buffer: one EV_WRITE_DONE, short with EAGAIN, whose count is every window the
 //     kernel took whole plus what the last one moved (one send per window up to the short one);
 //     then the reader reads again, the writer waits for EV_WRITABLE and writes the rest (from
-//     the byte it stopped at, as the core would), and every byte arrives in order.
+//     the byte it stopped at, as the core would), and every byte arrives in order;
+//   - a CLOSE right after the WRITE, in the same turn: no window follows the first (without the
+//     check, the next one went to the closed descriptor: EBADF), and the peer gets the first
+//     window's bytes, then the end;
+//   - the faults build: windows after the first meet injected short sends and EAGAIN.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { K, ShimRig, uringRig, type Ev } from "../helpers/native.ts";
@@ -117,6 +121,37 @@ for (const blockWait of [true, false]) {
       assert.is(rig.nativeStats().writeCalls - sends, Math.ceil(N / WINDOW_CHUNKS), "one send per window of 64 chunks");
       for (let i = 0; i < 200 && reader.got < BYTES; i++) { rig.n.turn(rig.h, i < 5 ? 0 : 5); const more = rig.events(); reader.take(more); assert.is(writeDones(more, 2).length, 0, "no second EV_WRITE_DONE"); }
       assert.is(reader.got, BYTES, "the reader got every byte, in order");
+      assert.is(rig.violations(), 0);
+    } finally { rig.destroy(); }
+  });
+
+  // A window follows only while its descriptor is still the one written to: a CLOSE after the
+  // WRITE in the same turn moves the descriptor's generation on before the first window's
+  // completion is served (the send ran first, in the same submit), and no window may follow to a
+  // closed descriptor, or to another socket that reused its number. The core never closes with a
+  // write in flight (it waits for EV_WRITE_DONE); a broken one must still not steer bytes.
+  test(`a CLOSE right after the WRITE: no window follows the first, the peer gets it in order, then the end (${mode})`, async () => {
+    const rig = await uringRig({ blockWait, caps: { chunkCount: 512, chunkSize: 1024, eventCap: 1024, submitCap: 256, supplyCap: 64 } });
+    if (typeof rig === "string") return skip(rig);
+    try {
+      rig.setCursor("readsPerConn", 64);
+      const l = rig.listen(10, 1);
+      const p = rig.pair(l, 10, 1, 1, 1, 2, 1);
+      const reader = new Reader(rig, 1);
+      for (let c = 400; c < 464; c++) rig.supply(c);
+      reader.take(rig.turn());
+      const N = 200, LEN = 100, FIRST = WINDOW_CHUNKS * LEN;
+      chain(rig, 0, N, LEN);
+      const sends = rig.nativeStats().writeCalls;
+      rig.submit(K.SQ_WRITE, 2, 1, p.server, 0, N * LEN);
+      rig.submit(K.SQ_CLOSE, 2, 1, p.server);
+      const evs = rig.turn();
+      reader.take(evs);
+      assert.equal(writeDones(evs, 2).map((e) => [e.b, e.err]), [[FIRST, EAGAIN]], "the first window, reported short: nothing followed it");
+      assert.is(rig.nativeStats().writeCalls - sends, 1, "one send: none to the closed descriptor");
+      for (let i = 0; i < 200 && !reader.ended; i++) { rig.n.turn(rig.h, i < 5 ? 0 : 5); reader.take(rig.events()); }
+      assert.ok(reader.ended, "the peer saw the end");
+      assert.is(reader.got, FIRST, "after the first window's bytes, in order");
       assert.is(rig.violations(), 0);
     } finally { rig.destroy(); }
   });
