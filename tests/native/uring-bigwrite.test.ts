@@ -16,6 +16,8 @@
 //   - a CLOSE right after the WRITE, in the same turn: no window follows the first (without the
 //     check, the next one went to the closed descriptor: EBADF), and the peer gets the first
 //     window's bytes, then the end;
+//   - a chain a broken core changed while a window's completion was held: the next window's
+//     check finds it (EINVAL with the bytes moved, a violation, nothing past it sent);
 //   - the faults build: windows after the first meet injected short sends and EAGAIN.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -153,6 +155,43 @@ for (const blockWait of [true, false]) {
       assert.ok(reader.ended, "the peer saw the end");
       assert.is(reader.got, FIRST, "after the first window's bytes, in order");
       assert.is(rig.violations(), 0);
+    } finally { rig.destroy(); }
+  });
+
+  // Each window's chunks are checked again as they are used (send_window), as epoll's loop checks
+  // them: the whole chain was checked before the first window, and a window that goes later must
+  // not be steered outside a chunk either. A window goes later when the completion before it was
+  // held (no room in the event ring: here the ring is left full), and the core ran meanwhile: a
+  // broken one changed a chunk further down the chain. The WRITE ends with the bytes moved so
+  // far and EINVAL, the violation is recorded, and nothing past the bad chunk is sent.
+  test(`a chain corrupted while a window's completion was held: the next window finds it, EINVAL with the bytes moved, a violation (${mode})`, async () => {
+    const rig = await uringRig({ blockWait, caps: { chunkCount: 512, chunkSize: 1024, eventCap: 8, submitCap: 256, supplyCap: 64 } });
+    if (typeof rig === "string") return skip(rig);
+    try {
+      const l = rig.listen(10, 1);
+      const p = rig.pair(l, 10, 1, 1, 1, 2, 1);
+      const N = 200, LEN = 100, FIRST = WINDOW_CHUNKS * LEN;
+      chain(rig, 0, N, LEN);
+      // the event ring left full: eight 1-byte writes of the client's, their EV_WRITE_DONEs not taken
+      // (no chunk supplied: the receives park, posting nothing)
+      rig.fillChunk(300, "x");
+      for (let i = 0; i < 8; i++) rig.submit(K.SQ_WRITE, 1, 1, p.client, 300, 1);
+      rig.n.turn(rig.h, 0);
+      rig.submit(K.SQ_WRITE, 2, 1, p.server, 0, N * LEN);
+      rig.n.turn(rig.h, 0);
+      assert.is(writeDones(rig.events(), 2).length, 0, "the first window's completion was held (no room)");
+      rig.chunk(100, 0, 5000, 101); // past the chunk's end: a window must not send it
+      const evs = rig.turn();
+      assert.equal(writeDones(evs, 2).map((e) => [e.b, e.err]), [[FIRST, 22]], "the first window's bytes, then EINVAL");
+      assert.is(rig.violations(), 1);
+      assert.match(rig.violation() ?? "", "the chain changed while it was written");
+      // the peer gets the first window and nothing more: read to the end after the server closes
+      const reader = new Reader(rig, 1);
+      for (let c = 400; c < 464; c++) rig.supply(c);
+      rig.submit(K.SQ_CLOSE, 2, 1, p.server);
+      for (let i = 0; i < 200 && !reader.ended; i++) { rig.n.turn(rig.h, i < 5 ? 0 : 5); reader.take(rig.events()); }
+      assert.ok(reader.ended, "the peer saw the end");
+      assert.is(reader.got, FIRST, "after the first window's bytes, in order, and nothing else");
     } finally { rig.destroy(); }
   });
 
