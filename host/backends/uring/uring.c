@@ -973,8 +973,8 @@ static void ur_decode(wr_reactor *r, int n) {
      * the next turn's enter: that would cost the WRITE a turn per window, and with a poller thread
      * nothing wakes a turn for a send that is only queued (it waits on the ring's completions: so
      * left, a thread-mode 200-chunk write stopped after its first window until the test timed out,
-     * tests/net/uring.test.ts). Bounded: each window follows one that moved bytes of a WRITE with
-     * bytes left. */
+     * tests/net/uring.test.ts). Not counted in sendsNow: the next wait has nothing of theirs to
+     * submit or reap. Bounded: each window follows one that moved bytes of a WRITE with bytes left. */
     if (!s->followUps || s->broken) break;
     s->followUps = 0;
     __atomic_store_n(s->cqHead, head, __ATOMIC_RELEASE);
