@@ -230,6 +230,47 @@ if (process.env[CHILD_ENV]) {
     await closeClean(peers);
   });
 
+  // A write longer than one send's 64 chunks: the host sends it a window of 64 chunks at a time,
+  // the next from the completion of the one before, in the same turn, and reports it done once.
+  // Before, each window's completion reported a partial write, and the core waited for
+  // writability (a POLLOUT round trip) before every further 64 chunks (issue 11). 200 chunks of
+  // 256 bytes (51,200 bytes: loopback's socket buffers take them whole, as they do on epoll).
+  for (const wait of ["block", "thread"] as const) {
+    test(`a write of 200 chunks is one socket WRITE, not partial: one send per 64 chunks, no wait for writability, every byte in order (${wait})`, async () => {
+      if (why) return skip(`host 'uring' cannot run here: ${why}`);
+      const server = await netReactor({ host: "uring", wait, chunkSize: 256, poolChunks: 1024 });
+      const CHUNKS = 200, BYTES = CHUNKS * 256;
+      const big = new Uint8Array(BYTES);
+      for (let i = 0; i < BYTES; i++) big[i] = Math.imul(i + 1, 2654435761) >>> 24;
+      let before: { writes: number; partial: number; sends: number } | undefined;
+      const l = server.listen({ port: 0 }, {
+        data(c) {
+          const m = server.metrics();
+          before = { writes: m.writes, partial: m.writesPartial, sends: m.host!.writeCalls };
+          c.write(big);
+        },
+      });
+      const peers = await netReactor({ host: "epoll", wait: "thread" });
+      const got: Uint8Array[] = [];
+      let n = 0;
+      peers.connect({ port: l.port }, { open(c) { c.write("go"); }, data(_c, d) { got.push(d.slice()); n += d.length; } });
+      try {
+        await until([server, peers], () => n >= BYTES, `all ${BYTES} bytes at the peer`);
+        const all = new Uint8Array(n);
+        let off = 0;
+        for (const b of got) { all.set(b, off); off += b.length; }
+        assert.is(n, BYTES, "no more than was written");
+        const wrong = all.findIndex((v, i) => v !== big[i]);
+        assert.is(wrong, -1, `every byte in order (first wrong at ${wrong})`);
+        const m = server.metrics();
+        assert.ok(before, "the server saw the peer's data");
+        assert.is(m.writes - before!.writes, 1, "one socket WRITE reported done");
+        assert.is(m.writesPartial - before!.partial, 0, "not partial: the core never waited for writability (one wait per 64 chunks before)");
+        assert.is(m.host!.writeCalls - before!.sends, Math.ceil(CHUNKS / 64), "one send per window of 64 chunks");
+      } finally { await closeClean(server); await closeClean(peers); }
+    });
+  }
+
   for (const wait of ["block", "thread"] as const) {
     test(`descriptors: everything the uring host opened is closed once, nothing it did not open is touched (${wait})`, async () => {
       if (why) return skip(`host 'uring' cannot run here: ${why}`);

@@ -34,7 +34,9 @@
  *   - WRITE: SEND (one chunk) or SENDMSG (a chain, up to 64 chunks) with MSG_DONTWAIT, so a
  *     full socket answers at once with what fitted, or EAGAIN, as epoll's send does (the core
  *     then waits for EV_WRITABLE), instead of parking a send that a stalled peer would hold
- *     forever. Its completion is the EV_WRITE_DONE.
+ *     forever. Its completion is the EV_WRITE_DONE. A longer chain goes 64 chunks a send, the
+ *     next submitted from the completion of the one the kernel took whole, within the same turn
+ *     (on_send, ur_decode): one EV_WRITE_DONE for the whole WRITE, as epoll's sendmsg loop gives.
  *   - CLOSE: ASYNC_CANCEL of every operation on the descriptor, hard-linked to a CLOSE
  *     operation, so the cancel finds the descriptor's file before its number is free; the
  *     descriptor's generation moves on, and any completion still to come for it is stale:
@@ -106,19 +108,30 @@ enum { T_WAKE = 1, T_LISTEN, T_RECV, T_POLLOUT, T_SEND, T_CANCEL, T_CLOSE };
 typedef struct wctx {
   uint32_t slot, gen, ugen, bytes; /* bytes: the WRITE's whole count (a send that does less: EAGAIN) */
   int32_t fd;
-  uint32_t nextFree;
+  union {
+    uint32_t nextFree; /* on the free list */
+    uint32_t windowed; /* in flight: 1 if the chain is longer than one send's MAX_IOV chunks (its place: the wvec) */
+  };
 } wctx;
+_Static_assert(sizeof(wctx) == 24, "a send context stays 24 bytes: the comment above says why");
 /* The msghdr the kernel reads at submit, for a write of several chunks (SENDMSG) only; beside its
- * wctx, at the same index. */
+ * wctx, at the same index. A chain longer than MAX_IOV chunks goes as a send per window of up to
+ * MAX_IOV chunks, the next submitted from the completion of the one before (on_send), and its
+ * place in the chain is kept here, read only by those writes: `next`, the chunk the next window
+ * starts at (always at its start: a window follows only one the kernel took whole), `done`, the
+ * bytes the windows before this one moved, `want`, the bytes this window holds (before a fault
+ * cut it: the kernel taking less is a short send). */
 typedef struct wvec {
   struct msghdr mh;
   struct iovec iov[MAX_IOV];
+  uint32_t next, done, want;
 } wvec;
 
 typedef struct {
   int ring;
   unsigned *sqHead, *sqTail, *sqMask, *sqArray, *sqFlags, *cqHead, *cqTail, *cqMask;
   unsigned sqEntries, sqLocal, toSubmit, sendsNow;
+  unsigned followUps; /* next windows of long writes queued by this turn's completions (on_send), submitted before it ends */
   int carried; /* the last wait's enter left submissions queued (ur_shutdown) */
   struct io_uring_sqe *sqes;
   struct io_uring_cqe *cqes;
@@ -446,51 +459,57 @@ static uint32_t wctx_alloc(ur_state *s) {
 }
 static void wctx_free(ur_state *s, uint32_t i) { wctx_at(s, i)->nextFree = s->wfree; s->wfree = i; }
 
-static void ur_write(wr_reactor *r, const wr_submit *sub, wr_fd *f) {
+/*
+ * Queues the send of one window of write w: up to MAX_IOV chunks of its chain from chunk c, with
+ * `left` of the WRITE's bytes still to move and `done` moved by the windows before. One chunk (the
+ * usual reply) stays in one0 and goes as a SEND, its wvec untouched; more go as a SENDMSG. Each
+ * chunk is checked again as it is used (O(1)), as epoll's wr_write does: the chain was checked
+ * whole before the first window (check_chain), and a later window must not be steered outside a
+ * chunk either. Returns 0 (queued), or the errno the WRITE ends with: EINVAL (the chain changed:
+ * the violation is recorded), or the faults build's draw.
+ */
+static uint32_t send_window(wr_reactor *r, uint32_t w, wr_fd *f, uint32_t c, uint32_t left, uint32_t done) {
   ur_state *s = UR(r);
-  int fd = sub->fd;
-  uint32_t w = ugen_fit(s, fd) == 0 ? wctx_alloc(s) : UINT32_MAX;
-  if (w == UINT32_MAX) { wr_post(r, K_EV_WRITE_DONE, sub->slot, sub->gen, fd, 0, 0, ENOMEM); return; }
   wctx *x = wctx_at(s, w);
-  x->slot = sub->slot; x->gen = sub->gen; x->fd = fd; x->ugen = s->ugen[fd]; x->bytes = sub->b;
-  /* the iovecs of the (checked) chain, up to MAX_IOV chunks: the rest is left for after EAGAIN.
-   * One chunk (the usual reply) stays in one0 and goes as a SEND; the wvec is written only for more. */
   int n = 0;
-  uint32_t want = 0, c = sub->a;
+  uint32_t want = 0;
   struct iovec one0 = { 0 }, *iov = &one0;
-  while (n < MAX_IOV && want < sub->b) {
+  while (n < MAX_IOV && want < left) {
     wr_chunk k;
     if (c == K_NONE || !WR_CHUNK_OK(r, c)) break;
     wr_chunk_read(r, c, &k);
     if (k.start > r->chunkSize || k.len > r->chunkSize - k.start) break;
-    uint32_t take = k.len < sub->b - want ? k.len : sub->b - want;
+    uint32_t take = k.len < left - want ? k.len : left - want;
     if (n == 1) { iov = wvec_at(s, w)->iov; iov[0] = one0; }
     iov[n].iov_base = wr_chunk_data(r, c) + k.start;
     iov[n].iov_len = take;
     n++; want += take;
     c = k.next;
   }
-  if (want < sub->b && n < MAX_IOV) { /* the chain changed since it was checked */
-    wctx_free(s, w);
-    wr_violation(r, "WRITE of slot %u gen %u: the chain changed while it was written", sub->slot, sub->gen);
-    wr_post(r, K_EV_WRITE_DONE, sub->slot, sub->gen, fd, 0, 0, EINVAL);
-    return;
+  if (want < left && n < MAX_IOV) { /* the chain changed since it was checked */
+    wr_violation(r, "WRITE of slot %u gen %u: the chain changed while it was written", x->slot, x->gen);
+    return EINVAL;
   }
+  /* more than this window: where the next one starts, for this one's completion (on_send) */
+  if (want < left) x->windowed = 1;
+  if (x->windowed) { wvec *v = wvec_at(s, w); v->next = c; v->done = done; v->want = want; }
 #ifdef WR_FAULTS
-  /* the faults build (faults.c): what a send can meet, decided before it is submitted */
+  /* the faults build (faults.c): what a send can meet, decided before it is submitted, for each
+   * window as epoll's wr_sys_sendmsg decides it for each sendmsg */
   uint32_t failWith = f->fault;
   if (!failWith && wr_fault(r, WR_FK_RESET)) failWith = f->fault = ECONNRESET;
   if (!failWith && wr_fault(r, WR_FK_EPIPE)) failWith = f->fault = EPIPE;
   if (!failWith && wr_fault(r, WR_FK_ENOBUFS)) failWith = ENOBUFS;
   if (!failWith && wr_fault(r, WR_FK_WRITE_EAGAIN)) failWith = EAGAIN; /* writability "comes back": POLLOUT says so at once */
-  if (failWith) { wctx_free(s, w); wr_post(r, K_EV_WRITE_DONE, sub->slot, sub->gen, fd, 0, 0, failWith); return; }
-  if (want > 1 && wr_fault(r, WR_FK_WRITE_SHORT)) { /* a real prefix: cut the iovecs */
+  if (failWith) return failWith;
+  if (want > 1 && wr_fault(r, WR_FK_WRITE_SHORT)) { /* a real prefix: cut the iovecs (v->want keeps the whole window: a short send) */
     uint32_t keep = 1 + (uint32_t)wr_fault_below(r, WR_FK_WRITE_SHORT, want - 1), i = 0;
     for (; i < (uint32_t)n && keep > iov[i].iov_len; i++) keep -= (uint32_t)iov[i].iov_len;
     iov[i].iov_len = keep;
     n = (int)i + 1;
   }
 #endif
+  int fd = x->fd;
   struct io_uring_sqe *q = sqe_get(r);
   f->pad |= O_SQ;
   q->fd = fd;
@@ -509,8 +528,20 @@ static void ur_write(wr_reactor *r, const wr_submit *sub, wr_fd *f) {
     q->len = 1;
   }
   q->user_data = UD(T_SEND, w, fd);
-  s->sendsNow++;
   r->stats[S_WRITE_CALLS]++;
+  return 0;
+}
+
+static void ur_write(wr_reactor *r, const wr_submit *sub, wr_fd *f) {
+  ur_state *s = UR(r);
+  int fd = sub->fd;
+  uint32_t w = ugen_fit(s, fd) == 0 ? wctx_alloc(s) : UINT32_MAX;
+  if (w == UINT32_MAX) { wr_post(r, K_EV_WRITE_DONE, sub->slot, sub->gen, fd, 0, 0, ENOMEM); return; }
+  wctx *x = wctx_at(s, w);
+  x->slot = sub->slot; x->gen = sub->gen; x->fd = fd; x->ugen = s->ugen[fd]; x->bytes = sub->b; x->windowed = 0;
+  uint32_t e = send_window(r, w, f, sub->a, sub->b, 0);
+  if (e) { wctx_free(s, w); wr_post(r, K_EV_WRITE_DONE, sub->slot, sub->gen, fd, 0, 0, e); return; }
+  s->sendsNow++; /* submitted by this turn's wait, completed during it */
 }
 
 /*
@@ -808,12 +839,30 @@ static void on_send(wr_reactor *r, uint32_t w, int res) {
   int fd = x->fd;
   wr_fd *f = wr_fd_get(r, fd);
   int live = f && f->kind != WR_KIND_NONE && ugen_of(s, fd) == x->ugen;
-  uint32_t slot = x->slot, gen = x->gen, bytes = x->bytes;
-  wctx_free(s, w);
+  uint32_t slot = x->slot, gen = x->gen, bytes = x->bytes, before = 0;
   /* not live: a CLOSE after it in the same batch closed fd since; its completion still comes first, as with epoll */
   if (live) f->pad &= (uint8_t)~O_SQ; /* submitted: a SHUTDOWN need not submit for it (ur_shutdown) */
-  uint32_t done = 0, err = 0;
-  if (res >= 0) { done = (uint32_t)res; if (done < bytes) err = EAGAIN; }
+  if (x->windowed) {
+    wvec *v = wvec_at(s, w);
+    before = v->done;
+    /* The kernel took this whole window and the chain goes on: the next window is queued now and
+     * submitted before this turn ends (ur_decode), and this completion posts nothing. So a WRITE
+     * longer than MAX_IOV chunks ends in one EV_WRITE_DONE, as in epoll's sendmsg loop; reporting
+     * each window as a short write (EAGAIN) cost a POLLOUT round trip and two turns per 64 chunks.
+     * Only while its descriptor is still the one written to (live: no CLOSE since) and progress was
+     * made (res > 0: the loop ends). A window that moved less stops here, as epoll's loop does. */
+    if (live && !s->broken && res > 0 && (uint32_t)res == v->want && bytes - before > (uint32_t)res) {
+      before += (uint32_t)res;
+      uint32_t e = send_window(r, w, f, v->next, bytes - before, before);
+      if (!e) { s->followUps++; return; }
+      wctx_free(s, w);
+      wr_post(r, K_EV_WRITE_DONE, slot, gen, fd, 0, before, e);
+      return;
+    }
+  }
+  wctx_free(s, w);
+  uint32_t done = before, err = 0;
+  if (res >= 0) { done += (uint32_t)res; if (done < bytes) err = EAGAIN; }
   else err = (uint32_t)(-res == EWOULDBLOCK ? EAGAIN : -res);
   wr_post(r, K_EV_WRITE_DONE, slot, gen, fd, 0, done, err);
 }
@@ -835,6 +884,8 @@ static int servable(wr_reactor *r, ur_state *s, const struct io_uring_cqe *c, in
   /* A send's completion never waits behind the descriptor's held receives: the chunks it frees
    * may be what those receives wait for (a peer's data held by readsPerConn while our reply's
    * chunks stay "writing"). Its order against them does not matter: they are different streams. */
+  /* One that queues its WRITE's next window (on_send) posts nothing, but which one does shows only
+   * as it is served: held like the rest without room, it goes next turn, whose first pass serves it. */
   if (tag == T_SEND) { if (wr_event_room(r) > 0) return 1; s->heldRetry = 1; return 0; }
   if (inTable && (fromHeld ? s->keptTurn[fd] == s->turnNo : s->heldFor[fd] != 0)) return 0;
   if (wr_event_room(r) == 0) { s->heldRetry = 1; return 0; }
@@ -907,14 +958,29 @@ static void ur_decode(wr_reactor *r, int n) {
   }
   s->heldN = keep;
   /* then the whole completion queue */
-  unsigned head = *s->cqHead, tail = __atomic_load_n(s->cqTail, __ATOMIC_ACQUIRE);
-  while (head != tail) {
-    struct io_uring_cqe c = s->cqes[head & *s->cqMask];
-    head++;
-    r->stats[S_U_CQES]++;
-    if (!servable(r, s, &c, 0)) { hold(r, s, &c); continue; }
-    serve(r, s, &c, &arrivals);
+  unsigned head = *s->cqHead;
+  for (;;) {
+    unsigned tail = __atomic_load_n(s->cqTail, __ATOMIC_ACQUIRE);
+    while (head != tail) {
+      struct io_uring_cqe c = s->cqes[head & *s->cqMask];
+      head++;
+      r->stats[S_U_CQES]++;
+      if (!servable(r, s, &c, 0)) { hold(r, s, &c); continue; }
+      serve(r, s, &c, &arrivals);
+    }
+    /* The next windows of long writes (on_send) go now, in one enter for all of them, and their
+     * completions are served in this turn: they finish during the submit (MSG_DONTWAIT). Not with
+     * the next turn's enter: that would cost the WRITE a turn per window, and with a poller thread
+     * nothing wakes a turn for a send that is only queued (it waits on the ring's completions: so
+     * left, a thread-mode 200-chunk write stopped after its first window until the test timed out,
+     * tests/net/uring.test.ts). Not counted in sendsNow: the next wait has nothing of theirs to
+     * submit or reap. Bounded: each window follows one that moved bytes of a WRITE with bytes left. */
+    if (!s->followUps || s->broken) break;
+    s->followUps = 0;
+    __atomic_store_n(s->cqHead, head, __ATOMIC_RELEASE);
+    submit_now(r);
   }
+  s->followUps = 0;
   __atomic_store_n(s->cqHead, head, __ATOMIC_RELEASE);
   s->lastArrivals = arrivals;
   r->stats[S_U_BUFFERS] = s->provided;
