@@ -24,6 +24,8 @@ test.before(async () => { lib = (await import(DIST)) as typeof Lib; });
 
 /** More than loopback's socket buffers take (Linux: up to 4 MiB sent and unacknowledged by default, tcp_wmem, and a receive window that does not grow while the peer reads nothing), so the rest waits in the pool. */
 const FLOOD = 12 << 20;
+/** What the worker has read before the stall: the flood peer's "flood". */
+const FLOOD_IN = 5;
 
 /** The value of one series in Prometheus text (the whole name with its labels), or undefined. */
 function series(text: string, name: string): number | undefined {
@@ -125,8 +127,5 @@ test("worker mode, read from shared memory on the main thread: the pool gauge, a
     await g.close({ drainMs: 1000 });
   }
 });
-
-/** What the worker has read before the stall: the flood peer's "flood". */
-const FLOOD_IN = 5;
 
 test.run();
