@@ -112,6 +112,7 @@ export function flush(): u32 {
   h.turn++;
   const us = (clockNs() - turnStartNs) / 1000;
   histRecord(HIST_TURN_US, <u32>(us > 0xffffffff ? 0xffffffff : us));
+  m.inTurn = 0;
   return h.submitTail - h.submitHead;
 }
 
@@ -217,6 +218,7 @@ function refreshGauges(): void {
   m.timersPending = <f64>pendingCount;
   m.connectsPending = <f64>connectsPending;
   m.queuedBytes = <f64>queuedTotal;
+  m.poolPaused = poolPaused ? 1 : 0;
 }
 
 export function flushReset(): void { countedSubmitTail = 0; countedNoteTail = 0; }

@@ -2,4 +2,4 @@
 // Do not edit: change the core and run `npm run build`.
 // The layout version (tools/gen-layout.mjs explains the hash); init() writes it into Header.version.
 // @ts-ignore: decorator
-@inline export const LAYOUT_VERSION: u32 = 0xb40daf42;
+@inline export const LAYOUT_VERSION: u32 = 0xdaa2ece3;

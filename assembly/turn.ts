@@ -136,6 +136,7 @@ export function ingest(): u32 {
   carried = false;
   const m = metrics();
   m.turns += 1;
+  m.inTurn = 1; // until flush()'s end (the metrics region's inTurn: a stuck turn seen from another thread)
   const h = header();
   let n: u32 = 0;
   while (eventsPending() > 0) {

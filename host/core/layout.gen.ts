@@ -2,7 +2,7 @@
 // Do not edit: change the core and run `npm run build`.
 
 /** The layout version: a hash of every struct and constant below; init() writes it into Header.version. */
-export const LAYOUT_VERSION = 0xb40daf42;
+export const LAYOUT_VERSION = 0xdaa2ece3;
 
 /** Header: 144 bytes. Field byte offsets. */
 export const Header = {
@@ -152,7 +152,7 @@ export const NoteRec = {
 } as const;
 export const NoteRec_BYTES = 16;
 
-/** Metrics: 400 bytes. Field byte offsets. */
+/** Metrics: 416 bytes. Field byte offsets. */
 export const Metrics = {
   turns: 0, // f64
   eventsIn: 8, // f64
@@ -204,8 +204,10 @@ export const Metrics = {
   timersPending: 376, // f64
   queuedBytes: 384, // f64
   connectsPending: 392, // f64
+  poolPaused: 400, // f64
+  inTurn: 408, // f64
 } as const;
-export const Metrics_BYTES = 400;
+export const Metrics_BYTES = 416;
 
 /** Constants shared with the core (states, flags, record types, codes). */
 export const K = {
@@ -314,7 +316,7 @@ export const K = {
   PH_ACCEPTED: 0,
   PH_REJECTED: 1,
   PH_LATE: 2,
-  LAYOUT_VERSION: 0xb40daf42,
+  LAYOUT_VERSION: 0xdaa2ece3,
 } as const;
 
 // ── ring records ────────────────────────────────────────────────────────────────────────

@@ -145,7 +145,7 @@
 #define L_NoteRec_a 12 /* u32 */
 #define L_NoteRec_BYTES 16
 
-/* Metrics: 400 bytes */
+/* Metrics: 416 bytes */
 #define L_Metrics_turns 0 /* f64 */
 #define L_Metrics_eventsIn 8 /* f64 */
 #define L_Metrics_notesOut 16 /* f64 */
@@ -196,7 +196,9 @@
 #define L_Metrics_timersPending 376 /* f64 */
 #define L_Metrics_queuedBytes 384 /* f64 */
 #define L_Metrics_connectsPending 392 /* f64 */
-#define L_Metrics_BYTES 400
+#define L_Metrics_poolPaused 400 /* f64 */
+#define L_Metrics_inTurn 408 /* f64 */
+#define L_Metrics_BYTES 416
 
 #define K_LAYOUT_EPOCH (1u)
 #define K_LAYOUT_MAGIC (827871831u)
@@ -303,7 +305,7 @@
 #define K_PH_ACCEPTED (0u)
 #define K_PH_REJECTED (1u)
 #define K_PH_LATE (2u)
-#define K_LAYOUT_VERSION (0xb40daf42u)
+#define K_LAYOUT_VERSION (0xdaa2ece3u)
 
 /* The structs as the C compiler lays them out; the asserts fail the build where it disagrees
  * with the core's layout (the offsets above, which tests/core/layout.test.ts checks against asc). */
@@ -606,6 +608,8 @@ typedef struct wr_Metrics {
   double timersPending;
   double queuedBytes;
   double connectsPending;
+  double poolPaused;
+  double inTurn;
 } wr_Metrics;
 _Static_assert(offsetof(wr_Metrics, turns) == L_Metrics_turns, "wr_Metrics.turns: the C compiler's offset differs from the core's layout");
 _Static_assert(offsetof(wr_Metrics, eventsIn) == L_Metrics_eventsIn, "wr_Metrics.eventsIn: the C compiler's offset differs from the core's layout");
@@ -657,6 +661,8 @@ _Static_assert(offsetof(wr_Metrics, poolWriting) == L_Metrics_poolWriting, "wr_M
 _Static_assert(offsetof(wr_Metrics, timersPending) == L_Metrics_timersPending, "wr_Metrics.timersPending: the C compiler's offset differs from the core's layout");
 _Static_assert(offsetof(wr_Metrics, queuedBytes) == L_Metrics_queuedBytes, "wr_Metrics.queuedBytes: the C compiler's offset differs from the core's layout");
 _Static_assert(offsetof(wr_Metrics, connectsPending) == L_Metrics_connectsPending, "wr_Metrics.connectsPending: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, poolPaused) == L_Metrics_poolPaused, "wr_Metrics.poolPaused: the C compiler's offset differs from the core's layout");
+_Static_assert(offsetof(wr_Metrics, inTurn) == L_Metrics_inTurn, "wr_Metrics.inTurn: the C compiler's offset differs from the core's layout");
 _Static_assert(sizeof(wr_Metrics) == L_Metrics_BYTES, "wr_Metrics: the C compiler's size differs from the core's layout");
 
 /* Ring records, read and written whole (memcpy: no alignment or aliasing assumptions). */

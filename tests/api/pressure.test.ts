@@ -2,6 +2,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { simReactor, runUntil, closeClean, bytes, equalBytes } from "../helpers/sim.ts";
 import { throwsCode } from "../helpers/errors.ts";
+import { prometheusText } from "../../host/core/metrics.ts";
 
 const pr = suite("api: pool exhaustion and the descriptor budget");
 
@@ -23,6 +24,40 @@ pr("a dry pool pauses reads, keeps writes beside the pool, and loses nothing", a
   assert.ok(m.poolPauses >= 1, "reads and accepts paused at the pool's reserve");
   assert.is(overflowSeen, 0, "the reserve kept room for every reply: reads stopped first");
   assert.is(m.overflowBytes, 0, "nothing left beside the pool");
+  await closeClean(r);
+});
+
+/** The value of one unlabelled series in Prometheus text (undefined: absent). */
+function series(text: string, name: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+pr("poolPaused (wasm_reactor_pool_paused) is 1 while a write queue holds the pool at its reserve, and 0 once it drains", async () => {
+  // 16 chunks of 1 KiB, reserve 4: reads pause at 4 free and resume at 8. A peer that reads
+  // nothing, sent 12 KiB: its write queue holds the pool.
+  const r = await simReactor({ poolChunks: 16, chunkSize: 1024, supplyTarget: 4, poolReserveChunks: 4, sim: { windowBytes: 1024 } });
+  r.listen({ port: 7 }, { open(c) { c.write(bytes(12 * 1024, 3)); } });
+  const before = r.metrics();
+  assert.is(before.poolPaused, 0, "not paused with the pool free");
+  assert.is(series(prometheusText(before), "wasm_reactor_pool_paused"), 0);
+  const p = r.sim!.connect(7);
+  r.sim!.setReadRate(p, 0);
+  runUntil(r, () => r.metrics().poolPauses === 1, "the pool pauses");
+  r.runUntil(() => false, { maxTurns: 200 }); // on until idle: the pause holds while the peer reads nothing
+  const held = r.metrics();
+  assert.is(held.poolPaused, 1, "paused: the queue holds the pool");
+  assert.ok(held.poolFree <= 4, `at the reserve (${held.poolFree} free)`);
+  assert.is(series(prometheusText(held), "wasm_reactor_pool_paused"), 1, "Prometheus text says 1");
+  assert.is(series(prometheusText(held), "wasm_reactor_pool_pauses_total"), 1, "one pause, still under way");
+  r.sim!.setReadRate(p, Infinity);
+  runUntil(r, () => p.receivedBytes === 12 * 1024, "the peer read it all");
+  const after = r.metrics();
+  assert.is(after.poolPaused, 0, "resumed once the queue drained");
+  assert.ok(after.poolFree >= 8, `twice the reserve free (${after.poolFree})`);
+  assert.is(series(prometheusText(after), "wasm_reactor_pool_paused"), 0, "Prometheus text says 0");
+  assert.is(after.poolPauses, 1, "still one pause");
+  p.end();
   await closeClean(r);
 });
 
