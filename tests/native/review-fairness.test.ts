@@ -46,6 +46,34 @@ for (const { build, backend, label, why } of shimTargets(kqueueBuild())) {
         for (const c of clients) c.destroy();
       }
     });
+
+    // The same root (the order the backend reports listeners in never changes): what the first
+    // round leaves is split from the front of that order, so a remainder smaller than the
+    // listeners waiting always goes to the same one. Budget 4, three flooded listeners: the share
+    // is 1, the first round takes 3, and the 1 left goes to the first listener every turn (2, 1, 1:
+    // half of the budget to one port of three), where "split evenly" would hand it round.
+    test(`${label}${edge ? "edge: " : ""}a budget of 4, three flooded listeners: over 3 turns (12 accepts) each gets 3 to 5`, async () => {
+      if (why) return skip(why);
+      const rig = await ShimRig.create(build, { backend, edge, caps: { slotCap: 128 } });
+      const clients: net.Socket[] = [];
+      try {
+        rig.core.u32[ACCEPT_BUDGET] = 4;
+        const ls = [rig.listen(10, 1), rig.listen(11, 1), rig.listen(12, 1)];
+        const connect = (port: number) => new Promise<net.Socket>((ok, ko) => { const c = net.connect(port, "127.0.0.1", () => ok(c)).on("error", ko); });
+        for (let i = 0; i < 12; i++) for (const l of ls) clients.push(await connect(l.port));
+        const order: number[] = [];
+        for (let i = 0; i < 200 && order.length < 12; i++) {
+          rig.n.turn(rig.h, i < 3 ? 0 : 5);
+          for (const e of rig.events()) if (e.type === K.EV_ACCEPTED && e.fd >= 0) order.push(e.slot);
+        }
+        const first = order.slice(0, 12);
+        const per = [10, 11, 12].map((s) => first.filter((x) => x === s).length);
+        assert.ok(per.every((n) => n >= 3 && n <= 5), `each listener gets 3 to 5 of the first 12 accepts (got ${per.join(", ")}; order ${first.join(",")})`);
+      } finally {
+        rig.destroy();
+        for (const c of clients) c.destroy();
+      }
+    });
   }
 }
 
