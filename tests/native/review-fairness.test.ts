@@ -1,6 +1,8 @@
 // Review of 1559083 (listeners share a turn's accept budget): a budget smaller than the number of
 // listeners. acceptBudget is the smallest of acceptsPerTurn, the descriptors left and the slots
-// left (docs/architecture.md), so near the descriptor budget it is 1 or 2 a turn. The share is then
+// left (docs/architecture.md), so near the descriptor budget it is 1 or 2 a turn; the option
+// acceptsPerTurn itself may be 1 (host/options.ts: min 1), and a server with more ports than
+// acceptsPerTurn (the default is 128) is in the same place under a flood on all. The share is then
 // 1 (turn.c: budget / listeners rounds to 0, raised to 1), the listener served first takes the
 // whole budget, and the others find nothing left: the backends report ready listeners in the same
 // order every turn (epoll's level list re-adds each reported item at its tail, io_uring's polls are
