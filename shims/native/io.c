@@ -95,6 +95,7 @@ void wr_write(wr_reactor *r, const wr_submit *s) {
       cc = k.next;
     }
     if (err) { wr_violation(r, "WRITE of slot %u gen %u: the chain changed while it was written", s->slot, s->gen); break; }
+    if (want == 0) { c = cc; cOff = 0; continue; } /* a window of empty chunks: past them, no syscall (sendmsg of 0 bytes moved nothing, for ever) */
     struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n };
     int injected;
     ssize_t w = wr_sys_sendmsg(r, fd, &mh, &injected);
@@ -207,8 +208,10 @@ static void accept_emfile(wr_reactor *r, int lfd) {
 /*
  * Accepts from listener lfd, at most `cap` of the turn's budget. Listeners share the budget: in
  * a turn's first round (the backend's readiness) one takes at most acceptShare, the budget over
- * the listeners open; one that stops there with clients still waiting is remembered, and once
- * the readiness is served the rest of the budget is shared among those (wr_accept_rest). Before,
+ * the listeners open (0 when the budget is below their number); one that stops there with clients
+ * still waiting is remembered, and once the readiness is served the rest of the budget is shared
+ * among those, starting from a place that turns round each turn (wr_accept_rest): a remainder,
+ * or a budget smaller than the listeners, is handed round, not always to the same one. Before,
  * the listener reported first took the whole budget, turn after turn, until its backlog was
  * empty: a flood on one port starved the server's other ports (tests/native/fairness.test.ts).
  */
@@ -261,11 +264,13 @@ static void accept_some(wr_reactor *r, int lfd) { accept_upto(r, lfd, r->acceptS
 void wr_accept_rest(wr_reactor *r) {
   int n = r->accMoreN;
   r->accMoreN = 0;
-  for (int i = 0; i < n && r->acceptLeft > 0; i++) {
+  int rot = n ? (int)(r->accRot++ % (uint32_t)n) : 0;
+  for (int j = 0; j < n && r->acceptLeft > 0; j++) {
+    int i = (j + rot) % n;
     int lfd = r->accMore[i];
     wr_fd *f = wr_fd_get(r, lfd);
     if (!f || f->kind != WR_KIND_LISTENER || !(f->want & K_IN_READ)) continue;
-    uint32_t others = (uint32_t)(n - i);
+    uint32_t others = (uint32_t)(n - j);
     f->pend |= WR_P_READ; /* level mode cleared it after the first round: the kernel will say it again */
     accept_upto(r, lfd, (r->acceptLeft + others - 1) / others, 0);
     if (!r->edge) r->fds[lfd].pend = 0;

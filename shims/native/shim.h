@@ -401,6 +401,7 @@ struct wr_reactor {
   int listenersN;                /* listeners open */
   int accMore[WR_ACC_MORE];      /* listeners stopped at their share with clients still waiting, this turn */
   int accMoreN;
+  uint32_t accRot;               /* where the second round starts: it turns round, so a remainder is handed round */
   int readsBlockedAtStart;       /* the pool was at its reserve when this poll began: real pressure */
   int woken;                     /* the last wait was ended by a wake (the backend's wake op) */
   int openFds;                   /* descriptors the shim opened and the core has not closed */

@@ -96,7 +96,7 @@ int wr_turn(wr_reactor *r, int timeoutMs) {
   r->stats[S_WAITS]++;
   r->acceptLeft = WR_HDR(r, acceptBudget);
   r->acceptShare = r->listenersN > 1 ? r->acceptLeft / (uint32_t)r->listenersN : r->acceptLeft;
-  if (r->acceptShare == 0) r->acceptShare = 1;
+  /* a budget below the listeners: share 0, so every one goes to the second round, which rotates */
   r->accMoreN = 0;
   r->readsBlockedAtStart = wr_reads_blocked(r);
   wr__overflow_flush(r);

@@ -100,6 +100,8 @@ enum { T_WAKE = 1, T_LISTEN, T_RECV, T_POLLOUT, T_SEND, T_CANCEL, T_CLOSE };
 #define O_WR 4   /* its POLL_ADD(POLLOUT) is armed */
 #define O_WRX 8  /* ... and a cancel of it is on its way */
 #define O_SQ 16  /* a send of it was queued since the last submit, maybe not submitted yet (ur_shutdown) */
+#define O_WIN 32 /* a WRITE longer than one window is in flight: its next windows come from completions */
+#define O_SHUT 64 /* a SHUTDOWN waits for that WRITE's last window (ur_shutdown, on_send) */
 
 /* A write in flight: what its completion posts. 24 bytes, so the contexts of a turn's sends
  * (hundreds at 1,000 busy connections) share a few cache lines: with the msghdr inside (1,104
@@ -541,6 +543,7 @@ static void ur_write(wr_reactor *r, const wr_submit *sub, wr_fd *f) {
   x->slot = sub->slot; x->gen = sub->gen; x->fd = fd; x->ugen = s->ugen[fd]; x->bytes = sub->b; x->windowed = 0;
   uint32_t e = send_window(r, w, f, sub->a, sub->b, 0);
   if (e) { wctx_free(s, w); wr_post(r, K_EV_WRITE_DONE, sub->slot, sub->gen, fd, 0, 0, e); return; }
+  if (x->windowed) f->pad |= O_WIN;
   s->sendsNow++; /* submitted by this turn's wait, completed during it */
 }
 
@@ -561,6 +564,7 @@ static void ur_shutdown(wr_reactor *r, int fd, wr_fd *f) {
    * submissions the last enter did not take (`carried`): a send among them completed nothing yet. */
   if (((f->pad & O_SQ) || s->carried) && s->sqLocal != __atomic_load_n(s->sqHead, __ATOMIC_ACQUIRE)) submit_now(r);
   f->pad &= (uint8_t)~O_SQ;
+  if (f->pad & O_WIN) { f->pad |= O_SHUT; return; } /* after the long write's last window (on_send) */
   if (shutdown(fd, SHUT_WR) < 0) r->stats[S_CTL_ERRORS]++;
 }
 
@@ -832,6 +836,14 @@ static void on_recv(wr_reactor *r, int fd, uint32_t g, int res, unsigned cf) {
   }
 }
 
+/* A long write ended: a SHUTDOWN that waited for it goes now. */
+static void win_end(wr_reactor *r, int fd, wr_fd *f, int live) {
+  if (!live || !(f->pad & O_WIN)) return;
+  int shut = (f->pad & O_SHUT) != 0;
+  f->pad &= (uint8_t)~(O_WIN | O_SHUT);
+  if (shut && shutdown(fd, SHUT_WR) < 0) r->stats[S_CTL_ERRORS]++;
+}
+
 static void on_send(wr_reactor *r, uint32_t w, int res) {
   ur_state *s = UR(r);
   if (w >= s->wblockN * WCTX_BLOCK) return;
@@ -856,10 +868,12 @@ static void on_send(wr_reactor *r, uint32_t w, int res) {
       uint32_t e = send_window(r, w, f, v->next, bytes - before, before);
       if (!e) { s->followUps++; return; }
       wctx_free(s, w);
+      win_end(r, fd, f, live);
       wr_post(r, K_EV_WRITE_DONE, slot, gen, fd, 0, before, e);
       return;
     }
   }
+  if (x->windowed) win_end(r, fd, f, live);
   wctx_free(s, w);
   uint32_t done = before, err = 0;
   if (res >= 0) { done += (uint32_t)res; if (done < bytes) err = EAGAIN; }
