@@ -37,6 +37,22 @@ contractTest(test, "acceptBudget: at most that many accepts per turn over all li
   assert.equal((await rig.settle()).filter((e) => e.type === K.EV_ACCEPTED), [], "nothing more");
 });
 
+contractTest(test, "acceptBudget is shared: with two listeners flooded, each accepts within the first two turns' budget (a flood on one port cannot starve another)", async (rig) => {
+  const l1 = await rig.listen(), l2 = await rig.listen();
+  rig.ring.budgets({ acceptBudget: 0 });
+  await rig.world.dialAll(l1.port, 8);
+  await rig.world.dialAll(l2.port, 8);
+  await rig.settle();
+  rig.ring.budgets({ acceptBudget: 2 });
+  const turns: [number, number][] = [];
+  await rig.until((all) => accepted(all).length >= 16, "all 16 accepted", (turn) => {
+    const got = accepted(turn);
+    if (got.length) turns.push([got.filter((e) => e.slot === l1.slot).length, got.filter((e) => e.slot === l2.slot).length]);
+  });
+  const first = turns.slice(0, 2).reduce((a, t) => [a[0] + t[0], a[1] + t[1]], [0, 0]);
+  assert.ok(first[0] > 0 && first[1] > 0, `both listeners accept in the first two turns that accept (per turn: ${JSON.stringify(turns)})`);
+});
+
 contractTest(test, "HOST_ACCEPTS_PAUSED: nothing accepted while it is set; the waiting peers are accepted once it clears", async (rig) => {
   const l = await rig.listen();
   rig.ring.budgets({ hostFlags: K.HOST_ACCEPTS_PAUSED });

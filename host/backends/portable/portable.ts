@@ -276,6 +276,10 @@ export class PortableHost implements Host {
     let acceptBudget = u32[W_ACCEPT_BUDGET];
     const readsPerConn = u32[W_READS_PER_CONN];
     const again = this.again;
+    // Listeners that took some of the accept budget and still have clients waiting go to the back
+    // behind everything else, so the next poll serves first a listener the budget ran out on: a
+    // flood on one port cannot starve another (contract/budgets).
+    const tookMore: PSock[] = [];
     for (const s of this.ready) {
       this.ready.delete(s);
       if (s.closed) continue;
@@ -287,17 +291,19 @@ export class PortableHost implements Host {
           s.err = 0;
           continue;
         }
+        let took = 0;
         while (held.length && acceptBudget > 0 && this.canPost()) {
           const c = held.shift()!;
           if (c.closed) continue;
           this.open(c);
           acceptBudget--;
+          took++;
           this.stats.accepts++;
           this.post(K.EV_ACCEPTED, s.slot, s.gen, c.fd, 0, 0, 0);
           if (c.q.length || c.eof || c.err) this.ready.add(c);
         }
         s.listener!.setAccepting(held.length < HOLD_PULL);
-        if (held.length || s.err) again.push(s);
+        if (held.length || s.err) (took ? tookMore : again).push(s);
         continue;
       }
       if (s.fd < 0 || s.connecting) continue; // not reported yet: poll() adds it once it is
@@ -322,6 +328,7 @@ export class PortableHost implements Host {
     }
     // What is left goes to the back: the next poll starts with the sockets that got nothing (fairness).
     for (const s of again) this.ready.add(s);
+    for (const s of tookMore) this.ready.add(s);
     again.length = 0;
   }
 

@@ -201,10 +201,17 @@ export class SimNetwork implements Host { // and PeerWire, structurally (its met
     let acceptBudget = g.acceptBudget;
     const readsPerConn = core.header("readsPerConn");
     const w = this.windowBytes;
+    // A listener the budget ran out on before it took any (`starved`): the ones that took some and
+    // still have clients waiting go to the back, so the next poll serves it first (a flood on one
+    // port cannot starve another; contract/budgets). With one listener nothing moves.
+    const took: SimSocket[] = [];
+    let starved = false;
     for (const s of [...this.ready]) {
       if (!this.fds.has(s.fd) || this.fds.get(s.fd) !== s) { this.ready.delete(s); continue; }
       if (s.kind === "listener") {
         if (!(s.interest & K.IN_READ) || g.acceptsPaused) continue;
+        if (acceptBudget === 0 && (readiness(s, w) & R_ACCEPT)) starved = true;
+        const before = acceptBudget;
         // Accept only what can be reported this turn: a descriptor the core has not heard of
         // would escape its budget (the contract: never more events than fit in the ring).
         while ((readiness(s, w) & R_ACCEPT) && acceptBudget > 0 && this.canPost()) {
@@ -223,6 +230,7 @@ export class SimNetwork implements Host { // and PeerWire, structurally (its met
           peer.onopen?.(peer);
         }
         if (!(readiness(s, w) & R_ACCEPT)) this.ready.delete(s);
+        else if (acceptBudget < before) took.push(s);
         continue;
       }
       if (!this.canPost()) continue; // the ring is full: this socket stays ready for the next turn
@@ -261,6 +269,7 @@ export class SimNetwork implements Host { // and PeerWire, structurally (its met
       }
       if (!pending) this.ready.delete(s);
     }
+    if (starved) for (const s of took) { this.ready.delete(s); this.ready.add(s); }
   }
 
   /** The simulator's counters for metrics().host (violations among them). */
