@@ -77,7 +77,7 @@ export const NATIVE_STATS = [
   "faultEpipe", "faultAcceptEmfile", "faultAcceptEnfile", "faultEnobufs", "faultConnectHang", "faultCtlEnospc",
   // io_uring (0 elsewhere): operations submitted, completions reaped, receives that ran out of
   // provided buffers, the chunks the kernel's buffer ring holds now, and io_uring_enter calls
-  "uringSqes", "uringCqes", "uringEnobufs", "uringBuffers", "uringEnters",
+  "uringSqes", "uringCqes", "uringEnobufs", "uringBuffers", "uringEnters", "uringBusy", "uringCqOverflows",
 ] as const;
 export type NativeStats = Record<(typeof NATIVE_STATS)[number], number>;
 

@@ -245,8 +245,10 @@ enum {
   S_F_READ_EAGAIN, S_F_READ_SHORT, S_F_WRITE_EAGAIN, S_F_WRITE_SHORT, S_F_EINTR, S_F_RESET,
   S_F_EPIPE, S_F_ACCEPT_EMFILE, S_F_ACCEPT_ENFILE, S_F_ENOBUFS, S_F_CONNECT_HANG, S_F_CTL_ENOSPC,
   /* io_uring (0 elsewhere): operations submitted, completions reaped, receives that ran out of
-   * provided buffers, the chunks the kernel's buffer ring holds now, and io_uring_enter calls */
-  S_U_SQES, S_U_CQES, S_U_ENOBUFS, S_U_BUFFERS, S_U_ENTERS,
+   * provided buffers, the chunks the kernel's buffer ring holds now, io_uring_enter calls, those
+   * the kernel refused for now (EAGAIN, EBUSY: retried), and turns that found the completion
+   * queue overflowed (the kernel kept the rest: served late, not lost) */
+  S_U_SQES, S_U_CQES, S_U_ENOBUFS, S_U_BUFFERS, S_U_ENTERS, S_U_BUSY, S_U_CQ_OVERFLOWS,
   S_COUNT
 };
 

@@ -213,6 +213,7 @@ static void submit_now(wr_reactor *r) {
     if (n < 0) {
       /* EAGAIN (no memory for requests now), EBUSY (completions overflowing): a while, then the
        * reactor fails loudly rather than spin here for ever */
+      if (errno == EAGAIN || errno == EBUSY) r->stats[S_U_BUSY]++;
       if ((errno == EINTR || errno == EAGAIN || errno == EBUSY) && ++tries < SUBMIT_TRIES) { if (errno != EINTR) sched_yield(); continue; }
       wr_fail(r, errno, "io_uring_enter submitting ahead of the turn's wait"); s->toSubmit = 0; s->broken = 1; return;
     }
@@ -736,6 +737,7 @@ static int ur_wait(wr_reactor *r, int max, int timeoutMs) {
   }
   int n = sys_enter(s->ring, s->toSubmit, waitNr, flags, arg, argsz);
   r->stats[S_U_ENTERS]++;
+  if (n < 0 && (errno == EAGAIN || errno == EBUSY)) r->stats[S_U_BUSY]++; /* the rest goes next turn */
   if (n < 0 && errno != ETIME && errno != EINTR && errno != EAGAIN && errno != EBUSY) wr_fail(r, errno, "io_uring_enter (the turn's submit and wait)");
   /* what the kernel took (SUBMIT_ALL: all of it, unless interrupted; the rest goes next turn) */
   s->toSubmit = s->sqLocal - __atomic_load_n(s->sqHead, __ATOMIC_ACQUIRE);
@@ -960,6 +962,10 @@ static void ur_decode(wr_reactor *r, int n) {
   s->heldPaused = 0;
   s->hostFlags = WR_HDR(r, hostFlags);
   s->readsPerConn = WR_HDR(r, readsPerConn);
+  /* More completions than the queue holds (CQ_ENTRIES) came since the last turn: the kernel keeps
+   * the rest (IORING_FEAT_NODROP) and flushes them as the queue drains; counted, since a server
+   * that sees it often wants a bigger queue (metrics: host_uring_cq_overflow_turns_total). */
+  if (__atomic_load_n(s->sqFlags, __ATOMIC_ACQUIRE) & IORING_SQ_CQ_OVERFLOW) r->stats[S_U_CQ_OVERFLOWS]++;
   /* held completions first, in order */
   uint32_t keep = 0, i = 0;
   for (; i < s->heldN; i++) {
