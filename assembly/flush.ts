@@ -112,7 +112,6 @@ export function flush(): u32 {
   h.turn++;
   const us = (clockNs() - turnStartNs) / 1000;
   histRecord(HIST_TURN_US, <u32>(us > 0xffffffff ? 0xffffffff : us));
-  m.inTurn = 0;
   return h.submitTail - h.submitHead;
 }
 

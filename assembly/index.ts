@@ -19,7 +19,7 @@ import { turnReset, lentPending, now, idleNode } from "./turn";
 import { flushReset } from "./flush";
 
 export * from "./layout_exports";
-export { ingest } from "./turn";
+export { ingest, turnEnd } from "./turn";
 export { flush } from "./flush";
 export {
   listenerOpen, connectOpen, appAcquire, appRelease, appKeep, writeTail, writeExtend, writeQueue,

@@ -266,7 +266,7 @@
   queuedBytes: f64;
   connectsPending: f64;
   poolPaused: f64;      // 1 while reads and accepts pause for the pool (budget.ts: at poolReserveChunks free, until twice that)
-  inTurn: f64;          // 1 from ingest()'s start to flush()'s end: a scrape from another thread that sees 1
+  inTurn: f64;          // 1 from ingest()'s start to turnEnd() (after the close handlers): a scrape from another thread that sees 1
                         // twice with `turns` unchanged saw one turn run all that time (a handler stuck in it)
 }
 

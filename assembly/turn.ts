@@ -136,7 +136,7 @@ export function ingest(): u32 {
   carried = false;
   const m = metrics();
   m.turns += 1;
-  m.inTurn = 1; // until flush()'s end (the metrics region's inTurn: a stuck turn seen from another thread)
+  m.inTurn = 1; // until turnEnd() (the metrics region's inTurn: a stuck turn seen from another thread)
   const h = header();
   let n: u32 = 0;
   while (eventsPending() > 0) {
@@ -152,6 +152,13 @@ export function ingest(): u32 {
   expireTimers();
   return h.noteTail - h.noteHead;
 }
+
+/**
+ * The turn is over: its second dispatch too (the close handlers run there, after flush()).
+ * Clears the metrics region's inTurn, nothing else: not a recorded call (host/trace), since it
+ * changes no output; the host calls it after every turn, also one that threw.
+ */
+export function turnEnd(): void { metrics().inTurn = 0; }
 
 function onEvent(e: EventRec): void {
   const type = e.type;

@@ -18,6 +18,8 @@ export interface CoreExports {
   configure(): void;
   ingest(): number;
   flush(): number;
+  /** The turn is over (after its second dispatch): clears the metrics region's inTurn gauge. */
+  turnEnd(): void;
   listenerOpen(fd: number): number;
   connectOpen(): number;
   appAcquire(): number;

@@ -184,7 +184,7 @@ const CORE_FAMILIES: readonly (readonly [keyof typeof Metrics, string, Kind, str
   ["timersFired", "timers_fired_total", "counter", "Timers fired."],
   ["timersCarried", "timers_carried_total", "counter", "Timers moved down the wheel's levels."],
   ["turns", "turns_total", "counter", "Loop turns."],
-  ["inTurn", "turn_in_progress", "gauge", "1 while a loop turn runs (from the core's ingest to its flush: the app's callbacks for the turn's events and timers), 0 while the reactor waits. 1 with turns_total unchanged since an earlier scrape: one turn ran all that time (a handler stuck)."],
+  ["inTurn", "turn_in_progress", "gauge", "1 while a loop turn runs (from the core's ingest to the turn's end: the app's callbacks for the turn's events and timers, its close handlers included), 0 while the reactor waits. 1 with turns_total unchanged since an earlier scrape: one turn ran all that time (a handler stuck)."],
   ["eventsIn", "events_total", "counter", "Host events the core ingested."],
   ["notesOut", "notes_total", "counter", "Notes (callbacks) the core emitted to the app."],
   ["submissions", "submissions_total", "counter", "Commands the core submitted to the host."],

@@ -123,6 +123,7 @@ export function turn(r: Reactor): number {
     throw err;
   } finally {
     life.inTurn = false;
+    e.turnEnd(); // turn_in_progress 0: after the close handlers of the second dispatch, and after a throw
   }
   r.host.execute();
   if (life.betweenTurns?.()) return 0;
