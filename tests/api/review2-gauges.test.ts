@@ -1,3 +1,5 @@
+// Fixed in 8e9cebb (the core's turnEnd(), called after the second dispatch, clears the gauge);
+// what follows is the bug as review found it.
 // Review (session 13): the core's inTurn gauge (wasm_reactor_turn_in_progress) must be 1 while
 // any handler of a turn runs: WasmReactorTurnStuck (docs/alerts.yml) reads it to tell a turn that
 // never ends. A turn dispatches twice (host/reactor/drive.ts: notes from ingest, then the notes

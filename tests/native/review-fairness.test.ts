@@ -1,3 +1,5 @@
+// Fixed in a77f006 (the share may be 0, and the second round starts from a place that turns each
+// turn); what follows is the bug as review found it.
 // Review of 1559083 (listeners share a turn's accept budget): a budget smaller than the number of
 // listeners. acceptBudget is the smallest of acceptsPerTurn, the descriptors left and the slots
 // left (docs/architecture.md), so near the descriptor budget it is 1 or 2 a turn; the option

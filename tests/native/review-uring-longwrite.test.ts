@@ -1,3 +1,5 @@
+// Fixed in a77f006 (a SHUTDOWN behind a long write waits for its last window: O_WIN, O_SHUT in
+// uring.c); what follows is the bug as review found it.
 // Review of the io_uring long writes (1f57323..8515e49): a WRITE of more than 64 chunks (MAX_IOV)
 // and a SHUTDOWN of the same connection in one turn. uring.c's contract for SHUTDOWN is "after
 // submitting the sends queued before it" (docs/backends.md; tests/native/uring-shutdown.test.ts

@@ -1,3 +1,5 @@
+// Fixed in a77f006 (a window of empty chunks is stepped over); what follows is the bug as review
+// found it.
 // Found while reviewing the io_uring long writes (not part of that change): epoll's wr_write
 // (shims/native/io.c) loops for ever on a chain whose window holds no byte. A WRITE of 1 byte over
 // 64 chunks of length 0 and then one of 1 byte passes check_chain (it counts bytes, and a chunk may
