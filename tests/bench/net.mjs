@@ -700,43 +700,26 @@ runBench("net", async (ctx) => {
     // the same server's CPU per message moves by up to 20-40% between rounds here). The issue's
     // own ceiling figures are paired per round; with two or more pairs the figure is judged on
     // the median of the per-round ratios, and the note lists each one.
-    const pairedCpu = (f, aKey, bKey, c, limit, kind = "pingpong") => {
-      const a = results[aKey]?.[kind][c] ?? [], b = results[bKey]?.[kind][c] ?? [];
-      const ratios = a.flatMap((x) => { const y = b.find((z) => z.round === x.round); return y && x.cpuUsPerMsg > 0 && y.cpuUsPerMsg > 0 ? [x.cpuUsPerMsg / y.cpuUsPerMsg] : []; });
+    // One figure paired per round: the median of the per-round ratios of `get` (a round's servers
+    // run back to back at a point), and `judge` (if any) sets its result from that median.
+    const pairBy = (f, a, b, get, judge) => {
+      const ratios = a.flatMap((x) => { const y = b.find((z) => z.round === x.round); return y && get(x) > 0 && get(y) > 0 ? [get(x) / get(y)] : []; });
       if (ratios.length < 2 || f.result === "SKIP" || f.result === "ERROR") return f;
       const m = median(ratios);
       f.paired = { median: m, ratios };
       f.note = `paired per round: median ${m.toFixed(2)}x (${ratios.map((r) => r.toFixed(2)).join(", ")}); ratio of medians ${f.ratio?.toFixed(2) ?? "—"}x`;
-      if (f.target) f.result = m <= limit ? "PASS" : "MISS";
+      if (judge) f.result = judge(m);
       notes.push(`${f.id}: ${f.note}`);
       return f;
     };
-    // The storm, paired the same way (a round's storms run back to back): judged on the median
-    // of the per-round ratios, higher is better.
-    const pairedStorm = (f) => {
-      const a = results.ours?.storm ?? [], b = results.c?.storm ?? [];
-      const ratios = a.flatMap((x) => { const y = b.find((z) => z.round === x.round); return y && x.acceptsPerS > 0 && y.acceptsPerS > 0 ? [x.acceptsPerS / y.acceptsPerS] : []; });
-      if (ratios.length < 2 || f.result === "SKIP" || f.result === "ERROR") return f;
-      const m = median(ratios);
-      f.paired = { median: m, ratios };
-      f.note = `paired per round: median ${m.toFixed(2)}x (${ratios.map((r) => r.toFixed(2)).join(", ")}); ratio of medians ${f.ratio?.toFixed(2) ?? "—"}x`;
-      f.result = m >= 1 ? "PASS" : "MISS";
-      notes.push(`${f.id}: ${f.note}`);
-      return f;
-    };
-    // Pipelined msgs/s, paired the same way (a round's pipelined windows run back to back at a
-    // point): judged on the median of the per-round ratios, higher is better (≥ 1x: above C epoll).
-    const pairedMsgs = (f, aKey, bKey, c) => {
-      const a = results[aKey]?.pipelined[c] ?? [], b = results[bKey]?.pipelined[c] ?? [];
-      const ratios = a.flatMap((x) => { const y = b.find((z) => z.round === x.round); return y && x.msgsPerS > 0 && y.msgsPerS > 0 ? [x.msgsPerS / y.msgsPerS] : []; });
-      if (ratios.length < 2 || f.result === "SKIP" || f.result === "ERROR") return f;
-      const m = median(ratios);
-      f.paired = { median: m, ratios };
-      f.note = `paired per round: median ${m.toFixed(2)}x (${ratios.map((r) => r.toFixed(2)).join(", ")}); ratio of medians ${f.ratio?.toFixed(2) ?? "—"}x`;
-      f.result = m >= 1 ? "PASS" : "MISS";
-      notes.push(`${f.id}: ${f.note}`);
-      return f;
-    };
+    // CPU per message (lower is better: at most `limit`, where the figure has a target), one in
+    // flight or pipelined.
+    const pairedCpu = (f, aKey, bKey, c, limit, kind = "pingpong") =>
+      pairBy(f, results[aKey]?.[kind][c] ?? [], results[bKey]?.[kind][c] ?? [], (x) => x.cpuUsPerMsg, f.target ? (m) => (m <= limit ? "PASS" : "MISS") : undefined);
+    // The storm (higher is better: at least C epoll's).
+    const pairedStorm = (f) => pairBy(f, results.ours?.storm ?? [], results.c?.storm ?? [], (x) => x.acceptsPerS, (m) => (m >= 1 ? "PASS" : "MISS"));
+    // Pipelined msgs/s (higher is better: ≥ 1x, above C epoll).
+    const pairedMsgs = (f, aKey, bKey, c) => pairBy(f, results[aKey]?.pipelined[c] ?? [], results[bKey]?.pipelined[c] ?? [], (x) => x.msgsPerS, (m) => (m >= 1 ? "PASS" : "MISS"));
     // Which side's load generator was the bound (its core ≥ LOADGEN_BOUND_PCT), as the ping-pong
     // rows mark it: where ours' was, ours' msgs/s is a lower bound (issue 11: "say which runs were
     // loadgen-bound"). On the figure (loadgenBound, and its note) and in the notes.

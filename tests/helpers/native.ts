@@ -160,6 +160,23 @@ export class ShimRig {
     throw new Error(`no event: ${what} in ${turns} turns`);
   }
 
+  /**
+   * Turns (bounded) until the connection at `readerSlot` reads the end of its stream, handing its
+   * chunks back: the bytes it read, whether the end came, and the last EV_WRITE_DONE of
+   * `writerSlot` as [bytes, errno]. `evs`: the events of the turn just run.
+   */
+  readToEnd(evs: Ev[], writerSlot: number, readerSlot: number, turns = 300): { got: number; end: boolean; done: number[] } {
+    let got = 0, end = false, done: number[] = [];
+    for (let i = 0; i < turns && !end; i++) {
+      for (const e of evs) {
+        if (e.type === K.EV_WRITE_DONE && e.slot === writerSlot) done = [e.b, e.err];
+        if (e.type === K.EV_READ && e.slot === readerSlot) { if (e.b > 0) { got += e.b; this.supply(e.a); } else end = true; }
+      }
+      if (!end) { this.n.turn(this.h, i < 20 ? 0 : 5); evs = this.events(); }
+    }
+    return { got, end, done };
+  }
+
   nativeStats(): NativeStats {
     this.n.stats(this.h, this.stats);
     const out = {} as NativeStats;

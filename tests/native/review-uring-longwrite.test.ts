@@ -29,15 +29,7 @@ async function run(rig: ShimRig): Promise<void> {
   for (let k = 0; k < N; k++) { rig.fillChunk(k, String.fromCharCode(97 + (k % 26)).repeat(LEN)); rig.chunk(k, 0, LEN, k + 1 < N ? k + 1 : K.NONE); }
   rig.submit(K.SQ_WRITE, 2, 1, p.server, 0, BYTES);
   rig.submit(K.SQ_SHUTDOWN, 2, 1, p.server);
-  let evs = rig.turn();
-  let got = 0, end = false, done: number[] = [];
-  for (let i = 0; i < 300 && !end; i++) {
-    for (const e of evs) {
-      if (e.type === K.EV_WRITE_DONE && e.slot === 2) done = [e.b, e.err];
-      if (e.type === K.EV_READ && e.slot === 1) { if (e.b > 0) { got += e.b; rig.supply(e.a); } else end = true; }
-    }
-    if (!end) { rig.n.turn(rig.h, i < 20 ? 0 : 5); evs = rig.events(); }
-  }
+  const { got, end, done } = rig.readToEnd(rig.turn(), 2, 1);
   assert.equal(done, [BYTES, 0], "the WRITE was done whole before the FIN (EPIPE after the first 64 chunks if the FIN overtook the next window)");
   assert.is(got, BYTES, "the peer got every byte before the end");
   assert.ok(end, "then the end of the stream");

@@ -34,15 +34,7 @@ for (const blockWait of [true, false]) {
         rig.submit(K.SQ_WRITE, 2, 1, a.server, 0, 5);
         for (let i = 0; i < others; i++) rig.submit(K.SQ_WRITE, 4, 1, b.server, 1, 1);
         rig.submit(K.SQ_SHUTDOWN, 2, 1, a.server);
-        let evs = rig.turn();
-        let got = 0, end = false, done: number[] = [];
-        for (let i = 0; i < 300 && !end; i++) {
-          for (const e of evs) {
-            if (e.type === K.EV_WRITE_DONE && e.slot === 2) done = [e.b, e.err];
-            if (e.type === K.EV_READ && e.slot === 1) { if (e.b > 0) { got += e.b; rig.supply(e.a); } else end = true; }
-          }
-          if (!end) { rig.n.turn(rig.h, i < 20 ? 0 : 5); evs = rig.events(); }
-        }
+        const { got, end, done } = rig.readToEnd(rig.turn(), 2, 1);
         assert.equal(done, [5, 0], "the WRITE was done whole (it fails with EPIPE if the FIN went first)");
         assert.is(got, 5, "the peer got the five bytes before the end");
         assert.ok(end, "then the end of the stream");
