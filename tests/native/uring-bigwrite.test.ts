@@ -64,6 +64,20 @@ class Reader {
   }
 }
 
+/**
+ * The pair every test here writes over: a listener (slot 10), the client (slot 1, which reads,
+ * checked by a Reader) and the accepted server side (slot 2, which writes); chunks [from, to)
+ * supplied for its reads, and the turn that arms them taken.
+ */
+function connected(rig: ShimRig, from: number, to: number): { p: { client: number; server: number }; reader: Reader } {
+  rig.setCursor("readsPerConn", 64);
+  const p = rig.pair(rig.listen(10, 1), 10, 1, 1, 1, 2, 1);
+  const reader = new Reader(rig, 1);
+  for (let c = from; c < to; c++) rig.supply(c);
+  reader.take(rig.turn());
+  return { p, reader };
+}
+
 const writeDones = (evs: Ev[], slot: number): Ev[] => evs.filter((e) => e.type === K.EV_WRITE_DONE && e.slot === slot);
 
 /**
@@ -107,12 +121,7 @@ for (const blockWait of [true, false]) {
     const rig = await uringRig({ blockWait, caps: { chunkCount: 512, chunkSize: 1024, eventCap: 1024, submitCap: 256, supplyCap: 64 } });
     if (typeof rig === "string") return skip(rig);
     try {
-      rig.setCursor("readsPerConn", 64);
-      const l = rig.listen(10, 1);
-      const p = rig.pair(l, 10, 1, 1, 1, 2, 1); // the server's side (slot 2) writes, the client (slot 1) reads
-      const reader = new Reader(rig, 1);
-      for (let c = 400; c < 464; c++) rig.supply(c);
-      reader.take(rig.turn());
+      const { p, reader } = connected(rig, 400, 464);
       const N = 200, LEN = 100, BYTES = N * LEN;
       chain(rig, 0, N, LEN);
       const sends = rig.nativeStats().writeCalls;
@@ -137,12 +146,7 @@ for (const blockWait of [true, false]) {
     const rig = await uringRig({ blockWait, caps: { chunkCount: 512, chunkSize: 1024, eventCap: 1024, submitCap: 256, supplyCap: 64 } });
     if (typeof rig === "string") return skip(rig);
     try {
-      rig.setCursor("readsPerConn", 64);
-      const l = rig.listen(10, 1);
-      const p = rig.pair(l, 10, 1, 1, 1, 2, 1);
-      const reader = new Reader(rig, 1);
-      for (let c = 400; c < 464; c++) rig.supply(c);
-      reader.take(rig.turn());
+      const { p, reader } = connected(rig, 400, 464);
       const N = 200, LEN = 100, FIRST = WINDOW_CHUNKS * LEN;
       chain(rig, 0, N, LEN);
       const sends = rig.nativeStats().writeCalls;
@@ -288,12 +292,7 @@ test("faults build: windows cut short or refused (EAGAIN) end their WRITE with w
   try { rig = await ShimRig.create("faults", { backend: "uring", caps: { chunkCount: 4096, chunkSize: 512, eventCap: 4096, submitCap: 256, supplyCap: 128 } }); }
   catch (err) { return skip(`the faults build's uring backend cannot start here: ${(err as Error).message}`); }
   try {
-    rig.setCursor("readsPerConn", 64);
-    const l = rig.listen(10, 1);
-    const p = rig.pair(l, 10, 1, 1, 1, 2, 1);
-    const reader = new Reader(rig, 1);
-    for (let c = 3000; c < 3128; c++) rig.supply(c);
-    reader.take(rig.turn());
+    const { p, reader } = connected(rig, 3000, 3128);
     const N = 2048, LEN = 512, BYTES = N * LEN;
     chain(rig, 0, N, LEN);
     const s0 = rig.nativeStats();
