@@ -359,12 +359,13 @@ async function serveWorkers(a: ServeArgs): Promise<void> {
   const values = group.workers.map((w) => w.value as { port: number; base: Baseline });
   const t0 = Date.now();
   const pinned = a.cpus ? `; threads on CPUs ${group.workers.map((w) => w.cpus?.join("+") ?? "?").join(", ")}` : "";
+  const signals = a.metricsPort >= 0 ? earlySignals() : undefined; // else startWorkers handles them
   banner(a, values[0].port, group.workers.reduce((s, w) => s + w.fdBudget, 0), pinned);
   if (a.admin) tuner = new GroupTuner(group);
   const metrics = await startMetrics(a, group, () => group.close({ drainMs: 0 }), tuner);
   const meter = statusMeter(() => workerCores(group), a.statusMs);
   const stop = unreadyThen(a, metrics, () => { meter.stop(); void group.close({ drainMs: a.drainMs }).catch(() => {}); });
-  if (metrics) for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, stop);
+  if (signals) signals.then(stop);
   else for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, () => meter.stop()); // startWorkers closes the group on them
   if (a.seconds > 0) setTimeout(stop, a.seconds * 1000);
   let rep;
@@ -396,6 +397,22 @@ function unreadyThen(a: ServeArgs, metrics: { ready: boolean } | undefined, drai
   };
 }
 
+/**
+ * SIGINT/SIGTERM handled from before the lines a supervisor (or a test) waits for ("listening
+ * on", "metrics on"): a signal that comes while the rest starts is kept, and acted on once `then`
+ * names the stop. Before, main mode registered its handlers only after its first turn, and a
+ * SIGTERM sent on seeing those lines killed the process undrained, Node's default (a loaded
+ * `.ci/run`: tests/net/metrics.test.ts's GET right after the SIGTERM found the port closed).
+ */
+function earlySignals(): { then(stop: () => void): void } {
+  let stop: (() => void) | undefined;
+  let pending = 0;
+  const on = () => { if (stop) stop(); else pending++; };
+  process.on("SIGINT", on);
+  process.on("SIGTERM", on);
+  return { then(s) { stop = s; for (; pending > 0; pending--) s(); } };
+}
+
 /** Main-thread mode: the reactor shares this thread and never blocks it (the poller-thread wait). */
 async function serveMain(a: ServeArgs): Promise<void> {
   const r = await Reactor.create({ ...reactorOptions(a), wait: "thread" });
@@ -404,6 +421,7 @@ async function serveMain(a: ServeArgs): Promise<void> {
   try { l = r.listen({ host: a.host, port: a.port, backlog: a.backlog, reusePort: a.reusePort, ...listenSockopts(a), ...proxyOf(a) }, echo); }
   catch (err) { await r.close({ drainMs: 0 }); throw err; }
   const t0 = Date.now();
+  const signals = earlySignals();
   banner(a, l.port, r.metrics().fdBudget);
   const metrics = await startMetrics(a, r, () => r.close({ drainMs: 0 }));
   // run() makes the first turn before it returns: its cold start (listen, first JIT) stays out of the first status line.
@@ -412,8 +430,7 @@ async function serveMain(a: ServeArgs): Promise<void> {
   let closing: Promise<CloseReport> | undefined;
   // Not ready first (/readyz 503), then stop accepting and drain; the endpoint answers throughout.
   const stop = unreadyThen(a, metrics, () => { meter.stop(); closing ??= r.close({ drainMs: a.drainMs }); });
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
+  signals.then(stop);
   if (a.seconds > 0) setTimeout(stop, a.seconds * 1000);
   await running;
   const report = await closing!;

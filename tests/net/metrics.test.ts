@@ -750,6 +750,26 @@ for (const mode of ["worker", "main"]) {
   });
 }
 
+// A supervisor (or a test) may signal as soon as serve says "listening on", before the metrics
+// line: the handlers are in place from before that line, so the signal drains the server (exit 0
+// and the summary) instead of Node's default end. Was: main mode registered them only after its
+// first turn, and a SIGTERM then killed it undrained (found as a GET to /readyz that met a closed
+// port in a loaded .ci/run).
+for (const mode of ["main", "worker"]) {
+  test(`SIGTERM on the "listening on" line (${mode} mode): the server drains and prints its summary, not killed by the signal`, async () => {
+    for (let round = 0; round < 3; round++) {
+      const child = spawnCli(["serve", "--port", "0", "--metrics-port", "0", "--status-ms", "0", "--warmup", "0", "--mode", mode]);
+      children.add(child);
+      let out = "", sent = false;
+      child.stdout!.on("data", (b) => { out += b; if (!sent && /listening on/.test(out)) { sent = true; signal(child, "SIGTERM"); } });
+      child.stderr!.on("data", (b) => { out += b; });
+      const [code, sig] = await new Promise<[number | null, string | null]>((r) => child.on("exit", (c, sg) => { children.delete(child); r([c, sg]); }));
+      assert.equal([code, sig], [0, null], `round ${round}: exit 0 after a drain, not ended by the signal: ${out}`);
+      assert.match(out, /stopped after [\d.]+ s: .* leaked 0/, out);
+    }
+  });
+}
+
 test("--unready-ms without --metrics-port exits 2 with one line", () => {
   const r = runCli(["serve", "--port", "0", "--warmup", "0", "--unready-ms", "1000"], { timeoutMs: 30_000 });
   assert.is(r.code, 2, r.out + r.err);
